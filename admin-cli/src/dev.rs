@@ -1,0 +1,288 @@
+//! `rampart dev`: a complete Rampart on one machine: state directory, organisation CA and
+//! gateway certificate, a demo user with a fresh password and TOTP token, an in-process echo
+//! resource, and the gateway — plus `dev.json` and the exact commands to try it.
+
+use anyhow::{Context, bail};
+use rampart_certs::CertificateAuthority;
+use rampart_core::policy::Policy;
+use rampart_core::totp::{SEED_LEN, TotpParams, otpauth_uri, secret_base32};
+use rampart_directory::{LocalDirectory, hash_password};
+use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
+use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+const DEMO_USER: &str = "demo";
+const ISSUER: &str = "Rampart";
+
+/// Options of `rampart dev`.
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// State directory (store, keys, certificates, logs, dev.json).
+    #[arg(long, default_value = "rampart-dev")]
+    state_dir: PathBuf,
+    /// UDP address the gateway listens on.
+    #[arg(long, default_value = "127.0.0.1:4433")]
+    listen: SocketAddr,
+    /// Extra resource allowed to the demo user, NAME=HOST:PORT (repeatable).
+    #[arg(long = "resource", value_name = "NAME=HOST:PORT")]
+    resources: Vec<String>,
+}
+
+/// What `dev.json` holds: everything a person or a script needs to try Rampart.
+#[derive(Debug, Serialize)]
+struct DevInfo {
+    gateway: String,
+    ca_cert: PathBuf,
+    user: String,
+    password: String,
+    otpauth_uri: String,
+    resources: Vec<String>,
+    flow_log: PathBuf,
+    client_home: PathBuf,
+}
+
+#[derive(Serialize)]
+struct PolicyFile {
+    resource: Vec<PolicyResource>,
+}
+
+#[derive(Serialize)]
+struct PolicyResource {
+    name: String,
+    target: String,
+    description: String,
+    allow_users: Vec<String>,
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let state = args.state_dir.clone();
+    std::fs::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
+    let state = state
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", state.display()))?;
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state).await.context("cannot open the store")?);
+    let keys = Arc::new(KeyRing::load_or_create(&state.join("master.key")).context("cannot load the master key")?);
+
+    let ca = load_or_create_ca(&state.join("ca"))?;
+    let ca_cert = state.join("ca").join(rampart_certs::CA_CERT_FILE);
+    let gateway_cert = ca.issue_server(&server_names(args.listen))?;
+
+    let echo = start_echo().await?;
+    let (policy, resource_names) = build_policy(&state, echo, &args.resources)?;
+
+    let clock = Clock::system();
+    let password = random_password()?;
+    let (seed, params) = enrol_demo_user(store.as_ref(), &keys, &password, clock.now()).await?;
+    let uri = otpauth_uri(&seed, &params, ISSUER, DEMO_USER)?;
+
+    let flow_log = state.join("flows.jsonl");
+    let (flows, flow_writer) = FlowLog::open(&flow_log).await.context("cannot open the flow log")?;
+    let gateway = Gateway::bind(GatewayParts {
+        listen: args.listen,
+        cert_chain: gateway_cert.cert_chain()?,
+        key: gateway_cert.private_key()?,
+        store: store.clone(),
+        keys,
+        directory: Arc::new(LocalDirectory::new(store)?),
+        policy,
+        flows,
+        settings: GatewaySettings::default(),
+        clock,
+    })?;
+    let gateway_addr = gateway.local_addr()?;
+
+    let info = DevInfo {
+        gateway: gateway_addr.to_string(),
+        ca_cert,
+        user: DEMO_USER.into(),
+        password,
+        otpauth_uri: uri,
+        resources: resource_names,
+        flow_log,
+        client_home: state.join("client"),
+    };
+    write_private(&state.join("dev.json"), &serde_json::to_vec_pretty(&info)?)?;
+    print_banner(&info, &secret_base32(&seed), &state);
+    drop(seed);
+
+    gateway.run(rampart_gateway::shutdown::signal()).await;
+    flow_writer.finish().await;
+    Ok(())
+}
+
+fn load_or_create_ca(dir: &Path) -> anyhow::Result<CertificateAuthority> {
+    if dir.join(rampart_certs::CA_CERT_FILE).exists() {
+        return Ok(CertificateAuthority::load(dir)?);
+    }
+    let ca = CertificateAuthority::create("Rampart Dev")?;
+    ca.save(dir)?;
+    Ok(ca)
+}
+
+fn server_names(listen: SocketAddr) -> Vec<String> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if !listen.ip().is_unspecified() && !listen.ip().is_loopback() {
+        names.push(listen.ip().to_string());
+    }
+    names
+}
+
+/// An in-process TCP echo service on an ephemeral loopback port.
+async fn start_echo() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot start the echo service")?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = tcp.into_split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut w).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// Writes `policy.toml` with `echo` and every `--resource`, all allowed to the demo user, and
+/// validates it exactly as a gateway validates its policy file.
+fn build_policy(state: &Path, echo: SocketAddr, extra: &[String]) -> anyhow::Result<(Policy, Vec<String>)> {
+    let mut resource = vec![PolicyResource {
+        name: "echo".into(),
+        target: echo.to_string(),
+        description: "echo service (sends back what it receives)".into(),
+        allow_users: vec![DEMO_USER.into()],
+    }];
+    for spec in extra {
+        let Some((name, target)) = spec.split_once('=') else {
+            bail!("--resource {spec:?}: expected NAME=HOST:PORT");
+        };
+        resource.push(PolicyResource {
+            name: name.into(),
+            target: target.into(),
+            description: String::new(),
+            allow_users: vec![DEMO_USER.into()],
+        });
+    }
+    let text = toml::to_string(&PolicyFile { resource })?;
+    let policy = Policy::parse(&text).context("invalid --resource")?;
+    std::fs::write(state.join("policy.toml"), &text).context("cannot write policy.toml")?;
+    let names = policy.resources().map(|r| r.name.clone()).collect();
+    Ok((policy, names))
+}
+
+/// Creates or updates the demo user with `password`, revokes any earlier demo token and
+/// issues a new one. Returns the new seed.
+async fn enrol_demo_user(
+    store: &dyn Store,
+    keys: &KeyRing,
+    password: &str,
+    now: i64,
+) -> anyhow::Result<(zeroize::Zeroizing<Vec<u8>>, TotpParams)> {
+    let existing = store.user_by_username(DEMO_USER).await?;
+    let user = UserRecord {
+        id: existing.as_ref().map_or_else(|| random_hex(16), |u| Ok(u.id.clone()))?,
+        username: DEMO_USER.into(),
+        display_name: "Demo Employee".into(),
+        password_hash: Some(hash_password(password)?),
+        enabled: true,
+        groups: vec!["staff".into()],
+        created_at: now,
+    };
+    store.upsert_user(&user).await?;
+    if let Some(old) = store.live_token_for_user(&user.id).await? {
+        store.set_token_state(&old.id, TokenState::Revoked, now).await?;
+    }
+    let mut seed = zeroize::Zeroizing::new(vec![0u8; SEED_LEN]);
+    fill_random(&mut seed)?;
+    let token_id = random_hex(16)?;
+    let params = TotpParams::default();
+    let token = TokenRecord {
+        sealed: keys.seal(&token_id, &seed)?,
+        id: token_id,
+        user_id: user.id,
+        state: TokenState::Pending,
+        params,
+        last_step: None,
+        failures: 0,
+        created_at: now,
+        activated_at: None,
+        last_used_at: None,
+    };
+    store.insert_token(&token).await?;
+    Ok((seed, params))
+}
+
+fn fill_random(buf: &mut [u8]) -> anyhow::Result<()> {
+    SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))
+}
+
+fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    fill_random(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A 16-letter password from an unambiguous alphabet (about 80 bits).
+fn random_password() -> anyhow::Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut buf = [0u8; 16];
+    fill_random(&mut buf)?;
+    Ok(buf
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
+
+fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(content)?;
+    Ok(())
+}
+
+fn print_banner(info: &DevInfo, secret: &str, state: &Path) {
+    let qr = qrcode::QrCode::new(info.otpauth_uri.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default();
+    let home = info.client_home.display();
+    let ca = info.ca_cert.display();
+    let gw = &info.gateway;
+    println!(
+        "\nRampart dev is running. State: {state}\n\n  \
+         gateway   {gw}\n  user      {user}\n  password  {pw}\n  token     {uri}\n\n\
+         Scan this with an authenticator app, or compute codes with `oathtool --totp -b {secret}`:\n{qr}\n\
+         Log in (in another terminal):\n  \
+         rampart-connect --gateway {gw} --ca {ca} --home {home} login --user {user}\n\n\
+         Then forward a local port to a resource ({resources}):\n  \
+         rampart-connect --home {home} forward 127.0.0.1:7007=echo\n\n\
+         Flow records: {flows}\nEverything above is also in {state}/dev.json. Stop with Ctrl-C.\n",
+        state = state.display(),
+        user = info.user,
+        pw = info.password,
+        uri = info.otpauth_uri,
+        resources = info.resources.join(", "),
+        flows = info.flow_log.display(),
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+}

@@ -1,0 +1,81 @@
+//! Client errors in plain language, each with the exit code scripts can rely on.
+
+use rampart_core::ErrorCode;
+
+/// Exit codes of `rampart-connect`.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Anything not listed below.
+    pub const FAILURE: u8 = 1;
+    /// Wrong username, password or code (or a locked or unknown account: one answer).
+    pub const CREDENTIALS: u8 = 3;
+    /// The gateway could not be reached or its certificate is not trusted.
+    pub const UNREACHABLE: u8 = 4;
+    /// Not logged in, or the session ended.
+    pub const SESSION: u8 = 5;
+    /// The gateway or a service behind it is busy: try again later.
+    pub const BUSY: u8 = 6;
+    /// The resource is unknown, not allowed, or could not be reached.
+    pub const RESOURCE: u8 = 7;
+}
+
+/// What went wrong, worded for the person at the keyboard.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The gateway refused the request.
+    #[error("{message}")]
+    Refused {
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// The gateway's explanation.
+        message: String,
+    },
+    /// No connection to the gateway could be made.
+    #[error("cannot reach the gateway at {gateway}: {reason}")]
+    Unreachable {
+        /// The address tried.
+        gateway: String,
+        /// Why.
+        reason: String,
+    },
+    /// There is no saved session.
+    #[error("you are not logged in; run `rampart-connect login` first")]
+    NotLoggedIn,
+    /// The connection to the gateway broke.
+    #[error("the connection to the gateway was lost: {0}")]
+    ConnectionLost(String),
+    /// The gateway sent something this client does not understand.
+    #[error("unexpected answer from the gateway: {0}")]
+    Protocol(String),
+    /// Local set-up problem (files, certificates, arguments).
+    #[error("{0}")]
+    Local(String),
+}
+
+impl ClientError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Refused { code, .. } => match code {
+                ErrorCode::InvalidCredentials => exit::CREDENTIALS,
+                ErrorCode::SessionExpired | ErrorCode::NotAuthenticated => exit::SESSION,
+                ErrorCode::TryLater => exit::BUSY,
+                ErrorCode::UnknownResource
+                | ErrorCode::Forbidden
+                | ErrorCode::TargetRefused
+                | ErrorCode::TargetUnreachable
+                | ErrorCode::TargetTimeout => exit::RESOURCE,
+                ErrorCode::UnsupportedVersion | ErrorCode::BadRequest | ErrorCode::Internal => exit::FAILURE,
+            },
+            Self::Unreachable { .. } | Self::ConnectionLost(_) => exit::UNREACHABLE,
+            Self::NotLoggedIn => exit::SESSION,
+            Self::Protocol(_) | Self::Local(_) => exit::FAILURE,
+        }
+    }
+
+    /// True when the connection itself failed, so a reconnect may help.
+    pub fn is_connection_failure(&self) -> bool {
+        matches!(self, Self::ConnectionLost(_) | Self::Unreachable { .. })
+    }
+}

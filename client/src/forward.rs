@@ -1,0 +1,139 @@
+//! Local port forwards: listen on local TCP addresses and carry each accepted connection to a
+//! resource through the gateway, one QUIC stream per connection. A lost gateway connection is
+//! re-established with the session ticket on the next accepted connection.
+
+use crate::{ClientError, GatewayClient, SavedSession};
+use rampart_core::io::relay;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+
+/// One `LOCAL_ADDR=RESOURCE` mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// Local address to listen on.
+    pub local: SocketAddr,
+    /// Resource name at the gateway.
+    pub resource: String,
+}
+
+impl std::str::FromStr for Mapping {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (local, resource) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?}: expected LOCAL_ADDR=RESOURCE"))?;
+        let local = local
+            .parse()
+            .map_err(|_| format!("{local:?}: expected an address such as 127.0.0.1:8080"))?;
+        if resource.is_empty() {
+            return Err(format!("{s:?}: the resource name is missing"));
+        }
+        Ok(Self {
+            local,
+            resource: resource.to_owned(),
+        })
+    }
+}
+
+/// A session's connection to the gateway, re-established on demand.
+#[derive(Debug)]
+pub struct Tunnel {
+    saved: SavedSession,
+    current: Mutex<Option<Arc<GatewayClient>>>,
+}
+
+impl Tunnel {
+    /// Connects and resumes the saved session now, so a dead session is reported at start.
+    pub async fn start(saved: SavedSession) -> Result<Arc<Self>, ClientError> {
+        let tunnel = Arc::new(Self {
+            saved,
+            current: Mutex::new(None),
+        });
+        tunnel.client().await?;
+        Ok(tunnel)
+    }
+
+    async fn client(&self) -> Result<Arc<GatewayClient>, ClientError> {
+        let mut current = self.current.lock().await;
+        if let Some(client) = current.as_ref().filter(|c| c.is_open()) {
+            return Ok(client.clone());
+        }
+        let client = GatewayClient::connect(&self.saved.gateway, &self.saved.ca_pem).await?;
+        client.resume(&self.saved.ticket).await?;
+        let client = Arc::new(client);
+        *current = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Opens a stream to `resource`, reconnecting once if the connection was lost.
+    pub async fn open(&self, resource: &str) -> Result<(quinn::SendStream, quinn::RecvStream), ClientError> {
+        match self.client().await?.open(resource).await {
+            Err(e) if e.is_connection_failure() => {
+                self.current.lock().await.take();
+                self.client().await?.open(resource).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// Binds every mapping's listener; fails before serving if any address is taken.
+pub async fn bind(mappings: &[Mapping]) -> Result<Vec<(TcpListener, String)>, ClientError> {
+    let mut listeners = Vec::new();
+    for m in mappings {
+        let listener = TcpListener::bind(m.local)
+            .await
+            .map_err(|e| ClientError::Local(format!("cannot listen on {}: {e}", m.local)))?;
+        listeners.push((listener, m.resource.clone()));
+    }
+    Ok(listeners)
+}
+
+/// Serves one listener forever.
+pub async fn serve(tunnel: Arc<Tunnel>, listener: TcpListener, resource: String) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                tokio::spawn(carry(tunnel.clone(), tcp, peer, resource.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn carry(tunnel: Arc<Tunnel>, tcp: TcpStream, peer: SocketAddr, resource: String) {
+    let _ = tcp.set_nodelay(true);
+    match tunnel.open(&resource).await {
+        Ok((send, recv)) => {
+            let (tcp_read, tcp_write) = tcp.into_split();
+            let outcome = relay(tcp_read, tcp_write, recv, send).await;
+            tracing::debug!(%peer, %resource, sent = outcome.left_to_right, received = outcome.right_to_left, "connection closed");
+        }
+        Err(e) => {
+            eprintln!("{resource}: {e}");
+            tracing::debug!(%peer, %resource, "connection refused");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn parses_mappings() {
+        let m: Mapping = "127.0.0.1:8080=intranet".parse().unwrap();
+        assert_eq!(m.local.port(), 8080);
+        assert_eq!(m.resource, "intranet");
+        for bad in ["127.0.0.1:8080", "nohost=x", "127.0.0.1:1="] {
+            assert!(bad.parse::<Mapping>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! A connection to a gateway: QUIC handshake against the organisation CA, the control stream
+//! (hello, login, resume, logout), and data streams opened per forwarded connection.
+
+use crate::ClientError;
+use quinn::crypto::rustls::QuicClientConfig;
+use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
+use rampart_core::io::{read_frame, write_frame};
+use rampart_core::protocol::{ClientMessage, ServerMessage, SessionGrant};
+use rampart_core::secret::Sensitive;
+use rampart_core::{ErrorCode, PROTOCOL_VERSION};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A live connection to one gateway.
+#[derive(Debug)]
+pub struct GatewayClient {
+    endpoint: Endpoint,
+    connection: quinn::Connection,
+    control: Mutex<(quinn::SendStream, quinn::RecvStream)>,
+    server_time: i64,
+}
+
+impl GatewayClient {
+    /// Connects to `gateway` (`HOST:PORT`), trusting only the CA certificates in `ca_pem`, and
+    /// exchanges `Hello`/`Welcome`.
+    pub async fn connect(gateway: &str, ca_pem: &str) -> Result<Self, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable {
+            gateway: gateway.to_owned(),
+            reason,
+        };
+        let (host, addr) = resolve(gateway).await.map_err(unreachable)?;
+        let ca =
+            rampart_certs::certs_from_pem(ca_pem).map_err(|e| ClientError::Local(format!("organisation CA: {e}")))?;
+        let tls =
+            rampart_certs::client_config(ca, &[rampart_core::ALPN]).map_err(|e| ClientError::Local(e.to_string()))?;
+        let crypto = QuicClientConfig::try_from(tls).map_err(|e| ClientError::Local(e.to_string()))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+        config.transport_config(Arc::new(transport()));
+        let bind: SocketAddr = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }
+            .parse()
+            .map_err(|_| unreachable("bad bind address".into()))?;
+        let mut endpoint = Endpoint::client(bind).map_err(|e| unreachable(format!("cannot open a UDP socket: {e}")))?;
+        endpoint.set_default_client_config(config);
+        let connecting = endpoint.connect(addr, &host).map_err(|e| unreachable(e.to_string()))?;
+        let connection = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
+            .await
+            .map_err(|_| unreachable("no answer (is UDP blocked, or the gateway down?)".into()))?
+            .map_err(|e| unreachable(describe_connection_error(&e)))?;
+        let (mut send, mut recv) = connection.open_bi().await.map_err(lost)?;
+        let hello = ClientMessage::Hello {
+            versions: vec![PROTOCOL_VERSION],
+            client: concat!("rampart-connect/", env!("CARGO_PKG_VERSION")).into(),
+        };
+        write_frame(&mut send, &hello)
+            .await
+            .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
+        let server_time = match read_reply(&mut recv).await? {
+            ServerMessage::Welcome { server_time, .. } => server_time,
+            other => return Err(unexpected(other)),
+        };
+        Ok(Self {
+            endpoint,
+            connection,
+            control: Mutex::new((send, recv)),
+            server_time,
+        })
+    }
+
+    /// The gateway's clock at connection time, unix seconds.
+    pub fn server_time(&self) -> i64 {
+        self.server_time
+    }
+
+    /// Logs in with password and code.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: Sensitive<String>,
+        otp: Sensitive<String>,
+    ) -> Result<SessionGrant, ClientError> {
+        self.request_grant(ClientMessage::Login {
+            username: username.to_owned(),
+            password,
+            otp,
+        })
+        .await
+    }
+
+    /// Attaches this connection to an existing session.
+    pub async fn resume(&self, ticket: &Sensitive<String>) -> Result<SessionGrant, ClientError> {
+        self.request_grant(ClientMessage::Resume { ticket: ticket.clone() })
+            .await
+    }
+
+    /// Ends the session on the gateway.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        match self.request(&ClientMessage::Logout).await? {
+            ServerMessage::LoggedOut => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Opens a data stream to `resource`; on success, raw bytes flow on the returned halves.
+    pub async fn open(&self, resource: &str) -> Result<(quinn::SendStream, quinn::RecvStream), ClientError> {
+        let (mut send, mut recv) = self.connection.open_bi().await.map_err(lost)?;
+        write_frame(
+            &mut send,
+            &ClientMessage::Open {
+                resource: resource.to_owned(),
+            },
+        )
+        .await
+        .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
+        match read_reply(&mut recv).await? {
+            ServerMessage::Opened => Ok((send, recv)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// True while the QUIC connection is up.
+    pub fn is_open(&self) -> bool {
+        self.connection.close_reason().is_none()
+    }
+
+    /// Closes the connection and waits briefly for the close to reach the gateway.
+    pub async fn close(&self) {
+        self.connection.close(VarInt::from_u32(0), b"bye");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+
+    async fn request_grant(&self, message: ClientMessage) -> Result<SessionGrant, ClientError> {
+        match self.request(&message).await? {
+            ServerMessage::SessionGranted(grant) => Ok(grant),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn request(&self, message: &ClientMessage) -> Result<ServerMessage, ClientError> {
+        let mut control = self.control.lock().await;
+        let (send, recv) = &mut *control;
+        write_frame(send, message)
+            .await
+            .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
+        read_reply(recv).await
+    }
+}
+
+fn transport() -> TransportConfig {
+    let mut t = TransportConfig::default();
+    t.keep_alive_interval(Some(Duration::from_secs(10)));
+    if let Ok(idle) = IdleTimeout::try_from(Duration::from_secs(60)) {
+        t.max_idle_timeout(Some(idle));
+    }
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(0));
+    t.stream_receive_window(VarInt::from_u32(8 * 1024 * 1024));
+    t.receive_window(VarInt::from_u32(32 * 1024 * 1024));
+    t.send_window(32 * 1024 * 1024);
+    t
+}
+
+async fn read_reply(recv: &mut quinn::RecvStream) -> Result<ServerMessage, ClientError> {
+    match tokio::time::timeout(REPLY_TIMEOUT, read_frame::<ServerMessage, _>(recv)).await {
+        Err(_) => Err(ClientError::ConnectionLost("the gateway did not answer in time".into())),
+        Ok(Err(e)) => Err(ClientError::ConnectionLost(e.to_string())),
+        Ok(Ok(None)) => Err(ClientError::ConnectionLost("the gateway closed the stream".into())),
+        Ok(Ok(Some(ServerMessage::Refused { code, message }))) => Err(ClientError::Refused { code, message }),
+        Ok(Ok(Some(message))) => Ok(message),
+    }
+}
+
+fn unexpected(message: ServerMessage) -> ClientError {
+    match message {
+        ServerMessage::Refused { code, message } => ClientError::Refused { code, message },
+        other => ClientError::Protocol(format!("{other:?}")),
+    }
+}
+
+fn lost(e: quinn::ConnectionError) -> ClientError {
+    ClientError::ConnectionLost(describe_connection_error(&e))
+}
+
+fn describe_connection_error(e: &quinn::ConnectionError) -> String {
+    match e {
+        quinn::ConnectionError::TransportError(t) if t.to_string().contains("certificate") => {
+            format!("the gateway's certificate is not trusted by your organisation CA ({t})")
+        }
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            let reason = String::from_utf8_lossy(&close.reason);
+            format!("closed by the gateway: {reason}")
+        }
+        quinn::ConnectionError::TimedOut => "the connection timed out".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Splits `HOST:PORT` and resolves it; returns the TLS server name and an address.
+async fn resolve(gateway: &str) -> Result<(String, SocketAddr), String> {
+    let (host, port) = if let Some(rest) = gateway.strip_prefix('[') {
+        rest.split_once("]:").ok_or("expected [IPv6]:PORT")?
+    } else {
+        gateway.rsplit_once(':').ok_or("expected HOST:PORT")?
+    };
+    let port: u16 = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
+    let addr = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))?;
+    Ok((host.to_owned(), addr))
+}
+
+/// Whether an error code means the session is gone.
+pub fn session_ended(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::SessionExpired | ErrorCode::NotAuthenticated)
+}

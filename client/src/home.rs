@@ -1,0 +1,154 @@
+//! The client's home folder: the saved session (gateway, organisation CA, ticket), written
+//! with mode 0600 because the ticket resumes the session.
+
+use crate::ClientError;
+use rampart_core::protocol::ResourceInfo;
+use rampart_core::secret::Sensitive;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const SESSION_FILE: &str = "session.json";
+
+/// The folder holding the client's state.
+#[derive(Debug, Clone)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+/// A logged-in session as saved on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedSession {
+    /// Gateway address, `HOST:PORT`.
+    pub gateway: String,
+    /// The organisation CA certificate(s), PEM.
+    pub ca_pem: String,
+    /// Normalised username.
+    pub user: String,
+    /// Public session id.
+    pub session_id: String,
+    /// Bearer ticket that resumes the session.
+    pub ticket: Sensitive<String>,
+    /// End of the session, unix seconds.
+    pub expires_at: i64,
+    /// Resources the person may open.
+    pub resources: Vec<ResourceInfo>,
+}
+
+impl Home {
+    /// `dir` if given, else `$RAMPART_CONNECT_HOME` (handled by the CLI), else the user's
+    /// config directory + `rampart-connect`.
+    pub fn resolve(dir: Option<PathBuf>) -> Result<Self, ClientError> {
+        let dir = match dir {
+            Some(d) => d,
+            None => dirs::config_dir()
+                .map(|d| d.join("rampart-connect"))
+                .ok_or_else(|| ClientError::Local("cannot find a config directory; pass --home".into()))?,
+        };
+        Ok(Self { dir })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The saved session, if any.
+    pub fn load_session(&self) -> Result<Option<SavedSession>, ClientError> {
+        let path = self.dir.join(SESSION_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ClientError::Local(format!("cannot read {}: {e}", path.display()))),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ClientError::Local(format!("{} is damaged ({e}); log in again", path.display())))
+    }
+
+    /// Saves the session (mode 0600), replacing any previous one atomically.
+    pub fn save_session(&self, session: &SavedSession) -> Result<(), ClientError> {
+        let json = serde_json::to_vec_pretty(session).map_err(|e| ClientError::Local(e.to_string()))?;
+        write_private(&self.dir, SESSION_FILE, &json)
+    }
+
+    /// Forgets the saved session.
+    pub fn clear_session(&self) -> Result<(), ClientError> {
+        match std::fs::remove_file(self.dir.join(SESSION_FILE)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ClientError::Local(format!("cannot remove the saved session: {e}"))),
+        }
+    }
+}
+
+fn write_private(dir: &Path, name: &str, content: &[u8]) -> Result<(), ClientError> {
+    let local = |what: &str, e: std::io::Error| ClientError::Local(format!("cannot {what} in {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(|e| local("create the folder", e))?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(|e| local("write", e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| local("protect", e))?;
+    }
+    file.write_all(content)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| local("write", e))?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(|e| local("save", e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn session_round_trip_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::resolve(Some(dir.path().join("h"))).unwrap();
+        assert!(home.load_session().unwrap().is_none());
+        let session = SavedSession {
+            gateway: "127.0.0.1:4433".into(),
+            ca_pem: "pem".into(),
+            user: "alice".into(),
+            session_id: "s".into(),
+            ticket: Sensitive::new("t".into()),
+            expires_at: 5,
+            resources: vec![],
+        };
+        home.save_session(&session).unwrap();
+        let back = home.load_session().unwrap().unwrap();
+        assert_eq!(back.ticket.expose(), "t");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(home.dir().join(SESSION_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        home.clear_session().unwrap();
+        assert!(home.load_session().unwrap().is_none());
+    }
+
+    #[test]
+    fn damaged_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SESSION_FILE), "{").unwrap();
+        let err = Home::resolve(Some(dir.path().into()))
+            .unwrap()
+            .load_session()
+            .unwrap_err();
+        assert!(err.to_string().contains("log in again"));
+    }
+}

@@ -1,0 +1,12 @@
+//! `rampart-connect`, the employee's client: connect to a gateway over QUIC, log in with
+//! password and code, keep the session in a private home folder, and forward local TCP ports
+//! to the resources the person may use.
+
+pub mod error;
+pub mod forward;
+pub mod gateway;
+pub mod home;
+
+pub use error::ClientError;
+pub use gateway::GatewayClient;
+pub use home::{Home, SavedSession};

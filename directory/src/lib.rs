@@ -1,0 +1,86 @@
+//! Directory adapters: who a person is (a stable id), their groups and whether the account is
+//! enabled, checked with their password. `local` keeps argon2id hashes in the store; LDAP
+//! plugs in behind the same [`Directory`] trait.
+
+mod local;
+mod password;
+
+pub use local::LocalDirectory;
+pub use password::{PasswordError, hash_password};
+
+use rampart_core::secret::Sensitive;
+use std::fmt;
+
+/// A person as the directory knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    /// The directory's stable identifier (entryUUID, objectGUID, or the local user id).
+    /// Tokens and sessions are keyed by it, never by the typed name.
+    pub stable_id: String,
+    /// Normalised username.
+    pub username: String,
+    /// Name to show.
+    pub display_name: String,
+    /// Group names.
+    pub groups: Vec<String>,
+}
+
+/// Why the directory refused a person. The client always gets one answer for all of these;
+/// the distinction is for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// No such user.
+    UnknownUser,
+    /// The password does not match.
+    WrongPassword,
+    /// Empty or white-space-only password: refused before any check.
+    EmptyPassword,
+    /// The account is disabled or locked in the directory.
+    Disabled,
+}
+
+impl RejectReason {
+    /// Short name for logs: `unknown_user`, `wrong_password`, `empty_password`, `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownUser => "unknown_user",
+            Self::WrongPassword => "wrong_password",
+            Self::EmptyPassword => "empty_password",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A directory answer other than success.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DirectoryError {
+    /// The person is refused.
+    #[error("rejected: {0}")]
+    Rejected(RejectReason),
+    /// The directory cannot answer now (down, hung, overloaded): fail closed, retry later.
+    #[error("directory unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A source of identities and password checks.
+#[async_trait::async_trait]
+pub trait Directory: Send + Sync + fmt::Debug {
+    /// Checks `password` for the normalised `username` and returns who they are.
+    /// Implementations refuse empty passwords before contacting anything.
+    async fn authenticate(&self, username: &str, password: &Sensitive<String>)
+    -> Result<DirectoryUser, DirectoryError>;
+
+    /// Looks a person up without a password (enrolment, periodic re-checks).
+    async fn lookup(&self, username: &str) -> Result<Option<DirectoryUser>, DirectoryError>;
+}
+
+/// True when a password is empty or only white space.
+pub fn is_blank(password: &str) -> bool {
+    password.trim().is_empty()
+}

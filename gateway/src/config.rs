@@ -1,0 +1,225 @@
+//! Gateway configuration: a TOML file with `deny_unknown_fields`, sane defaults, and a check
+//! that reports every problem at once.
+
+use rampart_core::totp::TotpParams;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The gateway's config file (`gateway.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// UDP address for QUIC, e.g. `0.0.0.0:4433`.
+    pub listen: SocketAddr,
+    /// Directory holding the store (`rampart.db`) and the master key.
+    pub state_dir: PathBuf,
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// Policy file (`policy.toml`).
+    pub policy: PathBuf,
+    /// Where flow records are appended (JSON lines). Default: `STATE_DIR/flows.jsonl`.
+    #[serde(default)]
+    pub flow_log: Option<PathBuf>,
+    /// Tunables.
+    #[serde(default)]
+    pub settings: GatewaySettings,
+}
+
+/// Limits and timers, with defaults suitable for a few thousand employees.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// Session lifetime in seconds (default 12 h).
+    pub session_lifetime_secs: u64,
+    /// Seconds an unauthenticated connection may live (default 15).
+    pub login_deadline_secs: u64,
+    /// QUIC idle timeout in seconds (default 60).
+    pub idle_timeout_secs: u64,
+    /// Seconds to wait for a target to accept a TCP connection (default 10).
+    pub connect_timeout_secs: u64,
+    /// Concurrent forwarded connections per QUIC connection (default 1024).
+    pub max_streams_per_connection: u32,
+    /// Failed logins on one QUIC connection before it is closed (default 3).
+    pub max_login_attempts_per_connection: u32,
+    /// Wrong codes before a token locks (default 10; NIST SP 800-63B allows at most 100).
+    pub max_token_failures: u32,
+    /// TOTP steps accepted on each side of the current one (default 1).
+    pub totp_window: u8,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            session_lifetime_secs: 12 * 3600,
+            login_deadline_secs: 15,
+            idle_timeout_secs: 60,
+            connect_timeout_secs: 10,
+            max_streams_per_connection: 1024,
+            max_login_attempts_per_connection: 3,
+            max_token_failures: 10,
+            totp_window: TotpParams::default().window,
+        }
+    }
+}
+
+impl GatewaySettings {
+    /// Every problem with the values, at once.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut need = |ok: bool, what: &str| {
+            if !ok {
+                problems.push(what.to_owned());
+            }
+        };
+        need(
+            self.session_lifetime_secs >= 60,
+            "settings.session_lifetime_secs must be at least 60",
+        );
+        need(
+            (1..=300).contains(&self.login_deadline_secs),
+            "settings.login_deadline_secs must be 1 to 300",
+        );
+        need(
+            (5..=3600).contains(&self.idle_timeout_secs),
+            "settings.idle_timeout_secs must be 5 to 3600",
+        );
+        need(
+            (1..=120).contains(&self.connect_timeout_secs),
+            "settings.connect_timeout_secs must be 1 to 120",
+        );
+        need(
+            (1..=100_000).contains(&self.max_streams_per_connection),
+            "settings.max_streams_per_connection must be 1 to 100000",
+        );
+        need(
+            self.max_login_attempts_per_connection >= 1,
+            "settings.max_login_attempts_per_connection must be at least 1",
+        );
+        need(
+            (1..=100).contains(&self.max_token_failures),
+            "settings.max_token_failures must be 1 to 100 (NIST SP 800-63B)",
+        );
+        need(
+            self.totp_window <= rampart_core::totp::MAX_WINDOW,
+            "settings.totp_window must be at most 10",
+        );
+        problems
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+
+    pub(crate) fn login_deadline(&self) -> Duration {
+        Duration::from_secs(self.login_deadline_secs)
+    }
+}
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path}: {}", .problems.join("; "))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+}
+
+impl GatewayConfig {
+    /// Reads and validates a config file; relative paths in it are taken from its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let invalid = |problems| ConfigError::Invalid {
+            path: path.into(),
+            problems,
+        };
+        let mut config: Self = toml::from_str(&text).map_err(|e| invalid(vec![e.to_string()]))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.state_dir,
+            &mut config.cert,
+            &mut config.key,
+            &mut config.policy,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(p) = config.flow_log.as_mut().filter(|p| p.is_relative()) {
+            *p = base.join(&*p);
+        }
+        let problems = config.settings.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(problems))
+        }
+    }
+
+    /// The flow log path, defaulting into the state directory.
+    pub fn flow_log_path(&self) -> PathBuf {
+        self.flow_log
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("flows.jsonl"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(GatewaySettings::default().problems().is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let s = GatewaySettings {
+            max_token_failures: 0,
+            totp_window: 50,
+            login_deadline_secs: 0,
+            ..Default::default()
+        };
+        assert_eq!(s.problems().len(), 3);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_and_paths_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(
+            &path,
+            "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c.pem'\nkey='k.pem'\npolicy='p.toml'\n",
+        )
+        .unwrap();
+        let config = GatewayConfig::load(&path).unwrap();
+        assert_eq!(config.cert, dir.path().join("c.pem"));
+        assert_eq!(config.flow_log_path(), dir.path().join("s").join("flows.jsonl"));
+        std::fs::write(
+            &path,
+            "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c'\nkey='k'\npolicy='p'\nlisten_port=1\n",
+        )
+        .unwrap();
+        assert!(matches!(GatewayConfig::load(&path), Err(ConfigError::Invalid { .. })));
+    }
+}

@@ -1,0 +1,20 @@
+//! The Rampart gateway: a QUIC server where employees log in (directory password + TOTP),
+//! then open named resources; each stream is one forwarded TCP connection, authorised by the
+//! policy and recorded as one flow line.
+
+pub mod clock;
+pub mod config;
+mod connection;
+pub mod flowlog;
+mod forward;
+pub mod logging;
+mod login;
+mod server;
+mod session;
+pub mod shutdown;
+mod transport;
+
+pub use clock::Clock;
+pub use config::{GatewayConfig, GatewaySettings};
+pub use flowlog::FlowLog;
+pub use server::{Gateway, GatewayParts};

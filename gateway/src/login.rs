@@ -1,0 +1,201 @@
+//! Login: directory password, then the person's TOTP code accepted by one atomic store update,
+//! then a new session. Every failure gives the client one answer; the log keeps the real reason.
+
+use crate::server::Shared;
+use crate::session::{ActiveSession, new_id_and_ticket, ticket_hash};
+use rampart_core::policy::Identity;
+use rampart_core::protocol::{ErrorCode, SessionGrant};
+use rampart_core::secret::Sensitive;
+use rampart_core::totp::{TotpError, verify_totp};
+use rampart_core::username::normalize_username;
+use rampart_directory::{DirectoryError, DirectoryUser};
+use rampart_store::{SessionRecord, StepOutcome, TokenRecord};
+use std::net::SocketAddr;
+
+/// Why a login failed, for the log. The client sees only [`LoginFailure::code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LoginFailure {
+    Rejected(&'static str),
+    Unavailable(String),
+}
+
+impl LoginFailure {
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
+            Self::Rejected(_) => ErrorCode::InvalidCredentials,
+            Self::Unavailable(_) => ErrorCode::TryLater,
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LoginFailure {
+    LoginFailure::Unavailable(e.to_string())
+}
+
+/// Runs one login attempt and logs its outcome.
+pub(crate) async fn login(
+    shared: &Shared,
+    source: SocketAddr,
+    typed_username: &str,
+    password: &Sensitive<String>,
+    otp: &Sensitive<String>,
+) -> Result<(ActiveSession, SessionGrant), LoginFailure> {
+    let result = attempt(shared, source, typed_username, password, otp).await;
+    let shown_user = normalize_username(typed_username).unwrap_or_else(|_| "<invalid>".into());
+    match &result {
+        Ok((session, _)) => tracing::info!(
+            target: "rampart::auth", user = %session.identity.username, user_id = %session.user_id,
+            source = %source, session = %session.id, outcome = "success", "login"
+        ),
+        Err(LoginFailure::Rejected(reason)) => tracing::warn!(
+            target: "rampart::auth", user = %shown_user, source = %source, outcome = "failure", reason, "login refused"
+        ),
+        Err(LoginFailure::Unavailable(detail)) => tracing::error!(
+            target: "rampart::auth", user = %shown_user, source = %source, outcome = "error",
+            reason = "service_unavailable", detail = %detail, "login could not be checked"
+        ),
+    }
+    result
+}
+
+async fn attempt(
+    shared: &Shared,
+    source: SocketAddr,
+    typed_username: &str,
+    password: &Sensitive<String>,
+    otp: &Sensitive<String>,
+) -> Result<(ActiveSession, SessionGrant), LoginFailure> {
+    let username = normalize_username(typed_username).map_err(|_| LoginFailure::Rejected("bad_username"))?;
+    let person = match shared.directory.authenticate(&username, password).await {
+        Ok(person) => person,
+        Err(DirectoryError::Rejected(reason)) => return Err(LoginFailure::Rejected(reason.as_str())),
+        Err(DirectoryError::Unavailable(detail)) => return Err(LoginFailure::Unavailable(detail)),
+    };
+    let token = shared
+        .store
+        .live_token_for_user(&person.stable_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or(LoginFailure::Rejected("no_token"))?;
+    check_code(shared, &token, otp).await?;
+    start_session(shared, source, person).await
+}
+
+async fn check_code(shared: &Shared, token: &TokenRecord, otp: &Sensitive<String>) -> Result<(), LoginFailure> {
+    let max_failures = shared.settings.max_token_failures;
+    if token.failures >= max_failures {
+        return Err(LoginFailure::Rejected("token_locked"));
+    }
+    let seed = shared.keys.open(&token.id, &token.sealed).map_err(unavailable)?;
+    let mut params = token.params;
+    params.window = shared.settings.totp_window;
+    let now = u64::try_from(shared.clock.now()).unwrap_or(0);
+    let verified = verify_totp(&seed, otp.expose().trim(), &params, now, token.last_step);
+    drop(seed);
+    let step = match verified {
+        Ok(step) => step,
+        Err(TotpError::Replayed) => return Err(LoginFailure::Rejected("code_replayed")),
+        Err(TotpError::BadParams(_)) => return Err(unavailable("token parameters are invalid")),
+        Err(TotpError::Malformed | TotpError::Mismatch) => {
+            let failures = shared
+                .store
+                .record_failure(&token.id, shared.clock.now())
+                .await
+                .map_err(unavailable)?;
+            return Err(LoginFailure::Rejected(if failures >= max_failures {
+                "token_locked"
+            } else {
+                "wrong_code"
+            }));
+        }
+    };
+    match shared
+        .store
+        .accept_step(&token.id, step, max_failures, shared.clock.now())
+        .await
+        .map_err(unavailable)?
+    {
+        StepOutcome::Accepted { .. } => Ok(()),
+        StepOutcome::Replayed => Err(LoginFailure::Rejected("code_replayed")),
+        StepOutcome::Locked => Err(LoginFailure::Rejected("token_locked")),
+        StepOutcome::NotLive => Err(LoginFailure::Rejected("token_not_live")),
+    }
+}
+
+async fn start_session(
+    shared: &Shared,
+    source: SocketAddr,
+    person: DirectoryUser,
+) -> Result<(ActiveSession, SessionGrant), LoginFailure> {
+    let (id, ticket) = new_id_and_ticket().ok_or_else(|| unavailable("system random generator failed"))?;
+    let now = shared.clock.now();
+    let lifetime = i64::try_from(shared.settings.session_lifetime_secs).unwrap_or(i64::MAX);
+    let expires_at = now.saturating_add(lifetime);
+    let record = SessionRecord {
+        id: id.clone(),
+        ticket_hash: ticket_hash(&ticket),
+        user_id: person.stable_id.clone(),
+        username: person.username.clone(),
+        groups: person.groups.clone(),
+        source: source.to_string(),
+        created_at: now,
+        expires_at,
+        ended_at: None,
+        end_reason: None,
+    };
+    shared.store.create_session(&record).await.map_err(unavailable)?;
+    let session = ActiveSession {
+        id,
+        user_id: person.stable_id,
+        identity: Identity {
+            username: person.username,
+            groups: person.groups,
+        },
+        expires_at,
+    };
+    let grant = grant_for(shared, &session, Some(ticket));
+    Ok((session, grant))
+}
+
+/// Resumes a session from its ticket.
+pub(crate) async fn resume(
+    shared: &Shared,
+    source: SocketAddr,
+    ticket: &Sensitive<String>,
+) -> Result<(ActiveSession, SessionGrant), ErrorCode> {
+    let found = shared
+        .store
+        .session_by_ticket_hash(&ticket_hash(ticket.expose()))
+        .await
+        .map_err(|e| {
+            tracing::error!(target: "rampart::auth", source = %source, error = %e, "resume could not be checked");
+            ErrorCode::TryLater
+        })?;
+    let now = shared.clock.now();
+    let Some(record) = found.filter(|s| s.ended_at.is_none() && s.expires_at > now) else {
+        tracing::warn!(target: "rampart::auth", source = %source, outcome = "failure", reason = "unknown_or_expired_ticket", "resume refused");
+        return Err(ErrorCode::SessionExpired);
+    };
+    let session = ActiveSession {
+        id: record.id,
+        user_id: record.user_id,
+        identity: Identity {
+            username: record.username,
+            groups: record.groups,
+        },
+        expires_at: record.expires_at,
+    };
+    tracing::info!(target: "rampart::auth", user = %session.identity.username, source = %source, session = %session.id, outcome = "success", "session resumed");
+    let grant = grant_for(shared, &session, None);
+    Ok((session, grant))
+}
+
+fn grant_for(shared: &Shared, session: &ActiveSession, ticket: Option<String>) -> SessionGrant {
+    SessionGrant {
+        session_id: session.id.clone(),
+        ticket: ticket.map(Sensitive::new),
+        user: session.identity.username.clone(),
+        expires_at: session.expires_at,
+        resources: shared.policy().visible_to(&session.identity),
+    }
+}

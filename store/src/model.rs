@@ -1,0 +1,216 @@
+//! Plain records the store reads and writes, and the outcome of accepting a TOTP step.
+//! `Debug` output never shows sealed blobs, password hashes or ticket hashes.
+
+use std::fmt;
+
+use rampart_core::totp::TotpParams;
+
+use crate::seal::SealedSeed;
+
+/// A person known to Rampart, keyed by the directory's stable id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Stable id from the directory (entryUUID / objectGUID), never the typed name.
+    pub id: String,
+    /// Normalised (trimmed, lowercase) login name. Lookups match it exactly; callers normalise.
+    pub username: String,
+    /// Name shown to operators.
+    pub display_name: String,
+    /// PHC-format password hash for locally managed users; `None` when the directory checks
+    /// passwords.
+    pub password_hash: Option<String>,
+    /// False when the account is disabled.
+    pub enabled: bool,
+    /// Group names. Stored deduplicated and read back sorted.
+    pub groups: Vec<String>,
+    /// Unix seconds when the record was first written.
+    pub created_at: i64,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("display_name", &self.display_name)
+            .field("has_password_hash", &self.password_hash.is_some())
+            .field("enabled", &self.enabled)
+            .field("groups", &self.groups)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Life-cycle state of a TOTP token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenState {
+    /// Issued, no valid code seen yet.
+    Pending,
+    /// At least one valid code seen.
+    Active,
+    /// Withdrawn by an operator. Terminal.
+    Revoked,
+    /// Reported lost by its owner. Terminal.
+    Lost,
+    /// Past its validity. Terminal.
+    Expired,
+}
+
+impl TokenState {
+    /// Every state, in life-cycle order.
+    pub const ALL: [TokenState; 5] = [Self::Pending, Self::Active, Self::Revoked, Self::Lost, Self::Expired];
+
+    /// The name stored in the database: `pending`, `active`, `revoked`, `lost`, `expired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+            Self::Lost => "lost",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// Parses a name written by [`TokenState::as_str`] (exact, lowercase).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == name)
+    }
+
+    /// True for the states in which codes may be accepted (pending, active). A user has at
+    /// most one live token.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Pending | Self::Active)
+    }
+}
+
+impl fmt::Display for TokenState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A TOTP token: its parameters, its sealed seed and its replay and lockout state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Random token id; also bound into the sealed seed's associated data.
+    pub id: String,
+    /// Stable id of the owning user.
+    pub user_id: String,
+    /// Life-cycle state.
+    pub state: TokenState,
+    /// How codes are computed.
+    pub params: TotpParams,
+    /// The seed, sealed for this token id (its `Debug` shows only the length).
+    pub sealed: SealedSeed,
+    /// Highest time step accepted so far; codes at or before it are replays.
+    pub last_step: Option<u64>,
+    /// Consecutive failed codes since the last success.
+    pub failures: u32,
+    /// Unix seconds of issue.
+    pub created_at: i64,
+    /// Unix seconds of the first accepted code (or of an operator's activation).
+    pub activated_at: Option<i64>,
+    /// Unix seconds of the last accepted code.
+    pub last_used_at: Option<i64>,
+}
+
+/// A login session. The store holds only a hash of the bearer ticket.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Random session id.
+    pub id: String,
+    /// SHA-256 of the resume ticket; the ticket itself is never stored. Omitted from `Debug`.
+    pub ticket_hash: Vec<u8>,
+    /// Stable id of the user.
+    pub user_id: String,
+    /// Normalised username at login.
+    pub username: String,
+    /// Groups at login.
+    pub groups: Vec<String>,
+    /// Where the login came from (e.g. the client's socket address).
+    pub source: String,
+    /// Unix seconds of login.
+    pub created_at: i64,
+    /// Unix seconds after which the session is no longer valid.
+    pub expires_at: i64,
+    /// Unix seconds when the session was ended early (logout, admin kill, revocation).
+    pub ended_at: Option<i64>,
+    /// Why it was ended.
+    pub end_reason: Option<String>,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("groups", &self.groups)
+            .field("source", &self.source)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("ended_at", &self.ended_at)
+            .field("end_reason", &self.end_reason)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Result of [`Store::accept_step`](crate::Store::accept_step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The step was recorded and failures reset; `activated` is true when this call moved the
+    /// token from pending to active.
+    Accepted {
+        /// The token went pending → active in this call.
+        activated: bool,
+    },
+    /// The step is at or before the last accepted one.
+    Replayed,
+    /// The token has reached the failure limit; an operator must unlock it.
+    Locked,
+    /// The token is revoked, lost, expired or does not exist.
+    NotLive,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn token_state_names_round_trip() {
+        for state in TokenState::ALL {
+            assert_eq!(TokenState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(TokenState::parse("Active"), None);
+        assert_eq!(TokenState::parse(""), None);
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let session = SessionRecord {
+            id: "s1".into(),
+            ticket_hash: vec![0xEE; 32],
+            user_id: "u1".into(),
+            username: "alice".into(),
+            groups: vec![],
+            source: "127.0.0.1:1".into(),
+            created_at: 0,
+            expires_at: 1,
+            ended_at: None,
+            end_reason: None,
+        };
+        assert!(!format!("{session:?}").contains("238"));
+        let user = UserRecord {
+            id: "u1".into(),
+            username: "alice".into(),
+            display_name: "Alice".into(),
+            password_hash: Some("$argon2id$secret".into()),
+            enabled: true,
+            groups: vec![],
+            created_at: 0,
+        };
+        assert!(!format!("{user:?}").contains("argon2"));
+    }
+}

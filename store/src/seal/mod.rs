@@ -1,0 +1,282 @@
+//! Sealed TOTP seeds: AES-256-GCM (ring) under versioned master keys kept in a 0600 key file.
+//! A sealed blob is bound to its token id and key id through the associated data, so a blob
+//! copied into another token's row, or relabelled with another key id, fails to open.
+//!
+//! # Key file format
+//!
+//! UTF-8 text, one key per line: `v1 <key_id> <64 lowercase hex digits>`, where `key_id` is a
+//! decimal `u32`. Blank lines and lines starting with `#` are ignored. The key with the highest
+//! id is the current one (used to seal); the others only open. Rotation appends a line with a
+//! higher id; retiring a key deletes its line once nothing is sealed under it.
+
+mod key_file;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+/// Length of a master key in bytes (AES-256).
+pub const KEY_LEN: usize = 32;
+/// Length of the GCM authentication tag appended to the ciphertext.
+const TAG_LEN: usize = 16;
+/// Domain separator at the start of the associated data.
+const AAD_PREFIX: &[u8] = b"rampart-seed-v1\0";
+
+/// Why sealing or opening failed. No variant carries key material, plaintext or blob bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The blob names a key id that is not in the key ring (retired or from another install).
+    #[error("sealing key {0} is not in the key ring")]
+    UnknownKey(u32),
+    /// The blob is too short or fails authentication: tampered, truncated, moved to another
+    /// token or relabelled. Deliberately one variant with no detail.
+    #[error("sealed data failed to open")]
+    Corrupt,
+    /// The key file cannot be read, written or parsed, or has unsafe permissions.
+    #[error("key file: {0}")]
+    Io(String),
+    /// The system random generator failed.
+    #[error("system random generator failed")]
+    Random,
+}
+
+/// A seed sealed under one master key: `blob` is a 12-byte random nonce, the ciphertext and
+/// the 16-byte tag. Its `Debug` shows the key id and the blob length only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSeed {
+    /// Id of the master key that sealed the blob.
+    pub key_id: u32,
+    /// Nonce || ciphertext || tag.
+    pub blob: Vec<u8>,
+}
+
+impl fmt::Debug for SealedSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedSeed")
+            .field("key_id", &self.key_id)
+            .field("blob_len", &self.blob.len())
+            .finish()
+    }
+}
+
+/// The master keys that seal and open seeds. The current key (highest id) seals; every key in
+/// the ring opens.
+pub struct KeyRing {
+    keys: BTreeMap<u32, MasterKey>,
+    current: u32,
+    rng: SystemRandom,
+}
+
+/// One AES-256-GCM master key and its id.
+struct MasterKey {
+    id: u32,
+    key: LessSafeKey,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
+impl KeyRing {
+    /// Loads the key file at `path`, or creates it with one fresh random key (id 1) when it
+    /// does not exist. New files are created with mode 0600 (parent directories 0700) and
+    /// published atomically, so two processes starting together end up with the same key.
+    ///
+    /// On unix a key file readable or writable by group or others is refused.
+    pub fn load_or_create(path: &Path) -> Result<Self, SealError> {
+        key_file::create_if_missing(path)?;
+        Self::load(path)
+    }
+
+    /// Loads an existing key file (see the module documentation for its format).
+    pub fn load(path: &Path) -> Result<Self, SealError> {
+        let keys = key_file::read_keys(path)?;
+        Self::from_keys(keys.iter().map(|(id, bytes)| (*id, &**bytes))).map_err(|err| match err {
+            SealError::Io(msg) => SealError::Io(format!("{}: {msg}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Builds a key ring from raw keys (tests, or keys held by an external secret store).
+    /// Fails with [`SealError::Io`] when the list is empty or repeats an id.
+    pub fn from_keys<'a>(keys: impl IntoIterator<Item = (u32, &'a [u8; KEY_LEN])>) -> Result<Self, SealError> {
+        let mut ring = BTreeMap::new();
+        for (id, bytes) in keys {
+            let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SealError::Io("unusable key".to_owned()))?;
+            let key = MasterKey {
+                id,
+                key: LessSafeKey::new(unbound),
+            };
+            if ring.insert(id, key).is_some() {
+                return Err(SealError::Io(format!("key id {id} appears twice")));
+            }
+        }
+        let current = *ring
+            .keys()
+            .next_back()
+            .ok_or_else(|| SealError::Io("no keys".to_owned()))?;
+        Ok(Self {
+            keys: ring,
+            current,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// Id of the key that [`KeyRing::seal`] uses.
+    pub fn current_key_id(&self) -> u32 {
+        self.current
+    }
+
+    /// Ids of all keys in the ring, ascending.
+    pub fn key_ids(&self) -> Vec<u32> {
+        self.keys.keys().copied().collect()
+    }
+
+    /// True when `sealed` was made under an older key and should be re-sealed.
+    pub fn needs_reseal(&self, sealed: &SealedSeed) -> bool {
+        sealed.key_id != self.current
+    }
+
+    /// Seals `plaintext` for the token `token_id` under the current key.
+    pub fn seal(&self, token_id: &str, plaintext: &[u8]) -> Result<SealedSeed, SealError> {
+        let master = self
+            .keys
+            .get(&self.current)
+            .ok_or(SealError::UnknownKey(self.current))?;
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
+        // Reserve room for the tag up front so the buffer never reallocates and leaves a
+        // plaintext copy behind in freed memory.
+        let mut in_out = Zeroizing::new(Vec::with_capacity(plaintext.len() + TAG_LEN));
+        in_out.extend_from_slice(plaintext);
+        master
+            .key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(associated_data(master.id, token_id)),
+                &mut *in_out,
+            )
+            .map_err(|_| SealError::Corrupt)?;
+        let mut blob = Vec::with_capacity(NONCE_LEN + in_out.len());
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&in_out);
+        Ok(SealedSeed {
+            key_id: master.id,
+            blob,
+        })
+    }
+
+    /// Opens a seed sealed for `token_id`. Any mismatch (other token, other key id, changed
+    /// byte, short blob) is [`SealError::Corrupt`]; a key id not in the ring is
+    /// [`SealError::UnknownKey`].
+    pub fn open(&self, token_id: &str, sealed: &SealedSeed) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let master = self
+            .keys
+            .get(&sealed.key_id)
+            .ok_or(SealError::UnknownKey(sealed.key_id))?;
+        if sealed.blob.len() < NONCE_LEN + TAG_LEN {
+            return Err(SealError::Corrupt);
+        }
+        let (nonce, ciphertext) = sealed.blob.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Corrupt)?;
+        let mut buffer = Zeroizing::new(ciphertext.to_vec());
+        let plain_len = master
+            .key
+            .open_in_place(nonce, Aad::from(associated_data(master.id, token_id)), &mut buffer)
+            .map_err(|_| SealError::Corrupt)?
+            .len();
+        buffer.truncate(plain_len);
+        Ok(buffer)
+    }
+}
+
+/// `"rampart-seed-v1\0" || key_id (big-endian) || token_id`.
+fn associated_data(key_id: u32, token_id: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_PREFIX.len() + 4 + token_id.len());
+    aad.extend_from_slice(AAD_PREFIX);
+    aad.extend_from_slice(&key_id.to_be_bytes());
+    aad.extend_from_slice(token_id.as_bytes());
+    aad
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn ring() -> KeyRing {
+        KeyRing::from_keys([(1, &[7u8; KEY_LEN]), (2, &[9u8; KEY_LEN])]).unwrap()
+    }
+
+    #[test]
+    fn round_trip_uses_current_key() {
+        let ring = ring();
+        let sealed = ring.seal("tok-1", b"0123456789abcdefghij").unwrap();
+        assert_eq!(sealed.key_id, 2);
+        assert_eq!(sealed.blob.len(), NONCE_LEN + 20 + TAG_LEN);
+        assert_eq!(&**ring.open("tok-1", &sealed).unwrap(), b"0123456789abcdefghij");
+    }
+
+    #[test]
+    fn nonces_differ() {
+        let ring = ring();
+        let a = ring.seal("tok-1", b"seed").unwrap();
+        let b = ring.seal("tok-1", b"seed").unwrap();
+        assert_ne!(a.blob, b.blob);
+    }
+
+    #[test]
+    fn blob_moved_to_other_token_fails() {
+        let ring = ring();
+        let sealed = ring.seal("tok-1", b"seed-seed-seed-seed!").unwrap();
+        assert_eq!(ring.open("tok-2", &sealed), Err(SealError::Corrupt));
+    }
+
+    #[test]
+    fn wrong_key_id_fails() {
+        let ring = ring();
+        let mut sealed = ring.seal("tok-1", b"seed-seed-seed-seed!").unwrap();
+        sealed.key_id = 1;
+        assert_eq!(ring.open("tok-1", &sealed), Err(SealError::Corrupt));
+        sealed.key_id = 3;
+        assert_eq!(ring.open("tok-1", &sealed), Err(SealError::UnknownKey(3)));
+    }
+
+    #[test]
+    fn tampered_or_short_blob_fails() {
+        let ring = ring();
+        let sealed = ring.seal("tok-1", b"seed-seed-seed-seed!").unwrap();
+        for index in 0..sealed.blob.len() {
+            let mut bad = sealed.clone();
+            bad.blob[index] ^= 0x01;
+            assert_eq!(ring.open("tok-1", &bad), Err(SealError::Corrupt), "byte {index}");
+        }
+        let short = SealedSeed {
+            key_id: 2,
+            blob: sealed.blob[..NONCE_LEN + TAG_LEN - 1].to_vec(),
+        };
+        assert_eq!(ring.open("tok-1", &short), Err(SealError::Corrupt));
+    }
+
+    #[test]
+    fn debug_hides_blob() {
+        let sealed = SealedSeed {
+            key_id: 4,
+            blob: vec![0xAB; 40],
+        };
+        let text = format!("{sealed:?}");
+        assert!(text.contains("blob_len: 40"));
+        assert!(!text.contains("171"));
+        assert!(!format!("{:?}", ring()).contains("LessSafeKey"));
+    }
+}

@@ -1,0 +1,110 @@
+//! The store's SQL statements, written once in the dialect SQLite and PostgreSQL share
+//! (numbered `$n` parameters, `ON CONFLICT … DO UPDATE`, `RETURNING`), so every backend runs the
+//! same text. Replay and lockout rules live in single conditional statements here.
+
+/// Insert a user or update every field but `created_at`. `$1` id, `$2` username,
+/// `$3` display name, `$4` password hash, `$5` enabled, `$6` created at.
+pub(crate) const UPSERT_USER: &str = "\
+INSERT INTO users (id, username, display_name, password_hash, enabled, created_at) \
+VALUES ($1, $2, $3, $4, $5, $6) \
+ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
+display_name = excluded.display_name, password_hash = excluded.password_hash, \
+enabled = excluded.enabled";
+
+/// `$1` user id.
+pub(crate) const DELETE_USER_GROUPS: &str = "DELETE FROM user_groups WHERE user_id = $1";
+
+/// `$1` user id, `$2` group name. Duplicates in the input are ignored.
+pub(crate) const INSERT_USER_GROUP: &str = "\
+INSERT INTO user_groups (user_id, group_name) VALUES ($1, $2) \
+ON CONFLICT (user_id, group_name) DO NOTHING";
+
+/// A user joined with its groups, one row per group (one row with a NULL group if none).
+macro_rules! select_user {
+    () => {
+        "SELECT u.id, u.username, u.display_name, u.password_hash, u.enabled, u.created_at, \
+         g.group_name FROM users u LEFT JOIN user_groups g ON g.user_id = u.id"
+    };
+}
+
+/// `$1` normalised username (exact match).
+pub(crate) const USER_BY_USERNAME: &str = concat!(select_user!(), " WHERE u.username = $1");
+
+/// `$1` user id.
+pub(crate) const USER_BY_ID: &str = concat!(select_user!(), " WHERE u.id = $1");
+
+/// `$1` id, `$2` user id, `$3` state, `$4` algorithm, `$5` digits, `$6` period, `$7` window,
+/// `$8` key id, `$9` sealed seed, `$10` last step, `$11` failures, `$12` created at,
+/// `$13` activated at, `$14` last used at. `updated_at` starts as `created_at`.
+pub(crate) const INSERT_TOKEN: &str = "\
+INSERT INTO tokens (id, user_id, state, algorithm, digits, period, time_window, key_id, \
+sealed_seed, last_step, failures, created_at, activated_at, last_used_at, updated_at) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12)";
+
+macro_rules! select_token {
+    () => {
+        "SELECT id, user_id, state, algorithm, digits, period, time_window, key_id, sealed_seed, \
+         last_step, failures, created_at, activated_at, last_used_at FROM tokens"
+    };
+}
+
+/// `$1` user id.
+pub(crate) const LIVE_TOKEN_FOR_USER: &str = concat!(
+    select_token!(),
+    " WHERE user_id = $1 AND state IN ('pending', 'active')"
+);
+
+/// Changes a token's state if the life-cycle allows it: a terminal target (`$4` true) from
+/// any state; `active` from pending or active; `pending` only from pending. Terminal tokens
+/// never come back to life. `$1` id, `$2` new state, `$3` now, `$4` target is terminal.
+pub(crate) const SET_TOKEN_STATE: &str = "\
+UPDATE tokens SET state = $2, \
+activated_at = CASE WHEN $2 = 'active' THEN COALESCE(activated_at, $3) ELSE activated_at END, \
+updated_at = $3 \
+WHERE id = $1 AND ($4 OR state = $2 OR (state = 'pending' AND $2 = 'active'))";
+
+/// The replay and lockout gate: records step `$2` only if the token is live, `$2` is newer
+/// than the last accepted step and failures are below `$3`; resets failures and activates a
+/// pending token. One statement, so concurrent callers (other tasks, other processes) can
+/// never both succeed for one step. Returns `activated_step`, which equals `$2` exactly when
+/// this statement activated the token (accepted steps strictly increase). `$1` id, `$4` now.
+pub(crate) const ACCEPT_STEP: &str = "\
+UPDATE tokens SET last_step = $2, failures = 0, \
+state = CASE WHEN state = 'pending' THEN 'active' ELSE state END, \
+activated_step = CASE WHEN state = 'pending' THEN $2 ELSE activated_step END, \
+activated_at = COALESCE(activated_at, $4), last_used_at = $4, updated_at = $4 \
+WHERE id = $1 AND state IN ('pending', 'active') \
+AND (last_step IS NULL OR last_step < $2) AND failures < $3 \
+RETURNING activated_step";
+
+/// Why [`ACCEPT_STEP`] changed nothing. `$1` id.
+pub(crate) const TOKEN_GATE_STATE: &str = "SELECT state, last_step, failures FROM tokens WHERE id = $1";
+
+/// `$1` id, `$2` now. Returns the new count.
+pub(crate) const RECORD_FAILURE: &str = "\
+UPDATE tokens SET failures = failures + 1, updated_at = $2 WHERE id = $1 RETURNING failures";
+
+/// `$1` id, `$2` ticket hash, `$3` user id, `$4` username, `$5` groups (JSON), `$6` source,
+/// `$7` created at, `$8` expires at, `$9` ended at, `$10` end reason.
+pub(crate) const INSERT_SESSION: &str = "\
+INSERT INTO sessions (id, ticket_hash, user_id, username, group_names, source, created_at, \
+expires_at, ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// `$1` ticket hash.
+pub(crate) const SESSION_BY_TICKET_HASH: &str = "\
+SELECT id, ticket_hash, user_id, username, group_names, source, created_at, expires_at, \
+ended_at, end_reason FROM sessions WHERE ticket_hash = $1";
+
+/// Ends a session once; a later call keeps the first time and reason. `$1` id, `$2` now,
+/// `$3` reason.
+pub(crate) const END_SESSION: &str = "\
+UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL";
+
+/// `$1` id.
+pub(crate) const SESSION_EXISTS: &str = "SELECT id FROM sessions WHERE id = $1";
+
+/// `$1` id.
+pub(crate) const TOKEN_STATE: &str = "SELECT state FROM tokens WHERE id = $1";
+
+/// Liveness probe.
+pub(crate) const PING: &str = "SELECT 1";

@@ -1,0 +1,82 @@
+//! Sessions in SQLite: created once, looked up by the hash of their resume ticket, ended once.
+//! The store never sees a ticket, only its SHA-256.
+
+use sqlx::Row;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+
+use crate::{SessionRecord, StoreError, sql};
+
+/// Inserts a new session. A duplicate id or ticket hash is [`StoreError::Conflict`].
+pub(super) async fn insert(pool: &SqlitePool, session: &SessionRecord) -> Result<(), StoreError> {
+    let groups = serde_json::to_string(&session.groups)
+        .map_err(|err| StoreError::Conflict(format!("groups not encodable: {err}")))?;
+    sqlx::query(sql::INSERT_SESSION)
+        .bind(&session.id)
+        .bind(&session.ticket_hash)
+        .bind(&session.user_id)
+        .bind(&session.username)
+        .bind(groups)
+        .bind(&session.source)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(session.ended_at)
+        .bind(&session.end_reason)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from_sqlx)
+}
+
+/// The session whose ticket hashes to `ticket_hash`, ended or expired ones included: the
+/// caller checks `ended_at` and `expires_at` against its clock.
+pub(super) async fn by_ticket_hash(pool: &SqlitePool, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+    let row = sqlx::query(sql::SESSION_BY_TICKET_HASH)
+        .bind(ticket_hash)
+        .fetch_optional(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    row.as_ref().map(decode_session).transpose()
+}
+
+/// Marks a session ended. Ending an already ended session keeps the first time and reason;
+/// an unknown id is [`StoreError::NotFound`].
+pub(super) async fn end(pool: &SqlitePool, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+    let done = sqlx::query(sql::END_SESSION)
+        .bind(session_id)
+        .bind(now)
+        .bind(reason)
+        .execute(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    if done.rows_affected() > 0 {
+        return Ok(());
+    }
+    let exists = sqlx::query(sql::SESSION_EXISTS)
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+fn decode_session(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    let get = StoreError::from_sqlx;
+    let groups: String = row.try_get("group_names").map_err(get)?;
+    let groups: Vec<String> = serde_json::from_str(&groups)
+        .map_err(|_| StoreError::corrupt("sessions.group_names is not a JSON string array"))?;
+    Ok(SessionRecord {
+        id: row.try_get("id").map_err(get)?,
+        ticket_hash: row.try_get("ticket_hash").map_err(get)?,
+        user_id: row.try_get("user_id").map_err(get)?,
+        username: row.try_get("username").map_err(get)?,
+        groups,
+        source: row.try_get("source").map_err(get)?,
+        created_at: row.try_get("created_at").map_err(get)?,
+        expires_at: row.try_get("expires_at").map_err(get)?,
+        ended_at: row.try_get("ended_at").map_err(get)?,
+        end_reason: row.try_get("end_reason").map_err(get)?,
+    })
+}

@@ -1,0 +1,278 @@
+//! Behaviour of `SqliteStore` against real SQLite files: migrations, users, tokens, the
+//! replay/lockout gate, sessions and sealed seeds.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use rampart_store::{DB_FILE_NAME, SealError, SqliteStore, StepOutcome, Store, StoreError, TokenState};
+
+#[tokio::test]
+async fn migrations_apply_and_reopen_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("a/b/state");
+    let store = SqliteStore::open(&state).await.unwrap();
+    assert!(state.join(DB_FILE_NAME).exists());
+    store.ping().await.unwrap();
+    store.upsert_user(&user("u1", "alice", &["staff"])).await.unwrap();
+    store.close().await;
+    assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+
+    let reopened = SqliteStore::open(&state).await.unwrap();
+    let alice = reopened.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(alice.groups, vec!["staff"]);
+}
+
+#[tokio::test]
+async fn store_is_usable_as_trait_object() {
+    let (_dir, store) = fresh_store().await;
+    let shared: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
+    shared.ping().await.unwrap();
+    assert!(format!("{shared:?}").contains("SqliteStore"));
+}
+
+#[tokio::test]
+async fn users_upsert_and_lookup_with_groups() {
+    let (_dir, store) = fresh_store().await;
+    let mut alice = user("u1", "alice", &["vpn", "staff", "vpn"]);
+    alice.password_hash = Some("$argon2id$v=19$stub".to_owned());
+    store.upsert_user(&alice).await.unwrap();
+
+    let found = store.user_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(found.groups, vec!["staff", "vpn"]);
+    assert_eq!(found.password_hash, alice.password_hash);
+    assert!(found.enabled);
+    assert_eq!(store.user_by_id("u1").await.unwrap(), Some(found));
+    // Exact match only: other case or spaces do not find the user.
+    assert_eq!(store.user_by_username("Alice").await.unwrap(), None);
+    assert_eq!(store.user_by_username(" alice").await.unwrap(), None);
+    assert_eq!(store.user_by_id("u2").await.unwrap(), None);
+
+    // Update replaces fields and groups but keeps created_at.
+    let mut changed = user("u1", "alice.b", &["admins"]);
+    changed.enabled = false;
+    changed.created_at = NOW + 99;
+    store.upsert_user(&changed).await.unwrap();
+    let found = store.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(found.username, "alice.b");
+    assert_eq!(found.groups, vec!["admins"]);
+    assert!(!found.enabled);
+    assert_eq!(found.created_at, NOW);
+    assert_eq!(found.password_hash, None);
+    assert_eq!(store.user_by_username("alice").await.unwrap(), None);
+
+    // No groups at all.
+    store.upsert_user(&user("u1", "alice.b", &[])).await.unwrap();
+    assert!(store.user_by_id("u1").await.unwrap().unwrap().groups.is_empty());
+
+    // A username held by another id is a conflict.
+    let err = store.upsert_user(&user("u2", "alice.b", &[])).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn tokens_insert_live_lookup_and_one_live_per_user() {
+    let (_dir, store) = fresh_store().await;
+    let token = user_with_token(&store, "u1", "t1").await;
+    assert_eq!(store.live_token_for_user("u1").await.unwrap(), Some(token.clone()));
+    assert_eq!(store.live_token_for_user("nobody").await.unwrap(), None);
+
+    let second = common::token("t2", "u1", key_ring().seal("t2", SEED).unwrap());
+    let err = store.insert_token(&second).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    let orphan = common::token("t3", "ghost", key_ring().seal("t3", SEED).unwrap());
+    assert!(matches!(store.insert_token(&orphan).await, Err(StoreError::NotFound)));
+
+    // Once the first is revoked a replacement may be issued.
+    store.set_token_state("t1", TokenState::Revoked, NOW + 1).await.unwrap();
+    assert_eq!(store.live_token_for_user("u1").await.unwrap(), None);
+    store.insert_token(&second).await.unwrap();
+    assert_eq!(store.live_token_for_user("u1").await.unwrap().unwrap().id, "t2");
+}
+
+#[tokio::test]
+async fn token_state_changes_follow_the_life_cycle() {
+    let (_dir, store) = fresh_store().await;
+    user_with_token(&store, "u1", "t1").await;
+    assert!(matches!(
+        store.set_token_state("missing", TokenState::Revoked, NOW).await,
+        Err(StoreError::NotFound)
+    ));
+    store.set_token_state("t1", TokenState::Active, NOW + 5).await.unwrap();
+    let live = store.live_token_for_user("u1").await.unwrap().unwrap();
+    assert_eq!((live.state, live.activated_at), (TokenState::Active, Some(NOW + 5)));
+    assert!(matches!(
+        store.set_token_state("t1", TokenState::Pending, NOW).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.set_token_state("t1", TokenState::Lost, NOW + 6).await.unwrap();
+    for revived in [TokenState::Active, TokenState::Pending] {
+        assert!(matches!(
+            store.set_token_state("t1", revived, NOW + 7).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    store.set_token_state("t1", TokenState::Revoked, NOW + 8).await.unwrap();
+}
+
+#[tokio::test]
+async fn accept_step_rejects_replays() {
+    let (_dir, store) = fresh_store().await;
+    user_with_token(&store, "u1", "t1").await;
+    let accept = |step| store.accept_step("t1", step, 5, NOW);
+
+    assert_eq!(accept(100).await.unwrap(), StepOutcome::Accepted { activated: true });
+    assert_eq!(accept(100).await.unwrap(), StepOutcome::Replayed);
+    assert_eq!(accept(99).await.unwrap(), StepOutcome::Replayed);
+    assert_eq!(accept(101).await.unwrap(), StepOutcome::Accepted { activated: false });
+    assert_eq!(accept(101).await.unwrap(), StepOutcome::Replayed);
+
+    let live = store.live_token_for_user("u1").await.unwrap().unwrap();
+    assert_eq!(live.state, TokenState::Active);
+    assert_eq!(live.last_step, Some(101));
+    assert_eq!((live.activated_at, live.last_used_at), (Some(NOW), Some(NOW)));
+}
+
+#[tokio::test]
+async fn operator_activated_token_is_not_reported_as_activated_by_a_code() {
+    let (_dir, store) = fresh_store().await;
+    user_with_token(&store, "u1", "t1").await;
+    store.set_token_state("t1", TokenState::Active, NOW).await.unwrap();
+    assert_eq!(
+        store.accept_step("t1", 7, 5, NOW).await.unwrap(),
+        StepOutcome::Accepted { activated: false }
+    );
+}
+
+#[tokio::test]
+async fn failures_lock_and_success_resets() {
+    let (_dir, store) = fresh_store().await;
+    user_with_token(&store, "u1", "t1").await;
+    assert_eq!(store.record_failure("t1", NOW).await.unwrap(), 1);
+    assert_eq!(store.record_failure("t1", NOW).await.unwrap(), 2);
+    assert_eq!(
+        store.accept_step("t1", 10, 3, NOW).await.unwrap(),
+        StepOutcome::Accepted { activated: true }
+    );
+    assert_eq!(store.live_token_for_user("u1").await.unwrap().unwrap().failures, 0);
+
+    for expected in 1..=3 {
+        assert_eq!(store.record_failure("t1", NOW).await.unwrap(), expected);
+    }
+    assert_eq!(store.accept_step("t1", 11, 3, NOW).await.unwrap(), StepOutcome::Locked);
+    // Locked takes precedence over replay.
+    assert_eq!(store.accept_step("t1", 10, 3, NOW).await.unwrap(), StepOutcome::Locked);
+    assert_eq!(store.live_token_for_user("u1").await.unwrap().unwrap().failures, 3);
+    assert!(matches!(
+        store.record_failure("missing", NOW).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn tokens_that_are_not_live_accept_nothing() {
+    let (_dir, store) = fresh_store().await;
+    user_with_token(&store, "u1", "t1").await;
+    store.set_token_state("t1", TokenState::Revoked, NOW).await.unwrap();
+    assert_eq!(store.accept_step("t1", 1, 5, NOW).await.unwrap(), StepOutcome::NotLive);
+    assert_eq!(
+        store.accept_step("missing", 1, 5, NOW).await.unwrap(),
+        StepOutcome::NotLive
+    );
+    assert!(matches!(
+        store.accept_step("t1", u64::MAX, 5, NOW).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn sessions_create_lookup_end() {
+    let (_dir, store) = fresh_store().await;
+    let session = session("s1", &[0xAA; 32]);
+    store.create_session(&session).await.unwrap();
+    assert_eq!(
+        store.session_by_ticket_hash(&[0xAA; 32]).await.unwrap(),
+        Some(session.clone())
+    );
+    assert_eq!(store.session_by_ticket_hash(&[0xBB; 32]).await.unwrap(), None);
+
+    let duplicate = common::session("s2", &[0xAA; 32]);
+    assert!(matches!(
+        store.create_session(&duplicate).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    store.end_session("s1", "logout", NOW + 10).await.unwrap();
+    store.end_session("s1", "admin-kill", NOW + 20).await.unwrap();
+    let ended = store.session_by_ticket_hash(&[0xAA; 32]).await.unwrap().unwrap();
+    assert_eq!(ended.ended_at, Some(NOW + 10));
+    assert_eq!(ended.end_reason.as_deref(), Some("logout"));
+    assert!(matches!(
+        store.end_session("s9", "logout", NOW).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn sealed_seed_round_trips_and_cannot_move_between_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let ring = key_ring();
+    user_with_token(&store, "u1", "t1").await;
+    user_with_token(&store, "u2", "t2").await;
+
+    let t1 = store.live_token_for_user("u1").await.unwrap().unwrap();
+    assert_eq!(&**ring.open("t1", &t1.sealed).unwrap(), SEED);
+
+    // An attacker with write access to the database copies t1's sealed seed into t2's row.
+    let raw = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(DB_FILE_NAME)),
+    )
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE tokens SET sealed_seed = (SELECT sealed_seed FROM tokens WHERE id = 't1'), \
+         key_id = (SELECT key_id FROM tokens WHERE id = 't1') WHERE id = 't2'",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    raw.close().await;
+
+    let t2 = store.live_token_for_user("u2").await.unwrap().unwrap();
+    assert_eq!(t2.sealed, t1.sealed);
+    assert_eq!(ring.open("t2", &t2.sealed), Err(SealError::Corrupt));
+    assert!(!format!("{t2:?}").contains(&format!("{:?}", t2.sealed.blob)));
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_reported_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    user_with_token(&store, "u1", "t1").await;
+    store.create_session(&session("s1", &[1; 32])).await.unwrap();
+    let raw = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join(DB_FILE_NAME)),
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE tokens SET digits = 300")
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sessions SET group_names = 'not json'")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    assert!(matches!(
+        store.live_token_for_user("u1").await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.session_by_ticket_hash(&[1; 32]).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
