@@ -257,6 +257,15 @@ fn write_private(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `rampart-connect`, by full path when it was built next to this binary.
+fn connect_command() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("rampart-connect")))
+        .filter(|path| path.exists())
+        .map_or_else(|| "rampart-connect".to_owned(), |path| path.display().to_string())
+}
+
 fn print_banner(info: &DevInfo, secret: &str, state: &Path) {
     let qr = qrcode::QrCode::new(info.otpauth_uri.as_bytes())
         .map(|code| {
@@ -266,6 +275,7 @@ fn print_banner(info: &DevInfo, secret: &str, state: &Path) {
         })
         .unwrap_or_default();
     let home = info.client_home.display();
+    let connect = connect_command();
     let ca = info.ca_cert.display();
     let gw = &info.gateway;
     println!(
@@ -273,9 +283,9 @@ fn print_banner(info: &DevInfo, secret: &str, state: &Path) {
          gateway   {gw}\n  user      {user}\n  password  {pw}\n  token     {uri}\n\n\
          Scan this with an authenticator app, or compute codes with `oathtool --totp -b {secret}`:\n{qr}\n\
          Log in (in another terminal):\n  \
-         rampart-connect --gateway {gw} --ca {ca} --home {home} login --user {user}\n\n\
+         {connect} --gateway {gw} --ca {ca} --home {home} login --user {user}\n\n\
          Then forward a local port to a resource ({resources}):\n  \
-         rampart-connect --home {home} forward 127.0.0.1:7007=echo\n\n\
+         {connect} --home {home} forward 127.0.0.1:7007=echo\n\n\
          Flow records: {flows}\nEverything above is also in {state}/dev.json. Stop with Ctrl-C.\n",
         state = state.display(),
         user = info.user,

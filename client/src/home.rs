@@ -84,7 +84,11 @@ impl Home {
 
 fn write_private(dir: &Path, name: &str, content: &[u8]) -> Result<(), ClientError> {
     let local = |what: &str, e: std::io::Error| ClientError::Local(format!("cannot {what} in {}: {e}", dir.display()));
-    std::fs::create_dir_all(dir).map_err(|e| local("create the folder", e))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| local("create the folder", e))?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -1,1 +1,307 @@
-//! placeholder
+//! Test kit for end-to-end tests: runs the real `rampart` and `rampart-connect` binaries as
+//! processes on 127.0.0.1 ephemeral ports, computes codes with the independent `oathtool`,
+//! and collects every output so tests can check that no secret leaked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Path of a workspace binary built next to this test (run `cargo build --workspace --bins`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (scripts/test does) before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// Fails with install instructions when a required tool is missing; never skips.
+pub fn require_tool(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{tool}` is required: install it with `apt-get install {package}` (scripts/test does)"
+    );
+}
+
+/// A running `rampart dev`, killed when dropped.
+#[derive(Debug)]
+pub struct Dev {
+    child: Child,
+    /// Temporary folder holding the state directory and outputs.
+    pub dir: tempfile::TempDir,
+    /// Parsed `dev.json`.
+    pub info: Value,
+}
+
+impl Dev {
+    /// Starts `rampart dev` with `extra` arguments and waits for `dev.json`.
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let stdout = std::fs::File::create(dir.path().join("dev.stdout")).unwrap();
+        let stderr = std::fs::File::create(dir.path().join("dev.stderr")).unwrap();
+        let child = Command::new(bin("rampart"))
+            .arg("dev")
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut dev = Self {
+            child,
+            dir,
+            info: Value::Null,
+        };
+        let info_path = state.join("dev.json");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let parsed = std::fs::read_to_string(&info_path)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            if let Some(info) = parsed {
+                dev.info = info;
+                break;
+            }
+            if let Ok(Some(status)) = dev.child.try_wait() {
+                panic!("rampart dev exited with {status}: {}", dev.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rampart dev did not write dev.json: {}",
+                dev.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        dev
+    }
+
+    /// A string field of `dev.json`.
+    pub fn field(&self, key: &str) -> String {
+        self.info[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("dev.json has no {key}"))
+            .to_owned()
+    }
+
+    /// The base32 secret inside the printed otpauth URI.
+    pub fn secret(&self) -> String {
+        let uri = self.field("otpauth_uri");
+        let query = uri.split_once('?').unwrap().1;
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("secret="))
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The gateway's log (standard error of `rampart dev`).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dev.stderr")).unwrap_or_default()
+    }
+
+    /// The flow log, one JSON value per line.
+    pub fn flows(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.field("flow_log")).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("flow line is JSON"))
+            .collect()
+    }
+
+    /// Waits until the flow log has at least `n` records.
+    pub fn wait_flows(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let flows = self.flows();
+            if flows.len() >= n || Instant::now() > deadline {
+                return flows;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A fresh client home folder inside the temp dir.
+    pub fn home(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `rampart-connect login` with the password on standard input.
+    pub fn login(&self, home: &Path, user: &str, password: &str, code: &str) -> Output {
+        let mut child = Command::new(bin("rampart-connect"))
+            .arg("--gateway")
+            .arg(self.field("gateway"))
+            .arg("--ca")
+            .arg(self.field("ca_cert"))
+            .arg("--home")
+            .arg(home)
+            .args(["login", "--user", user, "--otp", code, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rampart dev did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `rampart-connect forward`, killed when dropped.
+#[derive(Debug)]
+pub struct Forward {
+    child: Child,
+    /// Local addresses, in the order of the mappings.
+    pub locals: Vec<String>,
+    stderr_path: PathBuf,
+}
+
+impl Forward {
+    /// Starts `forward` with `127.0.0.1:0=RESOURCE` per resource and reads the bound ports.
+    pub fn start(home: &Path, resources: &[&str]) -> Self {
+        let stderr_path = home.with_extension("forward.stderr");
+        let mut child = Command::new(bin("rampart-connect"))
+            .arg("--home")
+            .arg(home)
+            .arg("forward")
+            .args(resources.iter().map(|r| format!("127.0.0.1:0={r}")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut locals = Vec::new();
+        while locals.len() < resources.len() {
+            let line = lines.next().and_then(Result::ok).unwrap_or_else(|| {
+                panic!(
+                    "forward exited early: {}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                )
+            });
+            let addr = line
+                .strip_prefix("forwarding ")
+                .and_then(|l| l.split(" -> ").next())
+                .unwrap();
+            locals.push(addr.to_owned());
+        }
+        Self {
+            child,
+            locals,
+            stderr_path,
+        }
+    }
+
+    /// What the forward printed on standard error.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The TOTP code for `secret` at `unix_time`, from the independent `oathtool`.
+pub fn oathtool_code(secret: &str, unix_time: u64) -> String {
+    require_tool("oathtool", "oathtool");
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", "-N", &format!("@{unix_time}"), secret])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "oathtool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Sends `data` to `addr`, half-closes, and returns everything received until EOF or reset
+/// (a refused forward resets the local connection; callers compare what came back).
+pub fn echo_round_trip(addr: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut reader = tcp.try_clone().unwrap();
+    let receiver = std::thread::spawn(move || {
+        let mut back = Vec::new();
+        let _ = reader.read_to_end(&mut back);
+        back
+    });
+    if tcp.write_all(data).is_ok() {
+        let _ = tcp.shutdown(std::net::Shutdown::Write);
+    }
+    receiver.join().unwrap()
+}
+
+/// `len` pseudo-random bytes (not secret; just not compressible or repetitive).
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut buf).unwrap();
+    buf
+}
+
+/// Text of a process output, both streams.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Panics if any of `secrets` appears in `haystack`, naming where without printing the secret.
+pub fn assert_no_secrets(haystack: &str, secrets: &[&str], place: &str) {
+    for (i, secret) in secrets.iter().enumerate() {
+        assert!(!secret.is_empty());
+        assert!(!haystack.contains(secret), "secret #{i} appears in {place}");
+    }
+}

@@ -1,0 +1,77 @@
+//! The local directory against a real SQLite store.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use rampart_core::secret::Sensitive;
+use rampart_directory::{Directory, DirectoryError, LocalDirectory, RejectReason, hash_password};
+use rampart_store::{SqliteStore, Store, UserRecord};
+use std::sync::Arc;
+
+async fn directory_with(users: &[(&str, &str, bool)]) -> (tempfile::TempDir, LocalDirectory) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    for (i, (name, password, enabled)) in users.iter().enumerate() {
+        store
+            .upsert_user(&UserRecord {
+                id: format!("id-{i}"),
+                username: (*name).into(),
+                display_name: name.to_uppercase(),
+                password_hash: Some(hash_password(password).unwrap()),
+                enabled: *enabled,
+                groups: vec!["staff".into()],
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+    (dir, LocalDirectory::new(store).unwrap())
+}
+
+fn pw(s: &str) -> Sensitive<String> {
+    Sensitive::new(s.to_owned())
+}
+
+fn reason(result: Result<rampart_directory::DirectoryUser, DirectoryError>) -> RejectReason {
+    match result {
+        Err(DirectoryError::Rejected(reason)) => reason,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn right_password_gives_the_stable_id_and_groups() {
+    let (_dir, d) = directory_with(&[("alice", "s3cret-pass", true)]).await;
+    let user = d.authenticate("alice", &pw("s3cret-pass")).await.unwrap();
+    assert_eq!(user.stable_id, "id-0");
+    assert_eq!(user.groups, ["staff"]);
+}
+
+#[tokio::test]
+async fn every_refusal_has_its_reason() {
+    let (_dir, d) = directory_with(&[("alice", "s3cret-pass", true), ("bob", "bob-pass", false)]).await;
+    assert_eq!(
+        reason(d.authenticate("alice", &pw("wrong")).await),
+        RejectReason::WrongPassword
+    );
+    assert_eq!(
+        reason(d.authenticate("nobody", &pw("x")).await),
+        RejectReason::UnknownUser
+    );
+    assert_eq!(
+        reason(d.authenticate("bob", &pw("bob-pass")).await),
+        RejectReason::Disabled
+    );
+    for blank in ["", " ", "\t\n"] {
+        assert_eq!(
+            reason(d.authenticate("alice", &pw(blank)).await),
+            RejectReason::EmptyPassword
+        );
+    }
+}
+
+#[tokio::test]
+async fn lookup_hides_disabled_accounts() {
+    let (_dir, d) = directory_with(&[("alice", "a-pass", true), ("bob", "b-pass", false)]).await;
+    assert!(d.lookup("alice").await.unwrap().is_some());
+    assert!(d.lookup("bob").await.unwrap().is_none());
+    assert!(d.lookup("carol").await.unwrap().is_none());
+}
