@@ -1,10 +1,12 @@
 //! Directory adapters: who a person is (a stable id), their groups and whether the account is
-//! enabled, checked with their password. `local` keeps argon2id hashes in the store; LDAP
-//! plugs in behind the same [`Directory`] trait.
+//! enabled, checked with their password. `local` keeps argon2id hashes in the store; `ldap`
+//! asks OpenLDAP or Active Directory. Both sit behind the [`Directory`] trait.
 
+pub mod ldap;
 mod local;
 mod password;
 
+pub use ldap::LdapDirectory;
 pub use local::LocalDirectory;
 pub use password::{PasswordError, hash_password};
 

@@ -1,0 +1,243 @@
+//! The LDAP directory (OpenLDAP, Active Directory): find the person with the service account
+//! (username escaped per RFC 4515), refuse disabled accounts, bind as the person on a
+//! connection never used for service searches, read their groups, key them by a stable id.
+
+mod config;
+mod entry;
+mod pool;
+
+pub use config::{DisabledRule, GroupMode, LdapConfig};
+
+use crate::{Directory, DirectoryError, DirectoryUser, RejectReason, is_blank};
+use entry::{Entry, fill_filter, first_rdn_value, group_filter, is_disabled, stable_id};
+use ldap3::{Scope, SearchEntry, SearchOptions};
+use pool::{Pool, Servers};
+use rampart_core::secret::Sensitive;
+use rampart_core::username::normalize_username;
+use std::sync::Arc;
+
+/// LDAP result code for wrong credentials (RFC 4511).
+const INVALID_CREDENTIALS: u32 = 49;
+/// LDAP result code when more entries matched than the size limit allows.
+const SIZE_LIMIT_EXCEEDED: u32 = 4;
+
+/// What `check-directory` shows an operator about one person.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// The person's DN.
+    pub dn: String,
+    /// The stable identifier tokens are keyed by.
+    pub stable_id: Option<String>,
+    /// Normalised username from the directory.
+    pub username: String,
+    /// Group names.
+    pub groups: Vec<String>,
+    /// False when a disabled rule matched.
+    pub enabled: bool,
+    /// Whether a bind with the given password succeeded (None when no password was given).
+    pub password_ok: Option<bool>,
+}
+
+/// A directory served by one or more LDAP servers.
+#[derive(Debug)]
+pub struct LdapDirectory {
+    config: Arc<LdapConfig>,
+    service: Pool,
+    binds: Pool,
+}
+
+impl LdapDirectory {
+    /// Validates the settings, loads the CA and the service password. Opens no connection yet.
+    pub fn new(config: LdapConfig) -> Result<Self, String> {
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        let tls = match &config.ca_file {
+            Some(path) => Some(Arc::new(tls_config(path)?)),
+            None => None,
+        };
+        let password = config.bind_password()?;
+        let servers = Arc::new(Servers::new(&config, tls));
+        let service = Pool::new(servers.clone(), config.pool_size, Some((config.bind_dn.clone(), password)));
+        let binds = Pool::new(servers, config.pool_size, None);
+        Ok(Self { config: Arc::new(config), service, binds })
+    }
+
+    /// Finds a person, their groups and state; checks `password` when given. For operators.
+    pub async fn inspect(&self, username: &str, password: Option<&Sensitive<String>>) -> Result<Option<Inspection>, DirectoryError> {
+        let Some(entry) = self.find(username).await? else {
+            return Ok(None);
+        };
+        let groups = self.groups(&entry).await?;
+        let password_ok = match password {
+            Some(p) if !is_blank(p.expose()) => Some(self.bind_as(&entry.dn, p).await?),
+            Some(_) => Some(false),
+            None => None,
+        };
+        Ok(Some(Inspection {
+            stable_id: stable_id(&entry, &self.config.id_attribute),
+            username: self.username_of(&entry, username),
+            groups,
+            enabled: !is_disabled(&entry, &self.config.disabled_when),
+            password_ok,
+            dn: entry.dn,
+        }))
+    }
+
+    fn username_of(&self, entry: &Entry, typed: &str) -> String {
+        entry
+            .first(&self.config.username_attribute)
+            .and_then(|u| normalize_username(u).ok())
+            .unwrap_or_else(|| typed.to_owned())
+    }
+
+    /// Searches for exactly one person; none or several is `None`.
+    async fn find(&self, username: &str) -> Result<Option<Entry>, DirectoryError> {
+        let filter = fill_filter(&self.config.user_filter, username);
+        let mut attrs = vec![
+            self.config.username_attribute.clone(),
+            self.config.id_attribute.clone(),
+            self.config.display_name_attribute.clone(),
+        ];
+        if self.config.group_mode == GroupMode::MemberOf {
+            attrs.push("memberOf".into());
+        }
+        attrs.extend(self.config.disabled_when.iter().map(|r| r.attribute.clone()));
+        let mut lease = self.service.get().await.map_err(unavailable)?;
+        let result = lease
+            .ldap()
+            .map_err(unavailable)?
+            .with_search_options(SearchOptions::new().sizelimit(2))
+            .search(&self.config.user_base, Scope::Subtree, &filter, attrs)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        lease.keep();
+        let (entries, outcome) = (result.0, result.1);
+        if outcome.rc == SIZE_LIMIT_EXCEEDED || entries.len() > 1 {
+            tracing::warn!(target: "rampart::directory", user = %username, "several directory entries match; refusing");
+            return Ok(None);
+        }
+        if outcome.rc != 0 && outcome.rc != 32 {
+            return Err(unavailable(format!("user search failed (LDAP result {})", outcome.rc)));
+        }
+        Ok(entries.into_iter().next().map(|raw| {
+            let e = SearchEntry::construct(raw);
+            Entry { dn: e.dn, attrs: e.attrs, bin_attrs: e.bin_attrs }
+        }))
+    }
+
+    async fn groups(&self, entry: &Entry) -> Result<Vec<String>, DirectoryError> {
+        let mut names = match self.config.group_mode {
+            GroupMode::MemberOf => entry.values("memberOf").iter().filter_map(|dn| first_rdn_value(dn)).collect(),
+            mode => {
+                let base = self.config.group_base.as_deref().unwrap_or_default();
+                let filter = group_filter(&entry.dn, mode == GroupMode::AdNested);
+                let attr = self.config.group_name_attribute.clone();
+                let mut lease = self.service.get().await.map_err(unavailable)?;
+                let (found, outcome) = lease
+                    .ldap()
+                    .map_err(unavailable)?
+                    .search(base, Scope::Subtree, &filter, vec![attr.clone()])
+                    .await
+                    .map_err(|e| unavailable(e.to_string()))?
+                    .success()
+                    .map_err(|e| unavailable(format!("group search failed: {e}")))?;
+                lease.keep();
+                let _ = outcome;
+                found
+                    .into_iter()
+                    .filter_map(|raw| {
+                        let e = SearchEntry::construct(raw);
+                        let entry = Entry { dn: e.dn, attrs: e.attrs, bin_attrs: e.bin_attrs };
+                        entry.first(&attr).map(str::to_owned).or_else(|| first_rdn_value(&entry.dn))
+                    })
+                    .collect::<Vec<String>>()
+            }
+        };
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Binds as `dn` on a connection reserved for user binds.
+    async fn bind_as(&self, dn: &str, password: &Sensitive<String>) -> Result<bool, DirectoryError> {
+        let mut lease = self.binds.get().await.map_err(unavailable)?;
+        let result = lease
+            .ldap()
+            .map_err(unavailable)?
+            .simple_bind(dn, password.expose())
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        match result.rc {
+            0 => {
+                lease.keep();
+                Ok(true)
+            }
+            INVALID_CREDENTIALS => {
+                lease.keep();
+                Ok(false)
+            }
+            rc => Err(unavailable(format!("user bind failed (LDAP result {rc})"))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Directory for LdapDirectory {
+    async fn authenticate(&self, username: &str, password: &Sensitive<String>) -> Result<DirectoryUser, DirectoryError> {
+        // An empty password would be an unauthenticated bind (RFC 4513 §5.1.2), which
+        // succeeds: it must never reach the server.
+        if is_blank(password.expose()) {
+            return Err(DirectoryError::Rejected(RejectReason::EmptyPassword));
+        }
+        let entry = self.find(username).await?.ok_or(DirectoryError::Rejected(RejectReason::UnknownUser))?;
+        if is_disabled(&entry, &self.config.disabled_when) {
+            return Err(DirectoryError::Rejected(RejectReason::Disabled));
+        }
+        if !self.bind_as(&entry.dn, password).await? {
+            return Err(DirectoryError::Rejected(RejectReason::WrongPassword));
+        }
+        self.to_user(entry, username).await
+    }
+
+    async fn lookup(&self, username: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        match self.find(username).await? {
+            Some(entry) if !is_disabled(&entry, &self.config.disabled_when) => self.to_user(entry, username).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl LdapDirectory {
+    async fn to_user(&self, entry: Entry, typed: &str) -> Result<DirectoryUser, DirectoryError> {
+        let id = stable_id(&entry, &self.config.id_attribute)
+            .ok_or_else(|| unavailable(format!("the entry has no {} attribute", self.config.id_attribute)))?;
+        let groups = self.groups(&entry).await?;
+        Ok(DirectoryUser {
+            stable_id: id,
+            username: self.username_of(&entry, typed),
+            display_name: entry.first(&self.config.display_name_attribute).unwrap_or(typed).to_owned(),
+            groups,
+        })
+    }
+}
+
+fn unavailable(detail: impl Into<String>) -> DirectoryError {
+    DirectoryError::Unavailable(detail.into())
+}
+
+/// TLS for LDAP: the configured CA only; TLS 1.2 and 1.3, since many directories lack 1.3.
+fn tls_config(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, String> {
+    let certs = rampart_certs::load_certs(ca_file).map_err(|e| format!("directory.ca_file: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|e| format!("directory.ca_file {}: {e}", ca_file.display()))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
