@@ -2,6 +2,7 @@
 //! that reports every problem at once.
 
 use rampart_core::totp::TotpParams;
+use rampart_directory::ldap::LdapConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,9 +25,23 @@ pub struct GatewayConfig {
     /// Where flow records are appended (JSON lines). Default: `STATE_DIR/flows.jsonl`.
     #[serde(default)]
     pub flow_log: Option<PathBuf>,
+    /// Where passwords and groups are checked (default: the local directory in the store).
+    #[serde(default)]
+    pub directory: DirectoryConfig,
     /// Tunables.
     #[serde(default)]
     pub settings: GatewaySettings,
+}
+
+/// The `[directory]` table.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DirectoryConfig {
+    /// Users with argon2id hashes in the store.
+    #[default]
+    Local,
+    /// OpenLDAP or Active Directory.
+    Ldap(LdapConfig),
 }
 
 /// Limits and timers, with defaults suitable for a few thousand employees.
@@ -166,7 +181,11 @@ impl GatewayConfig {
         if let Some(p) = config.flow_log.as_mut().filter(|p| p.is_relative()) {
             *p = base.join(&*p);
         }
-        let problems = config.settings.problems();
+        let mut problems = config.settings.problems();
+        if let DirectoryConfig::Ldap(ldap) = &mut config.directory {
+            ldap.resolve_paths(base);
+            problems.extend(ldap.problems());
+        }
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -184,7 +203,7 @@ impl GatewayConfig {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -221,5 +240,24 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(GatewayConfig::load(&path), Err(ConfigError::Invalid { .. })));
+    }
+
+    #[test]
+    fn ldap_directory_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        let base = "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c'\nkey='k'\npolicy='p'\n";
+        let ldap = "[directory]\nkind='ldap'\nurls=['ldaps://dc1']\nca_file='ca.pem'\nbind_dn='cn=svc'\n\
+                    bind_password_file='pw'\nuser_base='dc=x'\ngroup_base='dc=x'\n";
+        std::fs::write(&path, format!("{base}{ldap}")).unwrap();
+        let config = GatewayConfig::load(&path).unwrap();
+        let DirectoryConfig::Ldap(ldap_config) = &config.directory else { panic!("not ldap") };
+        assert_eq!(ldap_config.ca_file.as_deref(), Some(dir.path().join("ca.pem").as_path()));
+        std::fs::write(&path, format!("{base}{ldap}bind_password='oops'\n")).unwrap();
+        assert!(GatewayConfig::load(&path).is_err(), "unknown key in [directory]");
+        std::fs::write(&path, format!("{base}[directory]\nkind='ldap'\nurls=[]\nbind_dn=''\nuser_base='x'\n")).unwrap();
+        let Err(ConfigError::Invalid { problems, .. }) = GatewayConfig::load(&path) else { panic!("accepted") };
+        assert!(problems.len() >= 3, "{problems:?}");
+        assert!(matches!(DirectoryConfig::default(), DirectoryConfig::Local));
     }
 }

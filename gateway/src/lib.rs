@@ -15,6 +15,6 @@ pub mod shutdown;
 mod transport;
 
 pub use clock::Clock;
-pub use config::{GatewayConfig, GatewaySettings};
+pub use config::{DirectoryConfig, GatewayConfig, GatewaySettings};
 pub use flowlog::FlowLog;
-pub use server::{Gateway, GatewayParts};
+pub use server::{Gateway, GatewayParts, open_directory};

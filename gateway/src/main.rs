@@ -1,5 +1,7 @@
 //! `rampart-gateway`: runs the gateway from a config file, or checks the config and policy.
 
+mod check_directory;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rampart_gateway::logging::{self, LogFormat};
@@ -26,6 +28,22 @@ enum Command {
         #[arg(long, short, env = "RAMPART_GATEWAY_CONFIG")]
         config: PathBuf,
     },
+    /// Look a person up in the configured directory and show what the gateway would see:
+    /// DN, stable id, groups, enabled state, and whether the password is right.
+    CheckDirectory {
+        /// Config file.
+        #[arg(long, short, env = "RAMPART_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// The username as the person types it.
+        #[arg(long)]
+        user: String,
+        /// Read the password from standard input instead of a hidden prompt.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Skip the password check; only look the person up.
+        #[arg(long, conflicts_with = "password_stdin")]
+        no_password: bool,
+    },
     /// Check the config and the policy it names, print every problem, and exit.
     CheckConfig {
         /// Config file.
@@ -42,6 +60,15 @@ fn main() -> ExitCode {
     logging::init(cli.log_format);
     match cli.command {
         Command::CheckConfig { config } => check_config(&config),
+        Command::CheckDirectory { config, user, password_stdin, no_password } => {
+            match check_directory::run(&config, &user, password_stdin, no_password) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run { config } => {
             let config = match GatewayConfig::load(&config) {
                 Ok(c) => c,

@@ -2,12 +2,12 @@
 //! the state every connection shares (store, keys, directory, policy, flow log, clock).
 
 use crate::clock::Clock;
-use crate::config::{GatewayConfig, GatewaySettings};
+use crate::config::{DirectoryConfig, GatewayConfig, GatewaySettings};
 use crate::flowlog::{FlowLog, FlowLogWriter};
 use crate::{connection, transport};
 use anyhow::Context;
 use rampart_core::policy::Policy;
-use rampart_directory::{Directory, LocalDirectory};
+use rampart_directory::{Directory, LdapDirectory, LocalDirectory};
 use rampart_store::{KeyRing, SqliteStore, Store};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
@@ -101,7 +101,7 @@ impl Gateway {
         let store: Arc<dyn Store> = Arc::new(store);
         let keys =
             KeyRing::load_or_create(&config.state_dir.join("master.key")).context("cannot load the master key")?;
-        let directory = LocalDirectory::new(store.clone()).context("cannot start the local directory")?;
+        let directory = open_directory(&config.directory, store.clone())?;
         let policy_text = std::fs::read_to_string(&config.policy)
             .with_context(|| format!("cannot read policy {}", config.policy.display()))?;
         let policy = Policy::parse(&policy_text).with_context(|| format!("policy {}", config.policy.display()))?;
@@ -116,7 +116,7 @@ impl Gateway {
             key,
             store,
             keys: Arc::new(keys),
-            directory: Arc::new(directory),
+            directory,
             policy,
             flows,
             settings: config.settings.clone(),
@@ -164,4 +164,14 @@ impl Gateway {
             writer.finish().await;
         }
     }
+}
+
+/// The directory named by the config: the store's local users, or LDAP.
+pub fn open_directory(config: &DirectoryConfig, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn Directory>> {
+    Ok(match config {
+        DirectoryConfig::Local => Arc::new(LocalDirectory::new(store).context("cannot start the local directory")?),
+        DirectoryConfig::Ldap(ldap) => {
+            Arc::new(LdapDirectory::new(ldap.clone()).map_err(|e| anyhow::anyhow!("directory: {e}"))?)
+        }
+    })
 }
