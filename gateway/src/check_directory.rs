@@ -26,7 +26,7 @@ pub fn run(config: &Path, typed_user: &str, password_stdin: bool, no_password: b
     runtime.block_on(async {
         match &config.directory {
             DirectoryConfig::Ldap(ldap) => {
-                let directory = LdapDirectory::new(ldap.clone()).map_err(|e| anyhow::anyhow!("directory: {e}"))?;
+                let directory = LdapDirectory::new((**ldap).clone()).map_err(|e| anyhow::anyhow!("directory: {e}"))?;
                 report_ldap(&directory, &username, password.as_ref()).await
             }
             DirectoryConfig::Local => {

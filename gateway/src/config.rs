@@ -41,7 +41,7 @@ pub enum DirectoryConfig {
     #[default]
     Local,
     /// OpenLDAP or Active Directory.
-    Ldap(LdapConfig),
+    Ldap(Box<LdapConfig>),
 }
 
 /// Limits and timers, with defaults suitable for a few thousand employees.

@@ -171,7 +171,7 @@ pub fn open_directory(config: &DirectoryConfig, store: Arc<dyn Store>) -> anyhow
     Ok(match config {
         DirectoryConfig::Local => Arc::new(LocalDirectory::new(store).context("cannot start the local directory")?),
         DirectoryConfig::Ldap(ldap) => {
-            Arc::new(LdapDirectory::new(ldap.clone()).map_err(|e| anyhow::anyhow!("directory: {e}"))?)
+            Arc::new(LdapDirectory::new((**ldap).clone()).map_err(|e| anyhow::anyhow!("directory: {e}"))?)
         }
     })
 }
