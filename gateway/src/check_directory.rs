@@ -21,7 +21,11 @@ pub fn run(config: &Path, typed_user: &str, password_stdin: bool, no_password: b
         }
     };
     let username = normalize_username(typed_user).map_err(|e| anyhow::anyhow!("username {typed_user:?}: {e}"))?;
-    let password = if no_password { None } else { Some(read_password(password_stdin)?) };
+    let password = if no_password {
+        None
+    } else {
+        Some(read_password(password_stdin)?)
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match &config.directory {
@@ -30,7 +34,9 @@ pub fn run(config: &Path, typed_user: &str, password_stdin: bool, no_password: b
                 report_ldap(&directory, &username, password.as_ref()).await
             }
             DirectoryConfig::Local => {
-                let store = rampart_store::SqliteStore::open(&config.state_dir).await.context("cannot open the store")?;
+                let store = rampart_store::SqliteStore::open(&config.state_dir)
+                    .await
+                    .context("cannot open the store")?;
                 let directory = LocalDirectory::new(std::sync::Arc::new(store))?;
                 report_local(&directory, &username, password.as_ref()).await
             }
@@ -54,9 +60,26 @@ async fn report_ldap(
     };
     println!("user:      {}", person.username);
     println!("dn:        {}", person.dn);
-    println!("stable id: {}", person.stable_id.as_deref().unwrap_or("MISSING (check id_attribute)"));
-    println!("groups:    {}", if person.groups.is_empty() { "(none)".into() } else { person.groups.join(", ") });
-    println!("enabled:   {}", if person.enabled { "yes" } else { "no (a disabled_when rule matches)" });
+    println!(
+        "stable id: {}",
+        person.stable_id.as_deref().unwrap_or("MISSING (check id_attribute)")
+    );
+    println!(
+        "groups:    {}",
+        if person.groups.is_empty() {
+            "(none)".into()
+        } else {
+            person.groups.join(", ")
+        }
+    );
+    println!(
+        "enabled:   {}",
+        if person.enabled {
+            "yes"
+        } else {
+            "no (a disabled_when rule matches)"
+        }
+    );
     if let Some(ok) = person.password_ok {
         println!("password:  {}", if ok { "accepted" } else { "REJECTED" });
     }
@@ -75,7 +98,12 @@ async fn report_local(
     };
     match person {
         Ok(Some(p)) => {
-            println!("user:      {}\nstable id: {}\ngroups:    {}", p.username, p.stable_id, p.groups.join(", "));
+            println!(
+                "user:      {}\nstable id: {}\ngroups:    {}",
+                p.username,
+                p.stable_id,
+                p.groups.join(", ")
+            );
             println!("enabled:   yes");
             if password.is_some() {
                 println!("password:  accepted");
@@ -97,8 +125,13 @@ async fn report_local(
 fn read_password(from_stdin: bool) -> anyhow::Result<Sensitive<String>> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("cannot read the password")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password")?;
         return Ok(Sensitive::new(line.trim_end_matches(['\n', '\r']).to_owned()));
     }
-    Ok(Sensitive::new(rpassword::prompt_password("Password (to test a bind): ").context("cannot read the password")?))
+    Ok(Sensitive::new(
+        rpassword::prompt_password("Password (to test a bind): ").context("cannot read the password")?,
+    ))
 }

@@ -251,12 +251,23 @@ mod tests {
                     bind_password_file='pw'\nuser_base='dc=x'\ngroup_base='dc=x'\n";
         std::fs::write(&path, format!("{base}{ldap}")).unwrap();
         let config = GatewayConfig::load(&path).unwrap();
-        let DirectoryConfig::Ldap(ldap_config) = &config.directory else { panic!("not ldap") };
-        assert_eq!(ldap_config.ca_file.as_deref(), Some(dir.path().join("ca.pem").as_path()));
+        let DirectoryConfig::Ldap(ldap_config) = &config.directory else {
+            panic!("not ldap")
+        };
+        assert_eq!(
+            ldap_config.ca_file.as_deref(),
+            Some(dir.path().join("ca.pem").as_path())
+        );
         std::fs::write(&path, format!("{base}{ldap}bind_password='oops'\n")).unwrap();
         assert!(GatewayConfig::load(&path).is_err(), "unknown key in [directory]");
-        std::fs::write(&path, format!("{base}[directory]\nkind='ldap'\nurls=[]\nbind_dn=''\nuser_base='x'\n")).unwrap();
-        let Err(ConfigError::Invalid { problems, .. }) = GatewayConfig::load(&path) else { panic!("accepted") };
+        std::fs::write(
+            &path,
+            format!("{base}[directory]\nkind='ldap'\nurls=[]\nbind_dn=''\nuser_base='x'\n"),
+        )
+        .unwrap();
+        let Err(ConfigError::Invalid { problems, .. }) = GatewayConfig::load(&path) else {
+            panic!("accepted")
+        };
         assert!(problems.len() >= 3, "{problems:?}");
         assert!(matches!(DirectoryConfig::default(), DirectoryConfig::Local));
     }

@@ -60,15 +60,18 @@ fn main() -> ExitCode {
     logging::init(cli.log_format);
     match cli.command {
         Command::CheckConfig { config } => check_config(&config),
-        Command::CheckDirectory { config, user, password_stdin, no_password } => {
-            match check_directory::run(&config, &user, password_stdin, no_password) {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
+        Command::CheckDirectory {
+            config,
+            user,
+            password_stdin,
+            no_password,
+        } => match check_directory::run(&config, &user, password_stdin, no_password) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
             }
-        }
+        },
         Command::Run { config } => {
             let config = match GatewayConfig::load(&config) {
                 Ok(c) => c,

@@ -3,6 +3,9 @@
 //! and collects every output so tests can check that no secret leaked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod gateway;
+pub mod slapd;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -15,11 +15,18 @@ pub(crate) struct Entry {
 impl Entry {
     /// All text values of an attribute (names compare case-insensitively, as in LDAP).
     pub fn values(&self, name: &str) -> &[String] {
-        self.attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map_or(&[], |(_, v)| v.as_slice())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map_or(&[], |(_, v)| v.as_slice())
     }
 
     fn binary(&self, name: &str) -> Option<&[u8]> {
-        self.bin_attrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.first()).map(Vec::as_slice)
+        self.bin_attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.first())
+            .map(Vec::as_slice)
     }
 
     /// The first text value of an attribute.
@@ -57,23 +64,37 @@ pub(crate) fn stable_id(entry: &Entry, attribute: &str) -> Option<String> {
             bytes.iter().map(|b| format!("{b:02x}")).collect()
         });
     }
-    entry.first(attribute).map(|v| v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty())
+    entry
+        .first(attribute)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
 }
 
 /// Active Directory stores GUIDs with the first three fields little-endian.
 fn format_guid(b: &[u8]) -> String {
     let hex = |bytes: &[u8]| bytes.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let rev = |bytes: &[u8]| bytes.iter().rev().map(|x| format!("{x:02x}")).collect::<String>();
-    format!("{}-{}-{}-{}-{}", rev(&b[0..4]), rev(&b[4..6]), rev(&b[6..8]), hex(&b[8..10]), hex(&b[10..16]))
+    format!(
+        "{}-{}-{}-{}-{}",
+        rev(&b[0..4]),
+        rev(&b[4..6]),
+        rev(&b[6..8]),
+        hex(&b[8..10]),
+        hex(&b[10..16])
+    )
 }
 
 /// True when any rule marks the entry disabled.
 pub(crate) fn is_disabled(entry: &Entry, rules: &[DisabledRule]) -> bool {
     rules.iter().any(|rule| match (&rule.equals, rule.bit) {
-        (Some(expected), _) => entry.values(&rule.attribute).iter().any(|v| v.trim().eq_ignore_ascii_case(expected)),
-        (None, Some(bit)) => {
-            entry.values(&rule.attribute).iter().any(|v| v.trim().parse::<u64>().is_ok_and(|n| n & bit != 0))
-        }
+        (Some(expected), _) => entry
+            .values(&rule.attribute)
+            .iter()
+            .any(|v| v.trim().eq_ignore_ascii_case(expected)),
+        (None, Some(bit)) => entry
+            .values(&rule.attribute)
+            .iter()
+            .any(|v| v.trim().parse::<u64>().is_ok_and(|n| n & bit != 0)),
         (None, None) => entry.present(&rule.attribute),
     })
 }
@@ -110,7 +131,10 @@ mod tests {
     fn entry(pairs: &[(&str, &[&str])]) -> Entry {
         Entry {
             dn: "uid=x".into(),
-            attrs: pairs.iter().map(|(k, v)| ((*k).to_owned(), v.iter().map(|s| (*s).to_owned()).collect())).collect(),
+            attrs: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.iter().map(|s| (*s).to_owned()).collect()))
+                .collect(),
             bin_attrs: HashMap::new(),
         }
     }
@@ -133,22 +157,45 @@ mod tests {
     #[test]
     fn stable_ids() {
         let e = entry(&[("entryUUID", &["6F1C2A4E-1111-4C4C-8A8A-000000000001"])]);
-        assert_eq!(stable_id(&e, "entryuuid").unwrap(), "6f1c2a4e-1111-4c4c-8a8a-000000000001");
+        assert_eq!(
+            stable_id(&e, "entryuuid").unwrap(),
+            "6f1c2a4e-1111-4c4c-8a8a-000000000001"
+        );
         let mut ad = Entry::default();
-        let guid = [0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
+        let guid = [
+            0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+        ];
         ad.bin_attrs.insert("objectGUID".into(), vec![guid.to_vec()]);
-        assert_eq!(stable_id(&ad, "objectGUID").unwrap(), "00112233-4455-6677-8899-aabbccddeeff");
+        assert_eq!(
+            stable_id(&ad, "objectGUID").unwrap(),
+            "00112233-4455-6677-8899-aabbccddeeff"
+        );
         assert!(stable_id(&entry(&[]), "entryUUID").is_none());
     }
 
     #[test]
     fn disabled_rules() {
-        let presence = DisabledRule { attribute: "pwdAccountLockedTime".into(), equals: None, bit: None };
-        let equals = DisabledRule { attribute: "nsAccountLock".into(), equals: Some("true".into()), bit: None };
-        let uac = DisabledRule { attribute: "userAccountControl".into(), equals: None, bit: Some(2) };
+        let presence = DisabledRule {
+            attribute: "pwdAccountLockedTime".into(),
+            equals: None,
+            bit: None,
+        };
+        let equals = DisabledRule {
+            attribute: "nsAccountLock".into(),
+            equals: Some("true".into()),
+            bit: None,
+        };
+        let uac = DisabledRule {
+            attribute: "userAccountControl".into(),
+            equals: None,
+            bit: Some(2),
+        };
         let rules = [presence, equals, uac];
         assert!(!is_disabled(&entry(&[("uid", &["a"])]), &rules));
-        assert!(is_disabled(&entry(&[("pwdAccountLockedTime", &["20260101000000Z"])]), &rules));
+        assert!(is_disabled(
+            &entry(&[("pwdAccountLockedTime", &["20260101000000Z"])]),
+            &rules
+        ));
         assert!(is_disabled(&entry(&[("nsaccountlock", &["TRUE"])]), &rules));
         assert!(!is_disabled(&entry(&[("nsAccountLock", &["false"])]), &rules));
         assert!(is_disabled(&entry(&[("userAccountControl", &["514"])]), &rules));

@@ -59,13 +59,25 @@ impl LdapDirectory {
         };
         let password = config.bind_password()?;
         let servers = Arc::new(Servers::new(&config, tls));
-        let service = Pool::new(servers.clone(), config.pool_size, Some((config.bind_dn.clone(), password)));
+        let service = Pool::new(
+            servers.clone(),
+            config.pool_size,
+            Some((config.bind_dn.clone(), password)),
+        );
         let binds = Pool::new(servers, config.pool_size, None);
-        Ok(Self { config: Arc::new(config), service, binds })
+        Ok(Self {
+            config: Arc::new(config),
+            service,
+            binds,
+        })
     }
 
     /// Finds a person, their groups and state; checks `password` when given. For operators.
-    pub async fn inspect(&self, username: &str, password: Option<&Sensitive<String>>) -> Result<Option<Inspection>, DirectoryError> {
+    pub async fn inspect(
+        &self,
+        username: &str,
+        password: Option<&Sensitive<String>>,
+    ) -> Result<Option<Inspection>, DirectoryError> {
         let Some(entry) = self.find(username).await? else {
             return Ok(None);
         };
@@ -123,13 +135,21 @@ impl LdapDirectory {
         }
         Ok(entries.into_iter().next().map(|raw| {
             let e = SearchEntry::construct(raw);
-            Entry { dn: e.dn, attrs: e.attrs, bin_attrs: e.bin_attrs }
+            Entry {
+                dn: e.dn,
+                attrs: e.attrs,
+                bin_attrs: e.bin_attrs,
+            }
         }))
     }
 
     async fn groups(&self, entry: &Entry) -> Result<Vec<String>, DirectoryError> {
         let mut names = match self.config.group_mode {
-            GroupMode::MemberOf => entry.values("memberOf").iter().filter_map(|dn| first_rdn_value(dn)).collect(),
+            GroupMode::MemberOf => entry
+                .values("memberOf")
+                .iter()
+                .filter_map(|dn| first_rdn_value(dn))
+                .collect(),
             mode => {
                 let base = self.config.group_base.as_deref().unwrap_or_default();
                 let filter = group_filter(&entry.dn, mode == GroupMode::AdNested);
@@ -149,8 +169,15 @@ impl LdapDirectory {
                     .into_iter()
                     .filter_map(|raw| {
                         let e = SearchEntry::construct(raw);
-                        let entry = Entry { dn: e.dn, attrs: e.attrs, bin_attrs: e.bin_attrs };
-                        entry.first(&attr).map(str::to_owned).or_else(|| first_rdn_value(&entry.dn))
+                        let entry = Entry {
+                            dn: e.dn,
+                            attrs: e.attrs,
+                            bin_attrs: e.bin_attrs,
+                        };
+                        entry
+                            .first(&attr)
+                            .map(str::to_owned)
+                            .or_else(|| first_rdn_value(&entry.dn))
                     })
                     .collect::<Vec<String>>()
             }
@@ -185,13 +212,20 @@ impl LdapDirectory {
 
 #[async_trait::async_trait]
 impl Directory for LdapDirectory {
-    async fn authenticate(&self, username: &str, password: &Sensitive<String>) -> Result<DirectoryUser, DirectoryError> {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Sensitive<String>,
+    ) -> Result<DirectoryUser, DirectoryError> {
         // An empty password would be an unauthenticated bind (RFC 4513 §5.1.2), which
         // succeeds: it must never reach the server.
         if is_blank(password.expose()) {
             return Err(DirectoryError::Rejected(RejectReason::EmptyPassword));
         }
-        let entry = self.find(username).await?.ok_or(DirectoryError::Rejected(RejectReason::UnknownUser))?;
+        let entry = self
+            .find(username)
+            .await?
+            .ok_or(DirectoryError::Rejected(RejectReason::UnknownUser))?;
         if is_disabled(&entry, &self.config.disabled_when) {
             return Err(DirectoryError::Rejected(RejectReason::Disabled));
         }
@@ -203,7 +237,9 @@ impl Directory for LdapDirectory {
 
     async fn lookup(&self, username: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         match self.find(username).await? {
-            Some(entry) if !is_disabled(&entry, &self.config.disabled_when) => self.to_user(entry, username).await.map(Some),
+            Some(entry) if !is_disabled(&entry, &self.config.disabled_when) => {
+                self.to_user(entry, username).await.map(Some)
+            }
             _ => Ok(None),
         }
     }
@@ -217,7 +253,10 @@ impl LdapDirectory {
         Ok(DirectoryUser {
             stable_id: id,
             username: self.username_of(&entry, typed),
-            display_name: entry.first(&self.config.display_name_attribute).unwrap_or(typed).to_owned(),
+            display_name: entry
+                .first(&self.config.display_name_attribute)
+                .unwrap_or(typed)
+                .to_owned(),
             groups,
         })
     }
@@ -232,7 +271,9 @@ fn tls_config(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, String>
     let certs = rampart_certs::load_certs(ca_file).map_err(|e| format!("directory.ca_file: {e}"))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in certs {
-        roots.add(cert).map_err(|e| format!("directory.ca_file {}: {e}", ca_file.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("directory.ca_file {}: {e}", ca_file.display()))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)

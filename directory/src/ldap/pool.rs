@@ -37,14 +37,20 @@ impl Servers {
     /// Servers in the order to try: healthy ones first, recently failed ones last.
     fn order(&self) -> Vec<usize> {
         let now = Instant::now();
-        let down = self.down_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let down = self
+            .down_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (healthy, failed): (Vec<usize>, Vec<usize>) =
             (0..self.urls.len()).partition(|&i| down.get(i).copied().flatten().is_none_or(|until| until <= now));
         healthy.into_iter().chain(failed).collect()
     }
 
     fn mark(&self, index: usize, failed: bool) {
-        let mut down = self.down_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut down = self
+            .down_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(slot) = down.get_mut(index) {
             *slot = failed.then(|| Instant::now() + self.retry_after);
         }
@@ -91,7 +97,8 @@ impl Servers {
         if let Some((dn, password)) = bind {
             let result = tokio::time::timeout(
                 self.operation_timeout,
-                ldap.with_timeout(self.operation_timeout).simple_bind(dn, password.expose()),
+                ldap.with_timeout(self.operation_timeout)
+                    .simple_bind(dn, password.expose()),
             )
             .await
             .map_err(|_| "service bind timed out".to_owned())?
@@ -129,7 +136,12 @@ pub(crate) struct Lease<'a> {
 impl Pool {
     /// A pool of at most `size` connections; with `bind`, each is bound as that account.
     pub(crate) fn new(servers: Arc<Servers>, size: usize, bind: Option<(String, Sensitive<String>)>) -> Self {
-        Self { servers, bind, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size) }
+        Self {
+            servers,
+            bind,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size),
+        }
     }
 
     /// Borrows a connection, waiting at most the operation timeout for a free slot.
@@ -154,7 +166,11 @@ impl Pool {
             Some(ldap) => ldap,
             None => self.servers.connect(self.bind.as_ref()).await?,
         };
-        Ok(Lease { pool: self, ldap: Some(ldap), _permit: permit })
+        Ok(Lease {
+            pool: self,
+            ldap: Some(ldap),
+            _permit: permit,
+        })
     }
 
     pub(crate) fn operation_timeout(&self) -> Duration {
@@ -166,13 +182,20 @@ impl Lease<'_> {
     /// The connection, with the operation timeout set for the next request.
     pub(crate) fn ldap(&mut self) -> Result<&mut Ldap, String> {
         let timeout = self.pool.operation_timeout();
-        self.ldap.as_mut().map(|l| l.with_timeout(timeout)).ok_or_else(|| "connection already returned".to_owned())
+        self.ldap
+            .as_mut()
+            .map(|l| l.with_timeout(timeout))
+            .ok_or_else(|| "connection already returned".to_owned())
     }
 
     /// Returns the connection to the pool for reuse.
     pub(crate) fn keep(mut self) {
         if let Some(ldap) = self.ldap.take() {
-            self.pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(ldap);
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(ldap);
         }
     }
 }

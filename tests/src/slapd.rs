@@ -1,0 +1,222 @@
+//! A real OpenLDAP `slapd` per test: generated `slapd.conf` (back_mdb; core, cosine,
+//! inetorgperson, nis schemas), a fixture directory loaded with `slapadd`, optional TLS with
+//! certificates from `rampart-certs`, listening on free 127.0.0.1 ports, stopped on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Base DN of the fixture directory.
+pub const BASE: &str = "dc=bank,dc=example";
+/// The service account the gateway searches with.
+pub const SERVICE_DN: &str = "cn=rampart,ou=services,dc=bank,dc=example";
+/// Its password.
+pub const SERVICE_PASSWORD: &str = "svc-Passw0rd-fixture";
+
+/// A person in the fixture directory.
+#[derive(Debug, Clone, Copy)]
+pub struct Person {
+    /// Login name.
+    pub uid: &'static str,
+    /// Password.
+    pub password: &'static str,
+    /// entryUUID, fixed so several servers agree.
+    pub uuid: &'static str,
+}
+
+/// In groups `staff` (groupOfNames) and `vpn-users`.
+pub const ALICE: Person = Person {
+    uid: "alice",
+    password: "alice-Passw0rd-fixture",
+    uuid: "6f1c2a4e-0000-4c4c-8a8a-00000000a11c",
+};
+/// In group `payments` (groupOfUniqueNames).
+pub const BOB: Person = Person {
+    uid: "bob",
+    password: "bob-Passw0rd-fixture",
+    uuid: "6f1c2a4e-0000-4c4c-8a8a-000000000b0b",
+};
+/// Disabled (`employeeType: disabled`), in `staff`.
+pub const CAROL: Person = Person {
+    uid: "carol",
+    password: "carol-Passw0rd-fixture",
+    uuid: "6f1c2a4e-0000-4c4c-8a8a-00000000ca01",
+};
+
+/// TLS files for slapd.
+#[derive(Debug, Clone)]
+pub struct SlapdTls {
+    /// Server certificate (PEM).
+    pub cert: PathBuf,
+    /// Server key (PEM).
+    pub key: PathBuf,
+}
+
+/// A running slapd.
+#[derive(Debug)]
+pub struct Slapd {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// `ldap://127.0.0.1:PORT`.
+    pub url: String,
+    /// `ldaps://127.0.0.1:PORT` when TLS is on.
+    pub ldaps_url: Option<String>,
+}
+
+fn ldif() -> String {
+    let person = |p: &Person, extra: &str| {
+        format!(
+            "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid} Example\nsn: Example\n\
+             userPassword: {pw}\nentryUUID: {uuid}\n{extra}\n",
+            uid = p.uid,
+            pw = p.password,
+            uuid = p.uuid
+        )
+    };
+    format!(
+        "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: Bank\ndc: bank\n\n\
+         dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n\
+         dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n\
+         dn: ou=services,{BASE}\nobjectClass: organizationalUnit\nou: services\n\n\
+         dn: {SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: rampart\n\
+         userPassword: {SERVICE_PASSWORD}\n\n\
+         {alice}{bob}{carol}\
+         dn: cn=staff,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: staff\n\
+         member: uid=alice,ou=people,{BASE}\nmember: uid=carol,ou=people,{BASE}\n\n\
+         dn: cn=vpn-users,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: vpn-users\nmember: uid=alice,ou=people,{BASE}\n\n\
+         dn: cn=payments,ou=groups,{BASE}\nobjectClass: groupOfUniqueNames\ncn: payments\n\
+         uniqueMember: uid=bob,ou=people,{BASE}\n\n",
+        alice = person(&ALICE, ""),
+        bob = person(&BOB, ""),
+        carol = person(&CAROL, "employeeType: disabled\n"),
+    )
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Slapd {
+    /// Starts slapd with the fixture directory (and `extra_ldif` entries appended).
+    pub fn start(tls: Option<SlapdTls>, extra_ldif: &str) -> Self {
+        let slapd = Path::new("/usr/sbin/slapd");
+        assert!(
+            slapd.exists(),
+            "/usr/sbin/slapd is missing: install it with `apt-get install slapd ldap-utils` (scripts/test does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let mut conf = String::new();
+        for schema in ["core", "cosine", "inetorgperson", "nis"] {
+            conf.push_str(&format!("include /etc/ldap/schema/{schema}.schema\n"));
+        }
+        conf.push_str(&format!(
+            "modulepath /usr/lib/ldap\nmoduleload back_mdb\npidfile {pid}\n",
+            pid = dir.path().join("slapd.pid").display()
+        ));
+        if let Some(tls) = &tls {
+            conf.push_str(&format!(
+                "TLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                tls.cert.display(),
+                tls.key.display()
+            ));
+        }
+        conf.push_str(&format!(
+            "database mdb\nmaxsize 268435456\nsuffix \"{BASE}\"\nrootdn \"cn=admin,{BASE}\"\nrootpw admin-fixture\n\
+             directory {data}\nindex uid,member,uniqueMember eq\n\
+             access to attrs=userPassword by self write by anonymous auth by * none\n\
+             access to * by users read by * none\n",
+            data = data.display()
+        ));
+        let conf_path = dir.path().join("slapd.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let ldif_path = dir.path().join("data.ldif");
+        std::fs::write(&ldif_path, format!("{}{extra_ldif}", ldif())).unwrap();
+        let out = Command::new("/usr/sbin/slapadd")
+            .arg("-f")
+            .arg(&conf_path)
+            .arg("-l")
+            .arg(&ldif_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "slapadd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let port = free_port();
+        let url = format!("ldap://127.0.0.1:{port}");
+        let ldaps_url = tls.as_ref().map(|_| format!("ldaps://127.0.0.1:{}", free_port()));
+        let listen = match &ldaps_url {
+            Some(s) => format!("{url}/ {s}/"),
+            None => format!("{url}/"),
+        };
+        let log = std::fs::File::create(dir.path().join("slapd.log")).unwrap();
+        let child = Command::new(slapd)
+            .arg("-f")
+            .arg(&conf_path)
+            .args(["-h", &listen, "-d", "256"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut s = Self {
+            child: Some(child),
+            dir,
+            url,
+            ldaps_url,
+        };
+        s.wait_ready(port);
+        s
+    }
+
+    fn wait_ready(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("slapd exited with {status}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "slapd did not start: {}", self.log());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// slapd's own log (`-d 256`: connections, binds, searches).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+    }
+
+    /// How many BIND requests named `dn` so far (slapd logs each request once with its
+    /// `method=`, and successful ones again with their `mech=`).
+    pub fn binds_for(&self, dn: &str) -> usize {
+        let needle = format!("BIND dn=\"{dn}\" method=");
+        self.log().lines().filter(|l| l.contains(&needle)).count()
+    }
+
+    /// Stops slapd now.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The DN of a fixture person.
+pub fn dn_of(p: &Person) -> String {
+    format!("uid={},ou=people,{BASE}", p.uid)
+}
