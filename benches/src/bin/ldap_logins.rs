@@ -1,0 +1,223 @@
+//! Logins per second through the gateway against a real slapd, beside slapd's raw bind rate at
+//! the same concurrency, measured in the same run.
+//!
+//! `cargo run --release -p rampart-benches --bin ldap-logins -- [USERS] [CONCURRENCY]`
+//! (defaults 1000 and 50). Each login is a full one: QUIC handshake, LDAP search, user bind and
+//! group search, TOTP check and the atomic replay update in SQLite, session creation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rampart_client::GatewayClient;
+use rampart_core::policy::Policy;
+use rampart_core::secret::Sensitive;
+use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp};
+use rampart_directory::LdapDirectory;
+use rampart_directory::ldap::LdapConfig;
+use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
+use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
+use rampart_tests::slapd::{BASE, SERVICE_DN, SERVICE_PASSWORD, Slapd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn user(i: usize) -> (String, String, String) {
+    (format!("user{i:05}"), format!("pw-{i:05}-bench"), format!("00000000-0000-4000-8000-{i:012}"))
+}
+
+fn ldif(users: usize) -> String {
+    (0..users)
+        .map(|i| {
+            let (uid, pw, uuid) = user(i);
+            format!(
+                "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: Bench\n\
+                 userPassword: {pw}\nentryUUID: {uuid}\n\n"
+            )
+        })
+        .collect()
+}
+
+/// slapd's raw simple-bind rate: `concurrency` connections binding as the users in turn.
+async fn raw_binds(url: &str, users: usize, concurrency: usize, duration: Duration) -> f64 {
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let (url, done) = (url.to_owned(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let (conn, mut ldap) = ldap3::LdapConnAsync::new(&url).await.unwrap();
+            tokio::spawn(conn.drive());
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let (uid, pw, _) = user(i % users);
+                let dn = format!("uid={uid},ou=people,{BASE}");
+                ldap.simple_bind(&dn, &pw).await.unwrap().success().unwrap();
+                done.fetch_add(1, Ordering::Relaxed);
+                i += concurrency;
+            }
+        }));
+    }
+    let started = Instant::now();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let users: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
+    let concurrency: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(50);
+
+    let slapd = Slapd::start(None, &ldif(users));
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("pw"), SERVICE_PASSWORD)?;
+    let config: LdapConfig = toml_config(&slapd.url, &dir.path().join("pw"), concurrency)?;
+
+    // Tokens for every user, as the provisioner would issue them.
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await?);
+    let keys = Arc::new(KeyRing::load_or_create(&dir.path().join("master.key"))?);
+    let params = TotpParams::default();
+    let mut seeds = Vec::with_capacity(users);
+    for i in 0..users {
+        let (uid, _, uuid) = user(i);
+        let seed = vec![(i % 251) as u8 + 1; SEED_LEN];
+        store
+            .upsert_user(&UserRecord {
+                id: uuid.clone(),
+                username: uid.clone(),
+                display_name: uid,
+                password_hash: None,
+                enabled: true,
+                groups: vec![],
+                created_at: 0,
+            })
+            .await?;
+        let token_id = format!("t{i}");
+        store
+            .insert_token(&TokenRecord {
+                sealed: keys.seal(&token_id, &seed)?,
+                id: token_id,
+                user_id: uuid,
+                state: TokenState::Pending,
+                params,
+                last_step: None,
+                failures: 0,
+                created_at: 0,
+                activated_at: None,
+                last_used_at: None,
+            })
+            .await?;
+        seeds.push(seed);
+    }
+
+    let ca = rampart_certs::CertificateAuthority::create("Bench")?;
+    let cert = ca.issue_server(&["127.0.0.1".into()])?;
+    let (flows, _writer) = FlowLog::open(&dir.path().join("flows.jsonl")).await?;
+    let gateway = Gateway::bind(GatewayParts {
+        listen: "127.0.0.1:0".parse()?,
+        cert_chain: cert.cert_chain()?,
+        key: cert.private_key()?,
+        store,
+        keys,
+        directory: Arc::new(LdapDirectory::new(config).map_err(anyhow::Error::msg)?),
+        policy: Policy::default(),
+        flows,
+        settings: GatewaySettings::default(),
+        clock: Clock::system(),
+    })?;
+    let addr = gateway.local_addr()?.to_string();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gateway.run(async move {
+        let _ = stop_rx.await;
+    }));
+
+    let bind_rate = raw_binds(&slapd.url, users, concurrency, Duration::from_secs(5)).await;
+
+    let ca_pem = Arc::new(ca.cert_pem().to_owned());
+    let seeds = Arc::new(seeds);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (addr, ca_pem, seeds, next) = (addr.clone(), ca_pem.clone(), seeds.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= seeds.len() {
+                    return (latencies, failures);
+                }
+                let (uid, pw, _) = user(i);
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+                let code = generate_totp(&seeds[i], &TotpParams::default(), now).unwrap();
+                let t = Instant::now();
+                let ok = match GatewayClient::connect(&addr, &ca_pem).await {
+                    Ok(client) => {
+                        let r = client.login(&uid, Sensitive::new(pw), Sensitive::new(code)).await;
+                        client.close().await;
+                        r.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                if ok {
+                    latencies.push(t.elapsed());
+                } else {
+                    failures += 1;
+                }
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for w in workers {
+        let (l, f) = w.await?;
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let login_rate = latencies.len() as f64 / elapsed.as_secs_f64();
+    let _ = stop_tx.send(());
+    let _ = server.await;
+
+    println!("ldap-logins: {users} users, {concurrency} concurrent, slapd {}", slapd.url);
+    println!("  slapd raw simple binds ({concurrency} connections): {bind_rate:>8.0} /s");
+    println!(
+        "  gateway logins ({concurrency} clients):             {login_rate:>8.0} /s  ({} ok, {failures} failed, total {:.2} s)",
+        latencies.len(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  login latency p50 {:?}  p99 {:?}  max {:?}",
+        rampart_benches::quantile(&latencies, 0.5),
+        rampart_benches::quantile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+    println!("  ratio logins / raw binds: {:.3}", login_rate / bind_rate);
+    Ok(())
+}
+
+fn toml_config(url: &str, pw: &std::path::Path, pool: usize) -> anyhow::Result<LdapConfig> {
+    Ok(LdapConfig {
+        urls: vec![url.to_owned()],
+        starttls: false,
+        ca_file: None,
+        bind_dn: SERVICE_DN.into(),
+        bind_password_file: Some(pw.to_owned()),
+        bind_password_env: None,
+        user_base: format!("ou=people,{BASE}"),
+        user_filter: "(&(objectClass=inetOrgPerson)(uid={username}))".into(),
+        username_attribute: "uid".into(),
+        id_attribute: "entryUUID".into(),
+        display_name_attribute: "cn".into(),
+        group_mode: rampart_directory::ldap::GroupMode::GroupSearch,
+        group_base: Some(format!("ou=groups,{BASE}")),
+        group_name_attribute: "cn".into(),
+        disabled_when: vec![],
+        pool_size: pool.min(256),
+        connect_timeout_secs: 3,
+        operation_timeout_secs: 10,
+        retry_failed_server_secs: 30,
+    })
+}
