@@ -145,26 +145,15 @@ impl Dev {
 
     /// Runs `rampart-connect login` with the password on standard input.
     pub fn login(&self, home: &Path, user: &str, password: &str, code: &str) -> Output {
-        let mut child = Command::new(bin("rampart-connect"))
-            .arg("--gateway")
+        let mut cmd = Command::new(bin("rampart-connect"));
+        cmd.arg("--gateway")
             .arg(self.field("gateway"))
             .arg("--ca")
             .arg(self.field("ca_cert"))
             .arg("--home")
             .arg(home)
-            .args(["login", "--user", user, "--otp", code, "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{password}\n").as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            .args(["login", "--user", user, "--otp", code, "--password-stdin"]);
+        run_with_stdin(cmd, &format!("{password}\n"))
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -260,6 +249,18 @@ pub fn oathtool_code(secret: &str, unix_time: u64) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs `cmd` with `input` on its standard input and collects its output.
+pub fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Unix seconds now.

@@ -20,7 +20,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn user(i: usize) -> (String, String, String) {
-    (format!("user{i:05}"), format!("pw-{i:05}-bench"), format!("00000000-0000-4000-8000-{i:012}"))
+    (
+        format!("user{i:05}"),
+        format!("pw-{i:05}-bench"),
+        format!("00000000-0000-4000-8000-{i:012}"),
+    )
 }
 
 fn ldif(users: usize) -> String {
@@ -149,7 +153,10 @@ async fn main() -> anyhow::Result<()> {
                     return (latencies, failures);
                 }
                 let (uid, pw, _) = user(i);
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
                 let code = generate_totp(&seeds[i], &TotpParams::default(), now).unwrap();
                 let t = Instant::now();
                 let ok = match GatewayClient::connect(&addr, &ca_pem).await {
@@ -181,7 +188,10 @@ async fn main() -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     let _ = server.await;
 
-    println!("ldap-logins: {users} users, {concurrency} concurrent, slapd {}", slapd.url);
+    println!(
+        "ldap-logins: {users} users, {concurrency} concurrent, slapd {}",
+        slapd.url
+    );
     println!("  slapd raw simple binds ({concurrency} connections): {bind_rate:>8.0} /s");
     println!(
         "  gateway logins ({concurrency} clients):             {login_rate:>8.0} /s  ({} ok, {failures} failed, total {:.2} s)",
