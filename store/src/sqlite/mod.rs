@@ -31,6 +31,11 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    /// One writer at a time inside this process. SQLite allows one writer per file anyway;
+    /// without this gate, concurrent writers collide on the write lock and wait in SQLite's
+    /// busy handler, which sleeps in coarse steps and collapses throughput under a login
+    /// storm. Other processes are still serialised by SQLite's lock and `busy_timeout`.
+    writes: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -63,6 +68,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             path: path.to_owned(),
+            writes: std::sync::Arc::default(),
         })
     }
 
@@ -93,6 +99,7 @@ async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn upsert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
         users::upsert(&self.pool, user).await
     }
 
@@ -105,6 +112,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
         tokens::insert(&self.pool, token).await
     }
 
@@ -113,6 +121,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_token_state(&self, token_id: &str, state: TokenState, now: i64) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
         tokens::set_state(&self.pool, token_id, state, now).await
     }
 
@@ -123,14 +132,17 @@ impl Store for SqliteStore {
         max_failures: u32,
         now: i64,
     ) -> Result<StepOutcome, StoreError> {
+        let _writer = self.writes.lock().await;
         tokens::accept_step(&self.pool, token_id, step, max_failures, now).await
     }
 
     async fn record_failure(&self, token_id: &str, now: i64) -> Result<u32, StoreError> {
+        let _writer = self.writes.lock().await;
         tokens::record_failure(&self.pool, token_id, now).await
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
         sessions::insert(&self.pool, session).await
     }
 
@@ -139,6 +151,7 @@ impl Store for SqliteStore {
     }
 
     async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
         sessions::end(&self.pool, session_id, reason, now).await
     }
 
