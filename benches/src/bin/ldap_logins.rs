@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
     let users: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let concurrency: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(50);
 
-    let slapd = Slapd::start(None, &ldif(users));
+    let slapd = Slapd::start_with(None, &ldif(users), false);
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("pw"), SERVICE_PASSWORD)?;
     let config: LdapConfig = toml_config(&slapd.url, &dir.path().join("pw"), concurrency)?;
