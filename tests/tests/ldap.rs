@@ -91,6 +91,17 @@ fn refused_code(result: Result<rampart_core::protocol::SessionGrant, ClientError
     }
 }
 
+/// Alice logged in on a connection kept open for streams.
+async fn alice_session(gw: &GatewayProc, secret: &str) -> (GatewayClient, rampart_core::protocol::SessionGrant) {
+    let client = GatewayClient::connect(&gw.addr, &gw.ca_pem).await.unwrap();
+    let code = Sensitive::new(oathtool_code(secret, now()));
+    let grant = client
+        .login("alice", Sensitive::new(ALICE.password.into()), code)
+        .await
+        .unwrap();
+    (client, grant)
+}
+
 /// Sends `data` on a new stream to `resource` and returns what the echo target sent back.
 async fn echo_through(client: &GatewayClient, resource: &str, data: &[u8]) -> Vec<u8> {
     let (mut send, mut recv) = client.open(resource).await.unwrap();
@@ -118,15 +129,7 @@ async fn directory_user_reaches_a_resource_of_their_group_and_not_another_groups
     let gw = setup.gateway(&[&slapd.url], "");
     let secret = enrol(&gw, &ALICE).await;
 
-    let client = GatewayClient::connect(&gw.addr, &gw.ca_pem).await.unwrap();
-    let grant = client
-        .login(
-            "alice",
-            Sensitive::new(ALICE.password.into()),
-            Sensitive::new(oathtool_code(&secret, now())),
-        )
-        .await
-        .unwrap();
+    let (client, grant) = alice_session(&gw, &secret).await;
     assert_eq!(grant.user, "alice");
     let names: Vec<_> = grant.resources.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["staff-app"], "resources offered follow the LDAP groups");
@@ -267,15 +270,7 @@ async fn failover_to_a_second_server_and_fail_closed_on_a_hung_one() {
     let setup = Setup::new().await;
     let gw = setup.gateway(&[&first.url, &second.url], "");
     let secret = enrol(&gw, &ALICE).await;
-    let client = GatewayClient::connect(&gw.addr, &gw.ca_pem).await.unwrap();
-    client
-        .login(
-            "alice",
-            Sensitive::new(ALICE.password.into()),
-            Sensitive::new(oathtool_code(&secret, now())),
-        )
-        .await
-        .unwrap();
+    let (client, _) = alice_session(&gw, &secret).await;
     first.stop();
     let grant = login(&gw, "alice", ALICE.password, &oathtool_code(&secret, now() + 30)).await;
     assert!(grant.is_ok(), "login through the second server: {grant:?}");
