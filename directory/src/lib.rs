@@ -86,3 +86,14 @@ pub trait Directory: Send + Sync + fmt::Debug {
 pub fn is_blank(password: &str) -> bool {
     password.trim().is_empty()
 }
+
+/// Refuses an empty or white-space-only password. Every adapter calls this before contacting
+/// anything: for LDAP an empty simple bind is an unauthenticated bind, which servers accept
+/// (RFC 4513 §5.1.2).
+pub fn refuse_blank(password: &Sensitive<String>) -> Result<(), DirectoryError> {
+    if is_blank(password.expose()) {
+        Err(DirectoryError::Rejected(RejectReason::EmptyPassword))
+    } else {
+        Ok(())
+    }
+}

@@ -1,7 +1,7 @@
 //! The embedded directory: users, groups and argon2id hashes kept in the Rampart store.
 
 use crate::password::{hash_password, verify_password};
-use crate::{Directory, DirectoryError, DirectoryUser, RejectReason, is_blank};
+use crate::{Directory, DirectoryError, DirectoryUser, RejectReason, refuse_blank};
 use rampart_core::secret::Sensitive;
 use rampart_store::{Store, UserRecord};
 use std::sync::Arc;
@@ -67,9 +67,7 @@ impl Directory for LocalDirectory {
         username: &str,
         password: &Sensitive<String>,
     ) -> Result<DirectoryUser, DirectoryError> {
-        if is_blank(password.expose()) {
-            return Err(DirectoryError::Rejected(RejectReason::EmptyPassword));
-        }
+        refuse_blank(password)?;
         let Some(record) = self.find(username).await? else {
             let _ = self.check(password, &self.decoy_hash).await;
             return Err(DirectoryError::Rejected(RejectReason::UnknownUser));

@@ -8,7 +8,7 @@ mod pool;
 
 pub use config::{DisabledRule, GroupMode, LdapConfig};
 
-use crate::{Directory, DirectoryError, DirectoryUser, RejectReason, is_blank};
+use crate::{Directory, DirectoryError, DirectoryUser, RejectReason, is_blank, refuse_blank};
 use entry::{Entry, fill_filter, first_rdn_value, group_filter, is_disabled, stable_id};
 use ldap3::{Scope, SearchEntry, SearchOptions};
 use pool::{Pool, Servers};
@@ -217,11 +217,7 @@ impl Directory for LdapDirectory {
         username: &str,
         password: &Sensitive<String>,
     ) -> Result<DirectoryUser, DirectoryError> {
-        // An empty password would be an unauthenticated bind (RFC 4513 §5.1.2), which
-        // succeeds: it must never reach the server.
-        if is_blank(password.expose()) {
-            return Err(DirectoryError::Rejected(RejectReason::EmptyPassword));
-        }
+        refuse_blank(password)?;
         let entry = self
             .find(username)
             .await?
