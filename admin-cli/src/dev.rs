@@ -1,14 +1,15 @@
 //! `rampart dev`: a complete Rampart on one machine: state directory, organisation CA and
-//! gateway certificate, a demo user with a fresh password and TOTP token, an in-process echo
-//! resource, and the gateway — plus `dev.json` and the exact commands to try it.
+//! certificates, a demo user with a fresh password and TOTP token (issued through the
+//! provisioner), an in-process echo resource, the gateway and the provisioner sharing one
+//! store — plus `dev.json` and the exact commands to try it.
 
 use anyhow::{Context, bail};
 use rampart_certs::CertificateAuthority;
 use rampart_core::policy::Policy;
-use rampart_core::totp::{SEED_LEN, TotpParams, otpauth_uri, secret_base32};
 use rampart_directory::{LocalDirectory, hash_password};
 use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
-use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
+use rampart_provisioner::{Provisioner, ProvisionerServer, ProvisionerSettings};
+use rampart_store::{KeyRing, OperatorRole, SqliteStore, Store, UserRecord};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 const DEMO_USER: &str = "demo";
-const ISSUER: &str = "Rampart";
+/// Operator recorded as the issuer of the demo token.
+const DEV_ACTOR: &str = "rampart-dev";
 
 /// Options of `rampart dev`.
 #[derive(Debug, clap::Args)]
@@ -28,6 +30,9 @@ pub struct DevArgs {
     /// UDP address the gateway listens on.
     #[arg(long, default_value = "127.0.0.1:4433")]
     listen: SocketAddr,
+    /// TCP address of the provisioner's HTTPS API.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    provisioner_listen: SocketAddr,
     /// Extra resource allowed to the demo user, NAME=HOST:PORT (repeatable).
     #[arg(long = "resource", value_name = "NAME=HOST:PORT")]
     resources: Vec<String>,
@@ -44,6 +49,8 @@ struct DevInfo {
     resources: Vec<String>,
     flow_log: PathBuf,
     client_home: PathBuf,
+    provisioner_url: String,
+    admin_api_key: String,
 }
 
 #[derive(Serialize)]
@@ -79,8 +86,31 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     let clock = Clock::system();
     let password = random_password()?;
-    let (seed, params) = enrol_demo_user(store.as_ref(), &keys, &password, clock.now()).await?;
-    let uri = otpauth_uri(&seed, &params, ISSUER, DEMO_USER)?;
+    let directory = Arc::new(LocalDirectory::new(store.clone())?);
+    let provisioner = Provisioner::new(
+        store.clone(),
+        keys.clone(),
+        directory.clone(),
+        ProvisionerSettings::default(),
+    );
+    upsert_demo_user(store.as_ref(), &password, clock.now()).await?;
+    let issued = provisioner
+        .issue(DEV_ACTOR, DEMO_USER, true, None)
+        .await
+        .context("cannot issue the demo token")?;
+    let admin_api_key = admin_key(&provisioner, &state.join("dev.json")).await?;
+
+    let provisioner_cert = ca.issue_server(&server_names(args.provisioner_listen))?;
+    let provisioner_server = ProvisionerServer::bind(
+        args.provisioner_listen,
+        provisioner_cert.cert_chain()?,
+        provisioner_cert.private_key()?,
+        provisioner,
+    )?;
+    let provisioner_url = format!(
+        "https://{}",
+        rampart_provisioner::init::url_host(provisioner_server.local_addr()?)
+    );
 
     let flow_log = state.join("flows.jsonl");
     let (flows, flow_writer) = FlowLog::open(&flow_log).await.context("cannot open the flow log")?;
@@ -90,7 +120,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         key: gateway_cert.private_key()?,
         store: store.clone(),
         keys,
-        directory: Arc::new(LocalDirectory::new(store)?),
+        directory,
         policy,
         flows,
         settings: GatewaySettings::default(),
@@ -103,16 +133,25 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ca_cert,
         user: DEMO_USER.into(),
         password,
-        otpauth_uri: uri,
+        otpauth_uri: issued.otpauth_uri,
         resources: resource_names,
         flow_log,
         client_home: state.join("client"),
+        provisioner_url,
+        admin_api_key,
     };
     write_private(&state.join("dev.json"), &serde_json::to_vec_pretty(&info)?)?;
-    print_banner(&info, &secret_base32(&seed), &state);
-    drop(seed);
+    print_banner(&info, &state);
 
+    let (stop_provisioner, provisioner_stopped) = tokio::sync::oneshot::channel::<()>();
+    let provisioner_task = tokio::spawn(provisioner_server.run(async move {
+        let _ = provisioner_stopped.await;
+    }));
     gateway.run(rampart_gateway::shutdown::signal()).await;
+    let _ = stop_provisioner.send(());
+    if let Ok(Err(err)) = provisioner_task.await {
+        tracing::error!(error = %err, "provisioner failed");
+    }
     flow_writer.finish().await;
     Ok(())
 }
@@ -179,14 +218,8 @@ fn build_policy(state: &Path, echo: SocketAddr, extra: &[String]) -> anyhow::Res
     Ok((policy, names))
 }
 
-/// Creates or updates the demo user with `password`, revokes any earlier demo token and
-/// issues a new one. Returns the new seed.
-async fn enrol_demo_user(
-    store: &dyn Store,
-    keys: &KeyRing,
-    password: &str,
-    now: i64,
-) -> anyhow::Result<(zeroize::Zeroizing<Vec<u8>>, TotpParams)> {
+/// Creates or updates the demo user (a local directory entry) with `password`.
+async fn upsert_demo_user(store: &dyn Store, password: &str, now: i64) -> anyhow::Result<()> {
     let existing = store.user_by_username(DEMO_USER).await?;
     let user = UserRecord {
         id: existing.as_ref().map_or_else(|| random_hex(16), |u| Ok(u.id.clone()))?,
@@ -195,30 +228,28 @@ async fn enrol_demo_user(
         password_hash: Some(hash_password(password)?),
         enabled: true,
         groups: vec!["staff".into()],
-        created_at: now,
+        created_at: existing.map_or(now, |u| u.created_at),
     };
     store.upsert_user(&user).await?;
-    if let Some(old) = store.live_token_for_user(&user.id).await? {
-        store.set_token_state(&old.id, TokenState::Revoked, now).await?;
+    Ok(())
+}
+
+/// The admin API key from an earlier `dev.json` if it still works, else a new admin operator.
+async fn admin_key(provisioner: &Provisioner, dev_json: &Path) -> anyhow::Result<String> {
+    let earlier = std::fs::read(dev_json)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|info| info.get("admin_api_key")?.as_str().map(str::to_owned));
+    if let Some(key) = earlier
+        && provisioner.authenticate(&key).await.is_ok()
+    {
+        return Ok(key);
     }
-    let mut seed = zeroize::Zeroizing::new(vec![0u8; SEED_LEN]);
-    fill_random(&mut seed)?;
-    let token_id = random_hex(16)?;
-    let params = TotpParams::default();
-    let token = TokenRecord {
-        sealed: keys.seal(&token_id, &seed)?,
-        id: token_id,
-        user_id: user.id,
-        state: TokenState::Pending,
-        params,
-        last_step: None,
-        failures: 0,
-        created_at: now,
-        activated_at: None,
-        last_used_at: None,
-    };
-    store.insert_token(&token).await?;
-    Ok((seed, params))
+    let name = format!("dev-admin-{}", random_hex(4)?);
+    let (operator, key) =
+        rampart_provisioner::service::new_operator(&name, OperatorRole::Admin, DEV_ACTOR, Clock::system().now())?;
+    provisioner.store().insert_operator(&operator).await?;
+    Ok(key)
 }
 
 fn fill_random(buf: &mut [u8]) -> anyhow::Result<()> {
@@ -266,7 +297,15 @@ fn connect_command() -> String {
         .map_or_else(|| "rampart-connect".to_owned(), |path| path.display().to_string())
 }
 
-fn print_banner(info: &DevInfo, secret: &str, state: &Path) {
+fn print_banner(info: &DevInfo, state: &Path) {
+    let secret = url::Url::parse(&info.otpauth_uri)
+        .ok()
+        .and_then(|uri| {
+            uri.query_pairs()
+                .find(|(k, _)| k == "secret")
+                .map(|(_, v)| v.into_owned())
+        })
+        .unwrap_or_default();
     let qr = qrcode::QrCode::new(info.otpauth_uri.as_bytes())
         .map(|code| {
             code.render::<qrcode::render::unicode::Dense1x2>()
@@ -286,6 +325,8 @@ fn print_banner(info: &DevInfo, secret: &str, state: &Path) {
          {connect} --gateway {gw} --ca {ca} --home {home} login --user {user}\n\n\
          Then forward a local port to a resource ({resources}):\n  \
          {connect} --home {home} forward 127.0.0.1:7007=echo\n\n\
+         Service desk API: {provisioner} (admin key in dev.json), e.g.\n  \
+         RAMPART_URL={provisioner} RAMPART_CA={ca} RAMPART_API_KEY=$(jq -r .admin_api_key {state}/dev.json) rampart token list\n\n\
          Flow records: {flows}\nEverything above is also in {state}/dev.json. Stop with Ctrl-C.\n",
         state = state.display(),
         user = info.user,
@@ -293,6 +334,7 @@ fn print_banner(info: &DevInfo, secret: &str, state: &Path) {
         uri = info.otpauth_uri,
         resources = info.resources.join(", "),
         flows = info.flow_log.display(),
+        provisioner = info.provisioner_url,
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }

@@ -1,11 +1,19 @@
-//! `rampart`: the service desk's and security team's command line. `rampart dev` runs a whole
-//! Rampart on this machine with embedded defaults.
+//! `rampart`: the service desk's and security team's command line. Token, enrolment, report,
+//! operator and key commands talk to the provisioner's API; `rampart dev` runs a whole Rampart
+//! on this machine with embedded defaults.
 
+mod admin;
+mod client;
 mod dev;
+mod enrol;
+mod token;
+mod view;
 
 use clap::{Parser, Subcommand};
+use client::{CliError, Client, Connection};
 use rampart_gateway::logging::{self, LogFormat};
 use std::process::ExitCode;
+use view::Output;
 
 /// Rampart administration.
 #[derive(Debug, Parser)]
@@ -14,14 +22,36 @@ struct Cli {
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t, global = true, env = "RAMPART_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Result format: a table for people or JSON for scripts.
+    #[arg(long, short, value_enum, default_value_t, global = true)]
+    output: Output,
+    #[command(flatten)]
+    connection: Connection,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a gateway with a demo user, token and echo resource on this machine.
+    /// Run a gateway and a provisioner with a demo user, token and echo resource on this machine.
     Dev(dev::DevArgs),
+    /// One person's token: issue, list, show, revoke, lost, unlock, resync, temporary code.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Enrol many people at once from a CSV file or a directory group.
+    Enrol(enrol::EnrolArgs),
+    /// Tokens by state, pending for too long, locked, per group.
+    Report {
+        /// Pending tokens older than this many days are listed (default 7).
+        #[arg(long)]
+        pending_days: Option<u32>,
+    },
+    /// Operators and their API keys.
+    #[command(subcommand)]
+    Operator(admin::OperatorCommand),
+    /// Seed-sealing keys: list, rotate, retire.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -34,16 +64,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Dev(args) => dev::run(args).await,
-        }
-    });
-    match result {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {e}");
+            e.exit_code()
         }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let output = cli.output;
+    if let Command::Dev(args) = cli.command {
+        return dev::run(args).await.map_err(CliError::from);
+    }
+    let client = Client::new(&cli.connection)?;
+    match cli.command {
+        Command::Dev(_) => Ok(()),
+        Command::Token(command) => token::run(&client, output, command).await,
+        Command::Enrol(args) => enrol::run(&client, output, args).await,
+        Command::Report { pending_days } => admin::report(&client, output, pending_days).await,
+        Command::Operator(command) => admin::operator(&client, output, command).await,
+        Command::Keys(command) => admin::keys(&client, output, command).await,
     }
 }

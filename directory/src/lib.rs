@@ -1,11 +1,14 @@
 //! Directory adapters: who a person is (a stable id), their groups and whether the account is
 //! enabled, checked with their password. `local` keeps argon2id hashes in the store; `ldap`
-//! asks OpenLDAP or Active Directory. Both sit behind the [`Directory`] trait.
+//! asks OpenLDAP or Active Directory. Both sit behind the [`Directory`] trait; [`DirectoryConfig`]
+//! is the `[directory]` table that chooses one, and [`open_directory`] opens it.
 
+mod config;
 pub mod ldap;
 mod local;
 mod password;
 
+pub use config::{DirectoryConfig, OpenDirectoryError, open_directory};
 pub use ldap::LdapDirectory;
 pub use local::LocalDirectory;
 pub use password::{PasswordError, hash_password};
@@ -68,6 +71,9 @@ pub enum DirectoryError {
     /// The directory cannot answer now (down, hung, overloaded): fail closed, retry later.
     #[error("directory unavailable: {0}")]
     Unavailable(String),
+    /// No group of this name exists (LDAP: no group entry under `group_base` carries it).
+    #[error("no such group: {0}")]
+    UnknownGroup(String),
 }
 
 /// A source of identities and password checks.
@@ -80,6 +86,13 @@ pub trait Directory: Send + Sync + fmt::Debug {
 
     /// Looks a person up without a password (enrolment, periodic re-checks).
     async fn lookup(&self, username: &str) -> Result<Option<DirectoryUser>, DirectoryError>;
+
+    /// The enabled people in the group named `group` (a name as [`DirectoryUser::groups`]
+    /// reports it), each with all of their groups, sorted by username; for enrolling a whole
+    /// group. Disabled accounts are left out. [`DirectoryError::UnknownGroup`] when the
+    /// directory can tell that no such group exists (LDAP); the local directory cannot tell an
+    /// unknown group from an empty one and returns an empty list.
+    async fn group_members(&self, group: &str) -> Result<Vec<DirectoryUser>, DirectoryError>;
 }
 
 /// True when a password is empty or only white space.

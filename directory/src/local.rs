@@ -88,4 +88,15 @@ impl Directory for LocalDirectory {
     async fn lookup(&self, username: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         Ok(self.find(username).await?.filter(|r| r.enabled).map(to_user))
     }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let records = self
+            .store
+            .users_in_group(group)
+            .await
+            .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
+        let mut members: Vec<DirectoryUser> = records.into_iter().filter(|r| r.enabled).map(to_user).collect();
+        members.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(members)
+    }
 }

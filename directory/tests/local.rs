@@ -75,3 +75,52 @@ async fn lookup_hides_disabled_accounts() {
     assert!(d.lookup("bob").await.unwrap().is_none());
     assert!(d.lookup("carol").await.unwrap().is_none());
 }
+
+async fn directory_with_groups(users: &[(&str, bool, &[&str])]) -> (tempfile::TempDir, LocalDirectory) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    for (name, enabled, groups) in users {
+        store
+            .upsert_user(&UserRecord {
+                id: format!("id-{name}"),
+                username: (*name).into(),
+                display_name: name.to_uppercase(),
+                password_hash: None,
+                enabled: *enabled,
+                groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+    (dir, LocalDirectory::new(store).unwrap())
+}
+
+#[tokio::test]
+async fn group_members_are_the_enabled_people_of_the_group_with_all_their_groups() {
+    let (_dir, d) = directory_with_groups(&[
+        ("dave", true, &["vpn-users", "staff"]),
+        ("alice", true, &["staff"]),
+        ("bob", false, &["staff"]),
+        ("carol", true, &["payments"]),
+    ])
+    .await;
+    let staff = d.group_members("staff").await.unwrap();
+    let names: Vec<_> = staff.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["alice", "dave"], "sorted by username; disabled bob left out");
+    assert_eq!(staff[1].stable_id, "id-dave");
+    assert_eq!(staff[1].display_name, "DAVE");
+    assert_eq!(
+        staff[1].groups,
+        ["staff", "vpn-users"],
+        "every group, not only the one asked for"
+    );
+    assert_eq!(d.group_members("payments").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_or_empty_local_group_has_no_members() {
+    let (_dir, d) = directory_with_groups(&[("alice", true, &["staff"]), ("bob", false, &["retired"])]).await;
+    assert!(d.group_members("nobody-here").await.unwrap().is_empty());
+    assert!(d.group_members("retired").await.unwrap().is_empty());
+}

@@ -2,7 +2,7 @@
 //! that reports every problem at once.
 
 use rampart_core::totp::TotpParams;
-use rampart_directory::ldap::LdapConfig;
+pub use rampart_directory::DirectoryConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,17 +31,6 @@ pub struct GatewayConfig {
     /// Tunables.
     #[serde(default)]
     pub settings: GatewaySettings,
-}
-
-/// The `[directory]` table.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum DirectoryConfig {
-    /// Users with argon2id hashes in the store.
-    #[default]
-    Local,
-    /// OpenLDAP or Active Directory.
-    Ldap(Box<LdapConfig>),
 }
 
 /// Limits and timers, with defaults suitable for a few thousand employees.
@@ -182,10 +171,7 @@ impl GatewayConfig {
             *p = base.join(&*p);
         }
         let mut problems = config.settings.problems();
-        if let DirectoryConfig::Ldap(ldap) = &mut config.directory {
-            ldap.resolve_paths(base);
-            problems.extend(ldap.problems());
-        }
+        problems.extend(config.directory.prepare(base));
         if problems.is_empty() {
             Ok(config)
         } else {

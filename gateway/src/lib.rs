@@ -17,4 +17,5 @@ mod transport;
 pub use clock::Clock;
 pub use config::{DirectoryConfig, GatewayConfig, GatewaySettings};
 pub use flowlog::FlowLog;
-pub use server::{Gateway, GatewayParts, open_directory};
+pub use rampart_directory::{OpenDirectoryError, open_directory};
+pub use server::{Gateway, GatewayParts};

@@ -1,5 +1,6 @@
-//! Login: directory password, then the person's TOTP code accepted by one atomic store update,
-//! then a new session. Every failure gives the client one answer; the log keeps the real reason.
+//! Login: directory password, then the person's TOTP code accepted by one atomic store update
+//! (or a service desk's temporary one-time code, used up atomically), then a new session.
+//! Every failure gives the client one answer; the log keeps the real reason.
 
 use crate::server::Shared;
 use crate::session::{ActiveSession, new_id_and_ticket, ticket_hash};
@@ -9,7 +10,8 @@ use rampart_core::secret::Sensitive;
 use rampart_core::totp::{TotpError, verify_totp};
 use rampart_core::username::normalize_username;
 use rampart_directory::{DirectoryError, DirectoryUser};
-use rampart_store::{SessionRecord, StepOutcome, TokenRecord};
+use rampart_store::temp_code::{parse_temp_code, temp_code_hash};
+use rampart_store::{SessionRecord, StepOutcome, TokenEvent, TokenRecord};
 use std::net::SocketAddr;
 
 /// Why a login failed, for the log. The client sees only [`LoginFailure::code`].
@@ -70,7 +72,13 @@ async fn attempt(
         Ok(person) => person,
         Err(DirectoryError::Rejected(reason)) => return Err(LoginFailure::Rejected(reason.as_str())),
         Err(DirectoryError::Unavailable(detail)) => return Err(LoginFailure::Unavailable(detail)),
+        // Only group listings report unknown groups; a login never should.
+        Err(other @ DirectoryError::UnknownGroup(_)) => return Err(LoginFailure::Unavailable(other.to_string())),
     };
+    if let Some(code) = parse_temp_code(otp.expose()) {
+        check_temp_code(shared, &person, &code).await?;
+        return start_session(shared, source, person).await;
+    }
     let token = shared
         .store
         .live_token_for_user(&person.stable_id)
@@ -81,6 +89,42 @@ async fn attempt(
     start_session(shared, source, person).await
 }
 
+/// A temporary one-time code (issued by the service desk for a lost token): used up
+/// atomically, so it works exactly once, for its person only, until it expires.
+async fn check_temp_code(shared: &Shared, person: &DirectoryUser, code: &str) -> Result<(), LoginFailure> {
+    let used = shared
+        .store
+        .consume_temp_code(
+            &person.stable_id,
+            &temp_code_hash(&person.stable_id, code),
+            shared.clock.now(),
+        )
+        .await
+        .map_err(unavailable)?;
+    if used {
+        tracing::info!(target: "rampart::auth", user = %person.username, method = "temporary_code", "temporary code used");
+        Ok(())
+    } else {
+        Err(LoginFailure::Rejected("wrong_temporary_code"))
+    }
+}
+
+/// Adds a token-history event written by the gateway; a failure to record is logged, not fatal.
+async fn record_event(shared: &Shared, token: &TokenRecord, action: &str, detail: &str) {
+    let event = TokenEvent {
+        seq: 0,
+        at: shared.clock.now(),
+        actor: "gateway".into(),
+        action: action.into(),
+        user_id: token.user_id.clone(),
+        token_id: Some(token.id.clone()),
+        detail: detail.into(),
+    };
+    if let Err(err) = shared.store.record_token_event(&event).await {
+        tracing::error!(target: "rampart::auth", token = %token.id, error = %err, "cannot record token event");
+    }
+}
+
 async fn check_code(shared: &Shared, token: &TokenRecord, otp: &Sensitive<String>) -> Result<(), LoginFailure> {
     let max_failures = shared.settings.max_token_failures;
     if token.failures >= max_failures {
@@ -89,8 +133,12 @@ async fn check_code(shared: &Shared, token: &TokenRecord, otp: &Sensitive<String
     let seed = shared.keys.open(&token.id, &token.sealed).map_err(unavailable)?;
     let mut params = token.params;
     params.window = shared.settings.totp_window;
-    let now = u64::try_from(shared.clock.now()).unwrap_or(0);
-    let verified = verify_totp(&seed, otp.expose().trim(), &params, now, token.last_step);
+    // Checked on the owner's device clock, as learnt by the last resync.
+    let drift = token
+        .drift_steps
+        .saturating_mul(i64::try_from(params.period).unwrap_or(0));
+    let device_now = u64::try_from(shared.clock.now().saturating_add(drift)).unwrap_or(0);
+    let verified = verify_totp(&seed, otp.expose().trim(), &params, device_now, token.last_step);
     drop(seed);
     let step = match verified {
         Ok(step) => step,
@@ -102,6 +150,9 @@ async fn check_code(shared: &Shared, token: &TokenRecord, otp: &Sensitive<String
                 .record_failure(&token.id, shared.clock.now())
                 .await
                 .map_err(unavailable)?;
+            if failures == max_failures {
+                record_event(shared, token, "locked", &format!("{failures} wrong codes")).await;
+            }
             return Err(LoginFailure::Rejected(if failures >= max_failures {
                 "token_locked"
             } else {
@@ -115,7 +166,12 @@ async fn check_code(shared: &Shared, token: &TokenRecord, otp: &Sensitive<String
         .await
         .map_err(unavailable)?
     {
-        StepOutcome::Accepted { .. } => Ok(()),
+        StepOutcome::Accepted { activated } => {
+            if activated {
+                record_event(shared, token, "activated", "first code used").await;
+            }
+            Ok(())
+        }
         StepOutcome::Replayed => Err(LoginFailure::Rejected("code_replayed")),
         StepOutcome::Locked => Err(LoginFailure::Rejected("token_locked")),
         StepOutcome::NotLive => Err(LoginFailure::Rejected("token_not_live")),

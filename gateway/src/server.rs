@@ -2,12 +2,12 @@
 //! the state every connection shares (store, keys, directory, policy, flow log, clock).
 
 use crate::clock::Clock;
-use crate::config::{DirectoryConfig, GatewayConfig, GatewaySettings};
+use crate::config::{GatewayConfig, GatewaySettings};
 use crate::flowlog::{FlowLog, FlowLogWriter};
 use crate::{connection, transport};
 use anyhow::Context;
 use rampart_core::policy::Policy;
-use rampart_directory::{Directory, LdapDirectory, LocalDirectory};
+use rampart_directory::{Directory, open_directory};
 use rampart_store::{KeyRing, SqliteStore, Store};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
@@ -164,14 +164,4 @@ impl Gateway {
             writer.finish().await;
         }
     }
-}
-
-/// The directory named by the config: the store's local users, or LDAP.
-pub fn open_directory(config: &DirectoryConfig, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn Directory>> {
-    Ok(match config {
-        DirectoryConfig::Local => Arc::new(LocalDirectory::new(store).context("cannot start the local directory")?),
-        DirectoryConfig::Ldap(ldap) => {
-            Arc::new(LdapDirectory::new((**ldap).clone()).map_err(|e| anyhow::anyhow!("directory: {e}"))?)
-        }
-    })
 }

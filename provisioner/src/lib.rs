@@ -1,1 +1,19 @@
-//! The provisioner (tokens, bulk enrolment, VM pools, REST API) is built in a later issue; this crate holds its place in the workspace.
+//! Rampart provisioner: the service desk's REST API for TOTP tokens — issue (the seed shown
+//! once), track, revoke, report lost, unlock, resync, enrol in bulk — with operators holding
+//! role-bound API keys, seeds sealed under rotatable master keys, and an OpenAPI document.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+mod http;
+pub mod init;
+pub mod qr;
+mod routes;
+pub mod server;
+pub mod service;
+
+pub use config::{ProvisionerConfig, ProvisionerSettings};
+pub use http::AppState;
+pub use routes::{openapi, router};
+pub use server::ProvisionerServer;
+pub use service::{Provisioner, ServiceError};

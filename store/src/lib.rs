@@ -12,12 +12,18 @@
 
 mod error;
 mod model;
+mod provisioning;
 pub mod seal;
 mod sql;
 mod sqlite;
+pub mod temp_code;
 
 pub use error::StoreError;
 pub use model::{SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord};
+pub use provisioning::{
+    IssueMode, IssueOutcome, OperatorRecord, OperatorRole, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery,
+    TokenView,
+};
 pub use seal::{KeyRing, SealError, SealedSeed};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
@@ -79,4 +85,88 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    // ----- provisioning -----
+
+    /// Every user in `group`, sorted by username.
+    async fn users_in_group(&self, group: &str) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Issues one token in one transaction: upserts the person, applies `issue.mode` to an
+    /// existing live token (revoking it with a `replaced` event when replacing), inserts the
+    /// token and records an `issued` event by `issue.actor`.
+    async fn issue_token(&self, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError>;
+
+    /// Marks tokens as delivered (their QR code reached the enrolment output) and records a
+    /// `delivered` event for each; returns how many changed. Already delivered or unknown ids
+    /// are ignored.
+    async fn confirm_delivery(&self, token_ids: &[String], actor: &str, now: i64) -> Result<u64, StoreError>;
+
+    /// The token with id `token_id`, in any state.
+    async fn token_by_id(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Tokens matching `query` with their owners, newest first.
+    async fn list_tokens(&self, query: &TokenQuery) -> Result<Vec<TokenView>, StoreError>;
+
+    /// Moves a token to a terminal state (revoked, lost, expired) and records the event with
+    /// `detail` in one transaction. A live-state target is [`StoreError::Conflict`]; an
+    /// already-terminal token is [`StoreError::Conflict`] too; unknown id: NotFound.
+    async fn end_token(
+        &self,
+        token_id: &str,
+        state: TokenState,
+        actor: &str,
+        detail: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Resets a live token's failure counter (operator unlock) and records `unlocked`.
+    /// A terminal token is [`StoreError::Conflict`].
+    async fn unlock_token(&self, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Resynchronises a live token: records `step` (the later of two consecutive verified
+    /// codes) as the last accepted step and `drift_steps` (how far the owner's device runs
+    /// ahead of the server, in steps), resets failures, activates a pending token, and records
+    /// `resynced`. A terminal token is [`StoreError::Conflict`].
+    async fn resync_token(
+        &self,
+        token_id: &str,
+        step: u64,
+        drift_steps: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Appends one event to the token history (e.g. the gateway's `activated` or `locked`).
+    async fn record_token_event(&self, event: &TokenEvent) -> Result<(), StoreError>;
+
+    /// The history of one person's tokens (all of them when `user_id` is `None`), oldest
+    /// first, at most `limit` most recent events.
+    async fn token_events(&self, user_id: Option<&str>, limit: u32) -> Result<Vec<TokenEvent>, StoreError>;
+
+    /// Every token's id and sealed seed, for re-sealing under a new key.
+    async fn sealed_seeds(&self) -> Result<Vec<(String, SealedSeed)>, StoreError>;
+
+    /// Replaces a token's sealed seed if it still equals `old` (compare and swap); returns
+    /// whether it did.
+    async fn reseal(&self, token_id: &str, old: &SealedSeed, new: &SealedSeed) -> Result<bool, StoreError>;
+
+    /// Stores a temporary one-time code and records `temp_code_issued`. Earlier unused codes of
+    /// the same person are withdrawn: only the newest works.
+    async fn insert_temp_code(&self, code: &TempCodeRecord) -> Result<(), StoreError>;
+
+    /// Atomically uses the person's unexpired, unused temporary code whose hash is
+    /// `code_hash`; true if one was used (and `temp_code_used` recorded).
+    async fn consume_temp_code(&self, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError>;
+
+    /// Stores a new operator; a duplicate name or key hash is [`StoreError::Conflict`].
+    async fn insert_operator(&self, operator: &OperatorRecord) -> Result<(), StoreError>;
+
+    /// The operator whose API key hashes to `key_hash`, revoked ones included.
+    async fn operator_by_key_hash(&self, key_hash: &[u8]) -> Result<Option<OperatorRecord>, StoreError>;
+
+    /// Every operator, by name.
+    async fn list_operators(&self) -> Result<Vec<OperatorRecord>, StoreError>;
+
+    /// Withdraws an operator's key by name; unknown or already revoked: NotFound.
+    async fn revoke_operator(&self, name: &str, now: i64) -> Result<(), StoreError>;
 }

@@ -112,6 +112,9 @@ pub struct TokenRecord {
     pub activated_at: Option<i64>,
     /// Unix seconds of the last accepted code.
     pub last_used_at: Option<i64>,
+    /// Time steps the owner's device runs ahead of the server (negative: behind), learnt by a
+    /// resync; codes are checked at `now + drift_steps * period`. New tokens: 0.
+    pub drift_steps: i64,
 }
 
 /// A login session. The store holds only a hash of the bearer ticket.

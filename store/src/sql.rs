@@ -35,16 +35,19 @@ pub(crate) const USER_BY_ID: &str = concat!(select_user!(), " WHERE u.id = $1");
 
 /// `$1` id, `$2` user id, `$3` state, `$4` algorithm, `$5` digits, `$6` period, `$7` window,
 /// `$8` key id, `$9` sealed seed, `$10` last step, `$11` failures, `$12` created at,
-/// `$13` activated at, `$14` last used at. `updated_at` starts as `created_at`.
+/// `$13` activated at, `$14` last used at. `updated_at` starts as `created_at`. A token stored
+/// this way is handed over directly, so `delivered_at` is `created_at` too (as for the tokens
+/// that existed before migration 2); [`ISSUE_TOKEN`] is the provisioner's variant.
 pub(crate) const INSERT_TOKEN: &str = "\
 INSERT INTO tokens (id, user_id, state, algorithm, digits, period, time_window, key_id, \
-sealed_seed, last_step, failures, created_at, activated_at, last_used_at, updated_at) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12)";
+sealed_seed, last_step, failures, created_at, activated_at, last_used_at, drift_steps, updated_at, \
+delivered_at) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $12, $12)";
 
 macro_rules! select_token {
     () => {
         "SELECT id, user_id, state, algorithm, digits, period, time_window, key_id, sealed_seed, \
-         last_step, failures, created_at, activated_at, last_used_at FROM tokens"
+         last_step, failures, created_at, activated_at, last_used_at, drift_steps FROM tokens"
     };
 }
 
@@ -108,3 +111,7 @@ pub(crate) const TOKEN_STATE: &str = "SELECT state FROM tokens WHERE id = $1";
 
 /// Liveness probe.
 pub(crate) const PING: &str = "SELECT 1";
+
+// Declared after the macros above, which it uses.
+mod provisioning;
+pub(crate) use provisioning::*;

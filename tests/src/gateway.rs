@@ -135,6 +135,7 @@ impl GatewayProc {
                 created_at: 0,
                 activated_at: None,
                 last_used_at: None,
+                drift_steps: 0,
             })
             .await
             .unwrap();

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod gateway;
+pub mod provisioner;
 pub mod slapd;
 
 use serde_json::Value;
@@ -59,7 +60,7 @@ impl Dev {
             .arg("dev")
             .arg("--state-dir")
             .arg(&state)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--provisioner-listen", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(stdout)

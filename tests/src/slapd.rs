@@ -1,6 +1,8 @@
 //! A real OpenLDAP `slapd` per test: generated `slapd.conf` (back_mdb; core, cosine,
 //! inetorgperson, nis schemas), a fixture directory loaded with `slapadd`, optional TLS with
-//! certificates from `rampart-certs`, listening on free 127.0.0.1 ports, stopped on drop.
+//! certificates from `rampart-certs`, optional memberof overlay, listening on free 127.0.0.1
+//! ports, stopped on drop. Like a production server, a plain search stops at 500 entries
+//! (OpenLDAP's default size limit) while the service account may page past it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,6 +54,41 @@ pub struct SlapdTls {
     pub key: PathBuf,
 }
 
+/// How to run a test slapd; [`SlapdOptions::default`] is what [`Slapd::start`] runs.
+#[derive(Debug, Clone)]
+pub struct SlapdOptions {
+    /// Also listen on `ldaps://` with these files.
+    pub tls: Option<SlapdTls>,
+    /// LDIF entries appended to the fixture directory.
+    pub extra_ldif: String,
+    /// Log every connection and operation (for [`Slapd::binds_for`] and [`Slapd::log`]).
+    pub stats: bool,
+    /// Load the memberof overlay, which defines the searchable `memberOf` attribute. `slapadd`
+    /// runs no overlay, so the values are written out instead: the fixture's people carry
+    /// theirs, and `extra_ldif` people must carry their own (see [`member_of_lines`]).
+    pub member_of: bool,
+}
+
+impl Default for SlapdOptions {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            extra_ldif: String::new(),
+            stats: true,
+            member_of: false,
+        }
+    }
+}
+
+/// `memberOf:` lines naming the groups `cn=NAME,ou=groups,BASE`, for people in `extra_ldif`
+/// when [`SlapdOptions::member_of`] is on.
+pub fn member_of_lines(groups: &[&str]) -> String {
+    groups
+        .iter()
+        .map(|g| format!("memberOf: cn={g},ou=groups,{BASE}\n"))
+        .collect()
+}
+
 /// A running slapd.
 #[derive(Debug)]
 pub struct Slapd {
@@ -63,7 +100,14 @@ pub struct Slapd {
     pub ldaps_url: Option<String>,
 }
 
-fn ldif() -> String {
+fn ldif(member_of: bool) -> String {
+    let groups = |names: &[&str]| {
+        if member_of {
+            member_of_lines(names)
+        } else {
+            String::new()
+        }
+    };
     let person = |p: &Person, extra: &str| {
         format!(
             "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid} Example\nsn: Example\n\
@@ -86,9 +130,9 @@ fn ldif() -> String {
          dn: cn=vpn-users,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: vpn-users\nmember: uid=alice,ou=people,{BASE}\n\n\
          dn: cn=payments,ou=groups,{BASE}\nobjectClass: groupOfUniqueNames\ncn: payments\n\
          uniqueMember: uid=bob,ou=people,{BASE}\n\n",
-        alice = person(&ALICE, ""),
-        bob = person(&BOB, ""),
-        carol = person(&CAROL, "employeeType: disabled\n"),
+        alice = person(&ALICE, &groups(&["staff", "vpn-users"])),
+        bob = person(&BOB, &groups(&["payments"])),
+        carol = person(&CAROL, &format!("employeeType: disabled\n{}", groups(&["staff"]))),
     )
 }
 
@@ -111,6 +155,22 @@ impl Slapd {
     /// Like [`Slapd::start`]; `stats = false` turns slapd's per-operation log off, as a
     /// benchmark wants (that log costs slapd more CPU than the operations).
     pub fn start_with(tls: Option<SlapdTls>, extra_ldif: &str, stats: bool) -> Self {
+        Self::start_opts(SlapdOptions {
+            tls,
+            extra_ldif: extra_ldif.to_owned(),
+            stats,
+            ..SlapdOptions::default()
+        })
+    }
+
+    /// Starts slapd as `options` say.
+    pub fn start_opts(options: SlapdOptions) -> Self {
+        let SlapdOptions {
+            tls,
+            extra_ldif,
+            stats,
+            member_of,
+        } = options;
         let slapd = Path::new("/usr/sbin/slapd");
         assert!(
             slapd.exists(),
@@ -127,6 +187,9 @@ impl Slapd {
             "modulepath /usr/lib/ldap\nmoduleload back_mdb\npidfile {pid}\n",
             pid = dir.path().join("slapd.pid").display()
         ));
+        if member_of {
+            conf.push_str("moduleload memberof\n");
+        }
         if let Some(tls) = &tls {
             conf.push_str(&format!(
                 "TLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
@@ -136,18 +199,23 @@ impl Slapd {
         }
         conf.push_str(&format!(
             "database mdb\nmaxsize 268435456\nsuffix \"{BASE}\"\nrootdn \"cn=admin,{BASE}\"\nrootpw admin-fixture\n\
-             directory {data}\nindex uid,member,uniqueMember eq\n\
+             directory {data}\nindex uid,member,uniqueMember{index} eq\n\
+             limits dn.exact=\"{SERVICE_DN}\" size.soft=500 size.hard=500 size.prtotal=unlimited\n\
              access to attrs=userPassword by self write by anonymous auth by * none\n\
              access to * by users read by * none\n",
-            data = data.display()
+            data = data.display(),
+            index = if member_of { ",memberOf" } else { "" },
         ));
+        if member_of {
+            conf.push_str("overlay memberof\n");
+        }
         let conf_path = dir.path().join("slapd.conf");
         if !stats {
             conf = conf.replace("database mdb\n", "loglevel 0\ndatabase mdb\n");
         }
         std::fs::write(&conf_path, conf).unwrap();
         let ldif_path = dir.path().join("data.ldif");
-        std::fs::write(&ldif_path, format!("{}{extra_ldif}", ldif())).unwrap();
+        std::fs::write(&ldif_path, format!("{}{extra_ldif}", ldif(member_of))).unwrap();
         let out = Command::new("/usr/sbin/slapadd")
             .arg("-f")
             .arg(&conf_path)

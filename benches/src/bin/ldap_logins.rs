@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
                 created_at: 0,
                 activated_at: None,
                 last_used_at: None,
+                drift_steps: 0,
             })
             .await?;
         seeds.push(seed);

@@ -55,6 +55,107 @@ pub(crate) fn group_filter(dn: &str, nested: bool) -> String {
     }
 }
 
+/// The user filter with `{username}` widened to `*`: every entry that could log in (a
+/// presence or substring match), to combine with a membership condition.
+pub(crate) fn any_user_filter(template: &str) -> String {
+    template.replace("{username}", "*")
+}
+
+/// The filter finding the people (`any_user`, see [`any_user_filter`]) who are members of the
+/// group `group_dn`: its `memberOf` values, or with `nested` Active Directory's
+/// LDAP_MATCHING_RULE_IN_CHAIN, which also follows groups inside groups.
+pub(crate) fn member_filter(any_user: &str, group_dn: &str, nested: bool) -> String {
+    let dn = ldap3::ldap_escape(group_dn);
+    if nested {
+        format!("(&{any_user}(memberOf:1.2.840.113556.1.4.1941:={dn}))")
+    } else {
+        format!("(&{any_user}(memberOf={dn}))")
+    }
+}
+
+/// The filter finding group entries named `name` (in `name_attribute`, or `cn` when the name
+/// comes from the RDN). `group_search` looks only at the classes [`group_filter`] reads members
+/// of; other modes also at Active Directory's `group`.
+pub(crate) fn group_by_name_filter(name: &str, name_attribute: &str, group_search: bool) -> String {
+    let name = ldap3::ldap_escape(name);
+    let named = if name_attribute.eq_ignore_ascii_case("cn") {
+        format!("(cn={name})")
+    } else {
+        format!("(|({name_attribute}={name})(cn={name}))")
+    };
+    let classes = if group_search {
+        "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+    } else {
+        "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=group))"
+    };
+    format!("(&{classes}{named})")
+}
+
+/// A `member` or `uniqueMember` value as a DN: `uniqueMember` may end with an optional UID
+/// (`#'0101'B`, RFC 4517 Name and Optional UID), which is not part of the DN.
+pub(crate) fn member_dn(value: &str) -> &str {
+    match value.rsplit_once('#') {
+        Some((dn, uid)) if uid.starts_with('\'') && uid.ends_with("'B") && !dn.ends_with('\\') => dn,
+        _ => value,
+    }
+}
+
+/// The RDNs of a DN, outermost last, split at unescaped commas and trimmed.
+fn rdns(dn: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in dn.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => {
+                parts.push(dn[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(dn[start..].trim());
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// The RDNs of a DN in a form to compare: lower-cased, white space around `=` removed.
+fn rdn_keys(dn: &str) -> Vec<String> {
+    rdns(dn)
+        .iter()
+        .map(|rdn| match rdn.split_once('=') {
+            Some((attr, value)) => format!("{}={}", attr.trim(), value.trim()).to_lowercase(),
+            None => rdn.to_lowercase(),
+        })
+        .collect()
+}
+
+/// A DN in a form to compare: RDNs lower-cased, with white space around `,` and `=` removed.
+pub(crate) fn dn_key(dn: &str) -> String {
+    rdn_keys(dn).join(",")
+}
+
+/// True when `dn` is `base` or below it (compared RDN by RDN).
+pub(crate) fn dn_within(dn: &str, base: &str) -> bool {
+    rdn_keys(dn).ends_with(&rdn_keys(base))
+}
+
+/// The domain part of a DN: its trailing `dc=` RDNs (`ou=people,dc=bank,dc=example` →
+/// `dc=bank,dc=example`), or the whole DN when it has none.
+pub(crate) fn domain_of(dn: &str) -> String {
+    let parts = rdns(dn);
+    let first_dc = parts
+        .iter()
+        .rposition(|rdn| !rdn.to_ascii_lowercase().starts_with("dc="))
+        .map_or(0, |i| i + 1);
+    if first_dc >= parts.len() {
+        dn.trim().to_owned()
+    } else {
+        parts[first_dc..].join(",")
+    }
+}
+
 /// The stable identifier: text (`entryUUID`), or binary `objectGUID` formatted as a GUID.
 pub(crate) fn stable_id(entry: &Entry, attribute: &str) -> Option<String> {
     if let Some(bytes) = entry.binary(attribute) {
@@ -152,6 +253,45 @@ mod tests {
         let f = group_filter("cn=a*b,dc=x", false);
         assert!(f.contains(r"member=cn=a\2ab,dc=x"), "{f}");
         assert!(group_filter("cn=a,dc=x", true).starts_with("(member:1.2.840.113556.1.4.1941:=cn=a,dc=x)"));
+    }
+
+    #[test]
+    fn membership_filters_escape_the_group_dn() {
+        let any = any_user_filter("(&(objectClass=inetOrgPerson)(uid={username}))");
+        assert_eq!(any, "(&(objectClass=inetOrgPerson)(uid=*))");
+        assert_eq!(
+            member_filter(&any, r"cn=a*b\2c(c),dc=x", false),
+            r"(&(&(objectClass=inetOrgPerson)(uid=*))(memberOf=cn=a\2ab\5c2c\28c\29,dc=x))"
+        );
+        assert_eq!(
+            member_filter("(uid=*)", "cn=g,dc=x", true),
+            "(&(uid=*)(memberOf:1.2.840.113556.1.4.1941:=cn=g,dc=x))"
+        );
+        let f = group_by_name_filter("staff)(cn=*", "cn", true);
+        assert_eq!(
+            f,
+            r"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(cn=staff\29\28cn=\2a))"
+        );
+        let f = group_by_name_filter("*", "displayName", false);
+        assert!(f.ends_with(r"(objectClass=group))(|(displayName=\2a)(cn=\2a)))"), "{f}");
+    }
+
+    #[test]
+    fn member_dns() {
+        assert_eq!(member_dn("uid=bob,dc=x#'0101'B"), "uid=bob,dc=x");
+        assert_eq!(member_dn("uid=bob,dc=x"), "uid=bob,dc=x");
+        assert_eq!(member_dn(r"cn=a\#'1'B"), r"cn=a\#'1'B");
+        assert_eq!(dn_key("UID=Bob , ou = People,DC=x"), "uid=bob,ou=people,dc=x");
+        assert_eq!(dn_key(r"cn=a\,b,dc=x"), r"cn=a\,b,dc=x");
+        assert!(dn_within("uid=bob,ou=People, dc=x", "ou=people,dc=x"));
+        assert!(dn_within("ou=people,dc=x", "ou=people,dc=x"));
+        assert!(!dn_within("uid=bob,ou=staff,dc=x", "ou=people,dc=x"));
+        assert!(!dn_within("uid=bob,xou=people,dc=x", "ou=people,dc=x"));
+        assert!(!dn_within(r"uid=a\,ou=people,dc=x", "ou=people,dc=x"));
+        assert_eq!(domain_of("ou=people,dc=bank,dc=example"), "dc=bank,dc=example");
+        assert_eq!(domain_of("OU=Staff, DC=corp,DC=bank"), "DC=corp,DC=bank");
+        assert_eq!(domain_of("o=bank"), "o=bank");
+        assert_eq!(domain_of("dc=bank,dc=example"), "dc=bank,dc=example");
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! The LDAP directory (OpenLDAP, Active Directory): find the person with the service account
 //! (username escaped per RFC 4515), refuse disabled accounts, bind as the person on a
 //! connection never used for service searches, read their groups, key them by a stable id.
+//! `members` lists the people in a group for enrolment.
 
 mod config;
 mod entry;
+mod members;
 mod pool;
 
 pub use config::{DisabledRule, GroupMode, LdapConfig};
 
 use crate::{Directory, DirectoryError, DirectoryUser, RejectReason, is_blank, refuse_blank};
 use entry::{Entry, fill_filter, first_rdn_value, group_filter, is_disabled, stable_id};
-use ldap3::{Scope, SearchEntry, SearchOptions};
+use ldap3::{ResultEntry, Scope, SearchEntry, SearchOptions};
 use pool::{Pool, Servers};
 use rampart_core::secret::Sensitive;
 use rampart_core::username::normalize_username;
@@ -107,15 +109,7 @@ impl LdapDirectory {
     /// Searches for exactly one person; none or several is `None`.
     async fn find(&self, username: &str) -> Result<Option<Entry>, DirectoryError> {
         let filter = fill_filter(&self.config.user_filter, username);
-        let mut attrs = vec![
-            self.config.username_attribute.clone(),
-            self.config.id_attribute.clone(),
-            self.config.display_name_attribute.clone(),
-        ];
-        if self.config.group_mode == GroupMode::MemberOf {
-            attrs.push("memberOf".into());
-        }
-        attrs.extend(self.config.disabled_when.iter().map(|r| r.attribute.clone()));
+        let attrs = self.user_attributes();
         let mut lease = self.service.get().await.map_err(unavailable)?;
         let result = lease
             .ldap()
@@ -133,14 +127,32 @@ impl LdapDirectory {
         if outcome.rc != 0 && outcome.rc != 32 {
             return Err(unavailable(format!("user search failed (LDAP result {})", outcome.rc)));
         }
-        Ok(entries.into_iter().next().map(|raw| {
-            let e = SearchEntry::construct(raw);
-            Entry {
-                dn: e.dn,
-                attrs: e.attrs,
-                bin_attrs: e.bin_attrs,
-            }
-        }))
+        Ok(entries.into_iter().next().map(to_entry))
+    }
+
+    /// The attributes read from a person's entry.
+    fn user_attributes(&self) -> Vec<String> {
+        let mut attrs = vec![
+            self.config.username_attribute.clone(),
+            self.config.id_attribute.clone(),
+            self.config.display_name_attribute.clone(),
+        ];
+        if self.config.group_mode == GroupMode::MemberOf {
+            attrs.push("memberOf".into());
+        }
+        attrs.extend(self.config.disabled_when.iter().map(|r| r.attribute.clone()));
+        attrs
+    }
+
+    /// A group entry's name, as people's group lists report it.
+    fn group_name(&self, group: &Entry) -> Option<String> {
+        match self.config.group_mode {
+            GroupMode::MemberOf => first_rdn_value(&group.dn),
+            _ => group
+                .first(&self.config.group_name_attribute)
+                .map(str::to_owned)
+                .or_else(|| first_rdn_value(&group.dn)),
+        }
     }
 
     async fn groups(&self, entry: &Entry) -> Result<Vec<String>, DirectoryError> {
@@ -153,12 +165,12 @@ impl LdapDirectory {
             mode => {
                 let base = self.config.group_base.as_deref().unwrap_or_default();
                 let filter = group_filter(&entry.dn, mode == GroupMode::AdNested);
-                let attr = self.config.group_name_attribute.clone();
+                let attrs = vec![self.config.group_name_attribute.clone()];
                 let mut lease = self.service.get().await.map_err(unavailable)?;
                 let (found, outcome) = lease
                     .ldap()
                     .map_err(unavailable)?
-                    .search(base, Scope::Subtree, &filter, vec![attr.clone()])
+                    .search(base, Scope::Subtree, &filter, attrs)
                     .await
                     .map_err(|e| unavailable(e.to_string()))?
                     .success()
@@ -167,18 +179,8 @@ impl LdapDirectory {
                 let _ = outcome;
                 found
                     .into_iter()
-                    .filter_map(|raw| {
-                        let e = SearchEntry::construct(raw);
-                        let entry = Entry {
-                            dn: e.dn,
-                            attrs: e.attrs,
-                            bin_attrs: e.bin_attrs,
-                        };
-                        entry
-                            .first(&attr)
-                            .map(str::to_owned)
-                            .or_else(|| first_rdn_value(&entry.dn))
-                    })
+                    .filter(|raw| !raw.is_ref() && !raw.is_intermediate())
+                    .filter_map(|raw| self.group_name(&to_entry(raw)))
                     .collect::<Vec<String>>()
             }
         };
@@ -239,6 +241,10 @@ impl Directory for LdapDirectory {
             _ => Ok(None),
         }
     }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        self.members_of(group).await
+    }
 }
 
 impl LdapDirectory {
@@ -246,15 +252,30 @@ impl LdapDirectory {
         let id = stable_id(&entry, &self.config.id_attribute)
             .ok_or_else(|| unavailable(format!("the entry has no {} attribute", self.config.id_attribute)))?;
         let groups = self.groups(&entry).await?;
-        Ok(DirectoryUser {
-            stable_id: id,
-            username: self.username_of(&entry, typed),
+        Ok(self.person(&entry, id, self.username_of(&entry, typed), groups))
+    }
+
+    /// The person an entry describes; the display name falls back to the username.
+    fn person(&self, entry: &Entry, stable_id: String, username: String, groups: Vec<String>) -> DirectoryUser {
+        DirectoryUser {
+            stable_id,
             display_name: entry
                 .first(&self.config.display_name_attribute)
-                .unwrap_or(typed)
+                .unwrap_or(&username)
                 .to_owned(),
+            username,
             groups,
-        })
+        }
+    }
+}
+
+/// A search result entry (not a referral) as an [`Entry`].
+fn to_entry(raw: ResultEntry) -> Entry {
+    let e = SearchEntry::construct(raw);
+    Entry {
+        dn: e.dn,
+        attrs: e.attrs,
+        bin_attrs: e.bin_attrs,
     }
 }
 

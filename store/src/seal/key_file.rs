@@ -44,6 +44,74 @@ pub(super) fn create_if_missing(path: &Path) -> Result<(), SealError> {
     }
 }
 
+/// Appends a fresh random key with the next id, rewriting the file atomically (private
+/// temporary file, synced, renamed over the old one). Returns the new id.
+pub(super) fn append_key(path: &Path) -> Result<u32, SealError> {
+    let mut keys = read_keys(path)?;
+    let id = keys
+        .iter()
+        .map(|(id, _)| *id)
+        .max()
+        .unwrap_or(0)
+        .checked_add(1)
+        .ok_or_else(|| SealError::Io("key ids exhausted".to_owned()))?;
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    SystemRandom::new().fill(&mut *key).map_err(|_| SealError::Random)?;
+    keys.push((id, key));
+    replace_key_file(path, &keys)?;
+    tracing::info!(target: "rampart::store", path = %path.display(), key_id = id, "added seed-sealing key");
+    Ok(id)
+}
+
+/// Removes key `id` from the file, rewriting it atomically. Unknown ids and removing the last
+/// key are errors.
+pub(super) fn remove_key(path: &Path, id: u32) -> Result<(), SealError> {
+    let mut keys = read_keys(path)?;
+    let before = keys.len();
+    keys.retain(|(key_id, _)| *key_id != id);
+    if keys.len() == before {
+        return Err(SealError::UnknownKey(id));
+    }
+    if keys.is_empty() {
+        return Err(SealError::Io("cannot remove the only key".to_owned()));
+    }
+    replace_key_file(path, &keys)?;
+    tracing::info!(target: "rampart::store", path = %path.display(), key_id = id, "removed seed-sealing key");
+    Ok(())
+}
+
+fn replace_key_file(path: &Path, keys: &[RawKey]) -> Result<(), SealError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut contents = Zeroizing::new(String::from(HEADER));
+    for (id, key) in keys {
+        contents.push_str(&key_line(*id, key));
+    }
+    let temp = temp_path(dir, path)?;
+    let result = write_private(&temp, contents.as_bytes()).and_then(|()| {
+        std::fs::rename(&temp, path).map_err(|err| io_error("cannot replace", path, &err))?;
+        // Make the rename itself durable.
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|err| io_error("cannot sync", dir, &err))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn temp_path(dir: &Path, path: &Path) -> Result<std::path::PathBuf, SealError> {
+    let mut suffix = [0u8; 8];
+    SystemRandom::new().fill(&mut suffix).map_err(|_| SealError::Random)?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    Ok(dir.join(format!(".{file_name}.{:016x}.tmp", u64::from_be_bytes(suffix))))
+}
+
+const HEADER: &str = "# Rampart seed-sealing keys. Keep secret and back up: without it sealed seeds are lost.\n";
+
 fn parse_key_line(line: &str) -> Option<RawKey> {
     let mut fields = line.split_ascii_whitespace();
     let (Some("v1"), Some(id), Some(hex), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
@@ -92,14 +160,8 @@ fn create_key_file(path: &Path) -> Result<(), SealError> {
     create_private_dir(dir)?;
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
     SystemRandom::new().fill(&mut *key).map_err(|_| SealError::Random)?;
-    let contents = Zeroizing::new(format!(
-        "# Rampart seed-sealing keys. Keep secret and back up: without it sealed seeds are lost.\n{}",
-        &*key_line(1, &key)
-    ));
-    let mut suffix = [0u8; 8];
-    SystemRandom::new().fill(&mut suffix).map_err(|_| SealError::Random)?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let temp = dir.join(format!(".{file_name}.{:016x}.tmp", u64::from_be_bytes(suffix)));
+    let contents = Zeroizing::new(format!("{HEADER}{}", &*key_line(1, &key)));
+    let temp = temp_path(dir, path)?;
     let result = write_private(&temp, contents.as_bytes()).and_then(|()| {
         match std::fs::hard_link(&temp, path) {
             Ok(()) => Ok(()),
@@ -208,6 +270,37 @@ mod tests {
         assert_eq!(new.current_key_id(), 2);
         assert!(new.needs_reseal(&sealed));
         assert_eq!(&**new.open("tok-1", &sealed).unwrap(), b"seed-seed-seed-seed!");
+    }
+
+    #[test]
+    fn rotate_and_retire_rewrite_the_file_and_other_rings_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seal.keys");
+        let provisioner = KeyRing::load_or_create(&path).unwrap();
+        let gateway = KeyRing::load(&path).unwrap();
+        let old = provisioner.seal("tok-1", b"seed-seed-seed-seed!").unwrap();
+        assert_eq!(provisioner.rotate().unwrap(), 2);
+        assert_eq!(provisioner.current_key_id(), 2);
+        let new = provisioner.seal("tok-1", b"seed-seed-seed-seed!").unwrap();
+        assert_eq!(new.key_id, 2);
+        // The other process learns key 2 when it first meets it.
+        assert_eq!(&**gateway.open("tok-1", &new).unwrap(), b"seed-seed-seed-seed!");
+        assert!(provisioner.retire(2).is_err(), "the current key stays");
+        provisioner.retire(1).unwrap();
+        assert_eq!(provisioner.key_ids(), vec![2]);
+        assert_eq!(provisioner.open("tok-1", &old), Err(SealError::UnknownKey(1)));
+        assert_eq!(KeyRing::load(&path).unwrap().key_ids(), vec![2]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary files left"
+        );
     }
 
     #[cfg(unix)]

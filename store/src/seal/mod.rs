@@ -13,7 +13,8 @@ mod key_file;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -64,11 +65,19 @@ impl fmt::Debug for SealedSeed {
 }
 
 /// The master keys that seal and open seeds. The current key (highest id) seals; every key in
-/// the ring opens.
+/// the ring opens. A ring loaded from a file re-reads it when asked to open a seed sealed under
+/// a key it does not know yet (another process rotated the keys), so gateways follow a
+/// rotation without a restart.
 pub struct KeyRing {
-    keys: BTreeMap<u32, MasterKey>,
-    current: u32,
+    keys: RwLock<Arc<Keys>>,
+    source: Option<PathBuf>,
     rng: SystemRandom,
+}
+
+/// One generation of the ring's keys.
+struct Keys {
+    by_id: BTreeMap<u32, MasterKey>,
+    current: u32,
 }
 
 /// One AES-256-GCM master key and its id.
@@ -79,9 +88,11 @@ struct MasterKey {
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = self.keys();
         f.debug_struct("KeyRing")
-            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
-            .field("current", &self.current)
+            .field("key_ids", &keys.by_id.keys().collect::<Vec<_>>())
+            .field("current", &keys.current)
+            .field("source", &self.source)
             .finish()
     }
 }
@@ -99,59 +110,91 @@ impl KeyRing {
 
     /// Loads an existing key file (see the module documentation for its format).
     pub fn load(path: &Path) -> Result<Self, SealError> {
-        let keys = key_file::read_keys(path)?;
-        Self::from_keys(keys.iter().map(|(id, bytes)| (*id, &**bytes))).map_err(|err| match err {
-            SealError::Io(msg) => SealError::Io(format!("{}: {msg}", path.display())),
-            other => other,
+        Ok(Self {
+            keys: RwLock::new(Arc::new(read_file(path)?)),
+            source: Some(path.to_owned()),
+            rng: SystemRandom::new(),
         })
     }
 
     /// Builds a key ring from raw keys (tests, or keys held by an external secret store).
     /// Fails with [`SealError::Io`] when the list is empty or repeats an id.
     pub fn from_keys<'a>(keys: impl IntoIterator<Item = (u32, &'a [u8; KEY_LEN])>) -> Result<Self, SealError> {
-        let mut ring = BTreeMap::new();
-        for (id, bytes) in keys {
-            let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SealError::Io("unusable key".to_owned()))?;
-            let key = MasterKey {
-                id,
-                key: LessSafeKey::new(unbound),
-            };
-            if ring.insert(id, key).is_some() {
-                return Err(SealError::Io(format!("key id {id} appears twice")));
-            }
-        }
-        let current = *ring
-            .keys()
-            .next_back()
-            .ok_or_else(|| SealError::Io("no keys".to_owned()))?;
         Ok(Self {
-            keys: ring,
-            current,
+            keys: RwLock::new(Arc::new(Keys::new(keys)?)),
+            source: None,
             rng: SystemRandom::new(),
         })
     }
 
+    /// Re-reads the key file this ring was loaded from (no-op for [`KeyRing::from_keys`]).
+    pub fn reload(&self) -> Result<(), SealError> {
+        let Some(path) = &self.source else {
+            return Ok(());
+        };
+        let fresh = Arc::new(read_file(path)?);
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(())
+    }
+
+    /// Adds a new random key to the ring's key file; it becomes the current key. Returns its
+    /// id. Seeds sealed under older keys still open; re-seal them, then [`KeyRing::retire`]
+    /// the old key.
+    pub fn rotate(&self) -> Result<u32, SealError> {
+        let path = self.source_path()?;
+        let id = key_file::append_key(path)?;
+        self.reload()?;
+        Ok(id)
+    }
+
+    /// Removes key `id` from the ring's key file. The current key cannot be retired. The
+    /// caller must first make sure nothing is sealed under it.
+    pub fn retire(&self, id: u32) -> Result<(), SealError> {
+        let path = self.source_path()?;
+        if id == self.current_key_id() {
+            return Err(SealError::Io(format!(
+                "key {id} is the current key and cannot be retired"
+            )));
+        }
+        key_file::remove_key(path, id)?;
+        self.reload()
+    }
+
+    fn source_path(&self) -> Result<&Path, SealError> {
+        self.source
+            .as_deref()
+            .ok_or_else(|| SealError::Io("this key ring has no key file".to_owned()))
+    }
+
+    fn keys(&self) -> Arc<Keys> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Id of the key that [`KeyRing::seal`] uses.
     pub fn current_key_id(&self) -> u32 {
-        self.current
+        self.keys().current
     }
 
     /// Ids of all keys in the ring, ascending.
     pub fn key_ids(&self) -> Vec<u32> {
-        self.keys.keys().copied().collect()
+        self.keys().by_id.keys().copied().collect()
     }
 
     /// True when `sealed` was made under an older key and should be re-sealed.
     pub fn needs_reseal(&self, sealed: &SealedSeed) -> bool {
-        sealed.key_id != self.current
+        sealed.key_id != self.current_key_id()
     }
 
     /// Seals `plaintext` for the token `token_id` under the current key.
     pub fn seal(&self, token_id: &str, plaintext: &[u8]) -> Result<SealedSeed, SealError> {
-        let master = self
-            .keys
-            .get(&self.current)
-            .ok_or(SealError::UnknownKey(self.current))?;
+        let keys = self.keys();
+        let master = keys
+            .by_id
+            .get(&keys.current)
+            .ok_or(SealError::UnknownKey(keys.current))?;
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
         // Reserve room for the tag up front so the buffer never reallocates and leaves a
@@ -176,11 +219,42 @@ impl KeyRing {
     }
 
     /// Opens a seed sealed for `token_id`. Any mismatch (other token, other key id, changed
-    /// byte, short blob) is [`SealError::Corrupt`]; a key id not in the ring is
-    /// [`SealError::UnknownKey`].
+    /// byte, short blob) is [`SealError::Corrupt`]; a key id not in the ring (even after
+    /// re-reading the key file) is [`SealError::UnknownKey`].
     pub fn open(&self, token_id: &str, sealed: &SealedSeed) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        match self.keys().open(token_id, sealed) {
+            Err(SealError::UnknownKey(_)) if self.source.is_some() => {
+                self.reload()?;
+                self.keys().open(token_id, sealed)
+            }
+            other => other,
+        }
+    }
+}
+
+impl Keys {
+    fn new<'a>(keys: impl IntoIterator<Item = (u32, &'a [u8; KEY_LEN])>) -> Result<Self, SealError> {
+        let mut by_id = BTreeMap::new();
+        for (id, bytes) in keys {
+            let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SealError::Io("unusable key".to_owned()))?;
+            let key = MasterKey {
+                id,
+                key: LessSafeKey::new(unbound),
+            };
+            if by_id.insert(id, key).is_some() {
+                return Err(SealError::Io(format!("key id {id} appears twice")));
+            }
+        }
+        let current = *by_id
+            .keys()
+            .next_back()
+            .ok_or_else(|| SealError::Io("no keys".to_owned()))?;
+        Ok(Self { by_id, current })
+    }
+
+    fn open(&self, token_id: &str, sealed: &SealedSeed) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let master = self
-            .keys
+            .by_id
             .get(&sealed.key_id)
             .ok_or(SealError::UnknownKey(sealed.key_id))?;
         if sealed.blob.len() < NONCE_LEN + TAG_LEN {
@@ -197,6 +271,14 @@ impl KeyRing {
         buffer.truncate(plain_len);
         Ok(buffer)
     }
+}
+
+fn read_file(path: &Path) -> Result<Keys, SealError> {
+    let keys = key_file::read_keys(path)?;
+    Keys::new(keys.iter().map(|(id, bytes)| (*id, &**bytes))).map_err(|err| match err {
+        SealError::Io(msg) => SealError::Io(format!("{}: {msg}", path.display())),
+        other => other,
+    })
 }
 
 /// `"rampart-seed-v1\0" || key_id (big-endian) || token_id`.

@@ -3,17 +3,28 @@
 //! before the caller answers a login. Several processes may open the same file; SQLite's write
 //! lock serialises their conditional updates.
 
+mod history;
+mod issue;
+mod operators;
+mod reseal;
 mod sessions;
+mod temp_codes;
+mod token_admin;
+mod token_views;
 mod tokens;
 mod users;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sqlx::Transaction;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{SessionRecord, StepOutcome, Store, StoreError, TokenRecord, TokenState, UserRecord, sql};
+use crate::{
+    IssueOutcome, OperatorRecord, SealedSeed, SessionRecord, StepOutcome, Store, StoreError, TempCodeRecord,
+    TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenView, UserRecord, sql,
+};
 
 /// File name of the database inside the state directory.
 pub const DB_FILE_NAME: &str = "rampart.db";
@@ -100,7 +111,9 @@ async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
 impl Store for SqliteStore {
     async fn upsert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         let _writer = self.writes.lock().await;
-        users::upsert(&self.pool, user).await
+        let mut tx = begin_write(&self.pool).await?;
+        users::upsert(&mut tx, user).await?;
+        commit(tx).await
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -162,6 +175,120 @@ impl Store for SqliteStore {
             .map(|_| ())
             .map_err(StoreError::from_sqlx)
     }
+
+    // ----- provisioning -----
+
+    async fn users_in_group(&self, group: &str) -> Result<Vec<UserRecord>, StoreError> {
+        users::in_group(&self.pool, group).await
+    }
+
+    async fn issue_token(&self, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
+        let _writer = self.writes.lock().await;
+        issue::issue(&self.pool, issue, now).await
+    }
+
+    async fn confirm_delivery(&self, token_ids: &[String], actor: &str, now: i64) -> Result<u64, StoreError> {
+        let _writer = self.writes.lock().await;
+        issue::confirm_delivery(&self.pool, token_ids, actor, now).await
+    }
+
+    async fn token_by_id(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        tokens::by_id(&self.pool, token_id).await
+    }
+
+    async fn list_tokens(&self, query: &TokenQuery) -> Result<Vec<TokenView>, StoreError> {
+        token_views::list(&self.pool, query).await
+    }
+
+    async fn end_token(
+        &self,
+        token_id: &str,
+        state: TokenState,
+        actor: &str,
+        detail: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        token_admin::end(&self.pool, token_id, state, actor, detail, now).await
+    }
+
+    async fn unlock_token(&self, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        token_admin::unlock(&self.pool, token_id, actor, now).await
+    }
+
+    async fn resync_token(
+        &self,
+        token_id: &str,
+        step: u64,
+        drift_steps: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        token_admin::resync(&self.pool, token_id, step, drift_steps, actor, now).await
+    }
+
+    async fn record_token_event(&self, event: &TokenEvent) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
+        history::append(&mut conn, event).await
+    }
+
+    async fn token_events(&self, user_id: Option<&str>, limit: u32) -> Result<Vec<TokenEvent>, StoreError> {
+        history::recent(&self.pool, user_id, limit).await
+    }
+
+    async fn sealed_seeds(&self) -> Result<Vec<(String, SealedSeed)>, StoreError> {
+        reseal::sealed_seeds(&self.pool).await
+    }
+
+    async fn reseal(&self, token_id: &str, old: &SealedSeed, new: &SealedSeed) -> Result<bool, StoreError> {
+        let _writer = self.writes.lock().await;
+        reseal::reseal(&self.pool, token_id, old, new).await
+    }
+
+    async fn insert_temp_code(&self, code: &TempCodeRecord) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        temp_codes::insert(&self.pool, code).await
+    }
+
+    async fn consume_temp_code(&self, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        let _writer = self.writes.lock().await;
+        temp_codes::consume(&self.pool, user_id, code_hash, now).await
+    }
+
+    async fn insert_operator(&self, operator: &OperatorRecord) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        operators::insert(&self.pool, operator).await
+    }
+
+    async fn operator_by_key_hash(&self, key_hash: &[u8]) -> Result<Option<OperatorRecord>, StoreError> {
+        operators::by_key_hash(&self.pool, key_hash).await
+    }
+
+    async fn list_operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
+        operators::list(&self.pool).await
+    }
+
+    async fn revoke_operator(&self, name: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        operators::revoke(&self.pool, name, now).await
+    }
+}
+
+/// Starts a write transaction holding SQLite's write lock from its first statement
+/// (`BEGIN IMMEDIATE`), waiting up to the busy timeout for another process's writer. A
+/// deferred transaction that reads before it writes could instead fail at once with
+/// `SQLITE_BUSY` when another process commits in between. Callers hold the in-process write
+/// gate; dropping the transaction without [`commit`] rolls everything back.
+async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::from_sqlx)
+}
+
+/// Commits a transaction from [`begin_write`]; the change is on disk when this returns.
+async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(StoreError::from_sqlx)
 }
 
 /// A number from a row that must fit `T`; otherwise the row is corrupt.

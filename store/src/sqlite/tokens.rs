@@ -1,10 +1,11 @@
-//! Tokens in SQLite: issue, live lookup, life-cycle changes, and the replay and lockout gate.
+//! Tokens in SQLite: insert, lookups, life-cycle changes, and the replay and lockout gate.
 //! `accept_step` and `record_failure` are single conditional statements, so their effect is
 //! atomic across tasks and across processes sharing the file.
 
 use rampart_core::totp::{TotpAlgorithm, TotpParams};
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
 
 use super::{decode_int, encode_u64};
 use crate::{SealedSeed, StepOutcome, StoreError, TokenRecord, TokenState, sql};
@@ -17,8 +18,37 @@ const GATE_ATTEMPTS: usize = 3;
 /// Inserts a new token. A second live token for the user or a duplicate id is
 /// [`StoreError::Conflict`]; an unknown user is [`StoreError::NotFound`].
 pub(super) async fn insert(pool: &SqlitePool, token: &TokenRecord) -> Result<(), StoreError> {
+    bind_token(sqlx::query(sql::INSERT_TOKEN), token)?
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from_sqlx)
+}
+
+/// Inserts a token issued by the provisioner on `conn` (inside the issuing transaction), with
+/// when its seed was delivered (`None`: not yet) and who issued it.
+pub(super) async fn insert_issued(
+    conn: &mut SqliteConnection,
+    token: &TokenRecord,
+    delivered_at: Option<i64>,
+    issued_by: &str,
+) -> Result<(), StoreError> {
+    bind_token(sqlx::query(sql::ISSUE_TOKEN), token)?
+        .bind(delivered_at)
+        .bind(issued_by)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from_sqlx)
+}
+
+/// Binds `$1`..`$15` of [`sql::INSERT_TOKEN`] and [`sql::ISSUE_TOKEN`].
+fn bind_token<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    token: &'q TokenRecord,
+) -> Result<Query<'q, Sqlite, SqliteArguments<'q>>, StoreError> {
     let last_step = token.last_step.map(|step| encode_u64(step, "last_step")).transpose()?;
-    sqlx::query(sql::INSERT_TOKEN)
+    Ok(query
         .bind(&token.id)
         .bind(&token.user_id)
         .bind(token.state.as_str())
@@ -33,10 +63,17 @@ pub(super) async fn insert(pool: &SqlitePool, token: &TokenRecord) -> Result<(),
         .bind(token.created_at)
         .bind(token.activated_at)
         .bind(token.last_used_at)
-        .execute(pool)
+        .bind(token.drift_steps))
+}
+
+/// The token with id `token_id`, in any state.
+pub(super) async fn by_id(pool: &SqlitePool, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
+    let row = sqlx::query(sql::TOKEN_BY_ID)
+        .bind(token_id)
+        .fetch_optional(pool)
         .await
-        .map(|_| ())
-        .map_err(StoreError::from_sqlx)
+        .map_err(StoreError::from_sqlx)?;
+    row.as_ref().map(decode_token).transpose()
 }
 
 /// The user's pending or active token, if any.
@@ -161,11 +198,12 @@ pub(super) async fn record_failure(pool: &SqlitePool, token_id: &str, now: i64) 
     decode_int(failures, "tokens.failures")
 }
 
-fn decode_state(name: &str) -> Result<TokenState, StoreError> {
+pub(super) fn decode_state(name: &str) -> Result<TokenState, StoreError> {
     TokenState::parse(name).ok_or_else(|| StoreError::corrupt("tokens.state is not a known state"))
 }
 
-fn decode_token(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
+/// A token from a row holding the columns of `select_token!`.
+pub(super) fn decode_token(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
     let get = StoreError::from_sqlx;
     let algorithm: String = row.try_get("algorithm").map_err(get)?;
     let params = TotpParams {
@@ -190,5 +228,6 @@ fn decode_token(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
         created_at: row.try_get("created_at").map_err(get)?,
         activated_at: row.try_get("activated_at").map_err(get)?,
         last_used_at: row.try_get("last_used_at").map_err(get)?,
+        drift_steps: row.try_get("drift_steps").map_err(get)?,
     })
 }

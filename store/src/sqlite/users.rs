@@ -1,15 +1,17 @@
-//! Users and their groups in SQLite. An upsert replaces the groups in the same transaction,
-//! and a lookup reads user and groups in one statement, so readers never see a half-written
+//! Users and their groups in SQLite. An upsert replaces the groups in the caller's transaction,
+//! and a lookup reads users and groups in one statement, so readers never see a half-written
 //! group list.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 
 use crate::{StoreError, UserRecord, sql};
 
-/// Inserts or updates `user` by id and replaces its groups.
-pub(super) async fn upsert(pool: &SqlitePool, user: &UserRecord) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await.map_err(StoreError::from_sqlx)?;
+/// Inserts or updates `user` by id and replaces its groups. Runs on `conn`, which must be in a
+/// transaction: the caller commits (alone, or together with a token being issued).
+pub(super) async fn upsert(conn: &mut SqliteConnection, user: &UserRecord) -> Result<(), StoreError> {
     sqlx::query(sql::UPSERT_USER)
         .bind(&user.id)
         .bind(&user.username)
@@ -17,23 +19,23 @@ pub(super) async fn upsert(pool: &SqlitePool, user: &UserRecord) -> Result<(), S
         .bind(&user.password_hash)
         .bind(user.enabled)
         .bind(user.created_at)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(StoreError::from_sqlx)?;
     sqlx::query(sql::DELETE_USER_GROUPS)
         .bind(&user.id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(StoreError::from_sqlx)?;
     for group in &user.groups {
         sqlx::query(sql::INSERT_USER_GROUP)
             .bind(&user.id)
             .bind(group)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(StoreError::from_sqlx)?;
     }
-    tx.commit().await.map_err(StoreError::from_sqlx)
+    Ok(())
 }
 
 /// Runs one of the user lookups (`USER_BY_USERNAME`, `USER_BY_ID`) with `key`.
@@ -43,18 +45,48 @@ pub(super) async fn fetch(pool: &SqlitePool, query: &'static str, key: &str) -> 
         .fetch_all(pool)
         .await
         .map_err(StoreError::from_sqlx)?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let mut user = decode_user(first)?;
-    for row in &rows {
-        let group: Option<String> = row.try_get("group_name").map_err(StoreError::from_sqlx)?;
-        user.groups.extend(group);
-    }
+    Ok(collect_users(&rows)?.into_iter().next())
+}
+
+/// Every user in `group` with all of their groups, sorted by username.
+pub(super) async fn in_group(pool: &SqlitePool, group: &str) -> Result<Vec<UserRecord>, StoreError> {
+    let rows = sqlx::query(sql::USERS_IN_GROUP)
+        .bind(group)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    let mut users = collect_users(&rows)?;
     // Sorted here rather than in SQL: collation order differs between backends.
-    user.groups.sort();
-    user.groups.dedup();
-    Ok(Some(user))
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    Ok(users)
+}
+
+/// Folds user rows joined with their groups (one row per group, a NULL group for none) into
+/// users in the order they first appear, each with sorted, deduplicated groups.
+fn collect_users(rows: &[SqliteRow]) -> Result<Vec<UserRecord>, StoreError> {
+    let mut users: Vec<UserRecord> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        let id: String = row.try_get("id").map_err(StoreError::from_sqlx)?;
+        let at = match index.get(&id) {
+            Some(&at) => at,
+            None => {
+                index.insert(id, users.len());
+                users.push(decode_user(row)?);
+                users.len() - 1
+            }
+        };
+        let group: Option<String> = row.try_get("group_name").map_err(StoreError::from_sqlx)?;
+        if let Some(user) = users.get_mut(at) {
+            user.groups.extend(group);
+        }
+    }
+    for user in &mut users {
+        // Sorted here rather than in SQL: collation order differs between backends.
+        user.groups.sort();
+        user.groups.dedup();
+    }
+    Ok(users)
 }
 
 fn decode_user(row: &SqliteRow) -> Result<UserRecord, StoreError> {

@@ -43,6 +43,7 @@ pub fn token(id: &str, user_id: &str, sealed: SealedSeed) -> TokenRecord {
         created_at: NOW,
         activated_at: None,
         last_used_at: None,
+        drift_steps: 0,
     }
 }
 

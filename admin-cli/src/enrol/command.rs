@@ -1,0 +1,227 @@
+//! `rampart enrol`: issue tokens to many people from a CSV file or a directory group, writing
+//! one QR image per person and a manifest for enrolment letters. Safe to stop and rerun: a
+//! person's QR file and journal line are written before their token is confirmed delivered,
+//! and the provisioner replaces tokens that were issued but never delivered.
+
+use super::output::{Entry, OutputDir};
+use super::rows::{BadRow, Row, parse_csv};
+use crate::client::{CliError, Client, exit, segment};
+use crate::view::{Output, json};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rampart_provisioner::api::{
+    ConfirmRequest, ConfirmResponse, EnrolBatch, EnrolBatchResponse, EnrolRow, GroupMembers,
+};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Options of `rampart enrol`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["csv", "group"])))]
+pub struct EnrolArgs {
+    /// CSV file with a header: `username` (required), `email`, `group` (optional).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Enrol every enabled member of this directory group.
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
+    /// Output folder for QR images and the manifest (created; reuse it to resume a run).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Replace tokens people already have (new secrets for everyone not yet in this folder).
+    #[arg(long)]
+    reissue: bool,
+    /// People per request.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=500))]
+    batch: u16,
+}
+
+/// A row the run refused, for the report.
+#[derive(Debug, Serialize)]
+struct Refused {
+    /// File line (0 for group members).
+    line: u64,
+    username: String,
+    reason: String,
+}
+
+/// What the run did.
+#[derive(Debug, Serialize)]
+struct Summary {
+    issued: u64,
+    already_enrolled: u64,
+    already_in_folder: u64,
+    refused: Vec<Refused>,
+    output_dir: PathBuf,
+    manifest_csv: PathBuf,
+    manifest_json: PathBuf,
+}
+
+/// Runs an enrolment.
+pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(), CliError> {
+    let (rows, bad) = read_source(client, &args).await?;
+    let mut out = OutputDir::open(&args.out).map_err(|e| CliError::failure(format!("{}: {e}", args.out.display())))?;
+
+    // A previous run may have stopped after writing QR files but before confirming them.
+    let journaled: Vec<String> = rows
+        .iter()
+        .filter_map(|row| out.entry(&row.username).map(|e| e.token_id.clone()))
+        .collect();
+    confirm(client, &journaled).await?;
+
+    let mut refused: Vec<Refused> = bad
+        .into_iter()
+        .map(|b| Refused {
+            line: b.line,
+            username: String::new(),
+            reason: b.reason,
+        })
+        .collect();
+    let (done, todo): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|row| out.entry(&row.username).is_some());
+    let mut summary = Summary {
+        issued: 0,
+        already_enrolled: 0,
+        already_in_folder: u64::try_from(done.len()).unwrap_or(u64::MAX),
+        refused: Vec::new(),
+        output_dir: args.out.clone(),
+        manifest_csv: args.out.join("manifest.csv"),
+        manifest_json: args.out.join("manifest.json"),
+    };
+
+    let progress = progress_bar(todo.len(), output);
+    for chunk in todo.chunks(usize::from(args.batch)) {
+        let batch = EnrolBatch {
+            rows: chunk
+                .iter()
+                .map(|row| EnrolRow {
+                    username: row.username.clone(),
+                    email: row.email.clone(),
+                    group: row.group.clone(),
+                })
+                .collect(),
+            reissue: args.reissue,
+        };
+        let answer: EnrolBatchResponse = client.post("/v1/enrol/batch", &batch).await?;
+        if answer.results.len() != chunk.len() {
+            return Err(CliError::failure(
+                "the provisioner answered a batch with the wrong number of results",
+            ));
+        }
+        let mut delivered = Vec::new();
+        for (row, result) in chunk.iter().zip(answer.results) {
+            match (result.status.as_str(), result.issued) {
+                ("issued", Some(issued)) => {
+                    let entry = Entry {
+                        username: issued.username.clone(),
+                        display_name: issued.display_name.clone(),
+                        email: row.email.clone(),
+                        group: row.group.clone(),
+                        token_id: issued.token_id.clone(),
+                        issued_at: issued.issued_at,
+                        qr_file: String::new(),
+                    };
+                    out.write_qr_and_record(entry, &issued.otpauth_uri)
+                        .map_err(|e| CliError::failure(format!("{}: {e}", args.out.display())))?;
+                    delivered.push(issued.token_id);
+                    summary.issued += 1;
+                }
+                ("skipped", _) => summary.already_enrolled += 1,
+                _ => refused.push(Refused {
+                    line: row.line,
+                    username: row.username.clone(),
+                    reason: result.reason.unwrap_or_else(|| "refused".into()),
+                }),
+            }
+            progress.inc(1);
+        }
+        confirm(client, &delivered).await?;
+    }
+    progress.finish_and_clear();
+    out.finish()
+        .map_err(|e| CliError::failure(format!("{}: {e}", args.out.display())))?;
+
+    refused.sort_by_key(|r| r.line);
+    summary.refused = refused;
+    report(&summary, output)?;
+    if summary.refused.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError {
+            message: format!("{} row(s) refused; every other row was enrolled", summary.refused.len()),
+            code: exit::PARTIAL,
+        })
+    }
+}
+
+async fn read_source(client: &Client, args: &EnrolArgs) -> Result<(Vec<Row>, Vec<BadRow>), CliError> {
+    if let Some(path) = &args.csv {
+        let file =
+            std::fs::File::open(path).map_err(|e| CliError::failure(format!("cannot read {}: {e}", path.display())))?;
+        let parsed = parse_csv(file).map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
+        return Ok((parsed.rows, parsed.bad));
+    }
+    let group = args.group.as_deref().unwrap_or_default();
+    let members: GroupMembers = client.get(&format!("/v1/directory/groups/{}", segment(group))).await?;
+    let rows = members
+        .usernames
+        .into_iter()
+        .map(|username| Row {
+            line: 0,
+            username,
+            email: None,
+            group: Some(members.group.clone()),
+        })
+        .collect();
+    Ok((rows, Vec::new()))
+}
+
+async fn confirm(client: &Client, token_ids: &[String]) -> Result<(), CliError> {
+    for chunk in token_ids.chunks(rampart_provisioner::service::MAX_BATCH) {
+        let _: ConfirmResponse = client
+            .post(
+                "/v1/enrol/confirm",
+                &ConfirmRequest {
+                    token_ids: chunk.to_vec(),
+                },
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn progress_bar(len: usize, output: Output) -> ProgressBar {
+    let bar = ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
+    if output == Output::Json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    } else if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} people  {elapsed} (eta {eta})") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn report(summary: &Summary, output: Output) -> Result<(), CliError> {
+    if output == Output::Json {
+        return json(summary).map_err(CliError::from);
+    }
+    println!(
+        "Issued {} token(s); {} already enrolled; {} already in this folder.",
+        summary.issued, summary.already_enrolled, summary.already_in_folder
+    );
+    println!(
+        "QR images in {}; manifest: {} and {}.",
+        summary.output_dir.join("qr").display(),
+        summary.manifest_csv.display(),
+        summary.manifest_json.display()
+    );
+    if !summary.refused.is_empty() {
+        println!("\nRefused rows:");
+        for r in &summary.refused {
+            match (r.line, r.username.is_empty()) {
+                (0, _) => println!("  {}: {}", r.username, r.reason),
+                (line, true) => println!("  line {line}: {}", r.reason),
+                (line, false) => println!("  line {line} ({}): {}", r.username, r.reason),
+            }
+        }
+    }
+    Ok(())
+}

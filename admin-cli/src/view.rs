@@ -1,0 +1,109 @@
+//! Output for people and for scripts: aligned tables with plain dates, or JSON
+//! (`--output json`) carrying the API's fields unchanged.
+
+use serde::Serialize;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// JSON for scripts.
+    Json,
+}
+
+/// Prints `value` as pretty JSON on standard output.
+pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A table: a header and rows of cells, printed with columns aligned.
+#[derive(Debug, Default)]
+pub struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column titles.
+    pub fn new(header: &[&'static str]) -> Self {
+        Self {
+            header: header.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row (missing cells print empty).
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// The table as text, one line per row, columns separated by two spaces.
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                if let Some(width) = widths.get_mut(i) {
+                    *width = (*width).max(cell.chars().count());
+                }
+            }
+        }
+        let mut out = String::new();
+        let header: Vec<String> = self.header.iter().map(|h| (*h).to_owned()).collect();
+        for row in std::iter::once(&header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, width) in widths.iter().enumerate() {
+                let cell = row.get(i).map(String::as_str).unwrap_or("");
+                line.push_str(&clean(cell));
+                if i + 1 < widths.len() {
+                    let pad = width.saturating_sub(cell.chars().count()) + 2;
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Prints the table, or `empty` when it has no rows.
+    pub fn print(&self, empty: &str) {
+        if self.rows.is_empty() {
+            println!("{empty}");
+        } else {
+            print!("{}", self.render());
+        }
+    }
+}
+
+/// Control characters from outside data never reach the terminal.
+fn clean(cell: &str) -> String {
+    cell.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// Unix seconds as `2026-03-16 09:30Z`; `-` for none.
+pub fn time(unix: Option<i64>) -> String {
+    unix.and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map_or_else(|| "-".to_owned(), |t| t.strftime("%Y-%m-%d %H:%MZ").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_and_control_characters_are_neutralised() {
+        let mut table = Table::new(&["USER", "STATE"]);
+        table.row(vec!["alice".into(), "active".into()]);
+        table.row(vec!["b\u{1b}[31m".into(), "pending".into()]);
+        let text = table.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "USER       STATE");
+        assert_eq!(lines[1], "alice      active");
+        assert!(!text.contains('\u{1b}'));
+        assert_eq!(time(Some(0)), "1970-01-01 00:00Z");
+        assert_eq!(time(None), "-");
+    }
+}

@@ -1,0 +1,173 @@
+//! Provisioner configuration: a TOML file (`provisioner.toml`) with `deny_unknown_fields`,
+//! sane defaults, relative paths resolved against the file, and every problem reported at once.
+
+use rampart_directory::DirectoryConfig;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Name of the master key file inside the state directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// The provisioner's config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionerConfig {
+    /// TCP address of the HTTPS API, e.g. `127.0.0.1:8443`.
+    pub listen: SocketAddr,
+    /// Directory holding the store (`rampart.db`, shared with gateways on this host) and the
+    /// master key.
+    pub state_dir: PathBuf,
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// Where people are looked up (default: local users in the store).
+    #[serde(default)]
+    pub directory: DirectoryConfig,
+    /// Tunables.
+    #[serde(default)]
+    pub settings: ProvisionerSettings,
+}
+
+/// Token and enrolment settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvisionerSettings {
+    /// Issuer shown in authenticator apps (default `Rampart`).
+    pub issuer: String,
+    /// Life of a temporary one-time code in seconds (default 15 minutes).
+    pub temporary_code_lifetime_secs: u64,
+    /// Wrong codes that lock a token; keep equal to the gateways' `max_token_failures`
+    /// (default 10).
+    pub max_token_failures: u32,
+    /// How far from now, in time steps each way, a resync searches for two consecutive codes
+    /// (default 60: half an hour with 30-second steps).
+    pub resync_search_steps: u32,
+}
+
+impl Default for ProvisionerSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "Rampart".into(),
+            temporary_code_lifetime_secs: 15 * 60,
+            max_token_failures: 10,
+            resync_search_steps: 60,
+        }
+    }
+}
+
+impl ProvisionerSettings {
+    /// Every problem with the values, in plain words.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.issuer.trim().is_empty() || self.issuer.contains(':') {
+            problems.push("settings.issuer must be non-empty and must not contain ':'".into());
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.temporary_code_lifetime_secs) {
+            problems.push("settings.temporary_code_lifetime_secs must be between 60 and 604800".into());
+        }
+        if self.max_token_failures == 0 || self.max_token_failures > 100 {
+            problems.push("settings.max_token_failures must be between 1 and 100".into());
+        }
+        if self.resync_search_steps == 0 || self.resync_search_steps > 2880 {
+            problems.push("settings.resync_search_steps must be between 1 and 2880".into());
+        }
+        problems
+    }
+}
+
+/// Why the config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema, or values are out of range.
+    #[error("{path} is not valid:\n  - {}", problems.join("\n  - "))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+}
+
+impl ProvisionerConfig {
+    /// Reads and checks `path`; relative paths inside are relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let invalid = |problems: Vec<String>| ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        };
+        let mut config: Self = toml::from_str(&text).map_err(|e| invalid(vec![e.message().to_owned()]))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut config.state_dir, &mut config.cert, &mut config.key] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        let mut problems = config.settings.problems();
+        problems.extend(config.directory.prepare(base));
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(problems))
+        }
+    }
+
+    /// The master key file.
+    pub fn master_key_path(&self) -> PathBuf {
+        self.state_dir.join(MASTER_KEY_FILE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_paths_resolve() {
+        assert!(ProvisionerSettings::default().problems().is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provisioner.toml");
+        std::fs::write(
+            &path,
+            "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c.pem'\nkey='k.pem'\n",
+        )
+        .unwrap();
+        let config = ProvisionerConfig::load(&path).unwrap();
+        assert_eq!(config.master_key_path(), dir.path().join("s").join(MASTER_KEY_FILE));
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provisioner.toml");
+        std::fs::write(
+            &path,
+            "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c'\nkey='k'\n[settings]\nissuer=''\nmax_token_failures=0\n",
+        )
+        .unwrap();
+        let Err(ConfigError::Invalid { problems, .. }) = ProvisionerConfig::load(&path) else {
+            panic!("accepted")
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        std::fs::write(
+            &path,
+            "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c'\nkey='k'\nport=1\n",
+        )
+        .unwrap();
+        assert!(ProvisionerConfig::load(&path).is_err());
+    }
+}

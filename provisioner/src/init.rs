@@ -1,0 +1,133 @@
+//! `rampart-provisioner init`: a ready-to-run provisioner in one command — the state directory
+//! (0700), the store, the master key file (0600), the organisation CA (unless one is given), a
+//! server certificate, `provisioner.toml`, and the first admin API key, shown once.
+
+use crate::config::MASTER_KEY_FILE;
+use crate::service::{ServiceError, now};
+use anyhow::{Context, bail};
+use rampart_certs::CertificateAuthority;
+use rampart_store::{KeyRing, OperatorRole, SqliteStore, Store};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Name of the config file `init` writes into the state directory.
+pub const CONFIG_FILE: &str = "provisioner.toml";
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// HTTPS address written into the config.
+    pub listen: SocketAddr,
+    /// Name of the first admin operator.
+    pub admin_name: String,
+    /// Extra DNS names or addresses for the server certificate.
+    pub server_names: Vec<String>,
+    /// An existing CA folder (`ca.pem`, `ca.key`); default: create one in `STATE/ca`.
+    pub ca_dir: Option<PathBuf>,
+}
+
+/// What was created; the API key appears only here.
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    /// The config file.
+    pub config: PathBuf,
+    /// `https://ADDR` of the API.
+    pub url: String,
+    /// CA certificate clients must trust.
+    pub ca_cert: PathBuf,
+    /// First admin's name.
+    pub admin_name: String,
+    /// First admin's API key.
+    pub admin_api_key: String,
+    /// The master key file.
+    pub master_key: PathBuf,
+}
+
+/// Creates everything; refuses if the state directory already has operators.
+pub async fn initialise(options: &InitOptions) -> anyhow::Result<InitReport> {
+    let state = &options.state_dir;
+    create_private_dir(state)?;
+    let state = state
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", state.display()))?;
+    let store = SqliteStore::open(&state).await.context("cannot open the store")?;
+    if !store.list_operators().await?.is_empty() {
+        bail!(
+            "{} is already initialised (it has operators); create more keys with `rampart operator create`",
+            state.display()
+        );
+    }
+    let master_key = state.join(MASTER_KEY_FILE);
+    KeyRing::load_or_create(&master_key).context("cannot create the master key")?;
+
+    let ca_dir = options.ca_dir.clone().unwrap_or_else(|| state.join("ca"));
+    let ca = if ca_dir.join(rampart_certs::CA_CERT_FILE).exists() {
+        CertificateAuthority::load(&ca_dir).context("cannot load the CA")?
+    } else {
+        let ca = CertificateAuthority::create("Rampart").context("cannot create the CA")?;
+        ca.save(&ca_dir).context("cannot save the CA")?;
+        ca
+    };
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if !options.listen.ip().is_unspecified() && !options.listen.ip().is_loopback() {
+        names.push(options.listen.ip().to_string());
+    }
+    names.extend(options.server_names.iter().cloned());
+    names.dedup();
+    let tls_dir = state.join("tls");
+    create_private_dir(&tls_dir)?;
+    let (cert, key) = (tls_dir.join("provisioner.pem"), tls_dir.join("provisioner.key"));
+    ca.issue_server(&names)
+        .and_then(|issued| issued.save(&cert, &key))
+        .context("cannot issue the server certificate")?;
+
+    let config = state.join(CONFIG_FILE);
+    if !config.exists() {
+        let text = format!(
+            "# Rampart provisioner. See `rampart-provisioner --help`.\n\
+             listen = \"{}\"\nstate_dir = \".\"\ncert = \"tls/provisioner.pem\"\nkey = \"tls/provisioner.key\"\n\n\
+             [directory]\nkind = \"local\"\n\n[settings]\nissuer = \"Rampart\"\n",
+            options.listen
+        );
+        std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
+    }
+
+    let (operator, api_key) = crate::service::new_operator(&options.admin_name, OperatorRole::Admin, "init", now())
+        .map_err(|e: ServiceError| anyhow::anyhow!(e))?;
+    store
+        .insert_operator(&operator)
+        .await
+        .context("cannot create the admin operator")?;
+    store.close().await;
+    Ok(InitReport {
+        config,
+        url: format!("https://{}", url_host(options.listen)),
+        ca_cert: ca_dir.join(rampart_certs::CA_CERT_FILE),
+        admin_name: options.admin_name.clone(),
+        admin_api_key: api_key,
+        master_key,
+    })
+}
+
+/// `host:port` for a URL: loopback for an unspecified address, brackets for IPv6.
+pub fn url_host(listen: SocketAddr) -> String {
+    let ip = if listen.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        listen.ip()
+    };
+    SocketAddr::new(ip, listen.port()).to_string()
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}

@@ -1,0 +1,91 @@
+//! The REST API's routes and its OpenAPI document, built together (utoipa-axum) so the
+//! document served at `/openapi.json` always matches the routes.
+
+mod admin;
+mod enrol;
+mod tokens;
+
+use crate::api::Health;
+use crate::http::AppState;
+use axum::Router;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Rampart provisioner", description = "Tokens, enrolment, operators and keys for the service desk."),
+    modifiers(&ApiKeyAuth),
+    tags(
+        (name = "tokens", description = "One person's token"),
+        (name = "enrolment", description = "Bulk enrolment"),
+        (name = "reports", description = "Reports"),
+        (name = "operators", description = "Operators and API keys"),
+        (name = "keys", description = "Seed-sealing keys"),
+        (name = "health", description = "Liveness"),
+    )
+)]
+struct ApiDoc;
+
+struct ApiKeyAuth;
+
+impl Modify for ApiKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Liveness: answers without a key.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok".into() })
+}
+
+/// The router with every route, plus `/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let (router, document) = api_router().split_for_parts();
+    let document = std::sync::Arc::new(document);
+    router
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { axum::Json((*document).clone()) }
+            }),
+        )
+        .with_state(state)
+}
+
+/// The OpenAPI document of [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().into_openapi()
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(admin::whoami))
+        .routes(routes!(admin::report))
+        .routes(routes!(admin::list_operators, admin::create_operator))
+        .routes(routes!(admin::revoke_operator))
+        .routes(routes!(admin::keys))
+        .routes(routes!(admin::rotate))
+        .routes(routes!(admin::retire_key))
+        .routes(routes!(tokens::issue))
+        .routes(routes!(tokens::person))
+        .routes(routes!(tokens::list))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::lost))
+        .routes(routes!(tokens::unlock))
+        .routes(routes!(tokens::resync))
+        .routes(routes!(tokens::temporary_code))
+        .routes(routes!(enrol::batch))
+        .routes(routes!(enrol::confirm))
+        .routes(routes!(enrol::group))
+}

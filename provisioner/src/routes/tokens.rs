@@ -1,0 +1,147 @@
+//! Routes for one person's token and for token lists.
+
+use crate::api::{
+    ApiError, IssueRequest, IssuedToken, LostRequest, LostResponse, PersonInfo, ReasonRequest, ResyncRequest,
+    TemporaryCode, TokenInfo, TokenListQuery,
+};
+use crate::auth::Permission;
+use crate::http::{ApiFailure, ApiJson, ApiPath, ApiQuery, Operator};
+use crate::service::Provisioner;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+/// Issues a token; the answer is the only time its secret is shown.
+#[utoipa::path(post, path = "/v1/people/{username}/token", tag = "tokens",
+    params(("username" = String, Path, description = "Username in the directory")),
+    request_body = IssueRequest,
+    responses(
+        (status = 201, description = "Issued", body = IssuedToken),
+        (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, description = "Not in the directory", body = ApiError),
+        (status = 409, description = "Already has a token", body = ApiError),
+    ),
+    security(("api_key" = [])))]
+pub(super) async fn issue(
+    State(app): State<Provisioner>,
+    operator: Operator,
+    ApiPath(username): ApiPath<String>,
+    ApiJson(request): ApiJson<IssueRequest>,
+) -> Result<(StatusCode, ApiJson<IssuedToken>), ApiFailure> {
+    operator.require(Permission::ManageTokens)?;
+    let issued = app
+        .issue(operator.name(), &username, request.reissue, request.qr)
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(issued)))
+}
+
+/// A person, their tokens and history.
+#[utoipa::path(get, path = "/v1/people/{username}", tag = "tokens",
+    params(("username" = String, Path, description = "Username")),
+    responses((status = 200, body = PersonInfo), (status = 401, body = ApiError), (status = 404, body = ApiError)),
+    security(("api_key" = [])))]
+pub(super) async fn person(
+    State(app): State<Provisioner>,
+    operator: Operator,
+    ApiPath(username): ApiPath<String>,
+) -> Result<ApiJson<PersonInfo>, ApiFailure> {
+    operator.require(Permission::Read)?;
+    Ok(ApiJson(app.person(&username).await?))
+}
+
+/// Lists tokens.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", params(TokenListQuery),
+    responses((status = 200, body = Vec<TokenInfo>), (status = 400, body = ApiError), (status = 401, body = ApiError)),
+    security(("api_key" = [])))]
+pub(super) async fn list(
+    State(app): State<Provisioner>,
+    operator: Operator,
+    ApiQuery(query): ApiQuery<TokenListQuery>,
+) -> Result<ApiJson<Vec<TokenInfo>>, ApiFailure> {
+    operator.require(Permission::Read)?;
+    Ok(ApiJson(app.list_tokens(&query).await?))
+}
+
+/// Revokes the person's token.
+#[utoipa::path(post, path = "/v1/people/{username}/token/revoke", tag = "tokens",
+    params(("username" = String, Path, description = "Username")),
+    request_body = ReasonRequest,
+    responses((status = 200, body = TokenInfo), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError)),
+    security(("api_key" = [])))]
+pub(super) async fn revoke(
+    State(app): State<Provisioner>,
+    operator: Operator,
+    ApiPath(username): ApiPath<String>,
+    ApiJson(request): ApiJson<ReasonRequest>,
+) -> Result<ApiJson<TokenInfo>, ApiFailure> {
+    operator.require(Permission::ManageTokens)?;
+    Ok(ApiJson(app.revoke(operator.name(), &username, &request.reason).await?))
+}
+
+/// Marks the person's token lost; optionally a temporary code and/or a replacement.
+#[utoipa::path(post, path = "/v1/people/{username}/token/lost", tag = "tokens",
+    params(("username" = String, Path, description = "Username")),
+    request_body = LostRequest,
+    responses((status = 200, body = LostResponse), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError)),
+    security(("api_key" = [])))]
+pub(super) async fn lost(
+    State(app): State<Provisioner>,
+    operator: Operator,
+    ApiPath(username): ApiPath<String>,
+    ApiJson(request): ApiJson<LostRequest>,
+) -> Result<ApiJson<LostResponse>, ApiFailure> {
+    operator.require(Permission::ManageTokens)?;
+    Ok(ApiJson(app.lost(operator.name(), &username, &request).await?))
+}
+
+/// Clears the failure counter of a locked token.
+#[utoipa::path(post, path = "/v1/people/{username}/token/unlock", tag = "tokens",
+    params(("username" = String, Path, description = "Username")),
+    responses((status = 200, body = TokenInfo), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError)),
+    security(("api_key" = [])))]
+pub(super) async fn unlock(
+    State(app): State<Provisioner>,
+    operator: Operator,
+    ApiPath(username): ApiPath<String>,
+) -> Result<ApiJson<TokenInfo>, ApiFailure> {
+    operator.require(Permission::ManageTokens)?;
+    Ok(ApiJson(app.unlock(operator.name(), &username).await?))
+}
+
+/// Resynchronises a drifting token from two consecutive codes.
+#[utoipa::path(post, path = "/v1/people/{username}/token/resync", tag = "tokens",
+    params(("username" = String, Path, description = "Username")),
+    request_body = ResyncRequest,
+    responses((status = 200, body = TokenInfo), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)),
+    security(("api_key" = [])))]
+pub(super) async fn resync(
+    State(app): State<Provisioner>,
+    operator: Operator,
+    ApiPath(username): ApiPath<String>,
+    ApiJson(request): ApiJson<ResyncRequest>,
+) -> Result<ApiJson<TokenInfo>, ApiFailure> {
+    operator.require(Permission::ManageTokens)?;
+    let token = app
+        .resync(operator.name(), &username, &request.first_code, &request.second_code)
+        .await?;
+    Ok(ApiJson(token))
+}
+
+/// Issues a temporary one-time code for the person.
+#[utoipa::path(post, path = "/v1/people/{username}/temporary-code", tag = "tokens",
+    params(("username" = String, Path, description = "Username")),
+    responses((status = 201, body = TemporaryCode), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError)),
+    security(("api_key" = [])))]
+pub(super) async fn temporary_code(
+    State(app): State<Provisioner>,
+    operator: Operator,
+    ApiPath(username): ApiPath<String>,
+) -> Result<(StatusCode, ApiJson<TemporaryCode>), ApiFailure> {
+    operator.require(Permission::ManageTokens)?;
+    let code = app.temporary_code(operator.name(), &username).await?;
+    Ok((StatusCode::CREATED, ApiJson(code)))
+}

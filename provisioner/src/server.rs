@@ -1,0 +1,94 @@
+//! The HTTPS server: the API router over rustls (TLS 1.3 only), started from a config file or
+//! from parts (as `rampart dev` does), stopped gracefully on a shutdown signal.
+
+use crate::config::ProvisionerConfig;
+use crate::http::AppState;
+use crate::service::Provisioner;
+use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
+use rampart_store::{KeyRing, SqliteStore, Store};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// ALPN offered to HTTPS clients.
+const ALPN: &[&[u8]] = &[b"http/1.1"];
+/// How long running requests may finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A bound, not yet serving, provisioner.
+#[derive(Debug)]
+pub struct ProvisionerServer {
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+}
+
+impl ProvisionerServer {
+    /// Binds `listen` with the given certificate and operations.
+    pub fn bind(
+        listen: SocketAddr,
+        cert_chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        provisioner: Provisioner,
+    ) -> anyhow::Result<Self> {
+        let tls = rampart_certs::server_config(cert_chain, key, ALPN).context("TLS configuration")?;
+        let listener = std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+        listener.set_nonblocking(true)?;
+        Ok(Self {
+            listener,
+            tls: Arc::new(tls),
+            state: AppState { provisioner },
+        })
+    }
+
+    /// Opens the store, key ring and directory named by `config` and binds its address.
+    pub async fn from_config(config: &ProvisionerConfig) -> anyhow::Result<Self> {
+        let provisioner = open(config).await?;
+        let cert_chain = rampart_certs::load_certs(&config.cert).context("server certificate")?;
+        let key = rampart_certs::load_key(&config.key).context("server key")?;
+        Self::bind(config.listen, cert_chain, key, provisioner)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` completes, then lets running requests finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stopper.graceful_shutdown(Some(DRAIN));
+        });
+        let app = crate::routes::router(self.state);
+        tracing::info!(target: "rampart::provisioner", listen = %addr, "provisioner serving HTTPS");
+        axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.tls))
+            .handle(handle)
+            .serve(app.into_make_service())
+            .await
+            .context("HTTPS server failed")?;
+        tracing::info!(target: "rampart::provisioner", "provisioner stopped");
+        Ok(())
+    }
+}
+
+/// The operations over the store, key ring and directory that `config` names.
+pub async fn open(config: &ProvisionerConfig) -> anyhow::Result<Provisioner> {
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.state_dir)
+            .await
+            .context("cannot open the store")?,
+    );
+    let keys = Arc::new(
+        KeyRing::load(&config.master_key_path())
+            .context("cannot load the master key (run `rampart-provisioner init` first?)")?,
+    );
+    let directory = rampart_directory::open_directory(&config.directory, store.clone())?;
+    Ok(Provisioner::new(store, keys, directory, config.settings.clone()))
+}

@@ -1,0 +1,117 @@
+//! Bulk enrolment: a batch of people is looked up in the directory concurrently, then each
+//! gets a token issued as undelivered; the CLI confirms delivery once the person's QR code is
+//! safely written, so a run stopped at any point can be rerun without losing or doubling a
+//! token.
+
+use super::tokens::Minted;
+use super::{Provisioner, ServiceError, now};
+use crate::api::{EnrolBatch, EnrolResult, GroupMembers};
+use futures::StreamExt;
+use rampart_store::IssueMode;
+
+/// Most rows accepted in one batch.
+pub const MAX_BATCH: usize = 500;
+/// Directory lookups in flight at once.
+const LOOKUPS_IN_FLIGHT: usize = 16;
+
+impl Provisioner {
+    /// Issues undelivered tokens to every row's person. People whose delivered token exists
+    /// are skipped unless `reissue`; a token left undelivered by an interrupted run is
+    /// replaced. Every row gets a result; one bad row never stops the others.
+    pub async fn enrol_batch(&self, actor: &str, batch: &EnrolBatch) -> Result<Vec<EnrolResult>, ServiceError> {
+        if batch.rows.len() > MAX_BATCH {
+            return Err(ServiceError::Invalid(format!(
+                "a batch holds at most {MAX_BATCH} rows ({} sent)",
+                batch.rows.len()
+            )));
+        }
+        let names: Vec<String> = batch.rows.iter().map(|row| row.username.clone()).collect();
+        let lookups: Vec<_> = futures::stream::iter(names)
+            .map(|name| {
+                let this = self.clone();
+                async move { this.directory_person(&name).await }
+            })
+            .buffered(LOOKUPS_IN_FLIGHT)
+            .collect()
+            .await;
+        let mode = if batch.reissue {
+            IssueMode::Replace
+        } else {
+            IssueMode::ReplaceUndelivered
+        };
+        let now = now();
+        let mut results = Vec::with_capacity(batch.rows.len());
+        for (row, lookup) in batch.rows.iter().zip(lookups) {
+            let shown = super::normalize(&row.username).unwrap_or_else(|_| row.username.clone());
+            let result = match lookup {
+                Err(ServiceError::Unavailable(msg)) => return Err(ServiceError::Unavailable(msg)),
+                Err(err) => failed(shown, err.to_string()),
+                Ok(person) => {
+                    let user = self.user_record(&person, now).await?;
+                    match self.mint(user, actor, mode, false, None, now).await {
+                        Ok(Minted::Issued(token)) => EnrolResult {
+                            username: person.username,
+                            status: "issued".into(),
+                            reason: None,
+                            issued: Some(*token),
+                            existing_token: None,
+                        },
+                        Ok(Minted::Skipped { existing }) => EnrolResult {
+                            username: person.username,
+                            status: "skipped".into(),
+                            reason: Some("already enrolled".into()),
+                            issued: None,
+                            existing_token: Some(existing),
+                        },
+                        Err(ServiceError::Unavailable(msg)) => return Err(ServiceError::Unavailable(msg)),
+                        Err(err) => failed(person.username, err.to_string()),
+                    }
+                }
+            };
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// Marks tokens delivered after their QR codes were written.
+    pub async fn confirm_delivery(&self, actor: &str, token_ids: &[String]) -> Result<u64, ServiceError> {
+        if token_ids.len() > MAX_BATCH * 4 {
+            return Err(ServiceError::Invalid(format!(
+                "confirm at most {} tokens at once",
+                MAX_BATCH * 4
+            )));
+        }
+        Ok(self.store.confirm_delivery(token_ids, actor, now()).await?)
+    }
+
+    /// Usernames of the enabled members of a directory group.
+    pub async fn group_members(&self, group: &str) -> Result<GroupMembers, ServiceError> {
+        let group = group.trim();
+        if group.is_empty() {
+            return Err(ServiceError::Invalid("group name is empty".into()));
+        }
+        let members = self.directory.group_members(group).await.map_err(|e| match e {
+            rampart_directory::DirectoryError::UnknownGroup(name) => {
+                ServiceError::NotFound(format!("no group named {name:?} in the directory"))
+            }
+            other => other.into(),
+        })?;
+        let mut usernames: Vec<String> = members.into_iter().map(|m| m.username).collect();
+        usernames.sort();
+        usernames.dedup();
+        Ok(GroupMembers {
+            group: group.to_owned(),
+            usernames,
+        })
+    }
+}
+
+fn failed(username: String, reason: String) -> EnrolResult {
+    EnrolResult {
+        username,
+        status: "error".into(),
+        reason: Some(reason),
+        issued: None,
+        existing_token: None,
+    }
+}

@@ -1,0 +1,346 @@
+//! Token operations for one person: issue (the only time a seed is shown), show, list,
+//! revoke, lost (with a temporary code or a replacement), unlock, resync, temporary codes.
+
+use super::{Provisioner, ServiceError, now, random_hex};
+use crate::api::{
+    IssuedToken, LostRequest, LostResponse, PersonInfo, QrFormat, TemporaryCode, TokenInfo, TokenListQuery,
+};
+use base64::Engine;
+use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp, otpauth_uri};
+use rampart_store::temp_code::{TEMP_CODE_DIGITS, display_temp_code, temp_code_hash};
+use rampart_store::{
+    IssueMode, IssueOutcome, TempCodeRecord, TokenQuery, TokenRecord, TokenState, TokenView, UserRecord,
+};
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+/// How many history events a person view shows.
+const HISTORY_LIMIT: u32 = 200;
+
+impl Provisioner {
+    /// Issues a token to the person named `username` in the directory. With `reissue` an
+    /// existing token is revoked and replaced; without, an existing token is a conflict.
+    pub async fn issue(
+        &self,
+        actor: &str,
+        username: &str,
+        reissue: bool,
+        qr: Option<QrFormat>,
+    ) -> Result<IssuedToken, ServiceError> {
+        let person = self.directory_person(username).await?;
+        let now = now();
+        let user = self.user_record(&person, now).await?;
+        let mode = if reissue { IssueMode::Replace } else { IssueMode::New };
+        match self.mint(user, actor, mode, true, qr, now).await? {
+            Minted::Issued(token) => Ok(*token),
+            Minted::Skipped { existing } => Err(ServiceError::Conflict(format!(
+                "{} already has a token ({existing}); reissue to replace it",
+                person.username
+            ))),
+        }
+    }
+
+    /// Makes a seed, seals it, stores the token per `mode` and returns what to show once.
+    pub(super) async fn mint(
+        &self,
+        user: UserRecord,
+        actor: &str,
+        mode: IssueMode,
+        delivered: bool,
+        qr: Option<QrFormat>,
+        now: i64,
+    ) -> Result<Minted, ServiceError> {
+        let mut seed = Zeroizing::new([0u8; SEED_LEN]);
+        SystemRandom::new()
+            .fill(&mut *seed)
+            .map_err(|_| ServiceError::Unavailable("the system random generator failed".into()))?;
+        let token_id = random_hex(16)?;
+        let params = TotpParams::default();
+        let sealed = self
+            .keys
+            .seal(&token_id, &*seed)
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let uri = otpauth_uri(&*seed, &params, &self.settings.issuer, &user.username)
+            .map_err(|e| ServiceError::Unavailable(format!("cannot build the otpauth URI: {e}")))?;
+        drop(seed);
+        let token = TokenRecord {
+            id: token_id.clone(),
+            user_id: user.id.clone(),
+            state: TokenState::Pending,
+            params,
+            sealed,
+            last_step: None,
+            failures: 0,
+            created_at: now,
+            activated_at: None,
+            last_used_at: None,
+            drift_steps: 0,
+        };
+        let issue = rampart_store::TokenIssue {
+            user: user.clone(),
+            token,
+            delivered,
+            mode,
+            actor: actor.to_owned(),
+        };
+        let replaced = match self.store.issue_token(&issue, now).await? {
+            IssueOutcome::Issued { replaced } => replaced,
+            IssueOutcome::Skipped { existing } => return Ok(Minted::Skipped { existing }),
+        };
+        let (qr_svg, qr_png_base64) = render_qr(&uri, qr)?;
+        tracing::info!(
+            target: "rampart::provisioner", operator = actor, user = %user.username, token = %token_id,
+            replaced = replaced.as_deref().unwrap_or("-"), delivered, "token issued"
+        );
+        Ok(Minted::Issued(Box::new(IssuedToken {
+            token_id,
+            username: user.username,
+            display_name: user.display_name,
+            user_id: user.id,
+            otpauth_uri: uri,
+            issuer: self.settings.issuer.clone(),
+            issued_at: now,
+            replaced,
+            qr_svg,
+            qr_png_base64,
+        })))
+    }
+
+    /// A person, their tokens and their history.
+    pub async fn person(&self, username: &str) -> Result<PersonInfo, ServiceError> {
+        let user = self.known_person(username).await?;
+        let tokens = self
+            .store
+            .list_tokens(&TokenQuery {
+                user_id: Some(user.id.clone()),
+                ..TokenQuery::default()
+            })
+            .await?;
+        Ok(PersonInfo {
+            tokens: tokens.iter().map(|v| self.token_info(v)).collect(),
+            history: self.history(&user, HISTORY_LIMIT).await?,
+            username: user.username,
+            display_name: user.display_name,
+            user_id: user.id,
+            groups: user.groups,
+        })
+    }
+
+    /// Tokens matching the query, newest first.
+    pub async fn list_tokens(&self, query: &TokenListQuery) -> Result<Vec<TokenInfo>, ServiceError> {
+        let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(name) => Some(TokenState::parse(name).ok_or_else(|| {
+                ServiceError::Invalid(format!(
+                    "state must be one of pending, active, revoked, lost, expired (not {name:?})"
+                ))
+            })?),
+        };
+        let user_id = match query.user.as_deref().filter(|u| !u.is_empty()) {
+            None => None,
+            Some(name) => Some(self.known_person(name).await?.id),
+        };
+        let views = self
+            .store
+            .list_tokens(&TokenQuery {
+                user_id,
+                state,
+                group: query.group.clone().filter(|g| !g.is_empty()),
+                live_only: query.locked,
+            })
+            .await?;
+        Ok(views
+            .iter()
+            .map(|v| self.token_info(v))
+            .filter(|t| !query.locked || t.locked)
+            .collect())
+    }
+
+    /// The person's live token, or a clear error.
+    async fn live_token(&self, username: &str) -> Result<(UserRecord, TokenView), ServiceError> {
+        let user = self.known_person(username).await?;
+        let views = self
+            .store
+            .list_tokens(&TokenQuery {
+                user_id: Some(user.id.clone()),
+                live_only: true,
+                ..TokenQuery::default()
+            })
+            .await?;
+        match views.into_iter().next() {
+            Some(view) => Ok((user, view)),
+            None => Err(ServiceError::Conflict(format!(
+                "{} has no pending or active token",
+                user.username
+            ))),
+        }
+    }
+
+    async fn view_of(&self, user: &UserRecord, token_id: &str) -> Result<TokenInfo, ServiceError> {
+        let views = self
+            .store
+            .list_tokens(&TokenQuery {
+                user_id: Some(user.id.clone()),
+                ..TokenQuery::default()
+            })
+            .await?;
+        views
+            .iter()
+            .find(|v| v.token.id == token_id)
+            .map(|v| self.token_info(v))
+            .ok_or_else(|| ServiceError::NotFound(format!("token {token_id} not found")))
+    }
+
+    /// Revokes the person's live token.
+    pub async fn revoke(&self, actor: &str, username: &str, reason: &str) -> Result<TokenInfo, ServiceError> {
+        let (user, view) = self.live_token(username).await?;
+        self.store
+            .end_token(&view.token.id, TokenState::Revoked, actor, reason, now())
+            .await?;
+        tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token revoked");
+        self.view_of(&user, &view.token.id).await
+    }
+
+    /// Marks the person's live token lost (if any) and optionally issues a temporary code
+    /// and/or a replacement token.
+    pub async fn lost(&self, actor: &str, username: &str, request: &LostRequest) -> Result<LostResponse, ServiceError> {
+        let user = self.known_person(username).await?;
+        let lost_token = match self.live_token(username).await {
+            Ok((_, view)) => {
+                self.store
+                    .end_token(&view.token.id, TokenState::Lost, actor, &request.reason, now())
+                    .await?;
+                tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token reported lost");
+                Some(view.token.id)
+            }
+            Err(ServiceError::Conflict(_)) if request.temporary_code || request.replacement => None,
+            Err(err) => return Err(err),
+        };
+        let temporary_code = if request.temporary_code {
+            Some(self.temporary_code(actor, &user.username).await?)
+        } else {
+            None
+        };
+        let replacement = if request.replacement {
+            Some(self.issue(actor, &user.username, true, request.qr).await?)
+        } else {
+            None
+        };
+        Ok(LostResponse {
+            lost_token,
+            temporary_code,
+            replacement,
+        })
+    }
+
+    /// Issues a temporary one-time code for the person (replacing any unused earlier one).
+    pub async fn temporary_code(&self, actor: &str, username: &str) -> Result<TemporaryCode, ServiceError> {
+        let user = self.known_person(username).await?;
+        let mut code = Zeroizing::new(String::with_capacity(TEMP_CODE_DIGITS));
+        let mut bytes = Zeroizing::new([0u8; TEMP_CODE_DIGITS * 2]);
+        SystemRandom::new()
+            .fill(&mut *bytes)
+            .map_err(|_| ServiceError::Unavailable("the system random generator failed".into()))?;
+        // Two bytes per digit: the modulo bias of 65536 % 10 is negligible.
+        for pair in bytes.chunks_exact(2) {
+            let value = u16::from_be_bytes([pair[0], pair[1]]) % 10;
+            code.push(char::from(b'0' + u8::try_from(value).unwrap_or(0)));
+        }
+        let now = now();
+        let lifetime = i64::try_from(self.settings.temporary_code_lifetime_secs).unwrap_or(i64::MAX);
+        let record = TempCodeRecord {
+            id: random_hex(16)?,
+            user_id: user.id.clone(),
+            code_hash: temp_code_hash(&user.id, &code),
+            created_at: now,
+            expires_at: now.saturating_add(lifetime),
+            created_by: actor.to_owned(),
+        };
+        self.store.insert_temp_code(&record).await?;
+        tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, expires_at = record.expires_at, "temporary code issued");
+        Ok(TemporaryCode {
+            code: display_temp_code(&code),
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// Clears the failure counter of the person's live token.
+    pub async fn unlock(&self, actor: &str, username: &str) -> Result<TokenInfo, ServiceError> {
+        let (user, view) = self.live_token(username).await?;
+        self.store.unlock_token(&view.token.id, actor, now()).await?;
+        tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token unlocked");
+        self.view_of(&user, &view.token.id).await
+    }
+
+    /// Resynchronises the person's live token from two consecutive codes: finds the time step
+    /// where the first matches and the second matches the next step, within the configured
+    /// search range around now, and records it.
+    pub async fn resync(
+        &self,
+        actor: &str,
+        username: &str,
+        first: &str,
+        second: &str,
+    ) -> Result<TokenInfo, ServiceError> {
+        let (user, view) = self.live_token(username).await?;
+        let token = &view.token;
+        let seed = self
+            .keys
+            .open(&token.id, &token.sealed)
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let params = token.params;
+        let current = params.step_at(u64::try_from(now()).unwrap_or(0));
+        let range = u64::from(self.settings.resync_search_steps);
+        let (first, second) = (first.trim(), second.trim());
+        let mut found = None;
+        for step in current.saturating_sub(range)..=current.saturating_add(range) {
+            let at = step.saturating_mul(params.period);
+            let code = generate_totp(&seed, &params, at).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+            if !constant_eq(&code, first) {
+                continue;
+            }
+            let next = generate_totp(&seed, &params, at.saturating_add(params.period))
+                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+            if constant_eq(&next, second) {
+                found = Some(step + 1);
+                break;
+            }
+        }
+        drop(seed);
+        let Some(step) = found else {
+            tracing::warn!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %token.id, "resync failed: codes do not match");
+            return Err(ServiceError::Invalid(
+                "the two codes are not consecutive codes of this person's token near the current time".into(),
+            ));
+        };
+        let drift = i64::try_from(step).unwrap_or(i64::MAX) - i64::try_from(current).unwrap_or(0);
+        self.store.resync_token(&token.id, step, drift, actor, now()).await?;
+        tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %token.id, "token resynchronised");
+        self.view_of(&user, &token.id).await
+    }
+}
+
+/// What [`Provisioner::mint`] did.
+pub(super) enum Minted {
+    /// A new token (boxed: it is much larger than the other variant).
+    Issued(Box<IssuedToken>),
+    /// The person already has this token.
+    Skipped { existing: String },
+}
+
+fn constant_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+fn render_qr(uri: &str, format: Option<QrFormat>) -> Result<(Option<String>, Option<String>), ServiceError> {
+    let failed = |e: crate::qr::QrError| ServiceError::Unavailable(format!("cannot draw the QR code: {e}"));
+    Ok(match format {
+        None => (None, None),
+        Some(QrFormat::Svg) => (Some(crate::qr::svg(uri).map_err(failed)?), None),
+        Some(QrFormat::Png) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(crate::qr::png(uri).map_err(failed)?)),
+        ),
+    })
+}
