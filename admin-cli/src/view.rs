@@ -100,8 +100,10 @@ mod tests {
         table.row(vec!["b\u{1b}[31m".into(), "pending".into()]);
         let text = table.render();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "USER       STATE");
-        assert_eq!(lines[1], "alice      active");
+        // The escape sequence counts as six cells once neutralised, so the column is six wide.
+        assert_eq!(lines[0], "USER    STATE");
+        assert_eq!(lines[1], "alice   active");
+        assert_eq!(lines[2], "b?[31m  pending");
         assert!(!text.contains('\u{1b}'));
         assert_eq!(time(Some(0)), "1970-01-01 00:00Z");
         assert_eq!(time(None), "-");

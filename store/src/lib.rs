@@ -96,6 +96,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// token and records an `issued` event by `issue.actor`.
     async fn issue_token(&self, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError>;
 
+    /// Issues many tokens as [`Store::issue_token`] would, in one transaction (one disk sync
+    /// for the whole batch). Each request succeeds or fails on its own: a refused one writes
+    /// nothing and does not stop the others. Returns one outcome per request, in order; the
+    /// outer error means nothing was written.
+    async fn issue_tokens(
+        &self,
+        issues: &[TokenIssue],
+        now: i64,
+    ) -> Result<Vec<Result<IssueOutcome, StoreError>>, StoreError>;
+
     /// Marks tokens as delivered (their QR code reached the enrolment output) and records a
     /// `delivered` event for each; returns how many changed. Already delivered or unknown ids
     /// are ignored.

@@ -850,3 +850,46 @@ async fn migration_2_applies_over_a_version_1_database() {
     // Reopening runs nothing new.
     SqliteStore::open(dir.path()).await.unwrap().ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_batch_commits_every_good_request_and_nothing_of_a_refused_one() {
+    let (_dir, store) = fresh_store().await;
+    issued(&store, issue("u2", &[], "t-old", true, IssueMode::New), NOW).await;
+    // The third request reuses u1's username for another id: refused, alone.
+    let mut clash = issue("u3", &["x"], "t3", false, IssueMode::ReplaceUndelivered);
+    clash.user.username = "u1".into();
+    let batch = [
+        issue("u1", &["staff"], "t1", false, IssueMode::ReplaceUndelivered),
+        issue("u2", &["staff"], "t2", false, IssueMode::ReplaceUndelivered),
+        clash,
+        issue("u4", &["staff"], "t4", false, IssueMode::ReplaceUndelivered),
+    ];
+    let outcomes = store.issue_tokens(&batch, NOW + 1).await.unwrap();
+    assert_eq!(outcomes.len(), 4);
+    assert!(matches!(outcomes[0], Ok(IssueOutcome::Issued { replaced: None })));
+    assert!(
+        matches!(&outcomes[1], Ok(IssueOutcome::Skipped { existing }) if existing == "t-old"),
+        "a delivered token is kept: {:?}",
+        outcomes[1]
+    );
+    assert!(matches!(outcomes[2], Err(StoreError::Conflict(_))), "{:?}", outcomes[2]);
+    assert!(matches!(outcomes[3], Ok(IssueOutcome::Issued { .. })));
+    assert_eq!(state_of(&store, "t1").await, TokenState::Pending);
+    assert_eq!(state_of(&store, "t4").await, TokenState::Pending);
+    assert!(store.token_by_id("t3").await.unwrap().is_none());
+    assert!(
+        store.user_by_id("u3").await.unwrap().is_none(),
+        "the refused person was not written"
+    );
+    assert_eq!(
+        store.user_by_id("u2").await.unwrap().unwrap().groups,
+        Vec::<String>::new(),
+        "a skip writes nothing"
+    );
+    let events = store.token_events(None, 100).await.unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.action == "issued").count(),
+        3,
+        "t-old, t1, t4"
+    );
+}

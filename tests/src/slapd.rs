@@ -298,3 +298,25 @@ impl Drop for Slapd {
 pub fn dn_of(p: &Person) -> String {
     format!("uid={},ou=people,{BASE}", p.uid)
 }
+
+/// Generated person number `i`: `(uid, password, entryUUID)`, e.g. `("user00042", ...)`.
+pub fn generated_person(i: usize) -> (String, String, String) {
+    (
+        format!("user{i:05}"),
+        format!("pw-{i:05}-generated"),
+        format!("00000000-0000-4000-8000-{i:012}"),
+    )
+}
+
+/// LDIF for generated people `0..count` under `ou=people`, for [`Slapd::start`]'s `extra_ldif`.
+pub fn generated_people_ldif(count: usize) -> String {
+    (0..count)
+        .map(|i| {
+            let (uid, pw, uuid) = generated_person(i);
+            format!(
+                "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: Person {i}\n\
+                 sn: Generated\nuserPassword: {pw}\nentryUUID: {uuid}\n\n"
+            )
+        })
+        .collect()
+}

@@ -5,6 +5,7 @@
 use rampart_client::{ClientError, GatewayClient};
 use rampart_core::ErrorCode;
 use rampart_tests::*;
+use std::process::Command;
 
 /// A code that matches none of the steps the gateway accepts now (T−1, T, T+1).
 fn wrong_code(secret: &str) -> String {
@@ -33,6 +34,18 @@ fn demo_user_logs_in_with_an_independent_code_and_forwards_a_mebibyte_to_echo() 
         String::from_utf8_lossy(&login.stdout).contains("echo"),
         "resources listed"
     );
+
+    // The demo token was issued through dev's provisioner, which now shows it active.
+    let shown = Command::new(bin("rampart"))
+        .args(["--output", "json", "token", "show", "demo"])
+        .env("RAMPART_URL", dev.field("provisioner_url"))
+        .env("RAMPART_API_KEY", dev.field("admin_api_key"))
+        .env("RAMPART_CA", dev.field("ca_cert"))
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", output_text(&shown));
+    let person: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(person["tokens"][0]["state"], "active", "{person}");
 
     let forward = Forward::start(&home, &["echo"]);
     let data = random_bytes(1024 * 1024);
@@ -165,7 +178,7 @@ async fn streams_before_login_and_to_unknown_resources_are_refused_and_the_gatew
 #[test]
 fn forward_without_a_session_says_to_log_in() {
     let dev = Dev::start(&[]);
-    let out = std::process::Command::new(bin("rampart-connect"))
+    let out = Command::new(bin("rampart-connect"))
         .arg("--home")
         .arg(dev.home("empty"))
         .args(["forward", "127.0.0.1:0=echo"])
@@ -218,7 +231,7 @@ fn extra_resources_are_offered_and_sigterm_stops_dev_cleanly() {
 
 #[test]
 fn bad_resource_argument_is_a_clear_error() {
-    let out = std::process::Command::new(bin("rampart"))
+    let out = Command::new(bin("rampart"))
         .args(["dev", "--listen", "127.0.0.1:0", "--state-dir"])
         .arg(tempfile::tempdir().unwrap().path())
         .args(["--resource", "bad name=nohost"])

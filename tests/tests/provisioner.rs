@@ -178,7 +178,10 @@ async fn revoke_lost_with_temporary_code_lockout_unlock_and_resync_through_the_a
         .await;
     assert_eq!(status, 200, "{lost}");
     let temp = lost["temporary_code"]["code"].as_str().unwrap().to_owned();
-    assert_eq!(org.tokens("alice").await[0]["state"], "lost");
+    let lost_id = lost["lost_token"].clone();
+    let tokens = org.tokens("alice").await;
+    let marked = tokens.iter().find(|t| t["token_id"] == lost_id).unwrap();
+    assert_eq!(marked["state"], "lost", "{tokens:?}");
     assert_eq!(
         org.login("alice", ALICE.password, &oathtool_code(&secret, now())).await,
         Err(ErrorCode::InvalidCredentials),

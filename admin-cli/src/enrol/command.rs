@@ -108,8 +108,9 @@ pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(),
             ));
         }
         let mut delivered = Vec::new();
-        for (row, result) in chunk.iter().zip(answer.results) {
-            match (result.status.as_str(), result.issued) {
+        let mut written = Vec::new();
+        for (row, result) in chunk.iter().zip(&answer.results) {
+            match (result.status.as_str(), &result.issued) {
                 ("issued", Some(issued)) => {
                     let entry = Entry {
                         username: issued.username.clone(),
@@ -120,20 +121,21 @@ pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(),
                         issued_at: issued.issued_at,
                         qr_file: String::new(),
                     };
-                    out.write_qr_and_record(entry, &issued.otpauth_uri)
-                        .map_err(|e| CliError::failure(format!("{}: {e}", args.out.display())))?;
-                    delivered.push(issued.token_id);
+                    written.push((entry, issued.otpauth_uri.as_str()));
+                    delivered.push(issued.token_id.clone());
                     summary.issued += 1;
                 }
                 ("skipped", _) => summary.already_enrolled += 1,
                 _ => refused.push(Refused {
                     line: row.line,
                     username: row.username.clone(),
-                    reason: result.reason.unwrap_or_else(|| "refused".into()),
+                    reason: result.reason.clone().unwrap_or_else(|| "refused".into()),
                 }),
             }
-            progress.inc(1);
         }
+        out.write_qr_and_record_all(written)
+            .map_err(|e| CliError::failure(format!("{}: {e}", args.out.display())))?;
+        progress.inc(u64::try_from(chunk.len()).unwrap_or(0));
         confirm(client, &delivered).await?;
     }
     progress.finish_and_clear();

@@ -160,39 +160,58 @@ impl OutputDir {
         self.latest.get(username)
     }
 
-    /// Writes the QR image of `otpauth_uri` for `entry.username` (atomically, mode 0600), then
-    /// appends `entry` to the journal and syncs it. `entry.qr_file` is set here: the person's
-    /// earlier file if they have one, else their sanitised username (`[a-z0-9._-]`, others
-    /// replaced by `_`) with `-2`, `-3`, … appended if another person already has that name.
-    pub(crate) fn write_qr_and_record(&mut self, mut entry: Entry, otpauth_uri: &str) -> Result<(), OutputError> {
-        entry.qr_file = self.qr_file_for(&entry.username);
-        let image = qr::png(otpauth_uri).map_err(|source| OutputError::Qr {
-            username: entry.username.clone(),
-            source,
-        })?;
-        write_atomically(&self.dir.join(&entry.qr_file), &image).map_err(|source| OutputError::Write {
-            what: entry.qr_file.clone(),
-            source,
-        })?;
+    /// Writes one person's QR image, then records them in the journal (see
+    /// [`OutputDir::write_qr_and_record_all`]).
+    #[cfg(test)]
+    pub(crate) fn write_qr_and_record(&mut self, entry: Entry, otpauth_uri: &str) -> Result<(), OutputError> {
+        self.write_qr_and_record_all(vec![(entry, otpauth_uri)])
+    }
 
-        let mut line = serde_json::to_vec(&entry).map_err(|e| encode_error(JOURNAL, e))?;
-        line.push(b'\n');
-        if let Err(source) = self.journal.write_all(&line).and_then(|()| self.journal.sync_data()) {
+    /// Writes each person's QR image (atomically, 0600), makes the images durable, then
+    /// appends their journal lines with one sync — so a crash leaves, for each person, either
+    /// nothing recorded or a complete image and record. Sets each entry's `qr_file`.
+    pub(crate) fn write_qr_and_record_all(&mut self, items: Vec<(Entry, &str)>) -> Result<(), OutputError> {
+        let mut entries = Vec::with_capacity(items.len());
+        for (mut entry, otpauth_uri) in items {
+            entry.qr_file = self.qr_file_for(&entry.username);
+            let image = qr::png(otpauth_uri).map_err(|source| OutputError::Qr {
+                username: entry.username.clone(),
+                source,
+            })?;
+            write_atomically(&self.dir.join(&entry.qr_file), &image).map_err(|source| OutputError::Write {
+                what: entry.qr_file.clone(),
+                source,
+            })?;
+            // Later people in this batch must not pick the same file name.
+            self.remember(entry.clone());
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        sync_dir(&self.dir.join(QR_DIR)).map_err(|source| OutputError::Write {
+            what: QR_DIR.into(),
+            source,
+        })?;
+        let mut lines = Vec::new();
+        for entry in &entries {
+            lines.extend(serde_json::to_vec(entry).map_err(|e| encode_error(JOURNAL, e))?);
+            lines.push(b'\n');
+        }
+        if let Err(source) = self.journal.write_all(&lines).and_then(|()| self.journal.sync_data()) {
             // Cut a partial line off so the next append does not glue onto it; if this fails
             // too, the next `open` still treats it as a torn last line.
+            // The in-memory view now runs ahead of the journal; callers stop at this error.
             let _ = self.journal.set_len(self.journal_len);
             return Err(OutputError::Write {
                 what: JOURNAL.into(),
                 source,
             });
         }
-        self.journal_len += len_u64(line.len());
-        self.remember(entry);
+        self.journal_len += len_u64(lines.len());
         Ok(())
     }
 
-    /// Writes `manifest.csv` and `manifest.json` atomically: the latest entry per username,
-    /// sorted by username. The CSV's `issued_at` is RFC 3339 UTC; the JSON keeps unix seconds.
     pub(crate) fn finish(&self) -> Result<(), OutputError> {
         let mut csv = csv::Writer::from_writer(Vec::new());
         csv.write_record([
@@ -358,7 +377,8 @@ fn remove_temporary_files(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Temporary file in the same folder (mode 0600), synced, renamed over `path`, folder synced.
+/// Temporary file in the same folder (mode 0600), synced, renamed over `path`; the caller
+/// syncs the folder.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
@@ -372,7 +392,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
+    Ok(())
 }
 
 /// Makes renames and new files in `dir` durable (a no-op where folders cannot be synced).

@@ -14,30 +14,12 @@ use rampart_directory::LdapDirectory;
 use rampart_directory::ldap::LdapConfig;
 use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
 use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
-use rampart_tests::slapd::{BASE, SERVICE_DN, SERVICE_PASSWORD, Slapd};
+use rampart_tests::slapd::{
+    BASE, SERVICE_DN, SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-fn user(i: usize) -> (String, String, String) {
-    (
-        format!("user{i:05}"),
-        format!("pw-{i:05}-bench"),
-        format!("00000000-0000-4000-8000-{i:012}"),
-    )
-}
-
-fn ldif(users: usize) -> String {
-    (0..users)
-        .map(|i| {
-            let (uid, pw, uuid) = user(i);
-            format!(
-                "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: Bench\n\
-                 userPassword: {pw}\nentryUUID: {uuid}\n\n"
-            )
-        })
-        .collect()
-}
 
 /// slapd's raw simple-bind rate: `concurrency` connections binding as the users in turn.
 async fn raw_binds(url: &str, users: usize, concurrency: usize, duration: Duration) -> f64 {

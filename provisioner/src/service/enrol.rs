@@ -40,37 +40,53 @@ impl Provisioner {
             IssueMode::ReplaceUndelivered
         };
         let now = now();
-        let mut results = Vec::with_capacity(batch.rows.len());
-        for (row, lookup) in batch.rows.iter().zip(lookups) {
-            let shown = super::normalize(&row.username).unwrap_or_else(|_| row.username.clone());
-            let result = match lookup {
+        // Each row ends as a result, or as a token to store (with its row index).
+        let mut results: Vec<Option<EnrolResult>> = Vec::with_capacity(batch.rows.len());
+        let mut prepared = Vec::new();
+        for (index, (row, lookup)) in batch.rows.iter().zip(lookups).enumerate() {
+            match lookup {
                 Err(ServiceError::Unavailable(msg)) => return Err(ServiceError::Unavailable(msg)),
-                Err(err) => failed(shown, err.to_string()),
+                Err(err) => {
+                    let shown = super::normalize(&row.username).unwrap_or_else(|_| row.username.clone());
+                    results.push(Some(failed(shown, err.to_string())));
+                }
                 Ok(person) => {
                     let user = self.user_record(&person, now).await?;
-                    match self.mint(user, actor, mode, false, None, now).await {
-                        Ok(Minted::Issued(token)) => EnrolResult {
-                            username: person.username,
-                            status: "issued".into(),
-                            reason: None,
-                            issued: Some(*token),
-                            existing_token: None,
-                        },
-                        Ok(Minted::Skipped { existing }) => EnrolResult {
-                            username: person.username,
-                            status: "skipped".into(),
-                            reason: Some("already enrolled".into()),
-                            issued: None,
-                            existing_token: Some(existing),
-                        },
-                        Err(ServiceError::Unavailable(msg)) => return Err(ServiceError::Unavailable(msg)),
-                        Err(err) => failed(person.username, err.to_string()),
-                    }
+                    prepared.push((index, self.prepare(user, actor, mode, false, now)?));
+                    results.push(None);
                 }
-            };
-            results.push(result);
+            }
         }
-        Ok(results)
+        let requests: Vec<_> = prepared.iter().map(|(_, p)| p.issue.clone()).collect();
+        let outcomes = self.store.issue_tokens(&requests, now).await?;
+        for ((index, prepared), outcome) in prepared.into_iter().zip(outcomes) {
+            let username = prepared.issue.user.username.clone();
+            let result = match outcome
+                .map_err(ServiceError::from)
+                .and_then(|o| prepared.finish(o, None))
+            {
+                Ok(Minted::Issued(token)) => EnrolResult {
+                    username,
+                    status: "issued".into(),
+                    reason: None,
+                    issued: Some(*token),
+                    existing_token: None,
+                },
+                Ok(Minted::Skipped { existing }) => EnrolResult {
+                    username,
+                    status: "skipped".into(),
+                    reason: Some("already enrolled".into()),
+                    issued: None,
+                    existing_token: Some(existing),
+                },
+                Err(ServiceError::Unavailable(msg)) => return Err(ServiceError::Unavailable(msg)),
+                Err(err) => failed(username, err.to_string()),
+            };
+            if let Some(slot) = results.get_mut(index) {
+                *slot = Some(result);
+            }
+        }
+        Ok(results.into_iter().flatten().collect())
     }
 
     /// Marks tokens delivered after their QR codes were written.

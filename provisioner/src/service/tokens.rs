@@ -50,6 +50,21 @@ impl Provisioner {
         qr: Option<QrFormat>,
         now: i64,
     ) -> Result<Minted, ServiceError> {
+        let prepared = self.prepare(user, actor, mode, delivered, now)?;
+        let outcome = self.store.issue_token(&prepared.issue, now).await?;
+        prepared.finish(outcome, qr)
+    }
+
+    /// A fresh seed sealed into a pending token for `user`, and its otpauth URI; the
+    /// plaintext seed is wiped before this returns.
+    pub(super) fn prepare(
+        &self,
+        user: UserRecord,
+        actor: &str,
+        mode: IssueMode,
+        delivered: bool,
+        now: i64,
+    ) -> Result<Prepared, ServiceError> {
         let mut seed = Zeroizing::new([0u8; SEED_LEN]);
         SystemRandom::new()
             .fill(&mut *seed)
@@ -64,7 +79,7 @@ impl Provisioner {
             .map_err(|e| ServiceError::Unavailable(format!("cannot build the otpauth URI: {e}")))?;
         drop(seed);
         let token = TokenRecord {
-            id: token_id.clone(),
+            id: token_id,
             user_id: user.id.clone(),
             state: TokenState::Pending,
             params,
@@ -76,34 +91,18 @@ impl Provisioner {
             last_used_at: None,
             drift_steps: 0,
         };
-        let issue = rampart_store::TokenIssue {
-            user: user.clone(),
-            token,
-            delivered,
-            mode,
-            actor: actor.to_owned(),
-        };
-        let replaced = match self.store.issue_token(&issue, now).await? {
-            IssueOutcome::Issued { replaced } => replaced,
-            IssueOutcome::Skipped { existing } => return Ok(Minted::Skipped { existing }),
-        };
-        let (qr_svg, qr_png_base64) = render_qr(&uri, qr)?;
-        tracing::info!(
-            target: "rampart::provisioner", operator = actor, user = %user.username, token = %token_id,
-            replaced = replaced.as_deref().unwrap_or("-"), delivered, "token issued"
-        );
-        Ok(Minted::Issued(Box::new(IssuedToken {
-            token_id,
-            username: user.username,
-            display_name: user.display_name,
-            user_id: user.id,
-            otpauth_uri: uri,
+        Ok(Prepared {
+            issue: rampart_store::TokenIssue {
+                user,
+                token,
+                delivered,
+                mode,
+                actor: actor.to_owned(),
+            },
+            uri: Zeroizing::new(uri),
             issuer: self.settings.issuer.clone(),
-            issued_at: now,
-            replaced,
-            qr_svg,
-            qr_png_base64,
-        })))
+            now,
+        })
     }
 
     /// A person, their tokens and their history.
@@ -326,6 +325,43 @@ pub(super) enum Minted {
     Issued(Box<IssuedToken>),
     /// The person already has this token.
     Skipped { existing: String },
+}
+
+/// A token ready to store, with the URI to show once it is stored.
+pub(super) struct Prepared {
+    pub(super) issue: rampart_store::TokenIssue,
+    uri: Zeroizing<String>,
+    issuer: String,
+    now: i64,
+}
+
+impl Prepared {
+    /// What to answer once the store has decided.
+    pub(super) fn finish(self, outcome: IssueOutcome, qr: Option<QrFormat>) -> Result<Minted, ServiceError> {
+        let replaced = match outcome {
+            IssueOutcome::Issued { replaced } => replaced,
+            IssueOutcome::Skipped { existing } => return Ok(Minted::Skipped { existing }),
+        };
+        let (qr_svg, qr_png_base64) = render_qr(&self.uri, qr)?;
+        let issue = self.issue;
+        tracing::info!(
+            target: "rampart::provisioner", operator = %issue.actor, user = %issue.user.username,
+            token = %issue.token.id, replaced = replaced.as_deref().unwrap_or("-"), delivered = issue.delivered,
+            "token issued"
+        );
+        Ok(Minted::Issued(Box::new(IssuedToken {
+            token_id: issue.token.id,
+            username: issue.user.username,
+            display_name: issue.user.display_name,
+            user_id: issue.user.id,
+            otpauth_uri: self.uri.to_string(),
+            issuer: self.issuer,
+            issued_at: self.now,
+            replaced,
+            qr_svg,
+            qr_png_base64,
+        })))
+    }
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {

@@ -1,8 +1,8 @@
 //! Issuing tokens in SQLite: the person, the fate of their live token, the new token and the
 //! history events commit together in one transaction, and delivery is confirmed afterwards.
 
-use sqlx::Row;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::{Acquire, Row};
 
 use super::history::{append, event};
 use super::{begin_write, commit, tokens, users};
@@ -13,6 +13,38 @@ use crate::{IssueMode, IssueOutcome, StoreError, TokenIssue, sql};
 /// even the person. The token must belong to `issue.user` and be live, otherwise
 /// [`StoreError::Conflict`].
 pub(super) async fn issue(pool: &SqlitePool, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
+    let mut outcomes = issue_many(pool, std::slice::from_ref(issue), now).await?;
+    outcomes.pop().unwrap_or(Err(StoreError::NotFound))
+}
+
+/// Issues each request as [`issue`] does, all in one transaction (one disk sync for the
+/// batch), each inside its own savepoint so a refused request changes nothing and does not
+/// disturb the others. Returns one outcome per request, in order.
+pub(super) async fn issue_many(
+    pool: &SqlitePool,
+    issues: &[TokenIssue],
+    now: i64,
+) -> Result<Vec<Result<IssueOutcome, StoreError>>, StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let mut outcomes = Vec::with_capacity(issues.len());
+    for issue in issues {
+        let mut savepoint = (&mut *tx).begin().await.map_err(StoreError::from_sqlx)?;
+        let outcome = issue_in(&mut savepoint, issue, now).await;
+        match &outcome {
+            Ok(IssueOutcome::Issued { .. }) => savepoint.commit().await.map_err(StoreError::from_sqlx)?,
+            // Nothing is written for a skip, not even the person's directory data.
+            Ok(IssueOutcome::Skipped { .. }) | Err(_) => {
+                savepoint.rollback().await.map_err(StoreError::from_sqlx)?;
+            }
+        }
+        outcomes.push(outcome);
+    }
+    commit(tx).await?;
+    Ok(outcomes)
+}
+
+/// One issue on `tx`; the caller commits or rolls back.
+async fn issue_in(tx: &mut SqliteConnection, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
     let token = &issue.token;
     let user_id = issue.user.id.as_str();
     if token.user_id != user_id {
@@ -27,8 +59,7 @@ pub(super) async fn issue(pool: &SqlitePool, issue: &TokenIssue, now: i64) -> Re
             token.id, token.state
         )));
     }
-    let mut tx = begin_write(pool).await?;
-    users::upsert(&mut tx, &issue.user).await?;
+    users::upsert(&mut *tx, &issue.user).await?;
     let live = sqlx::query(sql::LIVE_TOKEN_DELIVERY)
         .bind(user_id)
         .fetch_optional(&mut *tx)
@@ -44,8 +75,6 @@ pub(super) async fn issue(pool: &SqlitePool, issue: &TokenIssue, now: i64) -> Re
             IssueMode::Replace => true,
         };
         if !replace {
-            // Nothing is written, not even the person's directory data.
-            tx.rollback().await.map_err(StoreError::from_sqlx)?;
             return Ok(IssueOutcome::Skipped { existing });
         }
         sqlx::query(sql::REPLACE_TOKEN)
@@ -56,14 +85,14 @@ pub(super) async fn issue(pool: &SqlitePool, issue: &TokenIssue, now: i64) -> Re
             .map_err(StoreError::from_sqlx)?;
         let detail = format!("replaced by {}", token.id);
         append(
-            &mut tx,
+            &mut *tx,
             &event(now, &issue.actor, "replaced", user_id, Some(&existing), detail),
         )
         .await?;
         replaced = Some(existing);
     }
     let delivered_at = issue.delivered.then_some(now);
-    tokens::insert_issued(&mut tx, token, delivered_at, &issue.actor).await?;
+    tokens::insert_issued(&mut *tx, token, delivered_at, &issue.actor).await?;
     let mut detail = String::from(if issue.delivered {
         "delivered"
     } else {
@@ -73,11 +102,10 @@ pub(super) async fn issue(pool: &SqlitePool, issue: &TokenIssue, now: i64) -> Re
         detail.push_str(&format!("; replaces {old}"));
     }
     append(
-        &mut tx,
+        &mut *tx,
         &event(now, &issue.actor, "issued", user_id, Some(&token.id), detail),
     )
     .await?;
-    commit(tx).await?;
     Ok(IssueOutcome::Issued { replaced })
 }
 

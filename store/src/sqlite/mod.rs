@@ -187,6 +187,15 @@ impl Store for SqliteStore {
         issue::issue(&self.pool, issue, now).await
     }
 
+    async fn issue_tokens(
+        &self,
+        issues: &[TokenIssue],
+        now: i64,
+    ) -> Result<Vec<Result<IssueOutcome, StoreError>>, StoreError> {
+        let _writer = self.writes.lock().await;
+        issue::issue_many(&self.pool, issues, now).await
+    }
+
     async fn confirm_delivery(&self, token_ids: &[String], actor: &str, now: i64) -> Result<u64, StoreError> {
         let _writer = self.writes.lock().await;
         issue::confirm_delivery(&self.pool, token_ids, actor, now).await
