@@ -306,13 +306,7 @@ fn print_banner(info: &DevInfo, state: &Path) {
                 .map(|(_, v)| v.into_owned())
         })
         .unwrap_or_default();
-    let qr = qrcode::QrCode::new(info.otpauth_uri.as_bytes())
-        .map(|code| {
-            code.render::<qrcode::render::unicode::Dense1x2>()
-                .quiet_zone(true)
-                .build()
-        })
-        .unwrap_or_default();
+    let qr = rampart_provisioner::qr::terminal(&info.otpauth_uri).unwrap_or_default();
     let home = info.client_home.display();
     let connect = connect_command();
     let ca = info.ca_cert.display();
