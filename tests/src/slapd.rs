@@ -320,3 +320,31 @@ pub fn generated_people_ldif(count: usize) -> String {
         })
         .collect()
 }
+
+impl Slapd {
+    /// Directory settings for this server as the service account, with the password in
+    /// `password_file` and `pool_size` connections per pool (group search mode).
+    pub fn ldap_config(&self, password_file: &Path, pool_size: usize) -> rampart_directory::ldap::LdapConfig {
+        rampart_directory::ldap::LdapConfig {
+            urls: vec![self.url.clone()],
+            starttls: false,
+            ca_file: None,
+            bind_dn: SERVICE_DN.into(),
+            bind_password_file: Some(password_file.to_owned()),
+            bind_password_env: None,
+            user_base: format!("ou=people,{BASE}"),
+            user_filter: "(&(objectClass=inetOrgPerson)(uid={username}))".into(),
+            username_attribute: "uid".into(),
+            id_attribute: "entryUUID".into(),
+            display_name_attribute: "cn".into(),
+            group_mode: rampart_directory::ldap::GroupMode::GroupSearch,
+            group_base: Some(format!("ou=groups,{BASE}")),
+            group_name_attribute: "cn".into(),
+            disabled_when: vec![],
+            pool_size: pool_size.min(256),
+            connect_timeout_secs: 3,
+            operation_timeout_secs: 10,
+            retry_failed_server_secs: 30,
+        }
+    }
+}

@@ -8,11 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use rampart_certs::CertificateAuthority;
-use rampart_directory::ldap::{GroupMode, LdapConfig};
 use rampart_directory::{Directory, LdapDirectory};
 use rampart_provisioner::{Provisioner, ProvisionerServer, ProvisionerSettings};
 use rampart_store::{KeyRing, SqliteStore, Store};
-use rampart_tests::slapd::{BASE, SERVICE_DN, SERVICE_PASSWORD, Slapd, generated_people_ldif, generated_person};
+use rampart_tests::slapd::{SERVICE_PASSWORD, Slapd, generated_people_ldif, generated_person};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -35,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state).await?);
     let keys = Arc::new(KeyRing::load_or_create(&state.join("master.key"))?);
     let directory: Arc<dyn Directory> =
-        Arc::new(LdapDirectory::new(ldap_config(&slapd.url, &dir.path().join("pw"))).map_err(anyhow::Error::msg)?);
+        Arc::new(LdapDirectory::new(slapd.ldap_config(&dir.path().join("pw"), 16)).map_err(anyhow::Error::msg)?);
     let provisioner = Provisioner::new(store.clone(), keys, directory, ProvisionerSettings::default());
     let (operator, api_key) =
         rampart_provisioner::service::new_operator("bench", rampart_store::OperatorRole::Helpdesk, "bench", 0)?;
@@ -104,28 +103,4 @@ async fn main() -> anyhow::Result<()> {
     let _ = stop.send(());
     serving.await??;
     Ok(())
-}
-
-fn ldap_config(url: &str, password_file: &Path) -> LdapConfig {
-    LdapConfig {
-        urls: vec![url.to_owned()],
-        starttls: false,
-        ca_file: None,
-        bind_dn: SERVICE_DN.into(),
-        bind_password_file: Some(password_file.to_owned()),
-        bind_password_env: None,
-        user_base: format!("ou=people,{BASE}"),
-        user_filter: "(&(objectClass=inetOrgPerson)(uid={username}))".into(),
-        username_attribute: "uid".into(),
-        id_attribute: "entryUUID".into(),
-        display_name_attribute: "cn".into(),
-        group_mode: GroupMode::GroupSearch,
-        group_base: Some(format!("ou=groups,{BASE}")),
-        group_name_attribute: "cn".into(),
-        disabled_when: vec![],
-        pool_size: 16,
-        connect_timeout_secs: 3,
-        operation_timeout_secs: 10,
-        retry_failed_server_secs: 30,
-    }
 }

@@ -14,9 +14,7 @@ use rampart_directory::LdapDirectory;
 use rampart_directory::ldap::LdapConfig;
 use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
 use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
-use rampart_tests::slapd::{
-    BASE, SERVICE_DN, SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user,
-};
+use rampart_tests::slapd::{BASE, SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -57,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
     let slapd = Slapd::start_with(None, &ldif(users), false);
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("pw"), SERVICE_PASSWORD)?;
-    let config: LdapConfig = toml_config(&slapd.url, &dir.path().join("pw"), concurrency)?;
+    let config: LdapConfig = slapd.ldap_config(&dir.path().join("pw"), concurrency);
 
     // Tokens for every user, as the provisioner would issue them.
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await?);
@@ -196,28 +194,4 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  ratio logins / raw binds: {:.3}", login_rate / bind_rate);
     Ok(())
-}
-
-fn toml_config(url: &str, pw: &std::path::Path, pool: usize) -> anyhow::Result<LdapConfig> {
-    Ok(LdapConfig {
-        urls: vec![url.to_owned()],
-        starttls: false,
-        ca_file: None,
-        bind_dn: SERVICE_DN.into(),
-        bind_password_file: Some(pw.to_owned()),
-        bind_password_env: None,
-        user_base: format!("ou=people,{BASE}"),
-        user_filter: "(&(objectClass=inetOrgPerson)(uid={username}))".into(),
-        username_attribute: "uid".into(),
-        id_attribute: "entryUUID".into(),
-        display_name_attribute: "cn".into(),
-        group_mode: rampart_directory::ldap::GroupMode::GroupSearch,
-        group_base: Some(format!("ou=groups,{BASE}")),
-        group_name_attribute: "cn".into(),
-        disabled_when: vec![],
-        pool_size: pool.min(256),
-        connect_timeout_secs: 3,
-        operation_timeout_secs: 10,
-        retry_failed_server_secs: 30,
-    })
 }
