@@ -1,6 +1,6 @@
-//! The OpenAPI document served at `/openapi.json` describes exactly the routes the server
-//! answers: every documented operation exists (it is never a 404 or 405), and every operation
-//! but the health check demands an API key.
+//! The HTTP surface in process: the OpenAPI document served at `/openapi.json` describes
+//! exactly the routes the server answers (every documented operation exists and, but the health
+//! check, demands an API key), and bad input gets a JSON error that names the problem.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use axum::body::Body;
@@ -12,12 +12,101 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 async fn app() -> (tempfile::TempDir, axum::Router) {
+    let (dir, app, _) = app_with_admin().await;
+    (dir, app)
+}
+
+/// The router and an admin API key.
+async fn app_with_admin() -> (tempfile::TempDir, axum::Router, String) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let (operator, key) =
+        rampart_provisioner::service::new_operator("admin", rampart_store::OperatorRole::Admin, "test", 0).unwrap();
+    store.insert_operator(&operator).await.unwrap();
     let keys = Arc::new(KeyRing::load_or_create(&dir.path().join("master.key")).unwrap());
     let directory = Arc::new(LocalDirectory::new(store.clone()).unwrap());
     let provisioner = Provisioner::new(store, keys, directory, ProvisionerSettings::default());
-    (dir, router(AppState { provisioner }))
+    (dir, router(AppState { provisioner }), key)
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_error_naming_the_problem() {
+    let (_dir, app, key) = app_with_admin().await;
+    let too_many: Vec<serde_json::Value> = (0..501)
+        .map(|i| serde_json::json!({"username": format!("u{i}")}))
+        .collect();
+    let cases: [(&str, &str, String, StatusCode, &str); 6] = [
+        (
+            "POST",
+            "/v1/operators",
+            "{not json".into(),
+            StatusCode::BAD_REQUEST,
+            "request body",
+        ),
+        (
+            "POST",
+            "/v1/operators",
+            r#"{"name":"x","role":"root"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "role must be",
+        ),
+        (
+            "POST",
+            "/v1/operators",
+            r#"{"name":"a b","role":"auditor"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "operator names",
+        ),
+        (
+            "GET",
+            "/v1/tokens?state=sleeping",
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "state must be",
+        ),
+        (
+            "POST",
+            "/v1/people/nobody/token",
+            "{}".into(),
+            StatusCode::NOT_FOUND,
+            "no enabled person",
+        ),
+        (
+            "POST",
+            "/v1/enrol/batch",
+            serde_json::json!({"rows": too_many}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "at most 500",
+        ),
+    ];
+    for (method, path, body, status, says) in cases {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            error["message"].as_str().unwrap().contains(says),
+            "{method} {path}: {error}"
+        );
+        assert!(error["error"].is_string());
+    }
+    // Nothing was created by the refused requests.
+    let request = Request::get("/v1/operators")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    let bytes = axum::body::to_bytes(app.oneshot(request).await.unwrap().into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let operators: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(operators.as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
