@@ -198,6 +198,8 @@ async fn start_session(
         expires_at,
         ended_at: None,
         end_reason: None,
+        token_id: None,
+        last_seen_at: None,
     };
     shared.store.create_session(&record).await.map_err(unavailable)?;
     let session = ActiveSession {

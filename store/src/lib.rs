@@ -10,6 +10,7 @@
 //! - Seeds are stored only sealed ([`KeyRing`]); no error or `Debug` output contains a seed,
 //!   sealed blob, password hash or ticket hash.
 
+pub mod access;
 mod error;
 mod model;
 mod provisioning;
@@ -83,6 +84,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// an unknown id is [`StoreError::NotFound`].
     async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError>;
 
+    /// Live (not ended, not expired at `now`) sessions of a user, oldest first.
+    async fn live_sessions_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Ends every session of a user that has not ended yet; returns their ids.
+    async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError>;
+
+    /// Sessions ended at or after `since` as (id, reason), in order of ending. Gateways poll
+    /// this to close sessions ended elsewhere: by an operator, another gateway, or a token
+    /// change ([`Store::end_token`] and replacing issues end the token's sessions).
+    async fn sessions_ended_since(&self, since: i64) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Records that a session was in use at `now` (kept if later than the stored time).
+    async fn touch_session(&self, session_id: &str, now: i64) -> Result<(), StoreError>;
+
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -117,8 +132,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Tokens matching `query` with their owners, newest first.
     async fn list_tokens(&self, query: &TokenQuery) -> Result<Vec<TokenView>, StoreError>;
 
-    /// Moves a token to a terminal state (revoked, lost, expired) and records the event with
-    /// `detail` in one transaction. A live-state target is [`StoreError::Conflict`]; an
+    /// Moves a token to a terminal state (revoked, lost, expired), ends the sessions it opened
+    /// (reason `token_<state>`) and records the event with `detail`, in one transaction. A live-state target is [`StoreError::Conflict`]; an
     /// already-terminal token is [`StoreError::Conflict`] too; unknown id: NotFound.
     async fn end_token(
         &self,

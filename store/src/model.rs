@@ -140,6 +140,11 @@ pub struct SessionRecord {
     pub ended_at: Option<i64>,
     /// Why it was ended.
     pub end_reason: Option<String>,
+    /// The token whose code opened the session (`None` for a temporary one-time code); the
+    /// session ends when that token is revoked, lost or replaced.
+    pub token_id: Option<String>,
+    /// When a gateway last saw the session in use, if since its creation.
+    pub last_seen_at: Option<i64>,
 }
 
 impl fmt::Debug for SessionRecord {
@@ -203,6 +208,8 @@ mod tests {
             expires_at: 1,
             ended_at: None,
             end_reason: None,
+            token_id: None,
+            last_seen_at: None,
         };
         assert!(!format!("{session:?}").contains("238"));
         let user = UserRecord {

@@ -88,15 +88,47 @@ pub(crate) const RECORD_FAILURE: &str = "\
 UPDATE tokens SET failures = failures + 1, updated_at = $2 WHERE id = $1 RETURNING failures";
 
 /// `$1` id, `$2` ticket hash, `$3` user id, `$4` username, `$5` groups (JSON), `$6` source,
-/// `$7` created at, `$8` expires at, `$9` ended at, `$10` end reason.
+/// `$7` created at, `$8` expires at, `$9` ended at, `$10` end reason, `$11` token id,
+/// `$12` last seen.
 pub(crate) const INSERT_SESSION: &str = "\
 INSERT INTO sessions (id, ticket_hash, user_id, username, group_names, source, created_at, \
-expires_at, ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+expires_at, ended_at, end_reason, token_id, last_seen_at) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// The columns a [`crate::SessionRecord`] is decoded from.
+macro_rules! session_columns {
+    () => {
+        "id, ticket_hash, user_id, username, group_names, source, created_at, expires_at, ended_at, end_reason, \
+         token_id, last_seen_at"
+    };
+}
 
 /// `$1` ticket hash.
-pub(crate) const SESSION_BY_TICKET_HASH: &str = "\
-SELECT id, ticket_hash, user_id, username, group_names, source, created_at, expires_at, \
-ended_at, end_reason FROM sessions WHERE ticket_hash = $1";
+pub(crate) const SESSION_BY_TICKET_HASH: &str =
+    concat!("SELECT ", session_columns!(), " FROM sessions WHERE ticket_hash = $1");
+
+/// Live sessions of a user, oldest first. `$1` user id, `$2` now.
+pub(crate) const LIVE_SESSIONS_FOR_USER: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at, id"
+);
+
+/// Ends every live session of a user. `$1` user id, `$2` now, `$3` reason.
+pub(crate) const END_USER_SESSIONS: &str = "\
+UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE user_id = $1 AND ended_at IS NULL RETURNING id";
+
+/// Ends every live session opened with a token. `$1` token id, `$2` now, `$3` reason.
+pub(crate) const END_TOKEN_SESSIONS: &str = "\
+UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE token_id = $1 AND ended_at IS NULL";
+
+/// Sessions ended at or after `$1`, with why.
+pub(crate) const SESSIONS_ENDED_SINCE: &str = "\
+SELECT id, end_reason FROM sessions WHERE ended_at >= $1 ORDER BY ended_at, id";
+
+/// Records use of a session. `$1` id, `$2` now.
+pub(crate) const TOUCH_SESSION: &str = "\
+UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
 
 /// Ends a session once; a later call keeps the first time and reason. `$1` id, `$2` now,
 /// `$3` reason.

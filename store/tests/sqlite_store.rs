@@ -216,6 +216,66 @@ async fn sessions_create_lookup_end() {
 }
 
 #[tokio::test]
+async fn sessions_per_user_end_with_their_token_and_feed_the_ended_list() {
+    let (_dir, store) = fresh_store().await;
+    user_with_token(&store, "u1", "t1").await;
+    let mut first = session("s1", &[0x01; 32]);
+    first.token_id = Some("t1".to_owned());
+    let mut second = session("s2", &[0x02; 32]);
+    second.created_at = NOW + 5;
+    second.token_id = Some("t1".to_owned());
+    let mut by_temp_code = session("s3", &[0x03; 32]);
+    by_temp_code.created_at = NOW + 6;
+    let mut expired = session("s4", &[0x04; 32]);
+    expired.expires_at = NOW + 1;
+    for s in [&second, &first, &by_temp_code, &expired] {
+        store.create_session(s).await.unwrap();
+    }
+    let live: Vec<String> = store
+        .live_sessions_for_user("u1", NOW + 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(live, ["s1", "s2", "s3"], "oldest first, expired left out");
+    assert!(store.live_sessions_for_user("u2", NOW).await.unwrap().is_empty());
+
+    store.touch_session("s1", NOW + 30).await.unwrap();
+    store.touch_session("s1", NOW + 20).await.unwrap();
+    let touched = store.session_by_ticket_hash(&[0x01; 32]).await.unwrap().unwrap();
+    assert_eq!(touched.last_seen_at, Some(NOW + 30), "never moves backwards");
+
+    // Revoking the token ends the sessions it opened, in the same change; not the one opened
+    // with a temporary code.
+    store
+        .end_token("t1", TokenState::Revoked, "helpdesk", "left the bank", NOW + 40)
+        .await
+        .unwrap();
+    let ended = store.sessions_ended_since(NOW + 40).await.unwrap();
+    assert_eq!(
+        ended,
+        [
+            ("s1".to_owned(), "token_revoked".to_owned()),
+            ("s2".to_owned(), "token_revoked".to_owned())
+        ]
+    );
+    assert!(store.sessions_ended_since(NOW + 41).await.unwrap().is_empty());
+
+    let ids = store.end_user_sessions("u1", "admin_kill", NOW + 50).await.unwrap();
+    assert_eq!(ids, ["s3", "s4"], "every session not yet ended, expired or not");
+    assert!(
+        store
+            .end_user_sessions("u1", "admin_kill", NOW + 60)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let s3 = store.session_by_ticket_hash(&[0x03; 32]).await.unwrap().unwrap();
+    assert_eq!(s3.end_reason.as_deref(), Some("admin_kill"));
+}
+
+#[tokio::test]
 async fn sealed_seed_round_trips_and_cannot_move_between_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).await.unwrap();

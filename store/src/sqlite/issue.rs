@@ -89,6 +89,7 @@ async fn issue_in(tx: &mut SqliteConnection, issue: &TokenIssue, now: i64) -> Re
             &event(now, &issue.actor, "replaced", user_id, Some(&existing), detail),
         )
         .await?;
+        super::sessions::end_for_token(&mut *tx, &existing, "token_replaced", now).await?;
         replaced = Some(existing);
     }
     let delivered_at = issue.delivered.then_some(now);

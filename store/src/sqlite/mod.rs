@@ -168,6 +168,24 @@ impl Store for SqliteStore {
         sessions::end(&self.pool, session_id, reason, now).await
     }
 
+    async fn live_sessions_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        sessions::live_for_user(&self.pool, user_id, now).await
+    }
+
+    async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        let _writer = self.writes.lock().await;
+        sessions::end_for_user(&self.pool, user_id, reason, now).await
+    }
+
+    async fn sessions_ended_since(&self, since: i64) -> Result<Vec<(String, String)>, StoreError> {
+        sessions::ended_since(&self.pool, since).await
+    }
+
+    async fn touch_session(&self, session_id: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        sessions::touch(&self.pool, session_id, now).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query(sql::PING)
             .execute(&self.pool)

@@ -1,8 +1,9 @@
-//! Sessions in SQLite: created once, looked up by the hash of their resume ticket, ended once.
+//! Sessions in SQLite: created once, looked up by the hash of their resume ticket, ended once
+//! (alone, per user, or with their token), and polled by gateways for endings.
 //! The store never sees a ticket, only its SHA-256.
 
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 
 use crate::{SessionRecord, StoreError, sql};
 
@@ -21,6 +22,8 @@ pub(super) async fn insert(pool: &SqlitePool, session: &SessionRecord) -> Result
         .bind(session.expires_at)
         .bind(session.ended_at)
         .bind(&session.end_reason)
+        .bind(&session.token_id)
+        .bind(session.last_seen_at)
         .execute(pool)
         .await
         .map(|_| ())
@@ -62,6 +65,87 @@ pub(super) async fn end(pool: &SqlitePool, session_id: &str, reason: &str, now: 
     }
 }
 
+/// Live (not ended, not expired) sessions of a user, oldest first.
+pub(super) async fn live_for_user(
+    pool: &SqlitePool,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    let rows = sqlx::query(sql::LIVE_SESSIONS_FOR_USER)
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    rows.iter().map(decode_session).collect()
+}
+
+/// Ends every not yet ended session of a user; returns their ids.
+pub(super) async fn end_for_user(
+    pool: &SqlitePool,
+    user_id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(sql::END_USER_SESSIONS)
+        .bind(user_id)
+        .bind(now)
+        .bind(reason)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    let mut ids = rows
+        .iter()
+        .map(|row| row.try_get("id").map_err(StoreError::from_sqlx))
+        .collect::<Result<Vec<String>, _>>()?;
+    ids.sort();
+    Ok(ids)
+}
+
+/// Ends every live session opened with `token_id`, inside the caller's transaction.
+pub(super) async fn end_for_token(
+    conn: &mut SqliteConnection,
+    token_id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::END_TOKEN_SESSIONS)
+        .bind(token_id)
+        .bind(now)
+        .bind(reason)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from_sqlx)
+}
+
+/// Sessions ended at or after `since`, with their reasons, in order of ending.
+pub(super) async fn ended_since(pool: &SqlitePool, since: i64) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(sql::SESSIONS_ENDED_SINCE)
+        .bind(since)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("id").map_err(StoreError::from_sqlx)?;
+            let reason: Option<String> = row.try_get("end_reason").map_err(StoreError::from_sqlx)?;
+            Ok((id, reason.unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// Records that a session was in use at `now` (never moves backwards).
+pub(super) async fn touch(pool: &SqlitePool, session_id: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(sql::TOUCH_SESSION)
+        .bind(session_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from_sqlx)
+}
+
 fn decode_session(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
     let get = StoreError::from_sqlx;
     let groups: String = row.try_get("group_names").map_err(get)?;
@@ -78,5 +162,7 @@ fn decode_session(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
         expires_at: row.try_get("expires_at").map_err(get)?,
         ended_at: row.try_get("ended_at").map_err(get)?,
         end_reason: row.try_get("end_reason").map_err(get)?,
+        token_id: row.try_get("token_id").map_err(get)?,
+        last_seen_at: row.try_get("last_seen_at").map_err(get)?,
     })
 }

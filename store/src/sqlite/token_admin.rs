@@ -33,6 +33,7 @@ pub(super) async fn end(
         action: state.as_str(),
         detail: detail.to_owned(),
         now,
+        end_sessions: true,
     };
     change_live(pool, token_id, update, change).await
 }
@@ -45,6 +46,7 @@ pub(super) async fn unlock(pool: &SqlitePool, token_id: &str, actor: &str, now: 
         action: "unlocked",
         detail: String::new(),
         now,
+        end_sessions: false,
     };
     change_live(pool, token_id, update, change).await
 }
@@ -70,6 +72,7 @@ pub(super) async fn resync(
         action: "resynced",
         detail: format!("last step {step}, device drift {drift_steps} step(s)"),
         now,
+        end_sessions: false,
     };
     change_live(pool, token_id, update, change).await
 }
@@ -80,6 +83,8 @@ struct Change<'a> {
     action: &'a str,
     detail: String,
     now: i64,
+    /// Whether the change ends the sessions the token opened (reason `token_<action>`).
+    end_sessions: bool,
 }
 
 /// Runs `update` (a conditional update of a live token returning its `user_id`) and appends
@@ -105,6 +110,10 @@ async fn change_live<'q>(
         change.detail,
     );
     append(&mut tx, &event).await?;
+    if change.end_sessions {
+        let reason = format!("token_{}", change.action);
+        super::sessions::end_for_token(&mut tx, token_id, &reason, change.now).await?;
+    }
     commit(tx).await
 }
 

@@ -69,5 +69,7 @@ pub fn session(id: &str, ticket_hash: &[u8]) -> SessionRecord {
         expires_at: NOW + 3600,
         ended_at: None,
         end_reason: None,
+        token_id: None,
+        last_seen_at: None,
     }
 }

@@ -1,0 +1,52 @@
+//! Operator API keys as every Rampart service checks them: the stored form of a key (its
+//! SHA-256; keys are 256-bit random, so a fast hash is enough) and what each role may do.
+
+use crate::OperatorRole;
+use ring::digest::{SHA256, digest};
+
+/// The hash the store keeps for `key` (surrounding whitespace ignored).
+pub fn key_hash(key: &str) -> Vec<u8> {
+    digest(&SHA256, key.trim().as_bytes()).as_ref().to_vec()
+}
+
+/// What an API route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Read tokens, people, reports, history, sessions and policy explanations.
+    Read,
+    /// Issue, revoke, unlock, resync tokens; enrol people; end sessions.
+    ManageTokens,
+    /// Operators and seed-sealing keys.
+    Administer,
+}
+
+/// Whether `role` grants `permission`.
+pub fn allows(role: OperatorRole, permission: Permission) -> bool {
+    match permission {
+        Permission::Read => true,
+        Permission::ManageTokens => matches!(role, OperatorRole::Admin | OperatorRole::Helpdesk),
+        Permission::Administer => role == OperatorRole::Admin,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_ignores_surrounding_whitespace() {
+        assert_eq!(key_hash("rk_abc"), key_hash(" rk_abc\n"));
+        assert_ne!(key_hash("rk_abc"), key_hash("rk_abd"));
+        assert_eq!(key_hash("rk_abc").len(), 32);
+    }
+
+    #[test]
+    fn roles() {
+        use OperatorRole::*;
+        assert!(allows(Auditor, Permission::Read));
+        assert!(!allows(Auditor, Permission::ManageTokens));
+        assert!(allows(Helpdesk, Permission::ManageTokens));
+        assert!(!allows(Helpdesk, Permission::Administer));
+        assert!(allows(Admin, Permission::Administer));
+    }
+}
