@@ -1,5 +1,6 @@
 //! The provisioner API client: HTTPS that trusts only the organisation CA, the operator's API
-//! key as a bearer token, and API errors turned into plain messages and exit codes.
+//! key as a bearer token, and API errors turned into plain messages and exit codes. The same
+//! client also talks to a gateway's admin API (`--gateway-admin`), which answers in the same way.
 
 use anyhow::Context;
 use rampart_provisioner::api::ApiError;
@@ -19,9 +20,12 @@ pub struct Connection {
     /// Operator API key.
     #[arg(long, env = "RAMPART_API_KEY", global = true, hide_env_values = true)]
     api_key: Option<String>,
-    /// CA certificate (PEM) the provisioner's certificate must chain to.
+    /// CA certificate (PEM) the provisioner's and gateway's certificates must chain to.
     #[arg(long, env = "RAMPART_CA", global = true)]
     ca: Option<PathBuf>,
+    /// Gateway admin URL for `sessions` and `policy`, e.g. https://gateway.example:9443.
+    #[arg(long, env = "RAMPART_GATEWAY_ADMIN", global = true, value_name = "URL")]
+    gateway_admin: Option<String>,
 }
 
 /// A failure with the exit code it maps to.
@@ -77,16 +81,46 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     api_key: String,
+    /// What the server is called in messages: `provisioner` or `gateway`.
+    service: &'static str,
 }
 
 impl Client {
-    /// Builds the client from flags or environment.
+    /// Builds the provisioner client from flags or environment.
     pub fn new(connection: &Connection) -> Result<Self, CliError> {
-        let base = connection
-            .url
-            .clone()
+        Self::build(
+            connection,
+            connection.url.as_deref(),
+            "provisioner",
+            "no provisioner URL: set RAMPART_URL or pass --url",
+        )
+    }
+
+    /// Builds a client for a gateway's admin API from flags or environment.
+    pub fn gateway_admin(connection: &Connection) -> Result<Self, CliError> {
+        Self::build(
+            connection,
+            connection.gateway_admin.as_deref(),
+            "gateway",
+            "no gateway admin URL: set RAMPART_GATEWAY_ADMIN or pass --gateway-admin \
+             (e.g. https://gateway.example:9443)",
+        )
+    }
+
+    /// The server's base URL, e.g. `https://gateway.example:9443`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn build(
+        connection: &Connection,
+        url: Option<&str>,
+        service: &'static str,
+        missing: &str,
+    ) -> Result<Self, CliError> {
+        let base = url
             .filter(|u| !u.trim().is_empty())
-            .ok_or_else(|| CliError::failure("no provisioner URL: set RAMPART_URL or pass --url"))?;
+            .ok_or_else(|| CliError::failure(missing))?;
         let base = base.trim().trim_end_matches('/').to_owned();
         if !base.starts_with("https://") {
             return Err(CliError::failure(format!("{base} is not an https:// URL")));
@@ -115,6 +149,7 @@ impl Client {
             http,
             base,
             api_key: api_key.trim().to_owned(),
+            service,
         })
     }
 
@@ -131,7 +166,12 @@ impl Client {
     /// `DELETE path`, expecting no body back.
     pub async fn delete(&self, path: &str) -> Result<(), CliError> {
         let response = self.request(Method::DELETE, path, None::<&()>).await?;
-        check(response).await.map(|_| ())
+        check(response, self.service).await.map(|_| ())
+    }
+
+    /// `DELETE path`, reading a JSON answer.
+    pub async fn delete_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        self.send(Method::DELETE, path, None::<&()>).await
     }
 
     async fn send<B: Serialize, T: DeserializeOwned>(
@@ -140,11 +180,11 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, CliError> {
-        let response = check(self.request(method, path, body).await?).await?;
+        let response = check(self.request(method, path, body).await?, self.service).await?;
         response
             .json::<T>()
             .await
-            .map_err(|e| CliError::failure(format!("unexpected answer from the provisioner: {e}")))
+            .map_err(|e| CliError::failure(format!("unexpected answer from the {}: {e}", self.service)))
     }
 
     async fn request<B: Serialize>(
@@ -161,7 +201,12 @@ impl Client {
             request = request.json(body);
         }
         request.send().await.map_err(|e| CliError {
-            message: format!("cannot reach the provisioner at {}: {}", self.base, error_chain(&e)),
+            message: format!(
+                "cannot reach the {} at {}: {}",
+                self.service,
+                self.base,
+                error_chain(&e)
+            ),
             code: exit::UNAVAILABLE,
         })
     }
@@ -174,7 +219,7 @@ pub fn segment(value: &str) -> String {
         .replace('+', "%20")
 }
 
-async fn check(response: reqwest::Response) -> Result<reqwest::Response, CliError> {
+async fn check(response: reqwest::Response, service: &str) -> Result<reqwest::Response, CliError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -191,7 +236,7 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, CliErro
             StatusCode::UNAUTHORIZED => "the API key was refused (missing, wrong or withdrawn)".to_owned(),
             _ => error.message,
         },
-        Err(_) => format!("the provisioner answered {status}"),
+        Err(_) => format!("the {service} answered {status}"),
     };
     Err(CliError { message, code })
 }

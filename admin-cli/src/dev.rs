@@ -33,6 +33,9 @@ pub struct DevArgs {
     /// TCP address of the provisioner's HTTPS API.
     #[arg(long, default_value = "127.0.0.1:8443")]
     provisioner_listen: SocketAddr,
+    /// TCP address of the gateway's admin HTTPS listener (sessions, policy, metrics).
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    admin_listen: SocketAddr,
     /// Extra resource allowed to the demo user, NAME=HOST:PORT (repeatable).
     #[arg(long = "resource", value_name = "NAME=HOST:PORT")]
     resources: Vec<String>,
@@ -51,6 +54,8 @@ struct DevInfo {
     client_home: PathBuf,
     provisioner_url: String,
     admin_api_key: String,
+    admin_url: String,
+    metrics_url: String,
 }
 
 #[derive(Serialize)]
@@ -116,17 +121,23 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let (flows, flow_writer) = FlowLog::open(&flow_log).await.context("cannot open the flow log")?;
     let gateway = Gateway::bind(GatewayParts {
         listen: args.listen,
+        admin_listen: Some(args.admin_listen),
         cert_chain: gateway_cert.cert_chain()?,
         key: gateway_cert.private_key()?,
         store: store.clone(),
         keys,
         directory,
         policy,
+        policy_file: Some(state.join("policy.toml")),
         flows,
         settings: GatewaySettings::default(),
         clock,
     })?;
     let gateway_addr = gateway.local_addr()?;
+    let admin_url = match gateway.admin_addr() {
+        Some(addr) => format!("https://{}", rampart_provisioner::init::url_host(addr)),
+        None => anyhow::bail!("the gateway's admin listener did not start"),
+    };
 
     let info = DevInfo {
         gateway: gateway_addr.to_string(),
@@ -139,6 +150,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         client_home: state.join("client"),
         provisioner_url,
         admin_api_key,
+        metrics_url: format!("{admin_url}/metrics"),
+        admin_url,
     };
     write_private(&state.join("dev.json"), &serde_json::to_vec_pretty(&info)?)?;
     print_banner(&info, &state);
@@ -321,6 +334,8 @@ fn print_banner(info: &DevInfo, state: &Path) {
          {connect} --home {home} forward 127.0.0.1:7007=echo\n\n\
          Service desk API: {provisioner} (admin key in dev.json), e.g.\n  \
          RAMPART_URL={provisioner} RAMPART_CA={ca} RAMPART_API_KEY=$(jq -r .admin_api_key {state}/dev.json) rampart token list\n\n\
+         Gateway admin: {admin} (same key): sessions, policy explain, metrics at {metrics}, e.g.\n  \
+         RAMPART_GATEWAY_ADMIN={admin} RAMPART_CA={ca} RAMPART_API_KEY=... rampart sessions list\n\n\
          Flow records: {flows}\nEverything above is also in {state}/dev.json. Stop with Ctrl-C.\n",
         state = state.display(),
         user = info.user,
@@ -329,6 +344,8 @@ fn print_banner(info: &DevInfo, state: &Path) {
         resources = info.resources.join(", "),
         flows = info.flow_log.display(),
         provisioner = info.provisioner_url,
+        admin = info.admin_url,
+        metrics = info.metrics_url,
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }

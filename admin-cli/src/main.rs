@@ -1,11 +1,14 @@
 //! `rampart`: the service desk's and security team's command line. Token, enrolment, report,
-//! operator and key commands talk to the provisioner's API; `rampart dev` runs a whole Rampart
-//! on this machine with embedded defaults.
+//! operator and key commands talk to the provisioner's API; session and policy commands talk to
+//! a gateway's admin API; `rampart dev` runs a whole Rampart on this machine with embedded
+//! defaults.
 
 mod admin;
 mod client;
 mod dev;
 mod enrol;
+mod policy;
+mod sessions;
 mod token;
 mod view;
 
@@ -52,6 +55,13 @@ enum Command {
     /// Seed-sealing keys: list, rotate, retire.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Who is connected through a gateway now; end a session (needs --gateway-admin).
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
+    /// Why someone may or may not open a resource; the gateway's policy file (needs
+    /// --gateway-admin).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -78,9 +88,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Dev(args) = cli.command {
         return dev::run(args).await.map_err(CliError::from);
     }
+    if let Command::Sessions(command) = cli.command {
+        return sessions::run(&cli.connection, output, command).await;
+    }
+    if let Command::Policy(command) = cli.command {
+        return policy::run(&cli.connection, output, command).await;
+    }
     let client = Client::new(&cli.connection)?;
     match cli.command {
-        Command::Dev(_) => Ok(()),
+        Command::Dev(_) | Command::Sessions(_) | Command::Policy(_) => Ok(()),
         Command::Token(command) => token::run(&client, output, command).await,
         Command::Enrol(args) => enrol::run(&client, output, args).await,
         Command::Report { pending_days } => admin::report(&client, output, pending_days).await,

@@ -60,9 +60,12 @@ impl ClientError {
             Self::Refused { code, .. } => match code {
                 ErrorCode::InvalidCredentials => exit::CREDENTIALS,
                 ErrorCode::SessionExpired | ErrorCode::NotAuthenticated => exit::SESSION,
-                ErrorCode::TryLater => exit::BUSY,
+                ErrorCode::TryLater | ErrorCode::Busy => exit::BUSY,
+                ErrorCode::SessionTooOld => exit::SESSION,
                 ErrorCode::UnknownResource
                 | ErrorCode::Forbidden
+                | ErrorCode::OutsideHours
+                | ErrorCode::TooManyStreams
                 | ErrorCode::TargetRefused
                 | ErrorCode::TargetUnreachable
                 | ErrorCode::TargetTimeout => exit::RESOURCE,

@@ -169,14 +169,14 @@ async fn read_reply(recv: &mut quinn::RecvStream) -> Result<ServerMessage, Clien
         Err(_) => Err(ClientError::ConnectionLost("the gateway did not answer in time".into())),
         Ok(Err(e)) => Err(ClientError::ConnectionLost(e.to_string())),
         Ok(Ok(None)) => Err(ClientError::ConnectionLost("the gateway closed the stream".into())),
-        Ok(Ok(Some(ServerMessage::Refused { code, message }))) => Err(ClientError::Refused { code, message }),
+        Ok(Ok(Some(ServerMessage::Refused { code, message, .. }))) => Err(ClientError::Refused { code, message }),
         Ok(Ok(Some(message))) => Ok(message),
     }
 }
 
 fn unexpected(message: ServerMessage) -> ClientError {
     match message {
-        ServerMessage::Refused { code, message } => ClientError::Refused { code, message },
+        ServerMessage::Refused { code, message, .. } => ClientError::Refused { code, message },
         other => ClientError::Protocol(format!("{other:?}")),
     }
 }

@@ -69,27 +69,43 @@ pub struct RelayOutcome {
 /// Copies `left → right` and `right → left` until both directions end, or either fails (then
 /// the other is dropped). Each end of stream is passed on as a write shutdown (TCP FIN or QUIC
 /// stream finish), so half-closed connections behave as they would directly.
-pub async fn relay<LR, LW, RR, RW>(
-    mut left_read: LR,
-    mut left_write: LW,
-    mut right_read: RR,
-    mut right_write: RW,
-) -> RelayOutcome
+pub async fn relay<LR, LW, RR, RW>(left_read: LR, left_write: LW, right_read: RR, right_write: RW) -> RelayOutcome
 where
     LR: AsyncRead + Unpin,
     LW: AsyncWrite + Unpin,
     RR: AsyncRead + Unpin,
     RW: AsyncWrite + Unpin,
 {
+    relay_observed(left_read, left_write, right_read, right_write, |_| {}, |_| {}).await
+}
+
+/// [`relay`], calling `on_forward(n)` / `on_backward(n)` as each chunk of `n` bytes has been
+/// written on, so live counters (per session, per gateway) move while a long flow runs.
+pub async fn relay_observed<LR, LW, RR, RW, F, B>(
+    mut left_read: LR,
+    mut left_write: LW,
+    mut right_read: RR,
+    mut right_write: RW,
+    on_forward: F,
+    on_backward: B,
+) -> RelayOutcome
+where
+    LR: AsyncRead + Unpin,
+    LW: AsyncWrite + Unpin,
+    RR: AsyncRead + Unpin,
+    RW: AsyncWrite + Unpin,
+    F: Fn(u64),
+    B: Fn(u64),
+{
     let mut left_to_right = 0u64;
     let mut right_to_left = 0u64;
     let result = {
         let forward = async {
-            copy_counted(&mut left_read, &mut right_write, &mut left_to_right).await?;
+            copy_counted(&mut left_read, &mut right_write, &mut left_to_right, &on_forward).await?;
             right_write.shutdown().await
         };
         let backward = async {
-            copy_counted(&mut right_read, &mut left_write, &mut right_to_left).await?;
+            copy_counted(&mut right_read, &mut left_write, &mut right_to_left, &on_backward).await?;
             left_write.shutdown().await
         };
         tokio::try_join!(forward, backward)
@@ -102,10 +118,11 @@ where
 }
 
 /// `tokio::io::copy` that keeps its byte count even when it fails.
-async fn copy_counted<R, W>(reader: &mut R, writer: &mut W, count: &mut u64) -> std::io::Result<()>
+async fn copy_counted<R, W, F>(reader: &mut R, writer: &mut W, count: &mut u64, observe: &F) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
+    F: Fn(u64),
 {
     let mut buf = vec![0u8; RELAY_BUFFER];
     loop {
@@ -115,6 +132,7 @@ where
         }
         writer.write_all(&buf[..n]).await?;
         *count += n as u64;
+        observe(n as u64);
     }
 }
 

@@ -72,6 +72,9 @@ pub enum ServerMessage {
         code: ErrorCode,
         /// Plain-language explanation for the person.
         message: String,
+        /// With [`ErrorCode::Busy`]: seconds to wait before trying again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u32>,
     },
 }
 
@@ -140,6 +143,14 @@ pub enum ErrorCode {
     TargetTimeout,
     /// An unexpected failure on the gateway.
     Internal,
+    /// Too many logins are in progress: retry after the given number of seconds.
+    Busy,
+    /// This connection already carries as many forwarded connections as it may.
+    TooManyStreams,
+    /// The resource may be used only at certain hours, and this is not one of them.
+    OutsideHours,
+    /// The session is older than the resource allows: log in again.
+    SessionTooOld,
 }
 
 impl ErrorCode {
@@ -158,6 +169,10 @@ impl ErrorCode {
             Self::TargetUnreachable => 10,
             Self::TargetTimeout => 11,
             Self::Internal => 12,
+            Self::Busy => 13,
+            Self::TooManyStreams => 14,
+            Self::OutsideHours => 15,
+            Self::SessionTooOld => 16,
         }
     }
 
@@ -176,6 +191,10 @@ impl ErrorCode {
             Self::TargetUnreachable => "the resource cannot be reached from the gateway",
             Self::TargetTimeout => "the resource did not answer in time",
             Self::Internal => "the gateway failed unexpectedly; contact the service desk",
+            Self::Busy => "the gateway is busy with many logins; try again in a few seconds",
+            Self::TooManyStreams => "too many connections at once through this session; close some and retry",
+            Self::OutsideHours => "this resource is not available at this time of day; see its hours",
+            Self::SessionTooOld => "your session is too old for this resource; log in again",
         }
     }
 }
@@ -192,6 +211,16 @@ impl ServerMessage {
         Self::Refused {
             code,
             message: code.default_message().to_owned(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// The answer to a login the gateway is too busy to take now.
+    pub fn busy(retry_after_secs: u32) -> Self {
+        Self::Refused {
+            code: ErrorCode::Busy,
+            message: format!("the gateway is busy with many logins; retry in {retry_after_secs} s"),
+            retry_after_secs: Some(retry_after_secs),
         }
     }
 }
@@ -239,6 +268,10 @@ mod tests {
             ErrorCode::TargetUnreachable,
             ErrorCode::TargetTimeout,
             ErrorCode::Internal,
+            ErrorCode::Busy,
+            ErrorCode::TooManyStreams,
+            ErrorCode::OutsideHours,
+            ErrorCode::SessionTooOld,
         ];
         let numbers: HashSet<u32> = all.iter().map(|c| c.as_u32()).collect();
         assert_eq!(numbers.len(), all.len());

@@ -14,6 +14,10 @@ use std::time::Duration;
 pub struct GatewayConfig {
     /// UDP address for QUIC, e.g. `0.0.0.0:4433`.
     pub listen: SocketAddr,
+    /// TCP address of the admin HTTPS listener (sessions, policy, `/metrics`, health), e.g.
+    /// `127.0.0.1:9443`. None: no admin listener.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
     /// Directory holding the store (`rampart.db`) and the master key.
     pub state_dir: PathBuf,
     /// Server certificate chain (PEM).
@@ -53,6 +57,28 @@ pub struct GatewaySettings {
     pub max_token_failures: u32,
     /// TOTP steps accepted on each side of the current one (default 1).
     pub totp_window: u8,
+    /// Seconds a session may go without a login, stream or byte before it ends (default 1 h).
+    pub session_idle_secs: u64,
+    /// Live sessions one person may hold; a new login ends the oldest beyond it (default 3).
+    pub max_sessions_per_user: u32,
+    /// How often sessions ended elsewhere (kill, revoked token, another gateway), expired and
+    /// idle sessions are closed here, in seconds: the bound on how long a revoked session's
+    /// flows live on (default 5).
+    pub session_check_secs: u64,
+    /// How often the directory is asked again about each connected person (disabled accounts,
+    /// group changes), in seconds (default 300).
+    pub directory_recheck_secs: u64,
+    /// Logins checked at the same time (default 32).
+    pub max_logins_in_progress: u32,
+    /// Logins that may wait for a slot; beyond it clients are told to retry (default 256).
+    pub login_queue: u32,
+    /// Seconds a queued login waits before being told to retry (default 5).
+    pub login_queue_wait_secs: u64,
+    /// Handshakes in progress above which new clients must prove their address with a QUIC
+    /// Retry first (default 64; 0: always).
+    pub retry_threshold: u32,
+    /// How often the policy file is checked for changes, in seconds (default 2).
+    pub policy_check_secs: u64,
 }
 
 impl Default for GatewaySettings {
@@ -66,6 +92,15 @@ impl Default for GatewaySettings {
             max_login_attempts_per_connection: 3,
             max_token_failures: 10,
             totp_window: TotpParams::default().window,
+            session_idle_secs: 3600,
+            max_sessions_per_user: 3,
+            session_check_secs: 5,
+            directory_recheck_secs: 300,
+            max_logins_in_progress: 32,
+            login_queue: 256,
+            login_queue_wait_secs: 5,
+            retry_threshold: 64,
+            policy_check_secs: 2,
         }
     }
 }
@@ -111,6 +146,38 @@ impl GatewaySettings {
             self.totp_window <= rampart_core::totp::MAX_WINDOW,
             "settings.totp_window must be at most 10",
         );
+        need(
+            (10..=7 * 86_400).contains(&self.session_idle_secs),
+            "settings.session_idle_secs must be 10 to 604800",
+        );
+        need(
+            (1..=100).contains(&self.max_sessions_per_user),
+            "settings.max_sessions_per_user must be 1 to 100",
+        );
+        need(
+            (1..=300).contains(&self.session_check_secs),
+            "settings.session_check_secs must be 1 to 300",
+        );
+        need(
+            (1..=86_400).contains(&self.directory_recheck_secs),
+            "settings.directory_recheck_secs must be 1 to 86400",
+        );
+        need(
+            (1..=10_000).contains(&self.max_logins_in_progress),
+            "settings.max_logins_in_progress must be 1 to 10000",
+        );
+        need(
+            self.login_queue <= 100_000,
+            "settings.login_queue must be at most 100000",
+        );
+        need(
+            (1..=60).contains(&self.login_queue_wait_secs),
+            "settings.login_queue_wait_secs must be 1 to 60",
+        );
+        need(
+            (1..=3600).contains(&self.policy_check_secs),
+            "settings.policy_check_secs must be 1 to 3600",
+        );
         problems
     }
 
@@ -120,6 +187,14 @@ impl GatewaySettings {
 
     pub(crate) fn login_deadline(&self) -> Duration {
         Duration::from_secs(self.login_deadline_secs)
+    }
+
+    pub(crate) fn session_check(&self) -> Duration {
+        Duration::from_secs(self.session_check_secs)
+    }
+
+    pub(crate) fn policy_check(&self) -> Duration {
+        Duration::from_secs(self.policy_check_secs)
     }
 }
 

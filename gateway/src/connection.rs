@@ -1,40 +1,51 @@
 //! One QUIC connection: the control stream (hello, login, resume, logout), data streams
-//! dispatched to forwarding, and the login deadline for connections that never log in.
+//! dispatched to forwarding within the per-connection limit, the login deadline for
+//! connections that never log in, and closing the connection when its session ends.
 
 use crate::forward;
 use crate::login;
+use crate::registry::{LiveSession, SessionInfo};
 use crate::server::Shared;
-use crate::session::ActiveSession;
 use rampart_core::PROTOCOL_VERSION;
 use rampart_core::codec::FrameError;
 use rampart_core::io::{read_frame, write_frame};
 use rampart_core::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// QUIC application close code for connections that did not log in in time.
 const CLOSE_LOGIN_DEADLINE: u32 = 0x10;
 /// QUIC application close code after too many failed logins.
 const CLOSE_TOO_MANY_FAILURES: u32 = 0x11;
+/// QUIC application close code when the session ended (kill, revocation, expiry…); the
+/// close reason carries why.
+pub(crate) const CLOSE_SESSION_ENDED: u32 = 0x12;
 
 /// Per-connection state.
 #[derive(Debug, Default)]
 pub(crate) struct ConnState {
-    session: Mutex<Option<ActiveSession>>,
+    session: Mutex<Option<Arc<LiveSession>>>,
     control_taken: AtomicBool,
+    /// Forwarded connections open on this QUIC connection.
+    pub flows: AtomicU32,
 }
 
 impl ConnState {
-    pub(crate) fn session(&self) -> Option<ActiveSession> {
+    pub(crate) fn session(&self) -> Option<Arc<LiveSession>> {
         self.lock().clone()
     }
 
-    fn set_session(&self, session: Option<ActiveSession>) {
-        *self.lock() = session;
+    fn replace_session(&self, session: Option<Arc<LiveSession>>) -> Option<Arc<LiveSession>> {
+        std::mem::replace(&mut *self.lock(), session)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ActiveSession>> {
+    fn is_attached(&self, id: &str) -> bool {
+        self.lock().as_ref().is_some_and(|s| s.id == id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<LiveSession>>> {
         self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
@@ -42,7 +53,11 @@ impl ConnState {
 /// Completes the handshake and serves the connection's streams until it closes.
 pub(crate) async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
     let source = incoming.remote_address();
-    let connection = match incoming.await {
+    let handshakes = shared.metrics.handshakes_in_progress().clone();
+    handshakes.inc();
+    let connecting = incoming.await;
+    handshakes.dec();
+    let connection = match connecting {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(target: "rampart::gateway", source = %source, error = %e, "handshake failed");
@@ -66,6 +81,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
         ));
     }
     deadline.abort();
+    if let Some(session) = state.replace_session(None) {
+        detach(&shared, &session).await;
+    }
 }
 
 /// Closes the connection if it has not logged in by the deadline, keep-alives or not.
@@ -75,6 +93,51 @@ async fn enforce_login_deadline(shared: Arc<Shared>, connection: quinn::Connecti
         tracing::info!(target: "rampart::gateway", source = %connection.remote_address(), "closing connection: no login before the deadline");
         connection.close(quinn::VarInt::from_u32(CLOSE_LOGIN_DEADLINE), b"login deadline passed");
     }
+}
+
+/// Attaches a logged-in or resumed session to this connection, and closes the connection
+/// when the session ends while attached.
+async fn attach(shared: &Arc<Shared>, connection: &quinn::Connection, state: &Arc<ConnState>, info: SessionInfo) {
+    let session = shared.registry.attach(info, shared.clock.now());
+    if let Some(previous) = state.replace_session(Some(session.clone())) {
+        detach(shared, &previous).await;
+    }
+    update_session_gauge(shared);
+    let connection = connection.clone();
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = session.ended().cancelled() => {
+                if state.is_attached(&session.id) {
+                    let reason = format!("session ended: {}", session.end_reason().unwrap_or("ended"));
+                    connection.close(quinn::VarInt::from_u32(CLOSE_SESSION_ENDED), reason.as_bytes());
+                }
+            }
+            _ = connection.closed() => {}
+        }
+    });
+}
+
+/// Detaches a session from a connection; the last connection out records when it was used.
+async fn detach(shared: &Shared, session: &LiveSession) {
+    if shared.registry.detach(session) && !session.is_ended() {
+        let now = shared.clock.now();
+        if let Err(e) = shared
+            .store
+            .touch_session(&session.id, session.last_activity().max(now))
+            .await
+        {
+            tracing::warn!(target: "rampart::gateway", session = %session.id, error = %e, "cannot record session use");
+        }
+    }
+    update_session_gauge(shared);
+}
+
+fn update_session_gauge(shared: &Shared) {
+    shared
+        .metrics
+        .sessions_active()
+        .set(i64::try_from(shared.registry.len()).unwrap_or(i64::MAX));
 }
 
 async fn serve_stream(
@@ -110,17 +173,30 @@ async fn serve_stream(
             }
         }
         Ok(Ok(Some(ClientMessage::Open { resource }))) => {
+            let limit = shared.settings.max_streams_per_connection;
+            let open = state.flows.fetch_add(1, Ordering::AcqRel);
+            if open >= limit {
+                state.flows.fetch_sub(1, Ordering::AcqRel);
+                shared.metrics.refused_stream("stream_limit");
+                tracing::warn!(target: "rampart::gateway", source = %source, limit, "stream refused: too many forwarded connections on one connection");
+                refuse(&mut send, ErrorCode::TooManyStreams).await;
+                return;
+            }
             forward::serve(&shared, state.session(), source, resource, send, recv).await;
+            state.flows.fetch_sub(1, Ordering::AcqRel);
         }
         Ok(Ok(None)) => {}
-        Ok(Ok(Some(_))) | Ok(Err(_)) | Err(_) => refuse(&mut send, ErrorCode::BadRequest).await,
+        Ok(Ok(Some(_))) | Ok(Err(_)) | Err(_) => {
+            shared.metrics.refused_stream("bad_request");
+            refuse(&mut send, ErrorCode::BadRequest).await
+        }
     }
 }
 
 async fn control_loop(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     connection: &quinn::Connection,
-    state: &ConnState,
+    state: &Arc<ConnState>,
     source: SocketAddr,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
@@ -139,38 +215,74 @@ async fn control_loop(
                 username,
                 password,
                 otp,
-            })) => match login::login(shared, source, &username, &password, &otp).await {
-                Ok((session, grant)) => {
-                    state.set_session(Some(session));
-                    ServerMessage::SessionGranted(grant)
-                }
-                Err(failure) => {
-                    failures += 1;
-                    ServerMessage::refused(failure.code())
-                }
-            },
-            Ok(Some(ClientMessage::Resume { ticket })) => match login::resume(shared, source, &ticket).await {
-                Ok((session, grant)) => {
-                    state.set_session(Some(session));
-                    ServerMessage::SessionGranted(grant)
-                }
-                Err(code) => {
-                    failures += 1;
-                    ServerMessage::refused(code)
-                }
-            },
-            Ok(Some(ClientMessage::Logout)) => {
-                if let Some(session) = state.session() {
-                    if let Err(e) = shared
-                        .store
-                        .end_session(&session.id, "logout", shared.clock.now())
-                        .await
-                    {
-                        tracing::error!(target: "rampart::gateway", session = %session.id, error = %e, "cannot record logout");
+            })) => {
+                let began = Instant::now();
+                let outcome = match shared.admission.admit().await {
+                    Err(busy) => Err(ServerMessage::busy(busy.retry_after_secs)),
+                    Ok(_slot) => {
+                        shared.metrics.logins_in_progress().inc();
+                        let result = login::login(shared, source, &username, &password, &otp).await;
+                        shared.metrics.logins_in_progress().dec();
+                        match result {
+                            Ok((info, grant)) => {
+                                shared.metrics.login("login", "success", "", began.elapsed());
+                                attach(shared, connection, state, info).await;
+                                Ok(ServerMessage::SessionGranted(grant))
+                            }
+                            Err(failure) => {
+                                failures += 1;
+                                let result = if failure.code() == ErrorCode::TryLater {
+                                    "error"
+                                } else {
+                                    "failure"
+                                };
+                                shared.metrics.login("login", result, failure.reason(), began.elapsed());
+                                Err(ServerMessage::refused(failure.code()))
+                            }
+                        }
                     }
-                    tracing::info!(target: "rampart::auth", user = %session.identity.username, session = %session.id, "logout");
+                };
+                outcome.unwrap_or_else(|refusal| {
+                    if matches!(
+                        refusal,
+                        ServerMessage::Refused {
+                            code: ErrorCode::Busy,
+                            ..
+                        }
+                    ) {
+                        shared.metrics.login("login", "busy", "admission", began.elapsed());
+                        tracing::info!(target: "rampart::auth", source = %source, "login deferred: gateway busy");
+                    }
+                    refusal
+                })
+            }
+            Ok(Some(ClientMessage::Resume { ticket })) => {
+                let began = Instant::now();
+                match shared.admission.admit().await {
+                    Err(busy) => {
+                        shared.metrics.login("resume", "busy", "admission", began.elapsed());
+                        ServerMessage::busy(busy.retry_after_secs)
+                    }
+                    Ok(_slot) => match login::resume(shared, source, &ticket).await {
+                        Ok((info, grant)) => {
+                            shared.metrics.login("resume", "success", "", began.elapsed());
+                            attach(shared, connection, state, info).await;
+                            ServerMessage::SessionGranted(grant)
+                        }
+                        Err((code, reason)) => {
+                            failures += 1;
+                            shared.metrics.login("resume", "failure", reason, began.elapsed());
+                            ServerMessage::refused(code)
+                        }
+                    },
                 }
-                state.set_session(None);
+            }
+            Ok(Some(ClientMessage::Logout)) => {
+                if let Some(session) = state.replace_session(None) {
+                    tracing::info!(target: "rampart::auth", user = %session.username, session = %session.id, "logout");
+                    shared.end_session(&session.id, "logout").await;
+                    detach(shared, &session).await;
+                }
                 ServerMessage::LoggedOut
             }
             Ok(Some(ClientMessage::Hello { .. } | ClientMessage::Open { .. })) => {

@@ -1,21 +1,27 @@
 //! Forwarding: one data stream = one TCP connection to a resource the session may use.
-//! Decides by policy, dials with a timeout, relays bytes both ways with backpressure and
+//! Decides by policy, dials with a timeout, relays bytes both ways with backpressure (counted
+//! live per session and per gateway), resets the stream if the session ends mid-flow, and
 //! writes one flow record when the stream ends.
 
 use crate::connection::refuse;
+use crate::registry::LiveSession;
 use crate::server::Shared;
-use crate::session::ActiveSession;
 use rampart_core::flow::FlowRecord;
-use rampart_core::io::{relay, write_frame};
-use rampart_core::policy::{Decision, DenyReason, Target};
+use rampart_core::io::{relay_observed, write_frame};
+use rampart_core::policy::{AccessTime, Decision, DenyReason, Target};
 use rampart_core::protocol::{ErrorCode, ServerMessage};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::net::TcpStream;
 
+/// Metric label for stream requests naming no resource of the policy.
+const UNKNOWN_RESOURCE_LABEL: &str = "(unknown)";
+
 struct FlowStart<'a> {
-    session: &'a ActiveSession,
+    session: &'a LiveSession,
     source: SocketAddr,
     resource: &'a str,
     start: String,
@@ -25,14 +31,15 @@ struct FlowStart<'a> {
 /// Serves one data stream whose first frame was `Open{resource}`.
 pub(crate) async fn serve(
     shared: &Shared,
-    session: Option<ActiveSession>,
+    session: Option<Arc<LiveSession>>,
     source: SocketAddr,
     resource: String,
     mut send: quinn::SendStream,
-    recv: quinn::RecvStream,
+    mut recv: quinn::RecvStream,
 ) {
     let Some(session) = session else {
         tracing::warn!(target: "rampart::gateway", source = %source, resource = %resource, "stream opened before login refused");
+        shared.metrics.refused_stream("not_authenticated");
         refuse(&mut send, ErrorCode::NotAuthenticated).await;
         return;
     };
@@ -43,32 +50,60 @@ pub(crate) async fn serve(
         start: shared.clock.now_rfc3339(),
         began: Instant::now(),
     };
-    if session.expires_at <= shared.clock.now() {
+    let now = shared.clock.now();
+    if session.is_ended() || session.expires_at <= now {
+        shared.metrics.refused_stream("session_expired");
         refuse(&mut send, ErrorCode::SessionExpired).await;
         record(shared, &flow, "", "deny", "session_expired", 0, 0).await;
         return;
     }
-    let target = match shared.policy().decide(&session.identity, &resource) {
-        Decision::Allow { target, .. } => target,
-        Decision::Deny(reason) => {
-            let (code, outcome) = match reason {
-                DenyReason::UnknownResource => (ErrorCode::UnknownResource, "unknown_resource"),
-                DenyReason::NotAllowed => (ErrorCode::Forbidden, "forbidden"),
+    let policy = shared.policy();
+    let label = if policy.resource(&resource).is_some() {
+        resource.as_str()
+    } else {
+        UNKNOWN_RESOURCE_LABEL
+    };
+    let at = AccessTime {
+        now,
+        session_started: session.created_at,
+    };
+    let target = match policy.decide(&session.identity(), &resource, at) {
+        Decision::Allow { target, rule } => {
+            tracing::debug!(target: "rampart::gateway", user = %session.username, resource = %resource, rule = %rule, "stream allowed");
+            shared.metrics.flow(label, "allow");
+            target
+        }
+        Decision::Deny { reason, rule } => {
+            let code = match reason {
+                DenyReason::UnknownResource => ErrorCode::UnknownResource,
+                DenyReason::NotAllowed => ErrorCode::Forbidden,
+                DenyReason::OutsideHours => ErrorCode::OutsideHours,
+                DenyReason::SessionTooOld => ErrorCode::SessionTooOld,
             };
+            tracing::info!(target: "rampart::gateway", user = %session.username, resource = %resource, reason = reason.as_str(), rule = rule.as_deref().unwrap_or(""), "stream denied");
+            shared.metrics.flow(label, "deny");
+            shared.metrics.refused_stream(reason.as_str());
             refuse(&mut send, code).await;
-            record(shared, &flow, "", "deny", outcome, 0, 0).await;
+            record(shared, &flow, "", "deny", reason.as_str(), 0, 0).await;
             return;
         }
     };
-    let tcp = match dial(&target, shared.settings.connect_timeout()).await {
+    let guard = session.open_flow(&resource, now);
+    let dialled = tokio::select! {
+        dialled = dial(&target, shared.settings.connect_timeout()) => dialled,
+        () = guard.cancelled().cancelled() => Err(ErrorCode::SessionExpired),
+    };
+    let tcp = match dialled {
         Ok(tcp) => tcp,
         Err(code) => {
             refuse(&mut send, code).await;
             let outcome = match code {
                 ErrorCode::TargetRefused => "target_refused",
                 ErrorCode::TargetTimeout => "target_timeout",
+                ErrorCode::SessionExpired => "session_ended",
                 _ => "target_unreachable",
             };
+            shared.metrics.refused_stream(outcome);
             record(shared, &flow, &target.to_string(), "allow", outcome, 0, 0).await;
             return;
         }
@@ -77,17 +112,51 @@ pub(crate) async fn serve(
         record(shared, &flow, &target.to_string(), "allow", "client_gone", 0, 0).await;
         return;
     }
+    shared.metrics.flows_active().inc();
+    let to_target = AtomicU64::new(0);
+    let from_target = AtomicU64::new(0);
+    let gateway_to_target = shared.metrics.bytes_to_target();
+    let gateway_from_target = shared.metrics.bytes_from_target();
     let (tcp_read, tcp_write) = tcp.into_split();
-    let relayed = relay(recv, send, tcp_read, tcp_write).await;
-    let outcome = if relayed.clean { "closed" } else { "reset" };
+    let relayed = tokio::select! {
+        relayed = relay_observed(
+            &mut recv,
+            &mut send,
+            tcp_read,
+            tcp_write,
+            |n| {
+                to_target.fetch_add(n, Ordering::Relaxed);
+                session.add_to_target(n);
+                gateway_to_target.inc_by(n);
+            },
+            |n| {
+                from_target.fetch_add(n, Ordering::Relaxed);
+                session.add_from_target(n);
+                gateway_from_target.inc_by(n);
+            },
+        ) => Some(relayed.clean),
+        () = guard.cancelled().cancelled() => None,
+    };
+    shared.metrics.flows_active().dec();
+    let outcome = match relayed {
+        Some(true) => "closed",
+        Some(false) => "reset",
+        None => {
+            let code = quinn::VarInt::from_u32(ErrorCode::SessionExpired.as_u32());
+            let _ = send.reset(code);
+            let _ = recv.stop(code);
+            "session_ended"
+        }
+    };
+    drop(guard);
     record(
         shared,
         &flow,
         &target.to_string(),
         "allow",
         outcome,
-        relayed.left_to_right,
-        relayed.right_to_left,
+        to_target.load(Ordering::Relaxed),
+        from_target.load(Ordering::Relaxed),
     )
     .await;
 }
@@ -120,7 +189,7 @@ async fn record(
         .record(FlowRecord {
             event: "flow".into(),
             session_id: flow.session.id.clone(),
-            user: flow.session.identity.username.clone(),
+            user: flow.session.username.clone(),
             user_id: flow.session.user_id.clone(),
             source: flow.source.to_string(),
             resource: flow.resource.to_owned(),

@@ -1,7 +1,11 @@
 //! The Rampart gateway: a QUIC server where employees log in (directory password + TOTP),
 //! then open named resources; each stream is one forwarded TCP connection, authorised by the
-//! policy and recorded as one flow line.
+//! policy and recorded as one flow line. A separate admin listener serves sessions, policy
+//! explanations, health and Prometheus metrics.
 
+pub mod admin;
+mod admission;
+mod backend;
 pub mod clock;
 pub mod config;
 mod connection;
@@ -9,6 +13,10 @@ pub mod flowlog;
 mod forward;
 pub mod logging;
 mod login;
+mod maintenance;
+mod metrics;
+mod registry;
+mod reload;
 mod server;
 mod session;
 pub mod shutdown;

@@ -2,8 +2,9 @@
 //! (or a service desk's temporary one-time code, used up atomically), then a new session.
 //! Every failure gives the client one answer; the log keeps the real reason.
 
+use crate::registry::SessionInfo;
 use crate::server::Shared;
-use crate::session::{ActiveSession, new_id_and_ticket, ticket_hash};
+use crate::session::{new_id_and_ticket, ticket_hash};
 use rampart_core::policy::Identity;
 use rampart_core::protocol::{ErrorCode, SessionGrant};
 use rampart_core::secret::Sensitive;
@@ -28,6 +29,14 @@ impl LoginFailure {
             Self::Unavailable(_) => ErrorCode::TryLater,
         }
     }
+
+    /// The reason label for metrics.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Self::Rejected(reason) => reason,
+            Self::Unavailable(_) => "service_unavailable",
+        }
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LoginFailure {
@@ -41,12 +50,12 @@ pub(crate) async fn login(
     typed_username: &str,
     password: &Sensitive<String>,
     otp: &Sensitive<String>,
-) -> Result<(ActiveSession, SessionGrant), LoginFailure> {
+) -> Result<(SessionInfo, SessionGrant), LoginFailure> {
     let result = attempt(shared, source, typed_username, password, otp).await;
     let shown_user = normalize_username(typed_username).unwrap_or_else(|_| "<invalid>".into());
     match &result {
         Ok((session, _)) => tracing::info!(
-            target: "rampart::auth", user = %session.identity.username, user_id = %session.user_id,
+            target: "rampart::auth", user = %session.username, user_id = %session.user_id,
             source = %source, session = %session.id, outcome = "success", "login"
         ),
         Err(LoginFailure::Rejected(reason)) => tracing::warn!(
@@ -66,7 +75,7 @@ async fn attempt(
     typed_username: &str,
     password: &Sensitive<String>,
     otp: &Sensitive<String>,
-) -> Result<(ActiveSession, SessionGrant), LoginFailure> {
+) -> Result<(SessionInfo, SessionGrant), LoginFailure> {
     let username = normalize_username(typed_username).map_err(|_| LoginFailure::Rejected("bad_username"))?;
     let person = match shared.directory.authenticate(&username, password).await {
         Ok(person) => person,
@@ -77,7 +86,7 @@ async fn attempt(
     };
     if let Some(code) = parse_temp_code(otp.expose()) {
         check_temp_code(shared, &person, &code).await?;
-        return start_session(shared, source, person).await;
+        return start_session(shared, source, person, None).await;
     }
     let token = shared
         .store
@@ -86,7 +95,7 @@ async fn attempt(
         .map_err(unavailable)?
         .ok_or(LoginFailure::Rejected("no_token"))?;
     check_code(shared, &token, otp).await?;
-    start_session(shared, source, person).await
+    start_session(shared, source, person, Some(token.id)).await
 }
 
 /// A temporary one-time code (issued by the service desk for a lost token): used up
@@ -182,7 +191,8 @@ async fn start_session(
     shared: &Shared,
     source: SocketAddr,
     person: DirectoryUser,
-) -> Result<(ActiveSession, SessionGrant), LoginFailure> {
+    token_id: Option<String>,
+) -> Result<(SessionInfo, SessionGrant), LoginFailure> {
     let (id, ticket) = new_id_and_ticket().ok_or_else(|| unavailable("system random generator failed"))?;
     let now = shared.clock.now();
     let lifetime = i64::try_from(shared.settings.session_lifetime_secs).unwrap_or(i64::MAX);
@@ -198,62 +208,107 @@ async fn start_session(
         expires_at,
         ended_at: None,
         end_reason: None,
-        token_id: None,
+        token_id: token_id.clone(),
         last_seen_at: None,
     };
     shared.store.create_session(&record).await.map_err(unavailable)?;
-    let session = ActiveSession {
+    enforce_session_limit(shared, &person.stable_id, &id, now).await;
+    let info = SessionInfo {
         id,
         user_id: person.stable_id,
-        identity: Identity {
-            username: person.username,
-            groups: person.groups,
-        },
+        username: person.username,
+        groups: person.groups,
+        source: source.to_string(),
+        created_at: now,
         expires_at,
     };
-    let grant = grant_for(shared, &session, Some(ticket));
-    Ok((session, grant))
+    let grant = grant_for(shared, &info, Some(ticket));
+    Ok((info, grant))
 }
 
-/// Resumes a session from its ticket.
+/// Ends the person's oldest sessions beyond `max_sessions_per_user`, keeping `new_id`.
+async fn enforce_session_limit(shared: &Shared, user_id: &str, new_id: &str, now: i64) {
+    let live = match shared.store.live_sessions_for_user(user_id, now).await {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::error!(target: "rampart::auth", user_id, error = %e, "cannot count sessions");
+            return;
+        }
+    };
+    let max = usize::try_from(shared.settings.max_sessions_per_user).unwrap_or(usize::MAX);
+    let excess = live.len().saturating_sub(max);
+    for old in live.iter().filter(|s| s.id != new_id).take(excess) {
+        tracing::info!(target: "rampart::auth", user = %old.username, session = %old.id, limit = max, "session limit reached: ending the oldest session");
+        shared.end_session(&old.id, "session_limit").await;
+    }
+}
+
+/// Resumes a session from its ticket: the session must be live and not idle, and the person
+/// still enabled in the directory (their groups are refreshed from it).
 pub(crate) async fn resume(
     shared: &Shared,
     source: SocketAddr,
     ticket: &Sensitive<String>,
-) -> Result<(ActiveSession, SessionGrant), ErrorCode> {
+) -> Result<(SessionInfo, SessionGrant), (ErrorCode, &'static str)> {
+    let unavailable = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::error!(target: "rampart::auth", source = %source, error = %e, "resume could not be checked: {what}");
+        (ErrorCode::TryLater, "service_unavailable")
+    };
     let found = shared
         .store
         .session_by_ticket_hash(&ticket_hash(ticket.expose()))
         .await
-        .map_err(|e| {
-            tracing::error!(target: "rampart::auth", source = %source, error = %e, "resume could not be checked");
-            ErrorCode::TryLater
-        })?;
+        .map_err(|e| unavailable("store", &e))?;
     let now = shared.clock.now();
     let Some(record) = found.filter(|s| s.ended_at.is_none() && s.expires_at > now) else {
         tracing::warn!(target: "rampart::auth", source = %source, outcome = "failure", reason = "unknown_or_expired_ticket", "resume refused");
-        return Err(ErrorCode::SessionExpired);
+        return Err((ErrorCode::SessionExpired, "unknown_or_expired_ticket"));
     };
-    let session = ActiveSession {
+    let local_activity = shared.registry.get(&record.id).map(|s| s.last_activity());
+    let last_used = [Some(record.created_at), record.last_seen_at, local_activity]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(record.created_at);
+    let idle = i64::try_from(shared.settings.session_idle_secs).unwrap_or(i64::MAX);
+    if now.saturating_sub(last_used) >= idle {
+        tracing::warn!(target: "rampart::auth", user = %record.username, source = %source, session = %record.id, outcome = "failure", reason = "session_idle", "resume refused");
+        shared.end_session(&record.id, "idle").await;
+        return Err((ErrorCode::SessionExpired, "session_idle"));
+    }
+    let person = match shared.directory.lookup(&record.username).await {
+        Ok(Some(person)) if person.stable_id == record.user_id => person,
+        Ok(_) => {
+            tracing::warn!(target: "rampart::auth", user = %record.username, source = %source, session = %record.id, outcome = "failure", reason = "account_disabled", "resume refused");
+            shared.end_session(&record.id, "account_disabled").await;
+            return Err((ErrorCode::SessionExpired, "account_disabled"));
+        }
+        Err(e) => return Err(unavailable("directory", &e)),
+    };
+    let info = SessionInfo {
         id: record.id,
         user_id: record.user_id,
-        identity: Identity {
-            username: record.username,
-            groups: record.groups,
-        },
+        username: record.username,
+        groups: person.groups,
+        source: source.to_string(),
+        created_at: record.created_at,
         expires_at: record.expires_at,
     };
-    tracing::info!(target: "rampart::auth", user = %session.identity.username, source = %source, session = %session.id, outcome = "success", "session resumed");
-    let grant = grant_for(shared, &session, None);
-    Ok((session, grant))
+    tracing::info!(target: "rampart::auth", user = %info.username, source = %source, session = %info.id, outcome = "success", "session resumed");
+    let grant = grant_for(shared, &info, None);
+    Ok((info, grant))
 }
 
-fn grant_for(shared: &Shared, session: &ActiveSession, ticket: Option<String>) -> SessionGrant {
+fn grant_for(shared: &Shared, session: &SessionInfo, ticket: Option<String>) -> SessionGrant {
+    let identity = Identity {
+        username: session.username.clone(),
+        groups: session.groups.clone(),
+    };
     SessionGrant {
         session_id: session.id.clone(),
         ticket: ticket.map(Sensitive::new),
-        user: session.identity.username.clone(),
+        user: session.username.clone(),
         expires_at: session.expires_at,
-        resources: shared.policy().visible_to(&session.identity),
+        resources: shared.policy().visible_to(&identity),
     }
 }

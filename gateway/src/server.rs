@@ -1,10 +1,16 @@
-//! The gateway server: binds the QUIC endpoint, accepts connections until shutdown, and holds
-//! the state every connection shares (store, keys, directory, policy, flow log, clock).
+//! The gateway server: binds the QUIC endpoint (and the admin listener), accepts connections
+//! until shutdown, and holds the state every connection shares: store, keys, directory,
+//! policy, live sessions, login admission, metrics, flow log and clock.
 
+use crate::admin::AdminServer;
+use crate::admission::Admission;
 use crate::clock::Clock;
 use crate::config::{GatewayConfig, GatewaySettings};
 use crate::flowlog::{FlowLog, FlowLogWriter};
-use crate::{connection, transport};
+use crate::metrics::Metrics;
+use crate::registry::{LiveSession, Registry};
+use crate::reload::PolicyHolder;
+use crate::{backend, connection, maintenance, transport};
 use anyhow::Context;
 use rampart_core::policy::Policy;
 use rampart_directory::{Directory, open_directory};
@@ -12,8 +18,10 @@ use rampart_store::{KeyRing, SqliteStore, Store};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// State shared by every connection.
 #[derive(Debug)]
@@ -24,15 +32,36 @@ pub(crate) struct Shared {
     pub flows: FlowLog,
     pub settings: GatewaySettings,
     pub clock: Clock,
-    policy: RwLock<Arc<Policy>>,
+    pub policy: PolicyHolder,
+    pub registry: Registry,
+    pub admission: Admission,
+    pub metrics: Metrics,
 }
 
 impl Shared {
     /// The policy in force now.
     pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+        self.policy.policy()
+    }
+
+    /// Ends a session in the store (so other gateways and resumes see it) and here.
+    pub async fn end_session(&self, id: &str, reason: &str) {
+        if let Err(e) = self.store.end_session(id, reason, self.clock.now()).await {
+            tracing::error!(target: "rampart::gateway", session = %id, reason, error = %e, "cannot record the end of a session");
+        }
+        if let Some(session) = self.registry.get(id) {
+            self.end_here(&session, reason);
+        }
+    }
+
+    /// Ends a session on this gateway: its connections close and its flows are reset.
+    pub fn end_here(&self, session: &LiveSession, reason: &str) {
+        if session.end(reason) {
+            tracing::info!(
+                target: "rampart::auth", user = %session.username, session = %session.id, reason,
+                "session ended"
+            );
+            self.metrics.session_ended(reason);
         }
     }
 }
@@ -42,7 +71,9 @@ impl Shared {
 pub struct GatewayParts {
     /// UDP address to listen on.
     pub listen: SocketAddr,
-    /// Server certificate chain.
+    /// TCP address of the admin HTTPS listener, if any.
+    pub admin_listen: Option<SocketAddr>,
+    /// Server certificate chain (QUIC and admin listener).
     pub cert_chain: Vec<CertificateDer<'static>>,
     /// Server private key.
     pub key: PrivateKeyDer<'static>,
@@ -54,6 +85,8 @@ pub struct GatewayParts {
     pub directory: Arc<dyn Directory>,
     /// Resources and who may reach them.
     pub policy: Policy,
+    /// The file `policy` was read from, to reload on SIGHUP and on change; None: fixed.
+    pub policy_file: Option<PathBuf>,
     /// Flow record sink.
     pub flows: FlowLog,
     /// Limits and timers.
@@ -66,34 +99,65 @@ pub struct GatewayParts {
 #[derive(Debug)]
 pub struct Gateway {
     endpoint: quinn::Endpoint,
+    admin: Option<AdminServer>,
     shared: Arc<Shared>,
     flow_writer: Option<FlowLogWriter>,
 }
 
 impl Gateway {
-    /// Binds the QUIC endpoint.
+    /// Binds the QUIC endpoint and the admin listener.
     pub fn bind(parts: GatewayParts) -> anyhow::Result<Self> {
-        let server_config = transport::server_config(parts.cert_chain, parts.key, &parts.settings)?;
+        let server_config = transport::server_config(parts.cert_chain.clone(), parts.key.clone_key(), &parts.settings)?;
         let endpoint = quinn::Endpoint::server(server_config, parts.listen)
             .with_context(|| format!("cannot listen on UDP {}", parts.listen))?;
+        let policy_text = match &parts.policy_file {
+            Some(path) => {
+                Some(std::fs::read_to_string(path).with_context(|| format!("cannot read policy {}", path.display()))?)
+            }
+            None => None,
+        };
+        let settings = parts.settings;
+        let admission = Admission::new(
+            usize::try_from(settings.max_logins_in_progress).unwrap_or(1),
+            usize::try_from(settings.login_queue).unwrap_or(0),
+            Duration::from_secs(settings.login_queue_wait_secs),
+        );
         let shared = Arc::new(Shared {
             store: parts.store,
             keys: parts.keys,
             directory: parts.directory,
             flows: parts.flows,
-            settings: parts.settings,
             clock: parts.clock,
-            policy: RwLock::new(Arc::new(parts.policy)),
+            policy: PolicyHolder::new(
+                parts.policy,
+                parts.policy_file,
+                policy_text.as_deref(),
+                parts.clock.now(),
+            ),
+            registry: Registry::default(),
+            admission,
+            metrics: Metrics::new(),
+            settings,
         });
+        let admin = match parts.admin_listen {
+            Some(addr) => Some(AdminServer::bind(
+                addr,
+                parts.cert_chain,
+                parts.key,
+                Arc::new(backend::GatewayAdmin::new(shared.clone())),
+            )?),
+            None => None,
+        };
         Ok(Self {
             endpoint,
+            admin,
             shared,
             flow_writer: None,
         })
     }
 
-    /// Builds a gateway from its config file: store, master key, local directory, policy,
-    /// certificate and flow log.
+    /// Builds a gateway from its config file: store, master key, directory, policy,
+    /// certificate, flow log and admin listener.
     pub async fn from_config(config: &GatewayConfig) -> anyhow::Result<Self> {
         let store = SqliteStore::open(&config.state_dir)
             .await
@@ -112,12 +176,14 @@ impl Gateway {
             .with_context(|| format!("cannot open flow log {}", config.flow_log_path().display()))?;
         let mut gateway = Self::bind(GatewayParts {
             listen: config.listen,
+            admin_listen: config.admin_listen,
             cert_chain,
             key,
             store,
             keys: Arc::new(keys),
             directory,
             policy,
+            policy_file: Some(config.policy.clone()),
             flows,
             settings: config.settings.clone(),
             clock: Clock::system(),
@@ -131,37 +197,72 @@ impl Gateway {
         self.endpoint.local_addr()
     }
 
+    /// The bound admin address, if the admin listener is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|a| a.local_addr().ok())
+    }
+
     /// Replaces the policy for new streams.
     pub fn set_policy(&self, policy: Policy) {
-        match self.shared.policy.write() {
-            Ok(mut guard) => *guard = Arc::new(policy),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(policy),
-        }
+        self.shared.policy.set(policy, self.shared.clock.now());
     }
 
     /// Serves until `shutdown` completes, then closes every connection and flushes the flow log.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let addr = self.endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(target: "rampart::gateway", listen = %addr, "gateway ready");
+        let stop = CancellationToken::new();
+        let mut helpers = vec![tokio::spawn(maintenance::run(self.shared.clone(), stop.clone()))];
+        if self.shared.policy.path().is_some() {
+            helpers.push(tokio::spawn(maintenance::watch_policy(
+                self.shared.clone(),
+                stop.clone(),
+            )));
+        }
+        if let Some(admin) = self.admin.take() {
+            let stop = stop.clone();
+            helpers.push(tokio::spawn(async move {
+                if let Err(e) = admin.run(async move { stop.cancelled().await }).await {
+                    tracing::error!(target: "rampart::admin", error = %format!("{e:#}"), "admin listener failed");
+                }
+            }));
+        }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 incoming = self.endpoint.accept() => match incoming {
-                    Some(incoming) => {
-                        tokio::spawn(connection::serve(self.shared.clone(), incoming));
-                    }
+                    Some(incoming) => self.accept(incoming),
                     None => break,
                 },
                 () = &mut shutdown => break,
             }
         }
         tracing::info!(target: "rampart::gateway", "shutting down");
+        stop.cancel();
         self.endpoint
             .close(quinn::VarInt::from_u32(0), b"gateway shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(5), self.endpoint.wait_idle()).await;
+        for helper in helpers {
+            let _ = tokio::time::timeout(Duration::from_secs(10), helper).await;
+        }
         drop(self.shared);
         if let Some(writer) = self.flow_writer {
             writer.finish().await;
         }
+    }
+
+    /// Starts serving one incoming connection, or asks it to prove its address first when
+    /// many handshakes are already in progress (a flood of spoofed Initial packets costs the
+    /// gateway nothing beyond a Retry packet).
+    fn accept(&self, incoming: quinn::Incoming) {
+        let threshold = i64::from(self.shared.settings.retry_threshold);
+        if incoming.may_retry() && self.shared.metrics.handshakes_in_progress().get() >= threshold {
+            self.shared.metrics.quic_retry();
+            if let Err(refused) = incoming.retry() {
+                refused.into_incoming().ignore();
+            }
+            return;
+        }
+        tokio::spawn(connection::serve(self.shared.clone(), incoming));
     }
 }

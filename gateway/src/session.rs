@@ -1,18 +1,8 @@
 //! Sessions: random ids and bearer tickets from the system CSPRNG; the store keeps only the
 //! ticket's SHA-256, so a stolen database cannot resume anyone's session.
 
-use rampart_core::policy::Identity;
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
-
-/// A logged-in person attached to a connection.
-#[derive(Debug, Clone)]
-pub(crate) struct ActiveSession {
-    pub id: String,
-    pub user_id: String,
-    pub identity: Identity,
-    pub expires_at: i64,
-}
 
 /// Random bytes as lower-case hex. Fails only if the OS generator fails.
 pub(crate) fn random_hex(bytes: usize) -> Option<String> {

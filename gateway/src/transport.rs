@@ -12,6 +12,9 @@ use std::time::Duration;
 const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
 /// Connection-wide receive and send windows, shared by a session's flows.
 const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
+/// Streams the QUIC layer admits beyond `max_streams_per_connection`: the gateway answers
+/// them with a `too_many_streams` refusal instead of leaving the client blocked on credit.
+const STREAM_HEADROOM: u32 = 16;
 
 /// Builds the quinn server config from the gateway's certificate.
 pub(crate) fn server_config(
@@ -29,7 +32,9 @@ pub(crate) fn server_config(
 
 fn transport(settings: &GatewaySettings) -> anyhow::Result<TransportConfig> {
     let mut t = TransportConfig::default();
-    t.max_concurrent_bidi_streams(VarInt::from_u32(settings.max_streams_per_connection));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(
+        settings.max_streams_per_connection.saturating_add(STREAM_HEADROOM),
+    ));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
     t.max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(
         settings.idle_timeout_secs,

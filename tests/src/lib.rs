@@ -60,7 +60,14 @@ impl Dev {
             .arg("dev")
             .arg("--state-dir")
             .arg(&state)
-            .args(["--listen", "127.0.0.1:0", "--provisioner-listen", "127.0.0.1:0"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--provisioner-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(stdout)

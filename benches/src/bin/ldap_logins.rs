@@ -100,12 +100,14 @@ async fn main() -> anyhow::Result<()> {
     let (flows, _writer) = FlowLog::open(&dir.path().join("flows.jsonl")).await?;
     let gateway = Gateway::bind(GatewayParts {
         listen: "127.0.0.1:0".parse()?,
+        admin_listen: None,
         cert_chain: cert.cert_chain()?,
         key: cert.private_key()?,
         store,
         keys,
         directory: Arc::new(LdapDirectory::new(config).map_err(anyhow::Error::msg)?),
         policy: Policy::default(),
+        policy_file: None,
         flows,
         settings: GatewaySettings::default(),
         clock: Clock::system(),

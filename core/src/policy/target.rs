@@ -1,0 +1,70 @@
+//! Resource targets: `host:port` parsed into a canonical form so equivalent spellings compare equal.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// A `host:port` target in canonical form: lower-case host without trailing dot, IPv4-mapped
+/// IPv6 addresses as IPv4, so equivalent spellings compare equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// Host name or IP address literal (without brackets).
+    pub host: String,
+    /// TCP port, never 0.
+    pub port: u16,
+}
+
+impl Target {
+    /// Parses `host:port` or `[v6]:port` into canonical form.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, port) = rest.split_once("]:").ok_or("IPv6 targets are written [address]:port")?;
+            (host, port)
+        } else {
+            text.rsplit_once(':').ok_or("expected host:port")?
+        };
+        let port: u16 = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
+        if port == 0 {
+            return Err("port 0 is not a valid target".into());
+        }
+        Ok(Self {
+            host: canonical_host(host)?,
+            port,
+        })
+    }
+
+    /// The address to dial, with brackets around IPv6 literals.
+    pub fn dial_string(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.dial_string())
+    }
+}
+
+fn canonical_host(host: &str) -> Result<String, String> {
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+            IpAddr::V4(v4) => v4.to_string(),
+        });
+    }
+    if host.parse::<Ipv6Addr>().is_err() && host.contains(':') {
+        return Err(format!("invalid host {host:?}"));
+    }
+    let valid_label = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(valid_label) {
+        return Err(format!("invalid host {host:?}"));
+    }
+    Ok(host)
+}

@@ -1,0 +1,94 @@
+//! Wire types of the gateway's admin API (JSON), shared with the `rampart` CLI.
+
+use serde::{Deserialize, Serialize};
+
+/// A live session on this gateway, as the service desk and security team see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Public session id (not a credential).
+    pub id: String,
+    /// Normalised username.
+    pub user: String,
+    /// The person's stable directory id.
+    pub user_id: String,
+    /// Directory groups the session decides with (refreshed from the directory).
+    pub groups: Vec<String>,
+    /// Source address of the latest connection (`ip:port`).
+    pub source: String,
+    /// When the session began, unix seconds.
+    pub since: i64,
+    /// When the session ends at the latest, unix seconds.
+    pub expires_at: i64,
+    /// Last login, stream or byte moved, unix seconds.
+    pub last_activity: i64,
+    /// QUIC connections attached now (0 while the client reconnects).
+    pub connections: u32,
+    /// Forwarded connections open now.
+    pub active_flows: u32,
+    /// Every resource this session has opened, by name.
+    pub resources_used: Vec<String>,
+    /// Bytes carried from the client to targets.
+    pub bytes_to_targets: u64,
+    /// Bytes carried from targets to the client.
+    pub bytes_from_targets: u64,
+}
+
+/// Answer to `GET /v1/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionList {
+    /// Live sessions, oldest first.
+    pub sessions: Vec<SessionView>,
+}
+
+/// Answer to a kill: the sessions ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillResult {
+    /// Ids of the sessions ended by this request.
+    pub ended: Vec<String>,
+}
+
+/// The policy in force and the outcome of the latest reload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyStatus {
+    /// The policy file.
+    pub path: String,
+    /// SHA-256 (hex) of the file content in force.
+    pub sha256: String,
+    /// When it was loaded, unix seconds.
+    pub loaded_at: i64,
+    /// Resources defined.
+    pub resources: usize,
+    /// Rules defined (including each resource's own allow list).
+    pub rules: usize,
+    /// Problems of the latest rejected edit, if the file on disk is not the one in force.
+    pub rejected: Vec<String>,
+}
+
+/// One readiness check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// `store`, `directory`, `policy`.
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Plain words, e.g. the error.
+    pub detail: String,
+}
+
+/// Answer to `/readyz` (200 when every check passes, 503 otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    /// All checks passed.
+    pub ready: bool,
+    /// Each check.
+    pub checks: Vec<Check>,
+}
+
+/// Error body of every failed admin request (same shape as the provisioner's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Machine-readable code: `unauthorized`, `forbidden`, `not_found`, `invalid`, `unavailable`.
+    pub error: String,
+    /// Plain-language explanation.
+    pub message: String,
+}

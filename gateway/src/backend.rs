@@ -1,0 +1,180 @@
+//! The running gateway as the admin listener sees it: sessions, kills, policy explanations and
+//! reloads, readiness and metrics, with operators checked against the shared store.
+
+use crate::admin::api::{Check, KillResult, PolicyStatus, Readiness, SessionView};
+use crate::admin::{AdminBackend, AdminError};
+use crate::server::Shared;
+use rampart_core::policy::{Explanation, Identity};
+use rampart_core::username::normalize_username;
+use rampart_directory::DirectoryError;
+use rampart_store::OperatorRecord;
+use std::sync::Arc;
+
+/// A name the readiness check looks up: it exists nowhere, so the directory answers "no such
+/// person" quickly when it is healthy.
+const READINESS_PROBE_USER: &str = "rampart-readiness-probe";
+
+/// [`AdminBackend`] over the gateway's shared state.
+#[derive(Debug)]
+pub(crate) struct GatewayAdmin {
+    shared: Arc<Shared>,
+}
+
+impl GatewayAdmin {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Unavailable(e.to_string())
+}
+
+fn username(typed: &str) -> Result<String, AdminError> {
+    normalize_username(typed).map_err(|e| AdminError::Invalid(format!("username {typed:?}: {e}")))
+}
+
+#[async_trait::async_trait]
+impl AdminBackend for GatewayAdmin {
+    async fn operator(&self, api_key: &str) -> Result<Option<OperatorRecord>, AdminError> {
+        let hash = rampart_store::access::key_hash(api_key);
+        let found = self
+            .shared
+            .store
+            .operator_by_key_hash(&hash)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.filter(|o| o.revoked_at.is_none()))
+    }
+
+    fn sessions(&self, user: Option<&str>) -> Vec<SessionView> {
+        let user = user.and_then(|u| normalize_username(u).ok());
+        self.shared
+            .registry
+            .all()
+            .into_iter()
+            .filter(|s| !s.is_ended())
+            .filter(|s| user.as_deref().is_none_or(|u| s.username == u))
+            .map(|s| s.view())
+            .collect()
+    }
+
+    async fn kill_session(&self, id: &str, actor: &str) -> Result<KillResult, AdminError> {
+        let live = self.shared.registry.get(id).filter(|s| !s.is_ended());
+        let Some(session) = live else {
+            return Err(AdminError::NotFound(format!("no live session {id} on this gateway")));
+        };
+        tracing::info!(target: "rampart::admin", actor, session = %id, user = %session.username, "session killed by an operator");
+        self.shared.end_session(id, "admin_kill").await;
+        Ok(KillResult {
+            ended: vec![id.to_owned()],
+        })
+    }
+
+    async fn kill_user(&self, typed: &str, actor: &str) -> Result<KillResult, AdminError> {
+        let name = username(typed)?;
+        // Sessions live in the store under the person's stable id; find it from sessions here
+        // or from the directory, so sessions on other gateways end too.
+        let local: Vec<_> = self
+            .shared
+            .registry
+            .all()
+            .into_iter()
+            .filter(|s| s.username == name)
+            .collect();
+        let user_id = match local.first() {
+            Some(s) => s.user_id.clone(),
+            None => match self.shared.directory.lookup(&name).await {
+                Ok(Some(person)) => person.stable_id,
+                Ok(None) => return Err(AdminError::NotFound(format!("no person named {name} in the directory"))),
+                Err(e) => return Err(unavailable(e)),
+            },
+        };
+        let now = self.shared.clock.now();
+        let ended = self
+            .shared
+            .store
+            .end_user_sessions(&user_id, "admin_kill", now)
+            .await
+            .map_err(unavailable)?;
+        for session in local {
+            self.shared.end_here(&session, "admin_kill");
+        }
+        tracing::info!(target: "rampart::admin", actor, user = %name, sessions = ended.len(), "all sessions of a person killed by an operator");
+        Ok(KillResult { ended })
+    }
+
+    async fn explain(&self, typed: &str, resource: &str, at: Option<i64>) -> Result<Explanation, AdminError> {
+        let name = username(typed)?;
+        let person = match self.shared.directory.lookup(&name).await {
+            Ok(Some(person)) => person,
+            Ok(None) => {
+                return Err(AdminError::NotFound(format!(
+                    "no enabled person named {name} in the directory: they cannot log in at all"
+                )));
+            }
+            Err(DirectoryError::Unavailable(e)) => return Err(unavailable(e)),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let identity = Identity {
+            username: person.username,
+            groups: person.groups,
+        };
+        let now = at.unwrap_or_else(|| self.shared.clock.now());
+        Ok(self.shared.policy().explain(&identity, resource, now, None))
+    }
+
+    fn policy_status(&self) -> PolicyStatus {
+        self.shared.policy.status()
+    }
+
+    async fn reload_policy(&self) -> Result<PolicyStatus, AdminError> {
+        let shared = &self.shared;
+        match shared.policy.reload(true, shared.clock.now(), &shared.metrics).await {
+            Ok(_) => Ok(shared.policy.status()),
+            Err(problems) => Err(AdminError::Invalid(problems.join("; "))),
+        }
+    }
+
+    async fn readiness(&self) -> Readiness {
+        let store = match self.shared.store.ping().await {
+            Ok(()) => check("store", true, "answers"),
+            Err(e) => check("store", false, &e.to_string()),
+        };
+        let directory = match self.shared.directory.lookup(READINESS_PROBE_USER).await {
+            Ok(_) => check("directory", true, "answers"),
+            Err(e) => check("directory", false, &e.to_string()),
+        };
+        let status = self.shared.policy.status();
+        let policy = check(
+            "policy",
+            true,
+            &format!("{} resources, {} rules", status.resources, status.rules),
+        );
+        let checks = vec![store, directory, policy];
+        Readiness {
+            ready: checks.iter().all(|c| c.ok),
+            checks,
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let shared = &self.shared;
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        shared.metrics.logins_queued().set(gauge(shared.admission.queued()));
+        shared
+            .metrics
+            .logins_in_progress()
+            .set(gauge(shared.admission.in_progress()));
+        shared.metrics.sessions_active().set(gauge(shared.registry.len()));
+        shared.metrics.encode()
+    }
+}
+
+fn check(name: &str, ok: bool, detail: &str) -> Check {
+    Check {
+        name: name.to_owned(),
+        ok,
+        detail: detail.to_owned(),
+    }
+}

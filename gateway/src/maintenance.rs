@@ -1,0 +1,162 @@
+//! Background upkeep: closes sessions that ended elsewhere (operator kill, revoked token,
+//! another gateway), expired or went idle; asks the directory again about connected people;
+//! and reloads the policy on SIGHUP or when its file changes.
+
+use crate::server::Shared;
+use rampart_core::policy::Identity;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the session checks every `session_check_secs` until `stop`.
+pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(shared.settings.session_check());
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut ended_cursor = shared.clock.now();
+    let mut last_directory_check = shared.clock.now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let now = shared.clock.now();
+        close_sessions_ended_elsewhere(&shared, &mut ended_cursor, now).await;
+        close_expired_and_idle(&shared, now).await;
+        let recheck = i64::try_from(shared.settings.directory_recheck_secs).unwrap_or(i64::MAX);
+        if now.saturating_sub(last_directory_check) >= recheck {
+            last_directory_check = now;
+            recheck_directory(&shared).await;
+        }
+        shared
+            .metrics
+            .sessions_active()
+            .set(i64::try_from(shared.registry.len()).unwrap_or(i64::MAX));
+    }
+}
+
+/// Polls the store's feed of ended sessions. The cursor overlaps by a second so an ending in
+/// the same second as the last poll is not missed; ending twice is harmless.
+async fn close_sessions_ended_elsewhere(shared: &Shared, cursor: &mut i64, now: i64) {
+    match shared.store.sessions_ended_since(cursor.saturating_sub(1)).await {
+        Ok(ended) => {
+            for (id, reason) in ended {
+                if let Some(session) = shared.registry.get(&id) {
+                    shared.end_here(&session, &reason);
+                }
+            }
+            *cursor = now;
+        }
+        Err(e) => tracing::warn!(target: "rampart::gateway", error = %e, "cannot read ended sessions; will retry"),
+    }
+}
+
+async fn close_expired_and_idle(shared: &Shared, now: i64) {
+    let idle = i64::try_from(shared.settings.session_idle_secs).unwrap_or(i64::MAX);
+    for session in shared.registry.all() {
+        if session.is_ended() {
+            continue;
+        }
+        session.note_traffic(now);
+        if session.expires_at <= now {
+            shared.end_session(&session.id, "expired").await;
+        } else if now.saturating_sub(session.last_activity()) >= idle {
+            shared.end_session(&session.id, "idle").await;
+        }
+    }
+}
+
+/// Asks the directory about every connected person: a disabled or vanished account ends their
+/// sessions; a group change that takes a resource away ends them too (the person logs in
+/// again and sees what they may use now); other group changes apply to new streams. When the
+/// directory cannot answer, sessions are kept and the check is tried at the next interval.
+async fn recheck_directory(shared: &Shared) {
+    let mut by_user: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for session in shared.registry.all() {
+        by_user.entry(session.username.clone()).or_default().push(session);
+    }
+    for (username, sessions) in by_user {
+        let found = match shared.directory.lookup(&username).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(target: "rampart::gateway", user = %username, error = %e, "directory re-check failed; sessions kept");
+                continue;
+            }
+        };
+        for session in sessions {
+            match &found {
+                Some(person) if person.stable_id == session.user_id => {
+                    let before = shared.policy().visible_to(&session.identity());
+                    let after_identity = Identity {
+                        username: session.username.clone(),
+                        groups: person.groups.clone(),
+                    };
+                    let after = shared.policy().visible_to(&after_identity);
+                    let lost_access = before.iter().any(|r| !after.contains(r));
+                    if lost_access {
+                        shared.end_session(&session.id, "groups_changed").await;
+                    } else if session.set_groups(person.groups.clone()) {
+                        tracing::info!(target: "rampart::auth", user = %username, session = %session.id, groups = ?person.groups, "groups refreshed from the directory");
+                    }
+                }
+                _ => shared.end_session(&session.id, "account_disabled").await,
+            }
+        }
+    }
+}
+
+/// Reloads the policy when its file changes (checked every `policy_check_secs`) and on SIGHUP.
+pub(crate) async fn watch_policy(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(shared.settings.policy_check());
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut hangup = hangup_signal();
+    loop {
+        let forced = tokio::select! {
+            _ = tick.tick() => false,
+            () = next_hangup(&mut hangup) => true,
+            () = stop.cancelled() => return,
+        };
+        if forced {
+            tracing::info!(target: "rampart::policy", "SIGHUP: reloading the policy");
+        }
+        // Problems are logged by the holder; a rejected file is not re-parsed until it changes.
+        let _ = shared.policy.reload(forced, shared.clock.now(), &shared.metrics).await;
+    }
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+#[cfg(unix)]
+fn hangup_signal() -> Hangup {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(target: "rampart::policy", error = %e, "cannot listen for SIGHUP; the policy file is still watched");
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn next_hangup(hangup: &mut Hangup) {
+    match hangup {
+        Some(signal) => {
+            if signal.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Hangup {}
+
+#[cfg(not(unix))]
+async fn next_hangup(_: &mut Hangup) {
+    std::future::pending::<()>().await
+}
