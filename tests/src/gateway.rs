@@ -5,7 +5,7 @@
 use crate::bin;
 use rampart_certs::CertificateAuthority;
 use rampart_core::totp::{SEED_LEN, TotpParams, secret_base32};
-use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
+use rampart_store::{KeyRing, OperatorRecord, OperatorRole, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -25,6 +25,8 @@ pub struct GatewayProc {
     pub ca: CertificateAuthority,
     /// State directory.
     pub state: PathBuf,
+    /// `https://127.0.0.1:PORT` of the admin listener.
+    pub admin_url: String,
 }
 
 /// What to put in `gateway.toml` besides the basics.
@@ -53,7 +55,7 @@ impl GatewayProc {
             .unwrap();
         std::fs::write(dir.path().join("policy.toml"), spec.policy).unwrap();
         let config = format!(
-            "listen = \"127.0.0.1:0\"\nstate_dir = \"state\"\ncert = \"gateway.pem\"\nkey = \"gateway.key\"\n\
+            "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nstate_dir = \"state\"\ncert = \"gateway.pem\"\nkey = \"gateway.key\"\n\
              policy = \"policy.toml\"\n\n[settings]\n{}\n\n{}\n",
             spec.settings, spec.directory
         );
@@ -76,11 +78,16 @@ impl GatewayProc {
             ca_pem,
             ca,
             state,
+            admin_url: String::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(listen) = gw.log_events().iter().find(|e| e["message"] == "gateway ready") {
-                gw.addr = listen["listen"].as_str().unwrap().to_owned();
+            let events = gw.log_events();
+            let ready = events.iter().find(|e| e["message"] == "gateway ready");
+            let admin = events.iter().find(|e| e["message"] == "admin listener serving HTTPS");
+            if let (Some(ready), Some(admin)) = (ready, admin) {
+                gw.addr = ready["listen"].as_str().unwrap().to_owned();
+                gw.admin_url = format!("https://{}", admin["listen"].as_str().unwrap());
                 break;
             }
             if let Ok(Some(status)) = gw.child.try_wait() {
@@ -141,6 +148,84 @@ impl GatewayProc {
             .unwrap();
         store.close().await;
         secret_base32(&seed)
+    }
+}
+
+impl GatewayProc {
+    /// The gateway's config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.toml")
+    }
+
+    /// The policy file the gateway watches.
+    pub fn policy_path(&self) -> PathBuf {
+        self.dir.path().join("policy.toml")
+    }
+
+    /// Creates an operator with `role` (`admin`, `helpdesk`, `auditor`) straight in the store,
+    /// as `rampart-provisioner init` or `rampart operator create` would; returns the API key.
+    pub async fn operator(&self, name: &str, role: &str) -> String {
+        let store = SqliteStore::open(&self.state).await.unwrap();
+        let key = format!("rk_{}", hex::encode(crate::random_bytes(32)));
+        store
+            .insert_operator(&OperatorRecord {
+                id: format!("op-{name}"),
+                name: name.into(),
+                role: OperatorRole::parse(role).unwrap(),
+                key_hash: rampart_store::access::key_hash(&key),
+                created_at: 0,
+                created_by: "test".into(),
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        key
+    }
+
+    /// Calls the admin API; returns the status and the body (JSON, or a string for text).
+    pub async fn admin(&self, method: &str, path: &str, api_key: Option<&str>) -> (u16, Value) {
+        let client = crate::https_client(&self.ca_pem);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = client.request(method, format!("{}{path}", self.admin_url));
+        if let Some(key) = api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    /// Sends SIGHUP (policy reload).
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until a log event with `message` has appeared `count` times; returns them all.
+    pub fn wait_log(&self, message: &str, count: usize, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let found: Vec<Value> = self
+                .log_events()
+                .into_iter()
+                .filter(|e| e["message"] == message)
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {count}× {message:?} in the gateway log within {within:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

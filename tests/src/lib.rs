@@ -317,3 +317,10 @@ pub fn assert_no_secrets(haystack: &str, secrets: &[&str], place: &str) {
         assert!(!haystack.contains(secret), "secret #{i} appears in {place}");
     }
 }
+
+/// An HTTPS client that trusts only `ca_pem` (the organisation CA).
+pub fn https_client(ca_pem: &str) -> reqwest::Client {
+    let ca = rampart_certs::certs_from_pem(ca_pem).unwrap();
+    let tls = rampart_certs::client_config(ca, &[b"http/1.1"]).unwrap();
+    reqwest::Client::builder().use_preconfigured_tls(tls).build().unwrap()
+}

@@ -279,6 +279,33 @@ impl Slapd {
         self.log().lines().filter(|l| l.contains(&needle)).count()
     }
 
+    /// Applies an LDIF change (`ldapmodify`) as the directory's administrator.
+    pub fn modify(&self, ldif: &str) {
+        let mut child = Command::new("ldapmodify")
+            .args([
+                "-x",
+                "-H",
+                &self.url,
+                "-D",
+                &format!("cn=admin,{BASE}"),
+                "-w",
+                "admin-fixture",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), ldif.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ldapmodify failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Stops slapd now.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
