@@ -52,7 +52,7 @@ pub async fn run(connection: &Connection, output: Output, command: SessionsComma
                         .delete_json(&format!("/v1/people/{}/sessions", segment(&user)))
                         .await?;
                     if result.ended.is_empty() && output == Output::Table {
-                        println!("{user} has no live session on this gateway; nothing ended");
+                        println!("{user} has no live session; nothing ended");
                         return Ok(());
                     }
                     result
