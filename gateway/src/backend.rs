@@ -13,6 +13,8 @@ use std::sync::Arc;
 /// A name the readiness check looks up: it exists nowhere, so the directory answers "no such
 /// person" quickly when it is healthy.
 const READINESS_PROBE_USER: &str = "rampart-readiness-probe";
+/// Most sessions one listing returns (a few thousand employees fit many times over).
+const MAX_LISTED_SESSIONS: u32 = 20_000;
 
 /// [`AdminBackend`] over the gateway's shared state.
 #[derive(Debug)]
@@ -47,24 +49,56 @@ impl AdminBackend for GatewayAdmin {
         Ok(found.filter(|o| o.revoked_at.is_none()))
     }
 
-    fn sessions(&self, user: Option<&str>) -> Vec<SessionView> {
-        let user = user.and_then(|u| normalize_username(u).ok());
-        self.shared
-            .registry
-            .all()
+    async fn sessions(&self, user: Option<&str>) -> Result<Vec<SessionView>, AdminError> {
+        let user = user.map(username).transpose()?;
+        let now = self.shared.clock.now();
+        let stored = self
+            .shared
+            .store
+            .live_sessions(now, MAX_LISTED_SESSIONS)
+            .await
+            .map_err(unavailable)?;
+        let mut views: Vec<SessionView> = stored
             .into_iter()
-            .filter(|s| !s.is_ended())
             .filter(|s| user.as_deref().is_none_or(|u| s.username == u))
-            .map(|s| s.view())
-            .collect()
+            .map(|record| match self.shared.registry.get(&record.id) {
+                Some(live) => live.view(),
+                None => SessionView {
+                    id: record.id,
+                    user: record.username,
+                    user_id: record.user_id,
+                    groups: record.groups,
+                    source: record.source,
+                    since: record.created_at,
+                    expires_at: record.expires_at,
+                    last_activity: record.last_seen_at.unwrap_or(record.created_at),
+                    connections: 0,
+                    active_flows: 0,
+                    resources_used: Vec::new(),
+                    bytes_to_targets: 0,
+                    bytes_from_targets: 0,
+                },
+            })
+            .collect();
+        views.sort_by(|a, b| (a.since, &a.id).cmp(&(b.since, &b.id)));
+        Ok(views)
     }
 
     async fn kill_session(&self, id: &str, actor: &str) -> Result<KillResult, AdminError> {
-        let live = self.shared.registry.get(id).filter(|s| !s.is_ended());
-        let Some(session) = live else {
-            return Err(AdminError::NotFound(format!("no live session {id} on this gateway")));
+        let now = self.shared.clock.now();
+        let live_here = self.shared.registry.get(id).filter(|s| !s.is_ended());
+        let user = match &live_here {
+            Some(session) => session.username.clone(),
+            None => {
+                // Not attached here: it may be live between connections or on another gateway.
+                let stored = self.shared.store.live_sessions(now, MAX_LISTED_SESSIONS).await.map_err(unavailable)?;
+                match stored.into_iter().find(|s| s.id == id) {
+                    Some(record) => record.username,
+                    None => return Err(AdminError::NotFound(format!("no live session {id}"))),
+                }
+            }
         };
-        tracing::info!(target: "rampart::admin", actor, session = %id, user = %session.username, "session killed by an operator");
+        tracing::info!(target: "rampart::admin", actor, session = %id, user = %user, "session killed by an operator");
         self.shared.end_session(id, "admin_kill").await;
         Ok(KillResult {
             ended: vec![id.to_owned()],

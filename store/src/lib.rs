@@ -87,6 +87,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Live (not ended, not expired at `now`) sessions of a user, oldest first.
     async fn live_sessions_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError>;
 
+    /// Live sessions of everyone (on any gateway, connected or between connections), oldest
+    /// first, at most `limit`.
+    async fn live_sessions(&self, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError>;
+
     /// Ends every session of a user that has not ended yet; returns their ids.
     async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError>;
 

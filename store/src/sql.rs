@@ -114,6 +114,13 @@ pub(crate) const LIVE_SESSIONS_FOR_USER: &str = concat!(
     " FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at, id"
 );
 
+/// Every live session, oldest first. `$1` now, `$2` limit.
+pub(crate) const LIVE_SESSIONS: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE ended_at IS NULL AND expires_at > $1 ORDER BY created_at, id LIMIT $2"
+);
+
 /// Ends every live session of a user. `$1` user id, `$2` now, `$3` reason.
 pub(crate) const END_USER_SESSIONS: &str = "\
 UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE user_id = $1 AND ended_at IS NULL RETURNING id";

@@ -239,6 +239,14 @@ async fn sessions_per_user_end_with_their_token_and_feed_the_ended_list() {
         .map(|s| s.id)
         .collect();
     assert_eq!(live, ["s1", "s2", "s3"], "oldest first, expired left out");
+    let everyone: Vec<String> = store
+        .live_sessions(NOW + 2, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(everyone, ["s1", "s2"], "oldest first, limited");
     assert!(store.live_sessions_for_user("u2", NOW).await.unwrap().is_empty());
 
     store.touch_session("s1", NOW + 30).await.unwrap();

@@ -1,7 +1,7 @@
 //! Explanations: why a person may or may not open a resource, rule by rule, for the service desk.
 
 use super::rule::Check;
-use super::{Identity, Policy, Verdict, verdict};
+use super::{DenyReason, Identity, Policy, Verdict, verdict};
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
@@ -89,7 +89,7 @@ impl From<&Check<'_>> for RuleCheck {
             "allows"
         } else if check.naming.is_none() {
             "does not name this person"
-        } else if check.in_window == Some(false) {
+        } else if check.deny_reason() == DenyReason::OutsideHours {
             "outside its hours"
         } else {
             "session too old"
@@ -112,7 +112,7 @@ impl From<&Check<'_>> for RuleCheck {
 /// Why the first rule naming the person did not allow.
 fn denial(check: &Check<'_>, now: i64, session_started: Option<i64>) -> String {
     let rule = check.rule;
-    if let (Some(false), Some(schedule)) = (check.in_window, &rule.schedule) {
+    if let (DenyReason::OutsideHours, Some(schedule)) = (check.deny_reason(), &rule.schedule) {
         let local = schedule.local_text(now).unwrap_or_else(|| "a time out of range".into());
         return format!(
             "denied: outside the hours of rule {:?} ({} {}); it is {local} there",

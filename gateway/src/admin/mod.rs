@@ -33,9 +33,10 @@ pub enum AdminError {
 pub trait AdminBackend: Send + Sync + std::fmt::Debug + 'static {
     /// The operator holding `api_key`, if the key is known and not withdrawn.
     async fn operator(&self, api_key: &str) -> Result<Option<OperatorRecord>, AdminError>;
-    /// Live sessions on this gateway, oldest first; only `user`'s when given (normalised).
-    fn sessions(&self, user: Option<&str>) -> Vec<SessionView>;
-    /// Ends one session everywhere and closes its connections and flows here.
+    /// Live sessions (on every gateway sharing the store; those attached here with their
+    /// connections, flows and bytes), oldest first; only `user`'s when given.
+    async fn sessions(&self, user: Option<&str>) -> Result<Vec<SessionView>, AdminError>;
+    /// Ends one live session everywhere and closes its connections and flows here.
     async fn kill_session(&self, id: &str, actor: &str) -> Result<KillResult, AdminError>;
     /// Ends every live session of `username` everywhere.
     async fn kill_user(&self, username: &str, actor: &str) -> Result<KillResult, AdminError>;

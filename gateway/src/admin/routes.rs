@@ -255,7 +255,7 @@ async fn sessions(
     operator.require(Permission::Read)?;
     let user = query.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
     Ok(axum::Json(SessionList {
-        sessions: state.backend.sessions(user),
+        sessions: state.backend.sessions(user).await?,
     }))
 }
 

@@ -118,6 +118,16 @@ impl FakeBackend {
     }
 }
 
+impl FakeBackend {
+    fn listed(&self, user: Option<&str>) -> Vec<SessionView> {
+        self.sessions
+            .iter()
+            .filter(|s| user.is_none_or(|u| s.user == u))
+            .cloned()
+            .collect()
+    }
+}
+
 #[async_trait::async_trait]
 impl AdminBackend for FakeBackend {
     async fn operator(&self, api_key: &str) -> Result<Option<OperatorRecord>, AdminError> {
@@ -131,12 +141,8 @@ impl AdminBackend for FakeBackend {
             .map(|(_, op)| op.clone()))
     }
 
-    fn sessions(&self, user: Option<&str>) -> Vec<SessionView> {
-        self.sessions
-            .iter()
-            .filter(|s| user.is_none_or(|u| s.user == u))
-            .cloned()
-            .collect()
+    async fn sessions(&self, user: Option<&str>) -> Result<Vec<SessionView>, AdminError> {
+        Ok(self.listed(user))
     }
 
     async fn kill_session(&self, id: &str, actor: &str) -> Result<KillResult, AdminError> {
@@ -152,7 +158,7 @@ impl AdminBackend for FakeBackend {
             return Err(AdminError::NotFound(format!("no person {username}")));
         }
         self.calls.lock().unwrap().kills.push((username.into(), actor.into()));
-        let ended = self.sessions(Some(username)).into_iter().map(|s| s.id).collect();
+        let ended = self.listed(Some(username)).into_iter().map(|s| s.id).collect();
         Ok(KillResult { ended })
     }
 

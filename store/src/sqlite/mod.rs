@@ -172,6 +172,10 @@ impl Store for SqliteStore {
         sessions::live_for_user(&self.pool, user_id, now).await
     }
 
+    async fn live_sessions(&self, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError> {
+        sessions::live(&self.pool, now, limit).await
+    }
+
     async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError> {
         let _writer = self.writes.lock().await;
         sessions::end_for_user(&self.pool, user_id, reason, now).await

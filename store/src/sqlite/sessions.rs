@@ -80,6 +80,17 @@ pub(super) async fn live_for_user(
     rows.iter().map(decode_session).collect()
 }
 
+/// Live sessions of everyone, oldest first, at most `limit`.
+pub(super) async fn live(pool: &SqlitePool, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError> {
+    let rows = sqlx::query(sql::LIVE_SESSIONS)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    rows.iter().map(decode_session).collect()
+}
+
 /// Ends every not yet ended session of a user; returns their ids.
 pub(super) async fn end_for_user(
     pool: &SqlitePool,

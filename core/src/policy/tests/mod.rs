@@ -53,7 +53,7 @@ pub(super) const POLICY: &str = r#"
     windows = ["Sat 09:00-12:00"]
 
     [[rule]]
-    name = "sunday-maintenance"
+    name = "sunday-maint"
     resources = ["mail"]
     groups = ["maint"]
     time_zone = "Europe/Zurich"
@@ -67,14 +67,14 @@ pub(super) const POLICY: &str = r#"
     windows = ["Fri 22:00-06:00"]
 
     [[rule]]
-    name = "erin-weekend-nights"
+    name = "erin-nights"
     resources = ["backup"]
     users = ["erin"]
     time_zone = "Europe/Zurich"
     windows = ["Sat 22:00-06:00"]
 
     [[rule]]
-    name = "payments-short-sessions"
+    name = "payments-8h"
     resources = ["payments"]
     groups = ["payments-ops"]
     max_session_age = "8h"

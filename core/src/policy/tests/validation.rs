@@ -141,9 +141,8 @@ fn missing_required_fields_are_located_and_unknown_fields_refused() {
 #[test]
 fn a_time_zone_without_windows_is_any_time_but_still_checked() {
     let text = |zone: &str| {
-        format!(
-            "[[resource]]\nname='r'\ntarget='h:1'\n[[rule]]\nname='a'\nresources=['r']\nusers=['u']\ntime_zone='{zone}'\n"
-        )
+        let rule = format!("name = 'a'\nresources = ['r']\nusers = ['u']\ntime_zone = '{zone}'");
+        format!("[[resource]]\nname = 'r'\ntarget = 'h:1'\n[[rule]]\n{rule}\n")
     };
     assert_eq!(Policy::parse(&text("Europe/Zurich")).unwrap().rule_count(), 1);
     let errors = Policy::parse(&text("Mars/Olympus")).unwrap_err().0;
