@@ -241,3 +241,53 @@ fn bad_resource_argument_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("resource[1]") && err.contains("target"), "{err}");
 }
+
+#[tokio::test]
+async fn dev_json_names_the_gateway_admin_and_metrics_and_the_cli_lists_the_demo_session() {
+    let dev = Dev::start(&[]);
+    let admin_url = dev.field("admin_url");
+    let metrics_url = dev.field("metrics_url");
+    assert_eq!(metrics_url, format!("{admin_url}/metrics"));
+    let key = dev.field("admin_api_key");
+    let ca_pem = std::fs::read_to_string(dev.field("ca_cert")).unwrap();
+    let http = rampart_tests::https_client(&ca_pem);
+
+    let health = http.get(format!("{admin_url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let anonymous = http.get(&metrics_url).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "metrics need an operator key");
+
+    let home = dev.home("h");
+    let login = dev.login(
+        &home,
+        "demo",
+        &dev.field("password"),
+        &oathtool_code(&dev.secret(), now()),
+    );
+    assert!(login.status.success(), "{}", output_text(&login));
+
+    let sessions = Command::new(bin("rampart"))
+        .args(["sessions", "list", "-o", "json"])
+        .env("RAMPART_GATEWAY_ADMIN", &admin_url)
+        .env("RAMPART_CA", dev.field("ca_cert"))
+        .env("RAMPART_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(sessions.status.success(), "{}", output_text(&sessions));
+    let listed: serde_json::Value = serde_json::from_slice(&sessions.stdout).unwrap();
+    let users: Vec<&str> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["user"].as_str())
+        .collect();
+    assert_eq!(users, ["demo"], "the login's session is listed while its connection lives");
+
+    let metrics = http.get(&metrics_url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(r#"rampart_gateway_logins_total{kind="login",result="success",reason=""} 1"#),
+        "{text}"
+    );
+}
