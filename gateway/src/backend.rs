@@ -91,7 +91,12 @@ impl AdminBackend for GatewayAdmin {
             Some(session) => session.username.clone(),
             None => {
                 // Not attached here: it may be live between connections or on another gateway.
-                let stored = self.shared.store.live_sessions(now, MAX_LISTED_SESSIONS).await.map_err(unavailable)?;
+                let stored = self
+                    .shared
+                    .store
+                    .live_sessions(now, MAX_LISTED_SESSIONS)
+                    .await
+                    .map_err(unavailable)?;
                 match stored.into_iter().find(|s| s.id == id) {
                     Some(record) => record.username,
                     None => return Err(AdminError::NotFound(format!("no live session {id}"))),

@@ -106,10 +106,11 @@ async fn recheck_directory(shared: &Shared) {
 }
 
 /// Reloads the policy when its file changes (checked every `policy_check_secs`) and on SIGHUP.
-pub(crate) async fn watch_policy(shared: Arc<Shared>, stop: CancellationToken) {
+/// Install `hangup` (from [`hangup_signal`]) before announcing readiness, so an early SIGHUP
+/// reloads instead of killing the process.
+pub(crate) async fn watch_policy(shared: Arc<Shared>, stop: CancellationToken, mut hangup: Hangup) {
     let mut tick = tokio::time::interval(shared.settings.policy_check());
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut hangup = hangup_signal();
     loop {
         let forced = tokio::select! {
             _ = tick.tick() => false,
@@ -125,12 +126,12 @@ pub(crate) async fn watch_policy(shared: Arc<Shared>, stop: CancellationToken) {
 }
 
 #[cfg(unix)]
-type Hangup = Option<tokio::signal::unix::Signal>;
+pub(crate) type Hangup = Option<tokio::signal::unix::Signal>;
 #[cfg(not(unix))]
-type Hangup = ();
+pub(crate) type Hangup = ();
 
 #[cfg(unix)]
-fn hangup_signal() -> Hangup {
+pub(crate) fn hangup_signal() -> Hangup {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -154,7 +155,7 @@ async fn next_hangup(hangup: &mut Hangup) {
 }
 
 #[cfg(not(unix))]
-fn hangup_signal() -> Hangup {}
+pub(crate) fn hangup_signal() -> Hangup {}
 
 #[cfg(not(unix))]
 async fn next_hangup(_: &mut Hangup) {

@@ -210,13 +210,14 @@ impl Gateway {
     /// Serves until `shutdown` completes, then closes every connection and flushes the flow log.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let addr = self.endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        tracing::info!(target: "rampart::gateway", listen = %addr, "gateway ready");
         let stop = CancellationToken::new();
         let mut helpers = vec![tokio::spawn(maintenance::run(self.shared.clone(), stop.clone()))];
         if self.shared.policy.path().is_some() {
+            let hangup = maintenance::hangup_signal();
             helpers.push(tokio::spawn(maintenance::watch_policy(
                 self.shared.clone(),
                 stop.clone(),
+                hangup,
             )));
         }
         if let Some(admin) = self.admin.take() {
@@ -227,6 +228,7 @@ impl Gateway {
                 }
             }));
         }
+        tracing::info!(target: "rampart::gateway", listen = %addr, "gateway ready");
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

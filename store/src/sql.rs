@@ -107,18 +107,19 @@ macro_rules! session_columns {
 pub(crate) const SESSION_BY_TICKET_HASH: &str =
     concat!("SELECT ", session_columns!(), " FROM sessions WHERE ticket_hash = $1");
 
-/// Live sessions of a user, oldest first. `$1` user id, `$2` now.
+/// Live sessions of a user, oldest first (insertion order breaks ties within a second).
+/// `$1` user id, `$2` now.
 pub(crate) const LIVE_SESSIONS_FOR_USER: &str = concat!(
     "SELECT ",
     session_columns!(),
-    " FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at, id"
+    " FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at, rowid"
 );
 
 /// Every live session, oldest first. `$1` now, `$2` limit.
 pub(crate) const LIVE_SESSIONS: &str = concat!(
     "SELECT ",
     session_columns!(),
-    " FROM sessions WHERE ended_at IS NULL AND expires_at > $1 ORDER BY created_at, id LIMIT $2"
+    " FROM sessions WHERE ended_at IS NULL AND expires_at > $1 ORDER BY created_at, rowid LIMIT $2"
 );
 
 /// Ends every live session of a user. `$1` user id, `$2` now, `$3` reason.

@@ -235,3 +235,194 @@ impl Drop for GatewayProc {
         let _ = self.child.wait();
     }
 }
+
+impl GatewayProc {
+    /// Runs the `rampart` CLI against this gateway's admin API with `api_key` (passed in the
+    /// environment, not on the command line) and the organisation CA.
+    pub async fn cli(&self, api_key: &str, args: &[&str]) -> std::process::Output {
+        let ca = self.dir.path().join("ca.pem");
+        if !ca.exists() {
+            std::fs::write(&ca, &self.ca_pem).unwrap();
+        }
+        tokio::process::Command::new(bin("rampart"))
+            .arg("--gateway-admin")
+            .arg(&self.admin_url)
+            .arg("--ca")
+            .arg(&ca)
+            .args(args)
+            .env("RAMPART_API_KEY", api_key)
+            .env_remove("RAMPART_URL")
+            .env_remove("RAMPART_GATEWAY_ADMIN")
+            .env_remove("RAMPART_CA")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap()
+    }
+
+    /// Replaces `policy.toml` atomically (temporary file, then rename), as an editor or a
+    /// deployment tool should.
+    pub fn write_policy(&self, text: &str) {
+        let temp = self.dir.path().join(".policy.toml.tmp");
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, self.policy_path()).unwrap();
+    }
+
+    /// `GET /metrics` with `api_key`: the status and the raw exposition text.
+    pub async fn metrics_text(&self, api_key: Option<&str>) -> (u16, String) {
+        let client = crate::https_client(&self.ca_pem);
+        let mut request = client.get(format!("{}/metrics", self.admin_url));
+        if let Some(key) = api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// The flow log (`STATE/flows.jsonl`), one JSON value per record.
+    pub fn flow_records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state.join("flows.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// A TCP echo server on 127.0.0.1, served by the calling test's runtime; returns its address.
+pub async fn spawn_echo() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = tcp.into_split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A real slapd with the fixture directory, a gateway that checks passwords and groups there
+/// (as the service account; `employeeType: disabled` disables), and an echo target. Policies
+/// are written with `{echo}` standing for the echo target's address.
+#[derive(Debug)]
+pub struct LdapLab {
+    /// The gateway (dropped before slapd).
+    pub gw: GatewayProc,
+    /// The directory.
+    pub slapd: crate::slapd::Slapd,
+    /// `127.0.0.1:PORT` of the echo target.
+    pub echo: String,
+    _secrets: tempfile::TempDir,
+}
+
+impl LdapLab {
+    /// Starts slapd, the echo target and the gateway with `policy` (a template) and
+    /// `settings` (lines of `[settings]`).
+    pub async fn start(policy: &str, settings: &str) -> Self {
+        let slapd = crate::slapd::Slapd::start(None, "");
+        let echo = spawn_echo().await;
+        let secrets = tempfile::tempdir().unwrap();
+        let password_file = secrets.path().join("bind-password");
+        std::fs::write(&password_file, format!("{}\n", crate::slapd::SERVICE_PASSWORD)).unwrap();
+        let directory = format!(
+            "[directory]\nkind = \"ldap\"\nurls = [\"{url}\"]\nbind_dn = \"{dn}\"\nbind_password_file = \"{pw}\"\n\
+             user_base = \"ou=people,{base}\"\ngroup_base = \"ou=groups,{base}\"\nconnect_timeout_secs = 1\n\
+             operation_timeout_secs = 2\n\n[[directory.disabled_when]]\nattribute = \"employeeType\"\nequals = \"disabled\"\n",
+            url = slapd.url,
+            dn = crate::slapd::SERVICE_DN,
+            pw = password_file.display(),
+            base = crate::slapd::BASE,
+        );
+        let policy = policy.replace("{echo}", &echo);
+        let gw = GatewayProc::start(
+            GatewayProc::new_ca(),
+            &GatewaySpec {
+                directory: &directory,
+                policy: &policy,
+                settings,
+            },
+        );
+        Self {
+            gw,
+            slapd,
+            echo,
+            _secrets: secrets,
+        }
+    }
+
+    /// `template` with `{echo}` replaced by the echo target's address.
+    pub fn policy(&self, template: &str) -> String {
+        template.replace("{echo}", &self.echo)
+    }
+}
+
+/// The code for the TOTP step `offset` steps from now. For an earlier step, waits out a step
+/// boundary that is about to pass, so the code is still inside the window when checked.
+pub async fn totp_code(secret: &str, offset: i64) -> rampart_core::secret::Sensitive<String> {
+    let into_step = crate::now() % 30;
+    if offset < 0 && into_step >= 28 {
+        tokio::time::sleep(Duration::from_millis((30 - into_step) * 1000 + 100)).await;
+    }
+    let at = i64::try_from(crate::now()).unwrap() + offset * 30;
+    rampart_core::secret::Sensitive::new(crate::oathtool_code(secret, u64::try_from(at).unwrap()))
+}
+
+/// `person` logged in on a new connection kept open, with the code `offset` steps from now.
+pub async fn login_person(
+    gw: &GatewayProc,
+    person: &crate::slapd::Person,
+    secret: &str,
+    offset: i64,
+) -> (rampart_client::GatewayClient, rampart_core::protocol::SessionGrant) {
+    let client = rampart_client::GatewayClient::connect(&gw.addr, &gw.ca_pem)
+        .await
+        .unwrap();
+    let otp = totp_code(secret, offset).await;
+    let grant = client
+        .login(
+            person.uid,
+            rampart_core::secret::Sensitive::new(person.password.into()),
+            otp,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{} cannot log in: {e}", person.uid));
+    (client, grant)
+}
+
+/// Sends `data` and reads the same number of bytes back, leaving the stream open.
+pub async fn round_trip(send: &mut quinn::SendStream, recv: &mut quinn::RecvStream, data: &[u8]) {
+    send.write_all(data).await.unwrap();
+    let mut back = vec![0u8; data.len()];
+    tokio::time::timeout(Duration::from_secs(10), recv.read_exact(&mut back))
+        .await
+        .expect("the echo answered in time")
+        .unwrap();
+    assert!(back == data, "the echo sent back other bytes");
+}
+
+/// Opens `resource` and round-trips `data` on the new stream, which stays open.
+pub async fn open_flow(
+    client: &rampart_client::GatewayClient,
+    resource: &str,
+    data: &[u8],
+) -> (quinn::SendStream, quinn::RecvStream) {
+    let (mut send, mut recv) = client
+        .open(resource)
+        .await
+        .unwrap_or_else(|e| panic!("{resource} refused: {e}"));
+    round_trip(&mut send, &mut recv, data).await;
+    (send, recv)
+}
+
+/// The refusal of a new stream to `resource`.
+pub async fn open_refusal(client: &rampart_client::GatewayClient, resource: &str) -> rampart_core::ErrorCode {
+    match client.open(resource).await {
+        Err(rampart_client::ClientError::Refused { code, .. }) => code,
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("{resource} opened"),
+    }
+}
