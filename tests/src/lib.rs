@@ -324,3 +324,23 @@ pub fn https_client(ca_pem: &str) -> reqwest::Client {
     let tls = rampart_certs::client_config(ca, &[b"http/1.1"]).unwrap();
     reqwest::Client::builder().use_preconfigured_tls(tls).build().unwrap()
 }
+
+/// Sum of the samples of metric `name` in Prometheus/OpenMetrics text whose labels include every
+/// `(label, value)` pair of `labels` (0 when none match), e.g.
+/// `metric_sum(&text, "rampart_gateway_logins_total", &[("result", "busy")])`.
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((metric, rest)) => (metric, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            let wanted = labels
+                .iter()
+                .all(|(k, v)| label_text.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+            (metric == name && wanted).then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
