@@ -281,7 +281,7 @@ async fn dev_json_names_the_gateway_admin_and_metrics_and_the_cli_lists_the_demo
         .iter()
         .filter_map(|s| s["user"].as_str())
         .collect();
-    assert_eq!(users, ["demo"], "the login's session is listed while its connection lives");
+    assert_eq!(users, ["demo"], "the login's live session is listed");
 
     let metrics = http.get(&metrics_url).bearer_auth(&key).send().await.unwrap();
     assert_eq!(metrics.status().as_u16(), 200);
