@@ -250,7 +250,7 @@ async fn dev_json_names_the_gateway_admin_and_metrics_and_the_cli_lists_the_demo
     assert_eq!(metrics_url, format!("{admin_url}/metrics"));
     let key = dev.field("admin_api_key");
     let ca_pem = std::fs::read_to_string(dev.field("ca_cert")).unwrap();
-    let http = rampart_tests::https_client(&ca_pem);
+    let http = https_client(&ca_pem);
 
     let health = http.get(format!("{admin_url}/healthz")).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
