@@ -1,10 +1,11 @@
 //! Rampart's sans-I/O core: the wire protocol and its frame codec, TOTP verification, the
-//! access policy and its decisions, flow records and username normalisation.
+//! access policy and its decisions, flow records, the audit chain and username normalisation.
 //!
 //! Nothing here opens a socket, reads the clock or draws randomness: `now` and random bytes
 //! are arguments, so every rule can be tested with a fixed clock. The optional `io` feature adds
 //! async frame helpers over any tokio reader/writer for the gateway and client.
 
+pub mod audit;
 pub mod codec;
 pub mod flow;
 #[cfg(feature = "io")]

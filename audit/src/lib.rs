@@ -1,0 +1,52 @@
+//! Rampart's audit trail on disk. Each process appends OCSF-shaped events to its own stream of
+//! chained JSON-lines files in an audit directory (`STREAM-SEQ.jsonl`, rotated by size and age),
+//! with periodic checkpoints signed by an Ed25519 key kept outside that directory. The same crate
+//! reads the files back to verify the chain and to query or follow records.
+
+pub mod config;
+pub mod files;
+pub mod keys;
+pub mod query;
+pub mod verify;
+pub mod writer;
+
+pub use config::{AuditConfig, AuditSettings};
+pub use writer::{AuditLog, AuditWriter};
+
+/// Why the audit trail cannot be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A file or folder could not be used.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file or folder.
+        path: String,
+        /// The operating system's answer.
+        source: std::io::Error,
+    },
+    /// Another process writes the same stream into the same folder.
+    #[error(
+        "audit stream {stream:?} in {dir} is in use by another process; give each process its own `stream` in [audit]"
+    )]
+    InUse {
+        /// The stream.
+        stream: String,
+        /// The folder.
+        dir: String,
+    },
+    /// A key file is not what it should be.
+    #[error("{0}")]
+    Key(String),
+}
+
+impl AuditError {
+    pub(crate) fn io(what: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io {
+            what,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
