@@ -50,6 +50,8 @@ pub mod exit {
     pub const CONFLICT: u8 = 5;
     /// The provisioner or the directory cannot be reached.
     pub const UNAVAILABLE: u8 = 6;
+    /// The audit trail does not verify: a record was edited, removed, moved or cut.
+    pub const TAMPERED: u8 = 8;
     /// A bulk run finished but some rows were refused.
     pub const PARTIAL: u8 = 10;
 }

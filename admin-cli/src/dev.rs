@@ -4,6 +4,7 @@
 //! store — plus `dev.json` and the exact commands to try it.
 
 use anyhow::{Context, bail};
+use rampart_audit::{AuditConfig, AuditLog, AuditSettings, AuditWriter};
 use rampart_certs::CertificateAuthority;
 use rampart_core::policy::Policy;
 use rampart_directory::{LocalDirectory, hash_password};
@@ -51,6 +52,8 @@ struct DevInfo {
     otpauth_uri: String,
     resources: Vec<String>,
     flow_log: PathBuf,
+    audit_dir: PathBuf,
+    audit_public_key: PathBuf,
     client_home: PathBuf,
     provisioner_url: String,
     admin_api_key: String,
@@ -92,12 +95,25 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let clock = Clock::system();
     let password = random_password()?;
     let directory = Arc::new(LocalDirectory::new(store.clone())?);
+    // Two streams, as the services write them when run apart.
+    let audit_config = AuditConfig::default();
+    let open_audit = |service: &str| -> anyhow::Result<(AuditLog, AuditWriter, AuditSettings)> {
+        let settings = audit_config
+            .settings(&state, service)
+            .context("the audit trail is on by default")?;
+        let (log, writer) = AuditLog::open(&settings, env!("CARGO_PKG_VERSION"))
+            .with_context(|| format!("cannot open the audit trail in {}", settings.dir.display()))?;
+        Ok((log, writer, settings))
+    };
+    let (gateway_audit, gateway_audit_writer, audit_settings) = open_audit("gateway")?;
+    let (provisioner_audit, provisioner_audit_writer, _) = open_audit("provisioner")?;
     let provisioner = Provisioner::new(
         store.clone(),
         keys.clone(),
         directory.clone(),
         ProvisionerSettings::default(),
-    );
+    )
+    .with_audit(provisioner_audit);
     upsert_demo_user(store.as_ref(), &password, clock.now()).await?;
     let issued = provisioner
         .issue(DEV_ACTOR, DEMO_USER, true, None)
@@ -130,6 +146,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         policy,
         policy_file: Some(state.join("policy.toml")),
         flows,
+        audit: gateway_audit,
         settings: GatewaySettings::default(),
         clock,
     })?;
@@ -147,6 +164,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         otpauth_uri: issued.otpauth_uri,
         resources: resource_names,
         flow_log,
+        audit_dir: audit_settings.dir.clone(),
+        audit_public_key: rampart_audit::keys::public_key_path(&audit_settings.signing_key),
         client_home: state.join("client"),
         provisioner_url,
         admin_api_key,
@@ -166,6 +185,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tracing::error!(error = %err, "provisioner failed");
     }
     flow_writer.finish().await;
+    gateway_audit_writer.finish().await;
+    provisioner_audit_writer.finish().await;
     Ok(())
 }
 
@@ -336,13 +357,16 @@ fn print_banner(info: &DevInfo, state: &Path) {
          RAMPART_URL={provisioner} RAMPART_CA={ca} RAMPART_API_KEY=$(jq -r .admin_api_key {state}/dev.json) rampart token list\n\n\
          Gateway admin: {admin} (same key): sessions, policy explain, metrics at {metrics}, e.g.\n  \
          RAMPART_GATEWAY_ADMIN={admin} RAMPART_CA={ca} RAMPART_API_KEY=... rampart sessions list\n\n\
-         Flow records: {flows}\nEverything above is also in {state}/dev.json. Stop with Ctrl-C.\n",
+         Flow records: {flows}\nAudit trail: {audit} (check it with `rampart audit verify {audit} --public-key {audit_key}`)\n\
+         Everything above is also in {state}/dev.json. Stop with Ctrl-C.\n",
         state = state.display(),
         user = info.user,
         pw = info.password,
         uri = info.otpauth_uri,
         resources = info.resources.join(", "),
         flows = info.flow_log.display(),
+        audit = info.audit_dir.display(),
+        audit_key = info.audit_public_key.display(),
         provisioner = info.provisioner_url,
         admin = info.admin_url,
         metrics = info.metrics_url,

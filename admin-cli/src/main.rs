@@ -4,6 +4,7 @@
 //! defaults.
 
 mod admin;
+mod audit;
 mod client;
 mod dev;
 mod enrol;
@@ -62,6 +63,9 @@ enum Command {
     /// --gateway-admin).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// The audit trail on disk: verify it was not altered, query it, follow it.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -94,9 +98,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Policy(command) = cli.command {
         return policy::run(&cli.connection, output, command).await;
     }
+    if let Command::Audit(command) = cli.command {
+        return audit::run(output, command).await;
+    }
     let client = Client::new(&cli.connection)?;
     match cli.command {
-        Command::Dev(_) | Command::Sessions(_) | Command::Policy(_) => Ok(()),
+        Command::Dev(_) | Command::Sessions(_) | Command::Policy(_) | Command::Audit(_) => Ok(()),
         Command::Token(command) => token::run(&client, output, command).await,
         Command::Enrol(args) => enrol::run(&client, output, args).await,
         Command::Report { pending_days } => admin::report(&client, output, pending_days).await,

@@ -90,10 +90,15 @@ pub async fn run(connection: &Connection, output: Output, command: PolicyCommand
 /// Reads `--at` as a person types it into unix seconds: `now`, unix seconds, RFC 3339 with an
 /// offset (or a `[Zone/Name]`), a civil date and time in `tz`, or a time of day today in `tz`.
 pub fn parse_at(text: &str, tz: &TimeZone, now: Timestamp) -> Result<i64, CliError> {
+    parse_time("--at", text, tz, now)
+}
+
+/// Reads a time option named `flag` the way [`parse_at`] reads `--at`.
+pub fn parse_time(flag: &str, text: &str, tz: &TimeZone, now: Timestamp) -> Result<i64, CliError> {
     let text = text.trim();
     let bad = |why: &str| {
         CliError::failure(format!(
-            "cannot read --at {text:?}{why}: give a local date and time such as 2026-11-23 08:30, a time \
+            "cannot read {flag} {text:?}{why}: give a local date and time such as 2026-11-23 08:30, a time \
              today such as 08:30, a time with its offset such as 2026-11-23T08:30:00+01:00, unix seconds, \
              or now"
         ))

@@ -5,6 +5,8 @@
 
 pub mod config;
 pub mod files;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod keys;
 pub mod query;
 pub mod verify;

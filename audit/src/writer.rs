@@ -387,7 +387,8 @@ fn create_private_dir(dir: &Path) -> Result<(), AuditError> {
         .map_err(|e| AuditError::io("cannot create the audit folder", dir, e))
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the epoch, from the system clock.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -28,6 +28,14 @@ impl Clock {
             .saturating_add(self.offset_secs)
     }
 
+    /// Milliseconds since the epoch now (audit records).
+    pub fn now_ms(&self) -> i64 {
+        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        i64::try_from(since.as_millis())
+            .unwrap_or(i64::MAX)
+            .saturating_add(self.offset_secs.saturating_mul(1000))
+    }
+
     /// Now as an RFC 3339 timestamp with millisecond precision.
     pub fn now_rfc3339(&self) -> String {
         let offset = jiff::SignedDuration::from_secs(self.offset_secs);

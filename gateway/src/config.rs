@@ -1,6 +1,7 @@
 //! Gateway configuration: a TOML file with `deny_unknown_fields`, sane defaults, and a check
 //! that reports every problem at once.
 
+pub use rampart_audit::AuditConfig;
 use rampart_core::totp::TotpParams;
 pub use rampart_directory::DirectoryConfig;
 use serde::Deserialize;
@@ -32,6 +33,9 @@ pub struct GatewayConfig {
     /// Where passwords and groups are checked (default: the local directory in the store).
     #[serde(default)]
     pub directory: DirectoryConfig,
+    /// The audit trail (default: on, in `STATE_DIR/audit`).
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Tunables.
     #[serde(default)]
     pub settings: GatewaySettings,
@@ -245,8 +249,10 @@ impl GatewayConfig {
         if let Some(p) = config.flow_log.as_mut().filter(|p| p.is_relative()) {
             *p = base.join(&*p);
         }
+        config.audit.resolve_paths(base);
         let mut problems = config.settings.problems();
         problems.extend(config.directory.prepare(base));
+        problems.extend(config.audit.problems());
         if problems.is_empty() {
             Ok(config)
         } else {

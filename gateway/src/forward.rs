@@ -6,6 +6,7 @@
 use crate::connection::refuse;
 use crate::registry::LiveSession;
 use crate::server::Shared;
+use rampart_core::audit::{Activity, AuditEvent, Class, Disposition, Endpoint, Status, Traffic, User};
 use rampart_core::flow::FlowRecord;
 use rampart_core::io::{relay_observed, write_frame};
 use rampart_core::policy::{AccessTime, Decision, DenyReason, Target};
@@ -25,7 +26,43 @@ struct FlowStart<'a> {
     source: SocketAddr,
     resource: &'a str,
     start: String,
+    start_ms: i64,
     began: Instant,
+}
+
+impl FlowStart<'_> {
+    /// An audit event about this stream: who, from where, which resource and target.
+    fn event(
+        &self,
+        shared: &Shared,
+        class: Class,
+        activity: Activity,
+        status: Status,
+        message: &str,
+        target: &str,
+    ) -> AuditEvent {
+        AuditEvent::new(class, activity, shared.clock.now_ms(), status, message)
+            .user(User::with_uid(&self.session.username, &self.session.user_id))
+            .session(&self.session.id)
+            .source(self.source)
+            .destination(Endpoint::resource(self.resource, target))
+    }
+
+    /// The Authorization record of the stream's decision.
+    fn decided(&self, shared: &Shared, target: &str, disposition: Disposition, rule: Option<&str>, reason: &str) {
+        let (status, message) = match disposition {
+            Disposition::Allowed => (Status::Success, "stream allowed"),
+            Disposition::Blocked => (Status::Failure, "stream refused"),
+        };
+        let mut event = self
+            .event(shared, Class::Authorization, Activity::DECIDE, status, message, target)
+            .disposition(disposition)
+            .detail(reason);
+        if let Some(rule) = rule {
+            event = event.rule(rule);
+        }
+        shared.audit.record(event);
+    }
 }
 
 /// Serves one data stream whose first frame was `Open{resource}`.
@@ -48,12 +85,14 @@ pub(crate) async fn serve(
         source,
         resource: &resource,
         start: shared.clock.now_rfc3339(),
+        start_ms: shared.clock.now_ms(),
         began: Instant::now(),
     };
     let now = shared.clock.now();
     if session.is_ended() || session.expires_at <= now {
         shared.metrics.refused_stream("session_expired");
         refuse(&mut send, ErrorCode::SessionExpired).await;
+        flow.decided(shared, "", Disposition::Blocked, None, "session_expired");
         record(shared, &flow, "", "deny", "session_expired", 0, 0).await;
         return;
     }
@@ -71,6 +110,13 @@ pub(crate) async fn serve(
         Decision::Allow { target, rule } => {
             tracing::debug!(target: "rampart::gateway", user = %session.username, resource = %resource, rule = %rule, "stream allowed");
             shared.metrics.flow(label, "allow");
+            flow.decided(
+                shared,
+                &target.to_string(),
+                Disposition::Allowed,
+                Some(&rule),
+                "allowed",
+            );
             target
         }
         Decision::Deny { reason, rule } => {
@@ -84,6 +130,7 @@ pub(crate) async fn serve(
             shared.metrics.flow(label, "deny");
             shared.metrics.refused_stream(reason.as_str());
             refuse(&mut send, code).await;
+            flow.decided(shared, "", Disposition::Blocked, rule.as_deref(), reason.as_str());
             record(shared, &flow, "", "deny", reason.as_str(), 0, 0).await;
             return;
         }
@@ -113,6 +160,17 @@ pub(crate) async fn serve(
         return;
     }
     shared.metrics.flows_active().inc();
+    shared.audit.record(
+        flow.event(
+            shared,
+            Class::NetworkActivity,
+            Activity::OPEN,
+            Status::Success,
+            "flow opened",
+            &target.to_string(),
+        )
+        .disposition(Disposition::Allowed),
+    );
     let to_target = AtomicU64::new(0);
     let from_target = AtomicU64::new(0);
     let gateway_to_target = shared.metrics.bytes_to_target();
@@ -184,6 +242,26 @@ async fn record(
     bytes_from_target: u64,
 ) {
     let elapsed = flow.began.elapsed();
+    if decision == "allow" {
+        // Denied streams are on file as their decision; allowed ones get a close or a failure.
+        let (activity, status, message) = match outcome {
+            "closed" | "reset" | "session_ended" | "client_gone" => (Activity::CLOSE, Status::Success, "flow closed"),
+            _ => (Activity::FAIL, Status::Failure, "target not reached"),
+        };
+        let end_ms = flow
+            .start_ms
+            .saturating_add(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+        let traffic = Traffic {
+            bytes_in: bytes_from_target,
+            bytes_out: bytes_to_target,
+        };
+        shared.audit.record(
+            flow.event(shared, Class::NetworkActivity, activity, status, message, target)
+                .disposition(Disposition::Allowed)
+                .detail(outcome)
+                .flow(traffic, flow.start_ms, end_ms),
+        );
+    }
     shared
         .flows
         .record(FlowRecord {

@@ -5,6 +5,7 @@
 use crate::registry::SessionInfo;
 use crate::server::Shared;
 use crate::session::{new_id_and_ticket, ticket_hash};
+use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
 use rampart_core::policy::Identity;
 use rampart_core::protocol::{ErrorCode, SessionGrant};
 use rampart_core::secret::Sensitive;
@@ -52,6 +53,29 @@ pub(crate) async fn login(
     otp: &Sensitive<String>,
 ) -> Result<(SessionInfo, SessionGrant), LoginFailure> {
     let result = attempt(shared, source, typed_username, password, otp).await;
+    let event = match &result {
+        Ok((session, _)) => AuditEvent::new(
+            Class::Authentication,
+            Activity::LOGON,
+            shared.clock.now_ms(),
+            Status::Success,
+            "login",
+        )
+        .user(User::with_uid(&session.username, &session.user_id).groups(&session.groups))
+        .session(&session.id),
+        // The name exactly as typed: the record is data, whatever it holds.
+        Err(failure) => AuditEvent::new(
+            Class::Authentication,
+            Activity::LOGON,
+            shared.clock.now_ms(),
+            Status::Failure,
+            "login refused",
+        )
+        .user(User::named(typed_username))
+        .detail(failure.reason()),
+    };
+    // On file before the client hears the answer.
+    shared.audit.record_flushed(event.source(source)).await;
     let shown_user = normalize_username(typed_username).unwrap_or_else(|_| "<invalid>".into());
     match &result {
         Ok((session, _)) => tracing::info!(
@@ -94,7 +118,7 @@ async fn attempt(
         .await
         .map_err(unavailable)?
         .ok_or(LoginFailure::Rejected("no_token"))?;
-    check_code(shared, &token, otp).await?;
+    check_code(shared, &token, &person.username, otp).await?;
     start_session(shared, source, person, Some(token.id)).await
 }
 
@@ -118,8 +142,27 @@ async fn check_temp_code(shared: &Shared, person: &DirectoryUser, code: &str) ->
     }
 }
 
-/// Adds a token-history event written by the gateway; a failure to record is logged, not fatal.
-async fn record_event(shared: &Shared, token: &TokenRecord, action: &str, detail: &str) {
+/// Adds a token-history event written by the gateway, and its audit record; a failure to
+/// record in the store is logged, not fatal.
+async fn record_event(shared: &Shared, token: &TokenRecord, username: &str, action: &str, detail: &str) {
+    let activity = if action == "locked" {
+        Activity::LOCK
+    } else {
+        Activity::OTHER
+    };
+    shared.audit.record(
+        AuditEvent::new(
+            Class::AccountChange,
+            activity,
+            shared.clock.now_ms(),
+            Status::Success,
+            &format!("token {action}"),
+        )
+        .actor(Actor::system("gateway"))
+        .user(User::with_uid(username, &token.user_id))
+        .resource("token", Some(&token.id), Some(action))
+        .detail(detail),
+    );
     let event = TokenEvent {
         seq: 0,
         at: shared.clock.now(),
@@ -134,7 +177,12 @@ async fn record_event(shared: &Shared, token: &TokenRecord, action: &str, detail
     }
 }
 
-async fn check_code(shared: &Shared, token: &TokenRecord, otp: &Sensitive<String>) -> Result<(), LoginFailure> {
+async fn check_code(
+    shared: &Shared,
+    token: &TokenRecord,
+    username: &str,
+    otp: &Sensitive<String>,
+) -> Result<(), LoginFailure> {
     let max_failures = shared.settings.max_token_failures;
     if token.failures >= max_failures {
         return Err(LoginFailure::Rejected("token_locked"));
@@ -160,7 +208,7 @@ async fn check_code(shared: &Shared, token: &TokenRecord, otp: &Sensitive<String
                 .await
                 .map_err(unavailable)?;
             if failures == max_failures {
-                record_event(shared, token, "locked", &format!("{failures} wrong codes")).await;
+                record_event(shared, token, username, "locked", &format!("{failures} wrong codes")).await;
             }
             return Err(LoginFailure::Rejected(if failures >= max_failures {
                 "token_locked"
@@ -177,7 +225,7 @@ async fn check_code(shared: &Shared, token: &TokenRecord, otp: &Sensitive<String
     {
         StepOutcome::Accepted { activated } => {
             if activated {
-                record_event(shared, token, "activated", "first code used").await;
+                record_event(shared, token, username, "activated", "first code used").await;
             }
             Ok(())
         }
@@ -244,8 +292,39 @@ async fn enforce_session_limit(shared: &Shared, user_id: &str, new_id: &str, now
 }
 
 /// Resumes a session from its ticket: the session must be live and not idle, and the person
-/// still enabled in the directory (their groups are refreshed from it).
+/// still enabled in the directory (their groups are refreshed from it). The outcome is on file
+/// before the client hears it.
 pub(crate) async fn resume(
+    shared: &Shared,
+    source: SocketAddr,
+    ticket: &Sensitive<String>,
+) -> Result<(SessionInfo, SessionGrant), (ErrorCode, &'static str)> {
+    let result = resume_attempt(shared, source, ticket).await;
+    let now = shared.clock.now_ms();
+    let event = match &result {
+        Ok((session, _)) => AuditEvent::new(
+            Class::Authentication,
+            Activity::RESUME,
+            now,
+            Status::Success,
+            "session resumed",
+        )
+        .user(User::with_uid(&session.username, &session.user_id).groups(&session.groups))
+        .session(&session.id),
+        Err((_, reason)) => AuditEvent::new(
+            Class::Authentication,
+            Activity::RESUME,
+            now,
+            Status::Failure,
+            "resume refused",
+        )
+        .detail(reason),
+    };
+    shared.audit.record_flushed(event.source(source)).await;
+    result
+}
+
+async fn resume_attempt(
     shared: &Shared,
     source: SocketAddr,
     ticket: &Sensitive<String>,

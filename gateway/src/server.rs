@@ -12,6 +12,8 @@ use crate::registry::{LiveSession, Registry};
 use crate::reload::PolicyHolder;
 use crate::{backend, connection, maintenance, transport};
 use anyhow::Context;
+use rampart_audit::{AuditLog, AuditWriter};
+use rampart_core::audit::{Activity, AuditEvent, Class, Status, User};
 use rampart_core::policy::Policy;
 use rampart_directory::{Directory, open_directory};
 use rampart_store::{KeyRing, SqliteStore, Store};
@@ -30,6 +32,7 @@ pub(crate) struct Shared {
     pub keys: Arc<KeyRing>,
     pub directory: Arc<dyn Directory>,
     pub flows: FlowLog,
+    pub audit: AuditLog,
     pub settings: GatewaySettings,
     pub clock: Clock,
     pub policy: PolicyHolder,
@@ -62,6 +65,18 @@ impl Shared {
                 "session ended"
             );
             self.metrics.session_ended(reason);
+            self.audit.record(
+                AuditEvent::new(
+                    Class::Authentication,
+                    Activity::LOGOFF,
+                    self.clock.now_ms(),
+                    Status::Success,
+                    "session ended",
+                )
+                .detail(reason)
+                .user(User::with_uid(&session.username, &session.user_id))
+                .session(&session.id),
+            );
         }
     }
 }
@@ -89,6 +104,8 @@ pub struct GatewayParts {
     pub policy_file: Option<PathBuf>,
     /// Flow record sink.
     pub flows: FlowLog,
+    /// Audit trail ([`AuditLog::disabled`] for none).
+    pub audit: AuditLog,
     /// Limits and timers.
     pub settings: GatewaySettings,
     /// Time source.
@@ -102,6 +119,7 @@ pub struct Gateway {
     admin: Option<AdminServer>,
     shared: Arc<Shared>,
     flow_writer: Option<FlowLogWriter>,
+    audit_writer: Option<AuditWriter>,
 }
 
 impl Gateway {
@@ -127,6 +145,7 @@ impl Gateway {
             keys: parts.keys,
             directory: parts.directory,
             flows: parts.flows,
+            audit: parts.audit,
             clock: parts.clock,
             policy: PolicyHolder::new(
                 parts.policy,
@@ -145,6 +164,7 @@ impl Gateway {
                 parts.cert_chain,
                 parts.key,
                 Arc::new(backend::GatewayAdmin::new(shared.clone())),
+                shared.audit.clone(),
             )?),
             None => None,
         };
@@ -153,6 +173,7 @@ impl Gateway {
             admin,
             shared,
             flow_writer: None,
+            audit_writer: None,
         })
     }
 
@@ -174,6 +195,14 @@ impl Gateway {
         let (flows, writer) = FlowLog::open(&config.flow_log_path())
             .await
             .with_context(|| format!("cannot open flow log {}", config.flow_log_path().display()))?;
+        let (audit, audit_writer) = match config.audit.settings(&config.state_dir, "gateway") {
+            Some(settings) => {
+                let (log, writer) = AuditLog::open(&settings, env!("CARGO_PKG_VERSION"))
+                    .with_context(|| format!("cannot open the audit trail in {}", settings.dir.display()))?;
+                (log, Some(writer))
+            }
+            None => (AuditLog::disabled(), None),
+        };
         let mut gateway = Self::bind(GatewayParts {
             listen: config.listen,
             admin_listen: config.admin_listen,
@@ -185,10 +214,12 @@ impl Gateway {
             policy,
             policy_file: Some(config.policy.clone()),
             flows,
+            audit,
             settings: config.settings.clone(),
             clock: Clock::system(),
         })?;
         gateway.flow_writer = Some(writer);
+        gateway.audit_writer = audit_writer;
         Ok(gateway)
     }
 
@@ -249,6 +280,9 @@ impl Gateway {
         }
         drop(self.shared);
         if let Some(writer) = self.flow_writer {
+            writer.finish().await;
+        }
+        if let Some(writer) = self.audit_writer {
             writer.finish().await;
         }
     }

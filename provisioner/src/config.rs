@@ -28,6 +28,9 @@ pub struct ProvisionerConfig {
     /// Tunables.
     #[serde(default)]
     pub settings: ProvisionerSettings,
+    /// The audit trail (default: on, in `STATE_DIR/audit`, stream `provisioner`).
+    #[serde(default)]
+    pub audit: rampart_audit::AuditConfig,
 }
 
 /// Token and enrolment settings.
@@ -116,8 +119,10 @@ impl ProvisionerConfig {
                 *p = base.join(&*p);
             }
         }
+        config.audit.resolve_paths(base);
         let mut problems = config.settings.problems();
         problems.extend(config.directory.prepare(base));
+        problems.extend(config.audit.problems());
         if problems.is_empty() {
             Ok(config)
         } else {

@@ -150,7 +150,12 @@ where
         };
         let provisioner = Provisioner::from_ref(state);
         match provisioner.authenticate(key).await {
-            Ok(operator) => Ok(Self(operator)),
+            Ok(operator) => {
+                if let Some(actor) = parts.extensions.get::<rampart_audit::http::RequestActor>() {
+                    actor.set(&operator.name);
+                }
+                Ok(Self(operator))
+            }
             Err(ServiceError::Unauthorized) => {
                 tracing::warn!(target: "rampart::provisioner", path = %parts.uri.path(), "unknown or withdrawn API key");
                 Err(ApiFailure(ServiceError::Unauthorized))

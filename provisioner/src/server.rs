@@ -6,6 +6,7 @@ use crate::http::AppState;
 use crate::service::Provisioner;
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
+use rampart_audit::{AuditLog, AuditWriter};
 use rampart_store::{KeyRing, SqliteStore, Store};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
@@ -24,6 +25,7 @@ pub struct ProvisionerServer {
     listener: std::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     state: AppState,
+    audit_writer: Option<AuditWriter>,
 }
 
 impl ProvisionerServer {
@@ -41,15 +43,27 @@ impl ProvisionerServer {
             listener,
             tls: Arc::new(tls),
             state: AppState { provisioner },
+            audit_writer: None,
         })
     }
 
     /// Opens the store, key ring and directory named by `config` and binds its address.
     pub async fn from_config(config: &ProvisionerConfig) -> anyhow::Result<Self> {
-        let provisioner = open(config).await?;
+        let mut provisioner = open(config).await?;
+        let audit_writer = match config.audit.settings(&config.state_dir, "provisioner") {
+            Some(settings) => {
+                let (log, writer) = AuditLog::open(&settings, env!("CARGO_PKG_VERSION"))
+                    .with_context(|| format!("cannot open the audit trail in {}", settings.dir.display()))?;
+                provisioner = provisioner.with_audit(log);
+                Some(writer)
+            }
+            None => None,
+        };
         let cert_chain = rampart_certs::load_certs(&config.cert).context("server certificate")?;
         let key = rampart_certs::load_key(&config.key).context("server key")?;
-        Self::bind(config.listen, cert_chain, key, provisioner)
+        let mut server = Self::bind(config.listen, cert_chain, key, provisioner)?;
+        server.audit_writer = audit_writer;
+        Ok(server)
     }
 
     /// The bound address.
@@ -67,12 +81,16 @@ impl ProvisionerServer {
             stopper.graceful_shutdown(Some(DRAIN));
         });
         let app = crate::routes::router(self.state);
+        let audit_writer = self.audit_writer;
         tracing::info!(target: "rampart::provisioner", listen = %addr, "provisioner serving HTTPS");
         axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.tls))
             .handle(handle)
-            .serve(app.into_make_service())
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await
             .context("HTTPS server failed")?;
+        if let Some(writer) = audit_writer {
+            writer.finish().await;
+        }
         tracing::info!(target: "rampart::provisioner", "provisioner stopped");
         Ok(())
     }

@@ -146,6 +146,38 @@ impl Dev {
         }
     }
 
+    /// Every audit record `rampart dev` has written so far, oldest first. Each line of each
+    /// audit file must be one JSON object: a line that is not fails the test.
+    pub fn audit_records(&self) -> Vec<Value> {
+        audit_records(Path::new(&self.field("audit_dir")))
+    }
+
+    /// Waits until `count` audit records satisfy `wanted` (10 s at most); returns them.
+    pub fn wait_audit(&self, count: usize, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found: Vec<Value> = self.audit_records().into_iter().filter(|r| wanted(r)).collect();
+            if found.len() >= count || Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs the `rampart` CLI against this dev's provisioner and gateway admin API with its
+    /// admin key (in the environment, never on the command line).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin("rampart"))
+            .args(args)
+            .env("RAMPART_URL", self.field("provisioner_url"))
+            .env("RAMPART_GATEWAY_ADMIN", self.field("admin_url"))
+            .env("RAMPART_API_KEY", self.field("admin_api_key"))
+            .env("RAMPART_CA", self.field("ca_cert"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
     /// A fresh client home folder inside the temp dir.
     pub fn home(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -242,6 +274,30 @@ impl Drop for Forward {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Every record in the audit files of `dir`, oldest first by time. Each line must be one JSON
+/// object: a line that is not fails the test.
+pub fn audit_records(dir: &Path) -> Vec<Value> {
+    let mut records = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return records;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let record: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{} line {}: not one JSON record: {e}", path.display(), i + 1));
+            assert!(record.is_object(), "{} line {}", path.display(), i + 1);
+            records.push(record);
+        }
+    }
+    records.sort_by_key(|r| r["time"].as_i64().unwrap_or(0));
+    records
 }
 
 /// The TOTP code for `secret` at `unix_time`, from the independent `oathtool`.

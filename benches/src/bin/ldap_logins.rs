@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         policy: Policy::default(),
         policy_file: None,
         flows,
+        audit: rampart_audit::AuditLog::disabled(),
         settings: GatewaySettings::default(),
         clock: Clock::system(),
     })?;

@@ -124,6 +124,7 @@ fn start_gateway(
                 policy,
                 policy_file: None,
                 flows,
+                audit: rampart_audit::AuditLog::disabled(),
                 settings,
                 clock: Clock::system(),
             })

@@ -8,8 +8,11 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use rampart_audit::AuditLog;
+use rampart_audit::http::{ApiAudit, RequestActor, api_activity};
 use rampart_core::policy::Explanation;
 use rampart_store::OperatorRecord;
 use rampart_store::access::{Permission, allows};
@@ -31,7 +34,11 @@ pub(super) struct AdminState {
 }
 
 /// Every admin route, with 404/405 answers as JSON error bodies.
-pub(super) fn router(backend: Arc<dyn AdminBackend>) -> Router {
+pub(super) fn router(backend: Arc<dyn AdminBackend>, audit: AuditLog) -> Router {
+    let audit = ApiAudit {
+        log: audit,
+        service: "gateway-admin",
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -42,6 +49,7 @@ pub(super) fn router(backend: Arc<dyn AdminBackend>) -> Router {
         .route("/v1/policy", get(policy))
         .route("/v1/policy/reload", post(reload_policy))
         .route("/v1/policy/explain", get(explain))
+        .route_layer(middleware::from_fn_with_state(audit, api_activity))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -207,7 +215,12 @@ impl FromRequestParts<AdminState> for Operator {
             return Err(AdminFailure::Unauthorized);
         };
         match state.backend.operator(key).await? {
-            Some(operator) if operator.revoked_at.is_none() => Ok(Self(operator)),
+            Some(operator) if operator.revoked_at.is_none() => {
+                if let Some(actor) = parts.extensions.get::<RequestActor>() {
+                    actor.set(&operator.name);
+                }
+                Ok(Self(operator))
+            }
             _ => {
                 tracing::warn!(target: TARGET, path = %parts.uri.path(), "unknown or withdrawn API key");
                 Err(AdminFailure::Unauthorized)

@@ -4,6 +4,7 @@
 use super::{AdminBackend, routes};
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
+use rampart_audit::AuditLog;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ pub struct AdminServer {
     listener: std::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     backend: Arc<dyn AdminBackend>,
+    audit: AuditLog,
 }
 
 impl AdminServer {
@@ -30,6 +32,7 @@ impl AdminServer {
         cert_chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
         backend: Arc<dyn AdminBackend>,
+        audit: AuditLog,
     ) -> anyhow::Result<Self> {
         let tls = rampart_certs::server_config(cert_chain, key, ALPN).context("admin TLS configuration")?;
         let listener =
@@ -39,6 +42,7 @@ impl AdminServer {
             listener,
             tls: Arc::new(tls),
             backend,
+            audit,
         })
     }
 
@@ -57,11 +61,11 @@ impl AdminServer {
             shutdown.await;
             stopper.graceful_shutdown(Some(DRAIN));
         });
-        let app = routes::router(self.backend);
+        let app = routes::router(self.backend, self.audit);
         tracing::info!(target: "rampart::admin", listen = %addr, "admin listener serving HTTPS");
         axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.tls))
             .handle(handle)
-            .serve(app.into_make_service())
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await
             .context("admin HTTPS server failed")?;
         tracing::info!(target: "rampart::admin", "admin listener stopped");

@@ -232,6 +232,7 @@ impl Harness {
             cert.cert_chain().unwrap(),
             cert.private_key().unwrap(),
             backend.clone(),
+            rampart_audit::AuditLog::disabled(),
         )
         .unwrap();
         let addr = server.local_addr().unwrap();

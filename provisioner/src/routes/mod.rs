@@ -9,6 +9,7 @@ use crate::api::Health;
 use crate::http::AppState;
 use axum::Router;
 use axum::routing::get;
+use rampart_audit::http::{ApiAudit, api_activity};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -49,6 +50,10 @@ async fn healthz() -> axum::Json<Health> {
 
 /// The router with every route, plus `/openapi.json`.
 pub fn router(state: AppState) -> Router {
+    let audit = ApiAudit {
+        log: state.provisioner.audit().clone(),
+        service: "provisioner",
+    };
     let (router, document) = api_router().split_for_parts();
     let document = std::sync::Arc::new(document);
     router
@@ -59,6 +64,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json((*document).clone()) }
             }),
         )
+        .route_layer(axum::middleware::from_fn_with_state(audit, api_activity))
         .with_state(state)
 }
 

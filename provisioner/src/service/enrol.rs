@@ -63,7 +63,7 @@ impl Provisioner {
             let username = prepared.issue.user.username.clone();
             let result = match outcome
                 .map_err(ServiceError::from)
-                .and_then(|o| prepared.finish(o, None))
+                .and_then(|o| prepared.finish(o, None, &self.audit))
             {
                 Ok(Minted::Issued(token)) => EnrolResult {
                     username,

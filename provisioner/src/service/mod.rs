@@ -11,6 +11,8 @@ mod tokens;
 
 use crate::api::{TokenEventInfo, TokenInfo};
 use crate::config::ProvisionerSettings;
+use rampart_audit::AuditLog;
+use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
 use rampart_core::username::normalize_username;
 use rampart_directory::{Directory, DirectoryError, DirectoryUser};
 use rampart_store::{KeyRing, OperatorRecord, Store, StoreError, TokenEvent, TokenView, UserRecord};
@@ -86,6 +88,7 @@ pub struct Provisioner {
     keys: Arc<KeyRing>,
     directory: Arc<dyn Directory>,
     settings: ProvisionerSettings,
+    audit: AuditLog,
 }
 
 impl Provisioner {
@@ -101,7 +104,20 @@ impl Provisioner {
             keys,
             directory,
             settings,
+            audit: AuditLog::disabled(),
         }
+    }
+
+    /// Records every change in `audit` too.
+    #[must_use]
+    pub fn with_audit(mut self, audit: AuditLog) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// The settings in force.
@@ -165,6 +181,33 @@ impl Provisioner {
         let events = self.store.token_events(Some(&user.id), limit).await?;
         Ok(events.into_iter().map(|e| event_info(e, &user.username)).collect())
     }
+}
+
+/// Records an Account Change: `actor` did `action` to `username`'s token.
+pub(crate) fn token_change(
+    audit: &AuditLog,
+    actor: &str,
+    activity: Activity,
+    action: &str,
+    user: (&str, &str),
+    token_id: Option<&str>,
+    detail: &str,
+) {
+    let (username, user_id) = user;
+    let mut event = AuditEvent::new(
+        Class::AccountChange,
+        activity,
+        rampart_audit::writer::now_ms(),
+        Status::Success,
+        &format!("token {action}"),
+    )
+    .actor(Actor::operator(actor))
+    .user(User::with_uid(username, user_id))
+    .resource("token", token_id, Some(action));
+    if !detail.is_empty() {
+        event = event.detail(detail);
+    }
+    audit.record(event);
 }
 
 fn normalize(typed: &str) -> Result<String, ServiceError> {

@@ -1,11 +1,13 @@
 //! Token operations for one person: issue (the only time a seed is shown), show, list,
 //! revoke, lost (with a temporary code or a replacement), unlock, resync, temporary codes.
 
-use super::{Provisioner, ServiceError, now, random_hex};
+use super::{Provisioner, ServiceError, now, random_hex, token_change};
 use crate::api::{
     IssuedToken, LostRequest, LostResponse, PersonInfo, QrFormat, TemporaryCode, TokenInfo, TokenListQuery,
 };
 use base64::Engine;
+use rampart_audit::AuditLog;
+use rampart_core::audit::Activity;
 use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp, otpauth_uri};
 use rampart_store::temp_code::{TEMP_CODE_DIGITS, display_temp_code, temp_code_hash};
 use rampart_store::{
@@ -52,7 +54,7 @@ impl Provisioner {
     ) -> Result<Minted, ServiceError> {
         let prepared = self.prepare(user, actor, mode, delivered, now)?;
         let outcome = self.store.issue_token(&prepared.issue, now).await?;
-        prepared.finish(outcome, qr)
+        prepared.finish(outcome, qr, &self.audit)
     }
 
     /// A fresh seed sealed into a pending token for `user`, and its otpauth URI; the
@@ -197,6 +199,15 @@ impl Provisioner {
             .end_token(&view.token.id, TokenState::Revoked, actor, reason, now())
             .await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token revoked");
+        token_change(
+            &self.audit,
+            actor,
+            Activity::MFA_DISABLE,
+            "revoked",
+            (&user.username, &user.id),
+            Some(&view.token.id),
+            reason,
+        );
         self.view_of(&user, &view.token.id).await
     }
 
@@ -210,6 +221,15 @@ impl Provisioner {
                     .end_token(&view.token.id, TokenState::Lost, actor, &request.reason, now())
                     .await?;
                 tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token reported lost");
+                token_change(
+                    &self.audit,
+                    actor,
+                    Activity::MFA_DISABLE,
+                    "lost",
+                    (&user.username, &user.id),
+                    Some(&view.token.id),
+                    &request.reason,
+                );
                 Some(view.token.id)
             }
             Err(ServiceError::Conflict(_)) if request.temporary_code || request.replacement => None,
@@ -257,6 +277,15 @@ impl Provisioner {
         };
         self.store.insert_temp_code(&record).await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, expires_at = record.expires_at, "temporary code issued");
+        token_change(
+            &self.audit,
+            actor,
+            Activity::OTHER,
+            "temporary code issued",
+            (&user.username, &user.id),
+            None,
+            "",
+        );
         Ok(TemporaryCode {
             code: display_temp_code(&code),
             expires_at: record.expires_at,
@@ -268,6 +297,15 @@ impl Provisioner {
         let (user, view) = self.live_token(username).await?;
         self.store.unlock_token(&view.token.id, actor, now()).await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token unlocked");
+        token_change(
+            &self.audit,
+            actor,
+            Activity::OTHER,
+            "unlocked",
+            (&user.username, &user.id),
+            Some(&view.token.id),
+            "",
+        );
         self.view_of(&user, &view.token.id).await
     }
 
@@ -315,6 +353,15 @@ impl Provisioner {
         let drift = i64::try_from(step).unwrap_or(i64::MAX) - i64::try_from(current).unwrap_or(0);
         self.store.resync_token(&token.id, step, drift, actor, now()).await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %token.id, "token resynchronised");
+        token_change(
+            &self.audit,
+            actor,
+            Activity::OTHER,
+            "resynchronised",
+            (&user.username, &user.id),
+            Some(&token.id),
+            &format!("drift {drift} steps"),
+        );
         self.view_of(&user, &token.id).await
     }
 }
@@ -337,7 +384,12 @@ pub(super) struct Prepared {
 
 impl Prepared {
     /// What to answer once the store has decided.
-    pub(super) fn finish(self, outcome: IssueOutcome, qr: Option<QrFormat>) -> Result<Minted, ServiceError> {
+    pub(super) fn finish(
+        self,
+        outcome: IssueOutcome,
+        qr: Option<QrFormat>,
+        audit: &AuditLog,
+    ) -> Result<Minted, ServiceError> {
         let replaced = match outcome {
             IssueOutcome::Issued { replaced } => replaced,
             IssueOutcome::Skipped { existing } => return Ok(Minted::Skipped { existing }),
@@ -348,6 +400,19 @@ impl Prepared {
             target: "rampart::provisioner", operator = %issue.actor, user = %issue.user.username,
             token = %issue.token.id, replaced = replaced.as_deref().unwrap_or("-"), delivered = issue.delivered,
             "token issued"
+        );
+        let detail = replaced
+            .as_deref()
+            .map(|old| format!("replaces {old}"))
+            .unwrap_or_default();
+        token_change(
+            audit,
+            &issue.actor,
+            Activity::MFA_ENABLE,
+            "issued",
+            (&issue.user.username, &issue.user.id),
+            Some(&issue.token.id),
+            &detail,
         );
         Ok(Minted::Issued(Box::new(IssuedToken {
             token_id: issue.token.id,
