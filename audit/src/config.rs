@@ -92,12 +92,12 @@ impl AuditConfig {
     /// Every problem with the values, each naming its key.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if let Some(stream) = &self.stream {
-            if !valid_stream_name(stream) {
-                problems.push(format!(
-                    "audit.stream: {stream:?} may hold only letters, digits, `_` and `.` (at most 64)"
-                ));
-            }
+        if let Some(stream) = &self.stream
+            && !valid_stream_name(stream)
+        {
+            problems.push(format!(
+                "audit.stream: {stream:?} may hold only letters, digits, `_` and `.` (at most 64)"
+            ));
         }
         if self.max_file_bytes < 4096 {
             problems.push("audit.max_file_bytes: must be at least 4096".into());

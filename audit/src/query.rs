@@ -59,15 +59,15 @@ impl Filter {
                 return false;
             }
         }
-        if let Some(source) = &self.source {
-            if record["src_endpoint"]["ip"].as_str() != Some(source.as_str()) {
-                return false;
-            }
+        if let Some(source) = &self.source
+            && record["src_endpoint"]["ip"].as_str() != Some(source.as_str())
+        {
+            return false;
         }
-        if let Some(class) = self.class {
-            if record["class_uid"].as_u64() != Some(u64::from(class.uid())) {
-                return false;
-            }
+        if let Some(class) = self.class
+            && record["class_uid"].as_u64() != Some(u64::from(class.uid()))
+        {
+            return false;
         }
         let time = record["time"].as_i64().unwrap_or(0);
         if self.since_ms.is_some_and(|since| time < since) || self.until_ms.is_some_and(|until| time >= until) {
@@ -128,14 +128,14 @@ pub fn row(record: &Value) -> [String; 8] {
     if resource.is_empty() {
         resource = record["api"]["operation"].as_str().unwrap_or("").to_owned();
     }
-    if resource.is_empty() {
-        if let Some(r) = record["resources"].as_array().and_then(|l| l.first()) {
-            resource = format!(
-                "{} {}",
-                r["type"].as_str().unwrap_or(""),
-                r["name"].as_str().unwrap_or("")
-            );
-        }
+    if resource.is_empty()
+        && let Some(r) = record["resources"].as_array().and_then(|l| l.first())
+    {
+        resource = format!(
+            "{} {}",
+            r["type"].as_str().unwrap_or(""),
+            r["name"].as_str().unwrap_or("")
+        );
     }
     let status = record["disposition"]
         .as_str()

@@ -78,10 +78,10 @@ impl AuditLog {
 
     /// Queues one event; never waits.
     pub fn record(&self, event: AuditEvent) {
-        if let Some(tx) = &self.tx {
-            if tx.send(Command::Event(Box::new(event))).is_err() {
-                tracing::error!(target: "rampart::audit", "the audit writer has stopped; record lost");
-            }
+        if let Some(tx) = &self.tx
+            && tx.send(Command::Event(Box::new(event))).is_err()
+        {
+            tracing::error!(target: "rampart::audit", "the audit writer has stopped; record lost");
         }
     }
 
@@ -345,10 +345,8 @@ fn chain_end(dir: &Path, stream: &str) -> Result<(u64, String), AuditError> {
     for file in files.iter().rev() {
         let mut last = None;
         for_each_line(&file.path, |_, bytes, terminated| {
-            if terminated {
-                if let Ok(link) = check_line(bytes) {
-                    last = Some((link.seq + 1, link.hash));
-                }
+            if terminated && let Ok(link) = check_line(bytes) {
+                last = Some((link.seq + 1, link.hash));
             }
         })?;
         if let Some(end) = last {

@@ -65,7 +65,7 @@ async fn a_rotated_log_continues_its_chain_across_files_and_restarts() {
         "expected rotation into several files, got {}",
         files.len()
     );
-    let reports = verify_paths(&[s.dir.clone()], &options(&s)).unwrap();
+    let reports = verify_paths(std::slice::from_ref(&s.dir), &options(&s)).unwrap();
     assert_eq!(reports.len(), 1);
     let report = &reports[0];
     assert_eq!(report.finding, None, "{:?}", report.finding);
@@ -118,7 +118,7 @@ async fn tampered(tamper: impl FnOnce(&[PathBuf])) -> (rampart_core::audit::Find
     let files = files(&s.dir);
     assert!(files.len() >= 3);
     tamper(&files);
-    let reports = verify_paths(&[s.dir.clone()], &options(&s)).unwrap();
+    let reports = verify_paths(std::slice::from_ref(&s.dir), &options(&s)).unwrap();
     let finding = reports[0].finding.clone().expect("tampering must be found");
     // Keep the folder alive until verified.
     drop(state);

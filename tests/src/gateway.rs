@@ -48,7 +48,7 @@ impl GatewayProc {
 
     /// Writes config and starts the gateway; waits until it listens.
     pub fn start(ca: CertificateAuthority, spec: &GatewaySpec<'_>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::leaks::service_dir();
         let state = dir.path().join("state");
         let cert = ca.issue_server(&["127.0.0.1".into(), "localhost".into()]).unwrap();
         cert.save(&dir.path().join("gateway.pem"), &dir.path().join("gateway.key"))
@@ -147,7 +147,9 @@ impl GatewayProc {
             .await
             .unwrap();
         store.close().await;
-        secret_base32(&seed)
+        let secret = secret_base32(&seed);
+        crate::leaks::remember("seed", &secret);
+        secret
     }
 }
 

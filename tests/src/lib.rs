@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod gateway;
+pub mod leaks;
 pub mod provisioner;
 pub mod slapd;
 
@@ -52,7 +53,7 @@ pub struct Dev {
 impl Dev {
     /// Starts `rampart dev` with `extra` arguments and waits for `dev.json`.
     pub fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = leaks::service_dir();
         let state = dir.path().join("state");
         let stdout = std::fs::File::create(dir.path().join("dev.stdout")).unwrap();
         let stderr = std::fs::File::create(dir.path().join("dev.stderr")).unwrap();
@@ -87,6 +88,8 @@ impl Dev {
                 .and_then(|t| serde_json::from_str(&t).ok());
             if let Some(info) = parsed {
                 dev.info = info;
+                leaks::remember("password", &dev.field("password"));
+                leaks::remember("seed", &dev.secret());
                 break;
             }
             if let Ok(Some(status)) = dev.child.try_wait() {
@@ -312,7 +315,9 @@ pub fn oathtool_code(secret: &str, unix_time: u64) -> String {
         "oathtool failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let code = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    leaks::remember("code", &code);
+    code
 }
 
 /// Runs `cmd` with `input` on its standard input and collects its output.

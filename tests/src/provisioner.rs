@@ -155,10 +155,13 @@ impl ProvisionerProc {
 
 /// The `secret` parameter of an otpauth URI.
 pub fn secret_of(uri: &str) -> String {
-    uri.split(['?', '&'])
+    let secret = uri
+        .split(['?', '&'])
         .find_map(|part| part.strip_prefix("secret="))
         .unwrap()
-        .to_owned()
+        .to_owned();
+    crate::leaks::remember("seed", &secret);
+    secret
 }
 
 impl Drop for ProvisionerProc {

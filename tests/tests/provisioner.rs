@@ -178,6 +178,8 @@ async fn revoke_lost_with_temporary_code_lockout_unlock_and_resync_through_the_a
         .await;
     assert_eq!(status, 200, "{lost}");
     let temp = lost["temporary_code"]["code"].as_str().unwrap().to_owned();
+    rampart_tests::leaks::remember("temporary code", &temp);
+    rampart_tests::leaks::remember("temporary code", &temp.replace(' ', ""));
     let lost_id = lost["lost_token"].clone();
     let tokens = org.tokens("alice").await;
     let marked = tokens.iter().find(|t| t["token_id"] == lost_id).unwrap();

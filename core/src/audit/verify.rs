@@ -204,33 +204,33 @@ impl StreamVerifier {
                 }
             }
         }
-        if let Some(cp) = link.record.get("checkpoint") {
-            if let Some(problem) = self.check_checkpoint(cp, &link.prev_hash, link.seq) {
-                self.found(place, Some(link.seq), problem);
-                return;
-            }
+        if let Some(cp) = link.record.get("checkpoint")
+            && let Some(problem) = self.check_checkpoint(cp, &link.prev_hash, link.seq)
+        {
+            self.found(place, Some(link.seq), problem);
+            return;
         }
         self.next = Some((link.seq + 1, link.hash));
     }
 
     /// Ends the stream: the first problem, if any, and what was read.
     pub fn finish(mut self) -> (Option<Finding>, Summary) {
-        if self.finding.is_none() {
-            if let Some((place, expected, found)) = self.gap.take() {
-                let problem = if self.seen.contains(&expected) {
-                    Problem::Reordered { expected, found }
-                } else {
-                    Problem::Missing {
-                        from: expected,
-                        to: found - 1,
-                    }
-                };
-                self.finding = Some(Finding {
-                    place,
-                    seq: Some(found),
-                    problem,
-                });
-            }
+        if self.finding.is_none()
+            && let Some((place, expected, found)) = self.gap.take()
+        {
+            let problem = if self.seen.contains(&expected) {
+                Problem::Reordered { expected, found }
+            } else {
+                Problem::Missing {
+                    from: expected,
+                    to: found - 1,
+                }
+            };
+            self.finding = Some(Finding {
+                place,
+                seq: Some(found),
+                problem,
+            });
         }
         (self.finding, self.summary)
     }
