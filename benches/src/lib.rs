@@ -2,6 +2,8 @@
 //! its figures and the ratio to the peer measured in the same run; run them with
 //! `cargo run --release -p rampart-benches --bin NAME`.
 
+pub mod tunnel;
+
 /// The value at quantile `q` (0–1) of sorted samples.
 pub fn quantile(sorted: &[std::time::Duration], q: f64) -> std::time::Duration {
     if sorted.is_empty() {

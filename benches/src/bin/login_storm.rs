@@ -17,69 +17,23 @@
 //! point: the CPU seconds of each part during each run are printed beside the figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use rampart_benches::tunnel::{IperfServer, iperf_through, provision, seed_of, start_tunnel, unix_now};
 use rampart_client::{ClientError, GatewayClient};
 use rampart_core::ErrorCode;
 use rampart_core::policy::Policy;
 use rampart_core::secret::Sensitive;
-use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp};
+use rampart_core::totp::{TotpParams, generate_totp};
 use rampart_directory::LdapDirectory;
 use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
-use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
+use rampart_store::{KeyRing, SqliteStore, Store};
 use rampart_tests::slapd::{SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// TOTP period in seconds (the default parameters).
 const PERIOD: u64 = 30;
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-fn seed_of(i: usize) -> Vec<u8> {
-    vec![(i % 251) as u8 + 1; SEED_LEN]
-}
-
-/// Users and pending tokens for people `0..=users`, as the provisioner would issue them.
-async fn provision(state: &Path, users: usize) -> anyhow::Result<()> {
-    let store = SqliteStore::open(state).await?;
-    let keys = KeyRing::load_or_create(&state.join("master.key"))?;
-    for i in 0..=users {
-        let (uid, _, uuid) = user(i);
-        store
-            .upsert_user(&UserRecord {
-                id: uuid.clone(),
-                username: uid.clone(),
-                display_name: uid,
-                password_hash: None,
-                enabled: true,
-                groups: vec![],
-                created_at: 0,
-            })
-            .await?;
-        let token_id = format!("t{i}");
-        store
-            .insert_token(&TokenRecord {
-                sealed: keys.seal(&token_id, &seed_of(i))?,
-                id: token_id,
-                user_id: uuid,
-                state: TokenState::Pending,
-                params: TotpParams::default(),
-                last_step: None,
-                failures: 0,
-                created_at: 0,
-                activated_at: None,
-                last_used_at: None,
-                drift_steps: 0,
-            })
-            .await?;
-    }
-    store.close().await;
-    Ok(())
-}
 
 /// Runs the gateway on a runtime of its own for the rest of the process; returns its address.
 fn start_gateway(
@@ -135,104 +89,6 @@ fn start_gateway(
         });
     });
     Ok(addr_rx.recv_timeout(Duration::from_secs(30))?)
-}
-
-/// Logs `user00000` in on a runtime of its own and forwards a local port to `iperf` through
-/// that one connection; returns the local address.
-fn start_tunnel(gateway: String, ca_pem: String) -> anyhow::Result<String> {
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<Result<String, String>>();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("tunnel")
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let (uid, pw, _) = user(0);
-            let code = generate_totp(&seed_of(0), &TotpParams::default(), unix_now()).unwrap();
-            let client = match GatewayClient::connect(&gateway, &ca_pem).await {
-                Ok(client) => client,
-                Err(e) => return addr_tx.send(Err(e.to_string())).unwrap(),
-            };
-            if let Err(e) = client.login(&uid, Sensitive::new(pw), Sensitive::new(code)).await {
-                return addr_tx.send(Err(e.to_string())).unwrap();
-            }
-            let client = Arc::new(client);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(Ok(listener.local_addr().unwrap().to_string())).unwrap();
-            while let Ok((tcp, _)) = listener.accept().await {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    let _ = tcp.set_nodelay(true);
-                    match client.open("iperf").await {
-                        Ok((send, recv)) => {
-                            let (r, w) = tcp.into_split();
-                            rampart_core::io::relay(r, w, recv, send).await;
-                        }
-                        Err(e) => eprintln!("tunnel stream refused: {e}"),
-                    }
-                });
-            }
-        });
-    });
-    addr_rx
-        .recv_timeout(Duration::from_secs(30))?
-        .map_err(anyhow::Error::msg)
-}
-
-/// An `iperf3 -s` on 127.0.0.1, killed when dropped.
-struct IperfServer {
-    child: Child,
-    port: u16,
-}
-
-impl IperfServer {
-    fn start() -> anyhow::Result<Self> {
-        rampart_tests::require_tool("iperf3", "iperf3");
-        let port = rampart_tests::slapd::free_port();
-        let child = Command::new("iperf3")
-            .args(["-s", "-B", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "iperf3 -s did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Self { child, port })
-    }
-}
-
-impl Drop for IperfServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `iperf3 -c` through the tunnel for `secs`: bytes per second the server received.
-async fn iperf_through(local: &str, secs: u64) -> anyhow::Result<f64> {
-    let (host, port) = local.rsplit_once(':').unwrap();
-    let out = tokio::process::Command::new("iperf3")
-        .args(["-c", host, "-p", port, "-t", &secs.to_string(), "-J"])
-        .stdin(Stdio::null())
-        .output()
-        .await?;
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        anyhow::anyhow!(
-            "iperf3 output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })?;
-    if let Some(error) = json["error"].as_str() {
-        anyhow::bail!("iperf3: {error}");
-    }
-    let bits = json["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .ok_or_else(|| anyhow::anyhow!("no end.sum_received in iperf3 output: {json}"))?;
-    Ok(bits / 8.0)
 }
 
 /// CPU seconds used so far, by part of the benchmark (Linux `/proc`, USER_HZ = 100).
@@ -473,13 +329,13 @@ async fn main() -> anyhow::Result<()> {
     let ca = rampart_certs::CertificateAuthority::create("Bench")?;
     let ca_pem = ca.cert_pem().to_owned();
     let gateway = start_gateway(dir.path().to_owned(), &slapd, iperf.port, &ca)?;
-    let local = start_tunnel(gateway.clone(), ca_pem.clone())?;
+    let local = start_tunnel(gateway.clone(), ca_pem.clone(), 0, "iperf")?;
     let setup = setup.elapsed();
 
     // 1. The tunnel alone.
     let iperf_pid = iperf.child.id();
     let cpu_before = cpu_now(iperf_pid);
-    let alone = iperf_through(&local, secs).await?;
+    let alone = iperf_through(&local, secs, 1).await?;
     let cpu_alone = cpu_now(iperf_pid) - cpu_before;
 
     // 2. The same while the storm runs: it starts a second early and stops when iperf3 ends.
@@ -492,7 +348,7 @@ async fn main() -> anyhow::Result<()> {
     let busy_before = tally.busy.load(Ordering::Relaxed);
     let window = Instant::now();
     let cpu_before = cpu_now(iperf_pid);
-    let stormy = iperf_through(&local, secs).await?;
+    let stormy = iperf_through(&local, secs, 1).await?;
     let cpu_stormy = cpu_now(iperf_pid) - cpu_before;
     let window = window.elapsed();
     let answered_in_window = tally.answered() - answered_before;
