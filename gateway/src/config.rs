@@ -338,4 +338,29 @@ mod tests {
         assert!(problems.len() >= 3, "{problems:?}");
         assert!(matches!(DirectoryConfig::default(), DirectoryConfig::Local));
     }
+
+    #[test]
+    fn audit_section_paths_and_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        let base = "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c'\nkey='k'\npolicy='p'\n";
+        std::fs::write(&path, base).unwrap();
+        let config = GatewayConfig::load(&path).unwrap();
+        let settings = config.audit.settings(&config.state_dir, "gateway").unwrap();
+        assert_eq!(settings.dir, dir.path().join("s").join("audit"));
+        std::fs::write(&path, format!("{base}[audit]\ndir='a'\nsigning_key='keys/audit.key'\n")).unwrap();
+        let config = GatewayConfig::load(&path).unwrap();
+        let settings = config.audit.settings(&config.state_dir, "gateway").unwrap();
+        assert_eq!(settings.dir, dir.path().join("a"));
+        assert_eq!(settings.signing_key, dir.path().join("keys/audit.key"));
+        std::fs::write(&path, format!("{base}[audit]\nstream='gw-1'\ncheckpoint_secs=0\n")).unwrap();
+        let Err(ConfigError::Invalid { problems, .. }) = GatewayConfig::load(&path) else {
+            panic!("accepted")
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().all(|p| p.starts_with("audit.")), "{problems:?}");
+        std::fs::write(&path, format!("{base}[audit]\nenabled=false\n")).unwrap();
+        let config = GatewayConfig::load(&path).unwrap();
+        assert_eq!(config.audit.settings(&config.state_dir, "gateway"), None);
+    }
 }
