@@ -28,6 +28,13 @@ pub struct Connection {
     gateway_admin: Option<String>,
 }
 
+impl Connection {
+    /// The CA certificate file given with `--ca` or `RAMPART_CA`.
+    pub fn ca_path(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref()
+    }
+}
+
 /// A failure with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]

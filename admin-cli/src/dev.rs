@@ -54,6 +54,8 @@ struct DevInfo {
     flow_log: PathBuf,
     audit_dir: PathBuf,
     audit_public_key: PathBuf,
+    profile_file: PathBuf,
+    profile_line: String,
     client_home: PathBuf,
     provisioner_url: String,
     admin_api_key: String,
@@ -156,6 +158,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         None => anyhow::bail!("the gateway's admin listener did not start"),
     };
 
+    let profile = crate::profile::build(
+        "Rampart dev".into(),
+        vec![gateway_addr.to_string()],
+        ca.cert_pem().to_owned(),
+        Some(DEMO_USER.into()),
+        vec![],
+    )?;
+    let profile_file = state.join("profile.json");
+    std::fs::write(&profile_file, serde_json::to_vec_pretty(&profile)?)
+        .with_context(|| format!("cannot write {}", profile_file.display()))?;
     let info = DevInfo {
         gateway: gateway_addr.to_string(),
         ca_cert,
@@ -166,6 +178,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         flow_log,
         audit_dir: audit_settings.dir.clone(),
         audit_public_key: rampart_audit::keys::public_key_path(&audit_settings.signing_key),
+        profile_file,
+        profile_line: profile.to_line(),
         client_home: state.join("client"),
         provisioner_url,
         admin_api_key,

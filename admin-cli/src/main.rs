@@ -9,6 +9,7 @@ mod client;
 mod dev;
 mod enrol;
 mod policy;
+mod profile;
 mod sessions;
 mod token;
 mod view;
@@ -63,6 +64,9 @@ enum Command {
     /// --gateway-admin).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Connection profiles for employees' `rampart-connect setup`.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
     /// The audit trail on disk: verify it was not altered, query it, follow it.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -98,12 +102,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Policy(command) = cli.command {
         return policy::run(&cli.connection, output, command).await;
     }
+    if let Command::Profile(command) = cli.command {
+        return profile::run(output, cli.connection.ca_path(), command);
+    }
     if let Command::Audit(command) = cli.command {
         return audit::run(output, command).await;
     }
     let client = Client::new(&cli.connection)?;
     match cli.command {
-        Command::Dev(_) | Command::Sessions(_) | Command::Policy(_) | Command::Audit(_) => Ok(()),
+        Command::Dev(_) | Command::Sessions(_) | Command::Policy(_) | Command::Audit(_) | Command::Profile(_) => Ok(()),
         Command::Token(command) => token::run(&client, output, command).await,
         Command::Enrol(args) => enrol::run(&client, output, args).await,
         Command::Report { pending_days } => admin::report(&client, output, pending_days).await,

@@ -31,6 +31,20 @@ pub enum ClientError {
         /// The gateway's explanation.
         message: String,
     },
+    /// The gateway is busy; retry after this many seconds.
+    #[error("the gateway is busy; retry in {retry_after_secs} s")]
+    Busy {
+        /// When to retry.
+        retry_after_secs: u32,
+    },
+    /// The gateway answered, but its certificate is not signed by the organisation CA.
+    #[error("the gateway at {gateway} is not trusted: {reason}")]
+    Untrusted {
+        /// The address tried.
+        gateway: String,
+        /// Why.
+        reason: String,
+    },
     /// No connection to the gateway could be made.
     #[error("cannot reach the gateway at {gateway}: {reason}")]
     Unreachable {
@@ -58,7 +72,7 @@ impl ClientError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Refused { code, .. } => match code {
-                ErrorCode::InvalidCredentials => exit::CREDENTIALS,
+                ErrorCode::InvalidCredentials | ErrorCode::TokenLocked => exit::CREDENTIALS,
                 ErrorCode::SessionExpired | ErrorCode::NotAuthenticated => exit::SESSION,
                 ErrorCode::TryLater | ErrorCode::Busy => exit::BUSY,
                 ErrorCode::SessionTooOld => exit::SESSION,
@@ -71,7 +85,8 @@ impl ClientError {
                 | ErrorCode::TargetTimeout => exit::RESOURCE,
                 ErrorCode::UnsupportedVersion | ErrorCode::BadRequest | ErrorCode::Internal => exit::FAILURE,
             },
-            Self::Unreachable { .. } | Self::ConnectionLost(_) => exit::UNREACHABLE,
+            Self::Unreachable { .. } | Self::ConnectionLost(_) | Self::Untrusted { .. } => exit::UNREACHABLE,
+            Self::Busy { .. } => exit::BUSY,
             Self::NotLoggedIn => exit::SESSION,
             Self::Protocol(_) | Self::Local(_) => exit::FAILURE,
         }

@@ -1,13 +1,14 @@
 //! Local port forwards: listen on local TCP addresses and carry each accepted connection to a
 //! resource through the gateway, one QUIC stream per connection. A lost gateway connection is
-//! re-established with the session ticket on the next accepted connection.
+//! re-established by the [`Tunnel`] on the next accepted connection.
 
-use crate::{ClientError, GatewayClient, SavedSession};
+use crate::ClientError;
+use crate::messages::{Context, explain};
+pub use crate::tunnel::Tunnel;
 use rampart_core::io::relay;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
 
 /// One `LOCAL_ADDR=RESOURCE` mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,48 +36,6 @@ impl std::str::FromStr for Mapping {
             local,
             resource: resource.to_owned(),
         })
-    }
-}
-
-/// A session's connection to the gateway, re-established on demand.
-#[derive(Debug)]
-pub struct Tunnel {
-    saved: SavedSession,
-    current: Mutex<Option<Arc<GatewayClient>>>,
-}
-
-impl Tunnel {
-    /// Connects and resumes the saved session now, so a dead session is reported at start.
-    pub async fn start(saved: SavedSession) -> Result<Arc<Self>, ClientError> {
-        let tunnel = Arc::new(Self {
-            saved,
-            current: Mutex::new(None),
-        });
-        tunnel.client().await?;
-        Ok(tunnel)
-    }
-
-    async fn client(&self) -> Result<Arc<GatewayClient>, ClientError> {
-        let mut current = self.current.lock().await;
-        if let Some(client) = current.as_ref().filter(|c| c.is_open()) {
-            return Ok(client.clone());
-        }
-        let client = GatewayClient::connect(&self.saved.gateway, &self.saved.ca_pem).await?;
-        client.resume(&self.saved.ticket).await?;
-        let client = Arc::new(client);
-        *current = Some(client.clone());
-        Ok(client)
-    }
-
-    /// Opens a stream to `resource`, reconnecting once if the connection was lost.
-    pub async fn open(&self, resource: &str) -> Result<(quinn::SendStream, quinn::RecvStream), ClientError> {
-        match self.client().await?.open(resource).await {
-            Err(e) if e.is_connection_failure() => {
-                self.current.lock().await.take();
-                self.client().await?.open(resource).await
-            }
-            other => other,
-        }
     }
 }
 
@@ -116,7 +75,11 @@ async fn carry(tunnel: Arc<Tunnel>, tcp: TcpStream, peer: SocketAddr, resource: 
             tracing::debug!(%peer, %resource, sent = outcome.left_to_right, received = outcome.right_to_left, "connection closed");
         }
         Err(e) => {
-            eprintln!("{resource}: {e}");
+            let context = Context {
+                resource: Some(&resource),
+                ..Context::default()
+            };
+            eprintln!("{resource}: {}", explain(&e, context));
             tracing::debug!(%peer, %resource, "connection refused");
         }
     }

@@ -50,7 +50,15 @@ impl GatewayClient {
         let connection = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
             .await
             .map_err(|_| unreachable("no answer (is UDP blocked, or the gateway down?)".into()))?
-            .map_err(|e| unreachable(describe_connection_error(&e)))?;
+            .map_err(|e| match e {
+                quinn::ConnectionError::TransportError(t) if t.to_string().contains("certificate") => {
+                    ClientError::Untrusted {
+                        gateway: gateway.to_owned(),
+                        reason: format!("its certificate is not signed by your organisation's CA ({t})"),
+                    }
+                }
+                other => unreachable(describe_connection_error(&other)),
+            })?;
         let (mut send, mut recv) = connection.open_bi().await.map_err(lost)?;
         let hello = ClientMessage::Hello {
             versions: vec![PROTOCOL_VERSION],
@@ -127,6 +135,11 @@ impl GatewayClient {
         self.connection.close_reason().is_none()
     }
 
+    /// Gives the connection up without waiting (it is taken for dead).
+    pub fn abandon(&self) {
+        self.connection.close(VarInt::from_u32(0), b"gone");
+    }
+
     /// Closes the connection and waits briefly for the close to reach the gateway.
     pub async fn close(&self) {
         self.connection.close(VarInt::from_u32(0), b"bye");
@@ -169,6 +182,11 @@ async fn read_reply(recv: &mut quinn::RecvStream) -> Result<ServerMessage, Clien
         Err(_) => Err(ClientError::ConnectionLost("the gateway did not answer in time".into())),
         Ok(Err(e)) => Err(ClientError::ConnectionLost(e.to_string())),
         Ok(Ok(None)) => Err(ClientError::ConnectionLost("the gateway closed the stream".into())),
+        Ok(Ok(Some(ServerMessage::Refused {
+            code: ErrorCode::Busy,
+            retry_after_secs: Some(retry_after_secs),
+            ..
+        }))) => Err(ClientError::Busy { retry_after_secs }),
         Ok(Ok(Some(ServerMessage::Refused { code, message, .. }))) => Err(ClientError::Refused { code, message }),
         Ok(Ok(Some(message))) => Ok(message),
     }

@@ -2,6 +2,7 @@
 //! with mode 0600 because the ticket resumes the session.
 
 use crate::ClientError;
+use rampart_core::profile::Profile;
 use rampart_core::protocol::ResourceInfo;
 use rampart_core::secret::Sensitive;
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const SESSION_FILE: &str = "session.json";
+const PROFILE_FILE: &str = "profile.json";
+/// Present once a login from this home has succeeded.
+const LOGGED_IN_BEFORE_FILE: &str = "logged-in-before";
 
 /// The folder holding the client's state.
 #[derive(Debug, Clone)]
@@ -19,8 +23,11 @@ pub struct Home {
 /// A logged-in session as saved on disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedSession {
-    /// Gateway address, `HOST:PORT`.
+    /// Gateway address, `HOST:PORT`, that granted the session.
     pub gateway: String,
+    /// Every gateway to fail over to, in order (from the profile); may be empty.
+    #[serde(default)]
+    pub gateways: Vec<String>,
     /// The organisation CA certificate(s), PEM.
     pub ca_pem: String,
     /// Normalised username.
@@ -70,6 +77,34 @@ impl Home {
     pub fn save_session(&self, session: &SavedSession) -> Result<(), ClientError> {
         let json = serde_json::to_vec_pretty(session).map_err(|e| ClientError::Local(e.to_string()))?;
         write_private(&self.dir, SESSION_FILE, &json)
+    }
+
+    /// The profile imported by `setup`, if any.
+    pub fn load_profile(&self) -> Result<Option<Profile>, ClientError> {
+        let path = self.dir.join(PROFILE_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Profile::parse(&text)
+                .map(Some)
+                .map_err(|e| ClientError::Local(format!("{}: {e}; run `rampart-connect setup` again", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ClientError::Local(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// Saves the profile (replacing any earlier one).
+    pub fn save_profile(&self, profile: &Profile) -> Result<(), ClientError> {
+        let json = serde_json::to_vec_pretty(profile).map_err(|e| ClientError::Local(e.to_string()))?;
+        write_private(&self.dir, PROFILE_FILE, &json)
+    }
+
+    /// Whether a login from this home has ever succeeded.
+    pub fn logged_in_before(&self) -> bool {
+        self.dir.join(LOGGED_IN_BEFORE_FILE).exists()
+    }
+
+    /// Remembers that a login succeeded.
+    pub fn mark_logged_in(&self) -> Result<(), ClientError> {
+        write_private(&self.dir, LOGGED_IN_BEFORE_FILE, b"")
     }
 
     /// Forgets the saved session.
@@ -122,6 +157,7 @@ mod tests {
         assert!(home.load_session().unwrap().is_none());
         let session = SavedSession {
             gateway: "127.0.0.1:4433".into(),
+            gateways: vec![],
             ca_pem: "pem".into(),
             user: "alice".into(),
             session_id: "s".into(),

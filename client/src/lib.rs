@@ -2,10 +2,14 @@
 //! password and code, keep the session in a private home folder, and forward local TCP ports
 //! to the resources the person may use.
 
+pub mod doctor;
 pub mod error;
 pub mod forward;
 pub mod gateway;
 pub mod home;
+pub mod messages;
+pub mod socks;
+pub mod tunnel;
 
 pub use error::ClientError;
 pub use gateway::GatewayClient;

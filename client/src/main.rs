@@ -1,11 +1,17 @@
-//! `rampart-connect`: log in to a Rampart gateway and forward local ports to resources.
+//! `rampart-connect`: set up from the service desk's profile, log in to a Rampart gateway, and
+//! reach resources through local port forwards or a SOCKS5 proxy; `doctor` says what is wrong.
 
 use clap::{Parser, Subcommand};
+use rampart_client::doctor::diagnose;
 use rampart_client::error::exit;
 use rampart_client::forward::{self, Mapping, Tunnel};
-use rampart_client::{ClientError, GatewayClient, Home, SavedSession};
+use rampart_client::messages::{Context, clock_skew, explain};
+use rampart_client::{ClientError, GatewayClient, Home, SavedSession, socks};
+use rampart_core::profile::Profile;
+use rampart_core::protocol::{ResourceInfo, SessionGrant};
 use rampart_core::secret::Sensitive;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,30 +19,36 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(version, about, after_help = EXIT_CODES)]
 struct Cli {
-    /// Gateway address, HOST:PORT.
+    /// Gateway address, HOST:PORT (default: from the profile or the saved session).
     #[arg(long, global = true, env = "RAMPART_GATEWAY")]
     gateway: Option<String>,
-    /// Organisation CA certificate (PEM) that the gateway's certificate must chain to.
+    /// Organisation CA certificate (PEM) the gateway's certificate must chain to (default: from
+    /// the profile or the saved session).
     #[arg(long, global = true, env = "RAMPART_CA")]
     ca: Option<PathBuf>,
-    /// Folder for the saved session (default: your config folder/rampart-connect).
+    /// Folder for the profile and the saved session (default: your config folder/rampart-connect).
     #[arg(long, global = true, env = "RAMPART_CONNECT_HOME")]
     home: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok, 1 other failure, 2 usage, 3 wrong username/password/code, \
-4 gateway unreachable or not trusted, 5 not logged in or session ended, 6 gateway busy, \
-7 resource unknown, not allowed or unreachable.";
+const EXIT_CODES: &str = "Exit codes: 0 ok, 1 other failure (and doctor found a problem), 2 usage, \
+3 wrong username/password/code or locked token, 4 gateway unreachable or not trusted, 5 not logged in \
+or session ended, 6 gateway busy, 7 resource unknown, not allowed or unreachable.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Import the profile from the service desk: a file, the one-line form, or - for standard input.
+    Setup {
+        /// The profile file, or the line starting with rampart-profile:.
+        profile: String,
+    },
     /// Log in with your directory password and the code from your authenticator app.
     Login {
-        /// Your username.
+        /// Your username (default: from the profile, else asked).
         #[arg(long, short)]
-        user: String,
+        user: Option<String>,
         /// The current code (asked for if omitted).
         #[arg(long)]
         otp: Option<String>,
@@ -44,12 +56,23 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Carry local TCP ports to resources: LOCAL_ADDR=RESOURCE (e.g. 127.0.0.1:3389=desktop).
+    /// Who is logged in, until when, and the resources you may reach.
+    Status,
+    /// Carry local TCP ports to resources: LOCAL_ADDR=RESOURCE (e.g. 127.0.0.1:3389=desktop);
+    /// without mappings, the profile's.
     Forward {
-        /// One or more mappings.
-        #[arg(required = true, value_name = "LOCAL_ADDR=RESOURCE")]
+        /// Mappings.
+        #[arg(value_name = "LOCAL_ADDR=RESOURCE")]
         mappings: Vec<Mapping>,
     },
+    /// A SOCKS5 proxy on this computer: programs reach resources by name through it.
+    Socks {
+        /// Where to listen (loopback only).
+        #[arg(default_value = "127.0.0.1:1080")]
+        listen: SocketAddr,
+    },
+    /// Check name resolution, UDP reachability, certificate trust and your clock, with fixes.
+    Doctor,
     /// End the session on the gateway and forget it here.
     Logout,
 }
@@ -69,104 +92,308 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
+        Ok(code) => ExitCode::from(code),
+        Err((e, context)) => {
+            eprintln!("{}", explain(&e, context));
             ExitCode::from(e.exit_code())
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), ClientError> {
-    let home = Home::resolve(cli.home)?;
+type Failure<'a> = (ClientError, Context<'a>);
+
+fn plain(e: ClientError) -> Failure<'static> {
+    (e, Context::default())
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
+    let home = Home::resolve(cli.home.clone()).map_err(plain)?;
     match cli.command {
+        Command::Setup { ref profile } => setup(&home, profile).map_err(plain)?,
         Command::Login {
-            user,
-            otp,
+            ref user,
+            ref otp,
             password_stdin,
-        } => {
-            let saved = home.load_session().ok().flatten();
-            let gateway = cli
-                .gateway
-                .or_else(|| saved.as_ref().map(|s| s.gateway.clone()))
-                .ok_or_else(|| ClientError::Local("which gateway? pass --gateway HOST:PORT".into()))?;
-            let ca_pem = match (cli.ca, saved) {
-                (Some(path), _) => std::fs::read_to_string(&path)
-                    .map_err(|e| ClientError::Local(format!("cannot read the CA file {}: {e}", path.display())))?,
-                (None, Some(saved)) => saved.ca_pem,
-                (None, None) => {
-                    return Err(ClientError::Local(
-                        "pass --ca with your organisation's CA certificate".into(),
-                    ));
-                }
-            };
-            let password = read_password(password_stdin)?;
-            let otp = match otp {
-                Some(code) => Sensitive::new(code),
-                None => Sensitive::new(prompt("Code from your authenticator app: ")?),
-            };
-            let client = GatewayClient::connect(&gateway, &ca_pem).await?;
-            let grant = client.login(&user, password, otp).await;
-            client.close().await;
-            let grant = grant?;
-            let ticket = grant
-                .ticket
-                .ok_or_else(|| ClientError::Protocol("no session ticket in the answer".into()))?;
-            home.save_session(&SavedSession {
-                gateway,
-                ca_pem,
-                user: grant.user.clone(),
-                session_id: grant.session_id,
-                ticket,
-                expires_at: grant.expires_at,
-                resources: grant.resources.clone(),
-            })?;
-            println!("Logged in as {}.", grant.user);
-            if grant.resources.is_empty() {
-                println!("No resources are open to you yet; ask the service desk.");
+        } => login(&cli, &home, user.clone(), otp.clone(), password_stdin).await?,
+        Command::Status => return status(&home).await.map_err(plain),
+        Command::Forward { ref mappings } => {
+            let mappings = if mappings.is_empty() {
+                profile_forwards(&home).map_err(plain)?
             } else {
-                println!("You can reach:");
-                for r in &grant.resources {
-                    println!("  {:<20} {}", r.name, r.description);
-                }
-            }
-            Ok(())
-        }
-        Command::Forward { mappings } => {
-            let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
-            let listeners = forward::bind(&mappings).await?;
-            let tunnel = Tunnel::start(saved).await?;
+                mappings.clone()
+            };
+            let saved = home
+                .load_session()
+                .map_err(plain)?
+                .ok_or(ClientError::NotLoggedIn)
+                .map_err(plain)?;
+            let listeners = forward::bind(&mappings).await.map_err(plain)?;
+            let tunnel = Tunnel::start(saved).await.map_err(plain)?;
             let mut tasks = tokio::task::JoinSet::new();
             for (listener, resource) in listeners {
-                let local = listener.local_addr().map_err(|e| ClientError::Local(e.to_string()))?;
+                let local = listener
+                    .local_addr()
+                    .map_err(|e| plain(ClientError::Local(e.to_string())))?;
                 println!("forwarding {local} -> {resource}");
                 tasks.spawn(forward::serve(tunnel.clone(), listener, resource));
             }
             let _ = std::io::stdout().flush();
             let _ = tokio::signal::ctrl_c().await;
             tasks.abort_all();
-            Ok(())
         }
-        Command::Logout => {
-            let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
-            let result = async {
-                let client = GatewayClient::connect(&saved.gateway, &saved.ca_pem).await?;
-                client.resume(&saved.ticket).await?;
-                client.logout().await?;
-                client.close().await;
-                Ok::<(), ClientError>(())
+        Command::Socks { listen } => {
+            let saved = home
+                .load_session()
+                .map_err(plain)?
+                .ok_or(ClientError::NotLoggedIn)
+                .map_err(plain)?;
+            let listener = socks::bind(listen).await.map_err(plain)?;
+            let tunnel = Tunnel::start(saved).await.map_err(plain)?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| plain(ClientError::Local(e.to_string())))?;
+            println!("SOCKS5 proxy on {local}; for example: curl --socks5-hostname {local} http://RESOURCE/");
+            let _ = std::io::stdout().flush();
+            tokio::select! {
+                () = socks::serve(tunnel, listener) => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
-            .await;
-            home.clear_session()?;
-            match result {
-                Ok(()) | Err(ClientError::Refused { .. }) => {
-                    println!("Logged out.");
-                    Ok(())
+        }
+        Command::Doctor => {
+            let (gateways, ca_pem) = connection(&cli, &home).map_err(plain)?;
+            let checks = diagnose(&gateways, &ca_pem, unix_now).await;
+            for check in &checks {
+                match &check.fix {
+                    None => println!("[ ok ] {}", check.finding),
+                    Some(fix) => println!("[FAIL] {}\n       fix: {fix}", check.finding),
                 }
-                Err(e) => Err(e),
             }
+            if checks.iter().all(|c| c.passed()) {
+                println!("Everything needed to connect works.");
+            } else {
+                return Ok(exit::FAILURE);
+            }
+        }
+        Command::Logout => logout(&home).await.map_err(plain)?,
+    }
+    Ok(exit::OK)
+}
+
+/// Gateways to try and the CA: the command line, else the profile, else the saved session.
+fn connection(cli: &Cli, home: &Home) -> Result<(Vec<String>, String), ClientError> {
+    let profile = home.load_profile()?;
+    let saved = home.load_session().ok().flatten();
+    let gateways = match (&cli.gateway, &profile, &saved) {
+        (Some(g), _, _) => vec![g.clone()],
+        (None, Some(p), _) => p.gateways.clone(),
+        (None, None, Some(s)) => std::iter::once(s.gateway.clone()).chain(s.gateways.clone()).collect(),
+        (None, None, None) => {
+            return Err(ClientError::Local(
+                "no gateway known: run `rampart-connect setup` with the profile from the service desk (or pass --gateway and --ca)".into(),
+            ));
+        }
+    };
+    let ca_pem = match (&cli.ca, profile, saved) {
+        (Some(path), _, _) => std::fs::read_to_string(path)
+            .map_err(|e| ClientError::Local(format!("cannot read the CA file {}: {e}", path.display())))?,
+        (None, Some(p), _) => p.ca_pem,
+        (None, None, Some(s)) => s.ca_pem,
+        (None, None, None) => {
+            return Err(ClientError::Local(
+                "no organisation CA known: run `rampart-connect setup` with the profile from the service desk (or pass --ca)".into(),
+            ));
+        }
+    };
+    Ok((gateways, ca_pem))
+}
+
+fn setup(home: &Home, source: &str) -> Result<(), ClientError> {
+    let text = if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| ClientError::Local(format!("cannot read the profile from standard input: {e}")))?;
+        text
+    } else if source.trim_start().starts_with(rampart_core::profile::LINE_PREFIX)
+        || source.trim_start().starts_with('{')
+    {
+        source.to_owned()
+    } else {
+        std::fs::read_to_string(source)
+            .map_err(|e| ClientError::Local(format!("cannot read the profile file {source}: {e}")))?
+    };
+    let profile = Profile::parse(&text).map_err(|e| ClientError::Local(e.to_string()))?;
+    home.save_profile(&profile)?;
+    let org = if profile.organisation.is_empty() {
+        "your organisation".to_owned()
+    } else {
+        profile.organisation.clone()
+    };
+    println!("Set up for {org}. Gateways: {}.", profile.gateways.join(", "));
+    if let Some(user) = &profile.user {
+        println!("Username: {user}.");
+    }
+    println!("Next: rampart-connect login");
+    Ok(())
+}
+
+async fn login(
+    cli: &Cli,
+    home: &Home,
+    user: Option<String>,
+    otp: Option<String>,
+    password_stdin: bool,
+) -> Result<(), Failure<'static>> {
+    let (gateways, ca_pem) = connection(cli, home).map_err(plain)?;
+    let profile = home.load_profile().map_err(plain)?;
+    let user = match user.or_else(|| profile.as_ref().and_then(|p| p.user.clone())) {
+        Some(user) => user,
+        None => prompt("Username: ").map_err(plain)?,
+    };
+    let password = read_password(password_stdin).map_err(plain)?;
+    let otp = match otp {
+        Some(code) => Sensitive::new(code),
+        None => Sensitive::new(prompt("Code from your authenticator app: ").map_err(plain)?),
+    };
+    let (gateway, client) = connect_any(&gateways, &ca_pem).await.map_err(plain)?;
+    let clock_offset = client.server_time() - unix_now();
+    if let Some(warning) = clock_skew(clock_offset) {
+        eprintln!("warning: {warning}");
+    }
+    let grant = client.login(&user, password, otp).await;
+    client.close().await;
+    let context = Context {
+        clock_offset: Some(clock_offset),
+        first_login: !home.logged_in_before(),
+        ..Context::default()
+    };
+    let grant = grant.map_err(|e| (e, context))?;
+    let ticket = grant
+        .ticket
+        .clone()
+        .ok_or_else(|| plain(ClientError::Protocol("no session ticket in the answer".into())))?;
+    home.save_session(&SavedSession {
+        gateway: gateway.clone(),
+        gateways: gateways.clone(),
+        ca_pem,
+        user: grant.user.clone(),
+        session_id: grant.session_id.clone(),
+        ticket,
+        expires_at: grant.expires_at,
+        resources: grant.resources.clone(),
+    })
+    .map_err(plain)?;
+    let _ = home.mark_logged_in();
+    println!("Logged in as {} until {}.", grant.user, local_time(grant.expires_at));
+    print_resources(&grant.resources);
+    Ok(())
+}
+
+/// The first gateway that answers, in order.
+async fn connect_any(gateways: &[String], ca_pem: &str) -> Result<(String, GatewayClient), ClientError> {
+    let mut last = None;
+    for gateway in gateways {
+        match GatewayClient::connect(gateway, ca_pem).await {
+            Ok(client) => return Ok((gateway.clone(), client)),
+            Err(e) if e.is_connection_failure() => last = Some(e),
+            Err(e) => return Err(e),
         }
     }
+    Err(last.unwrap_or_else(|| ClientError::Local("no gateway to connect to".into())))
+}
+
+async fn status(home: &Home) -> Result<u8, ClientError> {
+    let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
+    let gateways: Vec<String> = std::iter::once(saved.gateway.clone())
+        .chain(saved.gateways.clone())
+        .collect();
+    let checked: Result<(String, SessionGrant), ClientError> = async {
+        let (gateway, client) = connect_any(&gateways, &saved.ca_pem).await?;
+        let grant = client.resume(&saved.ticket).await;
+        client.close().await;
+        Ok((gateway, grant?))
+    }
+    .await;
+    match checked {
+        Ok((gateway, grant)) => {
+            println!(
+                "Logged in as {} until {} (through {gateway}).",
+                grant.user,
+                local_time(grant.expires_at)
+            );
+            print_resources(&grant.resources);
+            let mut updated = saved;
+            updated.resources = grant.resources;
+            let _ = home.save_session(&updated);
+            Ok(exit::OK)
+        }
+        Err(e) if e.is_connection_failure() => {
+            println!(
+                "Logged in as {} until {} (not checked: {e}).",
+                saved.user,
+                local_time(saved.expires_at)
+            );
+            println!("At login you could reach:");
+            print_resources(&saved.resources);
+            Ok(exit::UNREACHABLE)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn logout(home: &Home) -> Result<(), ClientError> {
+    let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
+    let result = async {
+        let client = GatewayClient::connect(&saved.gateway, &saved.ca_pem).await?;
+        client.resume(&saved.ticket).await?;
+        client.logout().await?;
+        client.close().await;
+        Ok::<(), ClientError>(())
+    }
+    .await;
+    home.clear_session()?;
+    match result {
+        Ok(()) | Err(ClientError::Refused { .. }) => {
+            println!("Logged out.");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn profile_forwards(home: &Home) -> Result<Vec<Mapping>, ClientError> {
+    let forwards = home.load_profile()?.map(|p| p.forwards).unwrap_or_default();
+    if forwards.is_empty() {
+        return Err(ClientError::Local(
+            "name what to forward, e.g. 127.0.0.1:3389=desktop (your profile names none)".into(),
+        ));
+    }
+    forwards.iter().map(|f| f.parse().map_err(ClientError::Local)).collect()
+}
+
+fn print_resources(resources: &[ResourceInfo]) {
+    if resources.is_empty() {
+        println!("No resources are open to you yet; ask the service desk.");
+        return;
+    }
+    println!("You can reach:");
+    for r in resources {
+        println!("  {:<20} {}", r.name, r.description);
+    }
+}
+
+fn local_time(unix: i64) -> String {
+    jiff::Timestamp::from_second(unix)
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        })
+        .unwrap_or_else(|_| unix.to_string())
+}
+
+fn unix_now() -> i64 {
+    jiff::Timestamp::now().as_second()
 }
 
 fn read_password(from_stdin: bool) -> Result<Sensitive<String>, ClientError> {
@@ -195,9 +422,9 @@ fn read_password(from_stdin: bool) -> Result<Sensitive<String>, ClientError> {
 
 fn prompt(question: &str) -> Result<String, ClientError> {
     if !std::io::stdin().is_terminal() {
-        return Err(ClientError::Local(
-            "no code: pass --otp CODE or run in a terminal".into(),
-        ));
+        return Err(ClientError::Local(format!(
+            "cannot ask {question:?} without a terminal: pass it as an option"
+        )));
     }
     eprint!("{question}");
     let _ = std::io::stderr().flush();

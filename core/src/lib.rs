@@ -11,6 +11,7 @@ pub mod flow;
 #[cfg(feature = "io")]
 pub mod io;
 pub mod policy;
+pub mod profile;
 pub mod protocol;
 pub mod secret;
 pub mod totp;

@@ -112,6 +112,9 @@ pub struct ResourceInfo {
     /// What it is, in words.
     #[serde(default)]
     pub description: String,
+    /// Where it leads (`host:port`), so a SOCKS client can name it by address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// Why the gateway refused something. Stable: clients map them to messages and exit codes.
@@ -124,8 +127,8 @@ pub enum ErrorCode {
     BadRequest,
     /// A data stream was opened before the connection logged in or resumed.
     NotAuthenticated,
-    /// Unknown user, wrong password, wrong or reused code, locked token or disabled account:
-    /// deliberately one answer.
+    /// Unknown user, wrong password, wrong or reused code or disabled account: deliberately one
+    /// answer.
     InvalidCredentials,
     /// The session or ticket is unknown, ended or expired: log in again.
     SessionExpired,
@@ -151,6 +154,9 @@ pub enum ErrorCode {
     OutsideHours,
     /// The session is older than the resource allows: log in again.
     SessionTooOld,
+    /// The password was right but the person's token is locked after too many wrong codes:
+    /// only the service desk can unlock it. Sent only after the directory accepted the password.
+    TokenLocked,
 }
 
 impl ErrorCode {
@@ -173,6 +179,7 @@ impl ErrorCode {
             Self::TooManyStreams => 14,
             Self::OutsideHours => 15,
             Self::SessionTooOld => 16,
+            Self::TokenLocked => 17,
         }
     }
 
@@ -195,6 +202,7 @@ impl ErrorCode {
             Self::TooManyStreams => "too many connections at once through this session; close some and retry",
             Self::OutsideHours => "this resource is not available at this time of day; see its hours",
             Self::SessionTooOld => "your session is too old for this resource; log in again",
+            Self::TokenLocked => "your token is locked after too many wrong codes; the service desk can unlock it",
         }
     }
 }

@@ -83,6 +83,9 @@ pub struct GatewaySettings {
     pub retry_threshold: u32,
     /// How often the policy file is checked for changes, in seconds (default 2).
     pub policy_check_secs: u64,
+    /// Seconds added to the system clock (default 0). For drills and tests only: it shows what
+    /// people see when clocks disagree (`rampart-connect doctor`).
+    pub clock_offset_secs: i64,
 }
 
 impl Default for GatewaySettings {
@@ -105,6 +108,7 @@ impl Default for GatewaySettings {
             login_queue_wait_secs: 5,
             retry_threshold: 64,
             policy_check_secs: 2,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -181,6 +185,10 @@ impl GatewaySettings {
         need(
             (1..=3600).contains(&self.policy_check_secs),
             "settings.policy_check_secs must be 1 to 3600",
+        );
+        need(
+            self.clock_offset_secs.abs() <= 86_400,
+            "settings.clock_offset_secs must be within a day either way",
         );
         problems
     }

@@ -26,6 +26,8 @@ pub(crate) enum LoginFailure {
 impl LoginFailure {
     pub(crate) fn code(&self) -> ErrorCode {
         match self {
+            // Only reached once the directory accepted the password.
+            Self::Rejected("token_locked") => ErrorCode::TokenLocked,
             Self::Rejected(_) => ErrorCode::InvalidCredentials,
             Self::Unavailable(_) => ErrorCode::TryLater,
         }

@@ -216,7 +216,7 @@ impl Gateway {
             flows,
             audit,
             settings: config.settings.clone(),
-            clock: Clock::system(),
+            clock: Clock::with_offset(config.settings.clock_offset_secs),
         })?;
         gateway.flow_writer = Some(writer);
         gateway.audit_writer = audit_writer;

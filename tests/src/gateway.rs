@@ -38,6 +38,9 @@ pub struct GatewaySpec<'a> {
     pub policy: &'a str,
     /// Lines for the `[settings]` table.
     pub settings: &'a str,
+    /// Another gateway's state directory to share (one store, one master key), as gateways
+    /// behind one name do; None: a state directory of its own.
+    pub shared_state: Option<&'a std::path::Path>,
 }
 
 impl GatewayProc {
@@ -48,31 +51,34 @@ impl GatewayProc {
 
     /// Writes config and starts the gateway; waits until it listens.
     pub fn start(ca: CertificateAuthority, spec: &GatewaySpec<'_>) -> Self {
+        static SHARED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = crate::leaks::service_dir();
-        let state = dir.path().join("state");
+        let state = spec
+            .shared_state
+            .map_or_else(|| dir.path().join("state"), std::path::Path::to_path_buf);
+        // Gateways sharing a state directory share its audit folder: one stream each.
+        let audit = match spec.shared_state {
+            Some(_) => format!(
+                "[audit]\nstream = \"gateway.shared{}\"\n",
+                SHARED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+            None => String::new(),
+        };
         let cert = ca.issue_server(&["127.0.0.1".into(), "localhost".into()]).unwrap();
         cert.save(&dir.path().join("gateway.pem"), &dir.path().join("gateway.key"))
             .unwrap();
         std::fs::write(dir.path().join("policy.toml"), spec.policy).unwrap();
         let config = format!(
-            "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nstate_dir = \"state\"\ncert = \"gateway.pem\"\nkey = \"gateway.key\"\n\
-             policy = \"policy.toml\"\n\n[settings]\n{}\n\n{}\n",
-            spec.settings, spec.directory
+            "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncert = \"gateway.pem\"\nkey = \"gateway.key\"\n\
+             policy = \"policy.toml\"\n\n{audit}\n[settings]\n{}\n\n{}\n",
+            state.display(),
+            spec.settings,
+            spec.directory
         );
         std::fs::write(dir.path().join("gateway.toml"), config).unwrap();
-        let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
-        let child = Command::new(bin("rampart-gateway"))
-            .args(["--log-format", "json", "run", "--config"])
-            .arg(dir.path().join("gateway.toml"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
         let ca_pem = ca.cert_pem().to_owned();
         let mut gw = Self {
-            child,
+            child: Self::spawn(dir.path()),
             dir,
             addr: String::new(),
             ca_pem,
@@ -80,23 +86,71 @@ impl GatewayProc {
             state,
             admin_url: String::new(),
         };
+        gw.wait_ready();
+        gw
+    }
+
+    fn spawn(dir: &std::path::Path) -> Child {
+        let log = std::fs::File::create(dir.join("gateway.log")).unwrap();
+        Command::new(bin("rampart-gateway"))
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(dir.join("gateway.toml"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let events = gw.log_events();
+            let events = self.log_events();
             let ready = events.iter().find(|e| e["message"] == "gateway ready");
             let admin = events.iter().find(|e| e["message"] == "admin listener serving HTTPS");
             if let (Some(ready), Some(admin)) = (ready, admin) {
-                gw.addr = ready["listen"].as_str().unwrap().to_owned();
-                gw.admin_url = format!("https://{}", admin["listen"].as_str().unwrap());
-                break;
+                self.addr = ready["listen"].as_str().unwrap().to_owned();
+                self.admin_url = format!("https://{}", admin["listen"].as_str().unwrap());
+                return;
             }
-            if let Ok(Some(status)) = gw.child.try_wait() {
-                panic!("rampart-gateway exited with {status}: {}", gw.log());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("rampart-gateway exited with {status}: {}", self.log());
             }
-            assert!(Instant::now() < deadline, "gateway did not start: {}", gw.log());
+            assert!(Instant::now() < deadline, "gateway did not start: {}", self.log());
             std::thread::sleep(Duration::from_millis(25));
         }
-        gw
+    }
+
+    /// Stops the gateway with SIGTERM (connections are closed cleanly) and waits for it.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the gateway did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Stops the gateway and starts it again on the same addresses, state and config.
+    pub fn restart(&mut self) {
+        self.stop();
+        let config_path = self.config_path();
+        let admin = self.admin_url.trim_start_matches("https://").to_owned();
+        let config = std::fs::read_to_string(&config_path)
+            .unwrap()
+            .replacen("listen = \"127.0.0.1:0\"", &format!("listen = \"{}\"", self.addr), 1)
+            .replacen(
+                "admin_listen = \"127.0.0.1:0\"",
+                &format!("admin_listen = \"{admin}\""),
+                1,
+            );
+        std::fs::write(&config_path, config).unwrap();
+        let old_log = self.dir.path().join("gateway.log");
+        let _ = std::fs::rename(&old_log, self.dir.path().join("gateway.before-restart.log"));
+        self.child = Self::spawn(self.dir.path());
+        self.wait_ready();
     }
 
     /// The raw log.
@@ -318,6 +372,10 @@ pub struct LdapLab {
     pub slapd: crate::slapd::Slapd,
     /// `127.0.0.1:PORT` of the echo target.
     pub echo: String,
+    /// The `[directory]` table the gateway was given.
+    pub directory: String,
+    /// The policy the gateway was given (with the echo address filled in).
+    pub policy_text: String,
     _secrets: tempfile::TempDir,
 }
 
@@ -346,14 +404,34 @@ impl LdapLab {
                 directory: &directory,
                 policy: &policy,
                 settings,
+                ..GatewaySpec::default()
             },
         );
         Self {
             gw,
             slapd,
             echo,
+            directory,
+            policy_text: policy,
             _secrets: secrets,
         }
+    }
+
+    /// Another gateway with the same directory, policy and organisation CA, sharing the first
+    /// one's store and master key, as a second gateway of one organisation does.
+    pub fn second_gateway(&self, settings: &str) -> GatewayProc {
+        let ca_dir = tempfile::tempdir().unwrap();
+        self.gw.ca.save(ca_dir.path()).unwrap();
+        let ca = CertificateAuthority::load(ca_dir.path()).unwrap();
+        GatewayProc::start(
+            ca,
+            &GatewaySpec {
+                directory: &self.directory,
+                policy: &self.policy_text,
+                settings,
+                shared_state: Some(&self.gw.state),
+            },
+        )
     }
 
     /// `template` with `{echo}` replaced by the echo target's address.

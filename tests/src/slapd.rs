@@ -306,6 +306,11 @@ impl Slapd {
         );
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Stops slapd now.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -81,6 +81,7 @@ impl Setup {
                 directory: &directory,
                 policy,
                 settings,
+                ..GatewaySpec::default()
             },
         )
     }
@@ -94,6 +95,7 @@ fn plain_gateway(settings: &str) -> GatewayProc {
             directory: "",
             policy: "",
             settings,
+            ..GatewaySpec::default()
         },
     )
 }

@@ -65,6 +65,7 @@ impl Setup {
                 directory: &directory,
                 policy: &policy,
                 settings: "",
+                ..GatewaySpec::default()
             },
         )
     }

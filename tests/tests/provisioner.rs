@@ -40,6 +40,7 @@ impl Org {
                 directory: &directory,
                 policy: "",
                 settings: gateway_settings,
+                ..GatewaySpec::default()
             },
         );
         let prov = ProvisionerProc::start_for(&gw, &directory, "max_token_failures = 3");
@@ -205,16 +206,26 @@ async fn revoke_lost_with_temporary_code_lockout_unlock_and_resync_through_the_a
     // Lockout after repeated wrong codes (limit 3), then unlock.
     let good = oathtool_code(&bob_secret, now());
     let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
-    for _ in 0..3 {
+    for _ in 0..2 {
         assert_eq!(
             org.login("bob", BOB.password, &wrong).await,
             Err(ErrorCode::InvalidCredentials)
         );
     }
     assert_eq!(
+        org.login("bob", BOB.password, &wrong).await,
+        Err(ErrorCode::TokenLocked),
+        "the third wrong code locks the token, and the person is told so"
+    );
+    assert_eq!(
         org.login("bob", BOB.password, &good).await,
-        Err(ErrorCode::InvalidCredentials),
+        Err(ErrorCode::TokenLocked),
         "a locked token refuses even a good code"
+    );
+    assert_eq!(
+        org.login("bob", "not-bobs-password", &good).await,
+        Err(ErrorCode::InvalidCredentials),
+        "without the right password nobody learns that the token is locked"
     );
     let (status, locked) = org
         .prov

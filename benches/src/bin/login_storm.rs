@@ -286,9 +286,7 @@ fn storm(
                             code: ErrorCode::InvalidCredentials,
                             ..
                         }) => tally.invalid.fetch_add(1, Ordering::Relaxed),
-                        Err(ClientError::Refused {
-                            code: ErrorCode::Busy, ..
-                        }) => tally.busy.fetch_add(1, Ordering::Relaxed),
+                        Err(ClientError::Busy { .. }) => tally.busy.fetch_add(1, Ordering::Relaxed),
                         Err(ClientError::Refused {
                             code: ErrorCode::TryLater,
                             ..

@@ -166,6 +166,7 @@ impl Policy {
             .map(|r| ResourceInfo {
                 name: r.name.clone(),
                 description: r.description.clone(),
+                target: Some(r.target.to_string()),
             })
             .collect()
     }

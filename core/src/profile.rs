@@ -1,0 +1,196 @@
+//! Connection profiles: what the service desk hands an employee so that `rampart-connect setup`
+//! is the only configuration step — the gateways to try in order, the organisation CA, the
+//! username and the resources to forward. A profile travels as a JSON file or as one pasteable
+//! line (`rampart-profile:` + base64url of the JSON).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the one-line form.
+pub const LINE_PREFIX: &str = "rampart-profile:";
+/// The profile format this build writes and reads.
+pub const PROFILE_VERSION: u32 = 1;
+/// Largest profile accepted (a CA bundle and a few names fit easily).
+pub const MAX_PROFILE_BYTES: usize = 64 * 1024;
+
+/// A connection profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Format version.
+    pub version: u32,
+    /// The organisation's name, shown to the person.
+    #[serde(default)]
+    pub organisation: String,
+    /// Gateways, `HOST:PORT`, tried in this order.
+    pub gateways: Vec<String>,
+    /// The organisation CA certificate(s), PEM.
+    pub ca_pem: String,
+    /// The person's username, so `login` does not ask for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `LOCAL_ADDR=RESOURCE` forwards `rampart-connect forward` starts without arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<String>,
+}
+
+/// Why a profile cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    /// Not a profile at all.
+    #[error("this is not a Rampart profile: {0}")]
+    Unreadable(String),
+    /// A profile with problems, each named.
+    #[error("the profile has problems: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+impl Profile {
+    /// The one-line form.
+    pub fn to_line(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        format!("{LINE_PREFIX}{}", URL_SAFE_NO_PAD.encode(json))
+    }
+
+    /// Reads a profile from its JSON or one-line form (surrounding whitespace ignored) and
+    /// checks it.
+    pub fn parse(text: &str) -> Result<Self, ProfileError> {
+        let text = text.trim();
+        if text.len() > MAX_PROFILE_BYTES {
+            return Err(ProfileError::Unreadable(format!(
+                "larger than {MAX_PROFILE_BYTES} bytes"
+            )));
+        }
+        let json = match text.strip_prefix(LINE_PREFIX) {
+            Some(encoded) => {
+                // Mail and chat programs may wrap or pad a long line.
+                let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
+                URL_SAFE_NO_PAD
+                    .decode(compact.trim_end_matches('='))
+                    .map_err(|_| ProfileError::Unreadable("the line is damaged; copy all of it".into()))?
+            }
+            None if text.starts_with('{') => text.as_bytes().to_vec(),
+            None => {
+                return Err(ProfileError::Unreadable(format!(
+                    "expected a profile file's contents or a line starting with {LINE_PREFIX}"
+                )));
+            }
+        };
+        let profile: Self = serde_json::from_slice(&json).map_err(|e| ProfileError::Unreadable(format!("{e}")))?;
+        let problems = profile.problems();
+        if problems.is_empty() {
+            Ok(profile)
+        } else {
+            Err(ProfileError::Invalid(problems))
+        }
+    }
+
+    /// Every problem, each naming its field.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.version != PROFILE_VERSION {
+            problems.push(format!(
+                "version {} is not supported (this rampart-connect reads version {PROFILE_VERSION}); update rampart-connect",
+                self.version
+            ));
+        }
+        if self.gateways.is_empty() {
+            problems.push("gateways: at least one gateway is needed".into());
+        }
+        for (i, gateway) in self.gateways.iter().enumerate() {
+            if !is_host_port(gateway) {
+                problems.push(format!("gateways[{i}]: {gateway:?} is not HOST:PORT"));
+            }
+        }
+        if !self.ca_pem.contains("-----BEGIN CERTIFICATE-----") {
+            problems.push("ca_pem: no PEM certificate".into());
+        }
+        if let Some(user) = &self.user
+            && (user.trim().is_empty() || user.chars().any(char::is_control))
+        {
+            problems.push("user: empty or holds control characters".into());
+        }
+        for (i, forward) in self.forwards.iter().enumerate() {
+            let ok = forward
+                .split_once('=')
+                .is_some_and(|(local, resource)| local.parse::<std::net::SocketAddr>().is_ok() && !resource.is_empty());
+            if !ok {
+                problems.push(format!("forwards[{i}]: {forward:?} is not LOCAL_ADDR=RESOURCE"));
+            }
+        }
+        problems
+    }
+}
+
+fn is_host_port(text: &str) -> bool {
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some(parts) => parts,
+            None => return false,
+        },
+        None => match text.rsplit_once(':') {
+            Some(parts) => parts,
+            None => return false,
+        },
+    };
+    !host.is_empty()
+        && !host.chars().any(|c| c.is_whitespace() || c.is_control())
+        && port.parse::<u16>().is_ok_and(|p| p != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn profile() -> Profile {
+        Profile {
+            version: PROFILE_VERSION,
+            organisation: "Bank".into(),
+            gateways: vec!["gw1.bank.example:4433".into(), "[2001:db8::1]:4433".into()],
+            ca_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+            user: Some("alice".into()),
+            forwards: vec!["127.0.0.1:3389=desktop".into()],
+        }
+    }
+
+    #[test]
+    fn both_forms_round_trip() {
+        let p = profile();
+        assert_eq!(Profile::parse(&p.to_line()).unwrap(), p);
+        assert_eq!(Profile::parse(&serde_json::to_string_pretty(&p).unwrap()).unwrap(), p);
+        // Wrapped by a mail program, with trailing padding.
+        let line = p.to_line();
+        let wrapped = format!("  {}\n {}==\n", &line[..40], &line[40..]);
+        assert_eq!(Profile::parse(&wrapped).unwrap(), p);
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let mut p = profile();
+        p.version = 9;
+        p.gateways = vec!["nohost".into(), "gw:0".into()];
+        p.ca_pem = "x".into();
+        p.user = Some(" ".into());
+        p.forwards = vec!["3389=desktop".into()];
+        let Err(ProfileError::Invalid(problems)) = Profile::parse(&p.to_line()) else {
+            panic!("accepted")
+        };
+        assert_eq!(problems.len(), 6, "{problems:?}");
+    }
+
+    #[test]
+    fn junk_is_not_a_profile() {
+        for junk in [
+            "",
+            "hello",
+            "rampart-profile:!!!",
+            "{\"version\":1}",
+            "{\"version\":1,\"gateways\":[],\"ca_pem\":\"\",\"extra\":1}",
+        ] {
+            assert!(Profile::parse(junk).is_err(), "{junk}");
+        }
+        assert!(Profile::parse(&"x".repeat(MAX_PROFILE_BYTES + 1)).is_err());
+    }
+}

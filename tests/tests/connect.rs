@@ -1,0 +1,485 @@
+//! End to end: `rampart-connect` as an employee runs it — set up from a generated profile, log
+//! in with only password and code, status, SOCKS5 with real curl, reconnect after a gateway
+//! restart and fail-over to a second gateway, `doctor`, and the text of every message a
+//! person may see — against real gateways, slapd and TCP services on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rampart_tests::gateway::{LdapLab, spawn_echo};
+use rampart_tests::slapd::ALICE;
+use rampart_tests::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn connect(home: &Path) -> Command {
+    let mut cmd = Command::new(bin("rampart-connect"));
+    cmd.arg("--home").arg(home).stdin(Stdio::null());
+    cmd.env_remove("RAMPART_GATEWAY")
+        .env_remove("RAMPART_CA")
+        .env_remove("RAMPART_PASSWORD");
+    cmd
+}
+
+/// `rampart-connect login` with the password on standard input and `code`, and nothing else.
+fn login(home: &Path, password: &str, code: &str) -> Output {
+    let mut cmd = connect(home);
+    cmd.args(["login", "--password-stdin", "--otp", code]);
+    run_with_stdin(cmd, &format!("{password}\n"))
+}
+
+/// `rampart profile create` for `gateways`, the CA in `ca_file`, and `user`: the one-line form.
+fn profile_line(gateways: &[&str], ca_file: &Path, user: &str) -> String {
+    let mut cmd = Command::new(bin("rampart"));
+    cmd.arg("--ca")
+        .arg(ca_file)
+        .args(["profile", "create", "--user", user, "--organisation", "Test Bank"]);
+    for gateway in gateways {
+        cmd.args(["--gateway", gateway]);
+    }
+    let out = cmd.env_remove("RAMPART_URL").output().unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn setup(home: &Path, profile: &str) {
+    let out = connect(home).args(["setup", profile]).output().unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Next: rampart-connect login"));
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ca_file(dir: &Path, pem: &str) -> PathBuf {
+    let path = dir.join("org-ca.pem");
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// A minimal HTTP server that answers every request with `body`.
+async fn spawn_http(body: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+                let _ = tcp.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// Starts a long-running `rampart-connect` subcommand and reads the address it prints.
+fn start_listening(home: &Path, args: &[&str], prefix: &str) -> (std::process::Child, String, PathBuf) {
+    use std::io::BufRead;
+    let log = home.with_extension(format!("{}.stderr", args[0]));
+    let mut child = connect(home)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let line = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap_or_else(|| {
+            panic!(
+                "{args:?} printed nothing: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
+        .unwrap();
+    let addr = line
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split([' ', ';']).next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, addr, log)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_setup_with_a_generated_profile_login_needs_only_password_and_code() {
+    let lab = LdapLab::start("[[resource]]\nname = \"echo\"\ntarget = \"{echo}\"\ndescription = \"Echo service\"\nallow_users = [\"alice\"]\n", "").await;
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let dir = tempfile::tempdir().unwrap();
+    let line = profile_line(&[&lab.gw.addr], &ca_file(dir.path(), &lab.gw.ca_pem), "alice");
+    assert!(line.starts_with("rampart-profile:"), "{line}");
+    let home = dir.path().join("home");
+    setup(&home, &line);
+
+    let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
+    assert!(out.status.success(), "{}", output_text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Logged in as alice until"), "{said}");
+    assert!(said.contains("echo") && said.contains("Echo service"), "{said}");
+
+    let status = connect(&home).arg("status").output().unwrap();
+    assert!(status.status.success(), "{}", output_text(&status));
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains("Logged in as alice until") && said.contains(&lab.gw.addr),
+        "{said}"
+    );
+    assert!(said.contains("Echo service"), "{said}");
+
+    // The profile's file form and standard input work too; a damaged line is refused clearly.
+    let other = dir.path().join("other");
+    let mut from_stdin = connect(&other);
+    from_stdin.args(["setup", "-"]);
+    let out = run_with_stdin(from_stdin, &format!("{line}\n"));
+    assert!(out.status.success(), "{}", output_text(&out));
+    let damaged = connect(&other)
+        .args(["setup", &line[..line.len() - 30]])
+        .output()
+        .unwrap();
+    assert_eq!(damaged.status.code(), Some(1));
+    assert!(
+        stderr(&damaged).contains("not a Rampart profile"),
+        "{}",
+        stderr(&damaged)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_reaches_a_web_resource_through_socks_and_a_forbidden_one_is_refused_and_audited() {
+    require_tool("curl", "curl");
+    let web = spawn_http("hello from the intranet").await;
+    let payroll = spawn_echo().await;
+    let policy = format!(
+        "[[resource]]\nname = \"intranet\"\ntarget = \"{web}\"\nallow_users = [\"alice\"]\n\n\
+         [[resource]]\nname = \"payroll\"\ntarget = \"{payroll}\"\nallow_users = [\"bob\"]\n"
+    );
+    let lab = LdapLab::start(&policy, "").await;
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    setup(
+        &home,
+        &profile_line(&[&lab.gw.addr], &ca_file(dir.path(), &lab.gw.ca_pem), "alice"),
+    );
+    let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
+    assert!(out.status.success(), "{}", output_text(&out));
+
+    let (mut socks, addr, log) = start_listening(&home, &["socks", "127.0.0.1:0"], "SOCKS5 proxy on ");
+    let curl = |url: &str| {
+        Command::new("curl")
+            .args([
+                "--silent",
+                "--show-error",
+                "--max-time",
+                "20",
+                "--socks5-hostname",
+                &addr,
+                url,
+            ])
+            .output()
+            .unwrap()
+    };
+    let page = curl("http://intranet/");
+    assert!(page.status.success(), "{}", output_text(&page));
+    assert_eq!(String::from_utf8_lossy(&page.stdout), "hello from the intranet");
+    // By its target address too.
+    let by_target = curl(&format!("http://{web}/"));
+    assert_eq!(String::from_utf8_lossy(&by_target.stdout), "hello from the intranet");
+
+    let refused = curl("http://payroll/");
+    assert!(!refused.status.success(), "payroll must be refused");
+    // Reply 2 of RFC 1928: "connection not allowed by ruleset".
+    assert_eq!(
+        refused.status.code(),
+        Some(97),
+        "a SOCKS refusal: {}",
+        output_text(&refused)
+    );
+    let said = stderr(&refused);
+    assert!(said.contains("SOCKS5 connection to payroll. (2)"), "{said}");
+    let _ = socks.kill();
+    let _ = socks.wait();
+    let client_log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        client_log.contains("You are not allowed to use \"payroll\""),
+        "{client_log}"
+    );
+
+    let audit = audit_records(&lab.gw.state.join("audit"));
+    let denied: Vec<_> = audit
+        .iter()
+        .filter(|r| r["class_uid"] == 3003 && r["disposition"] == "Blocked")
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    assert_eq!(denied[0]["dst_endpoint"]["svc_name"], "payroll");
+    assert_eq!(denied[0]["user"]["name"], "alice");
+    assert_eq!(denied[0]["status_detail"], "not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwards_survive_a_gateway_restart_and_fail_over_to_the_second_gateway() {
+    let mut lab = LdapLab::start(
+        "[[resource]]\nname = \"echo\"\ntarget = \"{echo}\"\nallow_users = [\"alice\"]\n",
+        "",
+    )
+    .await;
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let mut second = lab.second_gateway("");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let ca = ca_file(dir.path(), &lab.gw.ca_pem);
+    setup(&home, &profile_line(&[&lab.gw.addr, &second.addr], &ca, "alice"));
+    let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
+    assert!(out.status.success(), "{}", output_text(&out));
+    let (mut forward, local, log) = start_listening(&home, &["forward", "127.0.0.1:0=echo"], "forwarding ");
+    let data = random_bytes(64 * 1024);
+    assert!(echo_round_trip(&local, &data) == data);
+
+    // The first gateway restarts while the forward is idle: the next connection goes through
+    // without a new code.
+    lab.gw.restart();
+    assert!(
+        echo_round_trip(&local, &data) == data,
+        "after a restart: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+
+    // The first gateway goes away for good: the forward moves to the second.
+    lab.gw.stop();
+    let began = Instant::now();
+    assert!(
+        echo_round_trip(&local, &data) == data,
+        "after fail-over: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert!(began.elapsed() < Duration::from_secs(20));
+    let client_log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        client_log.contains(&format!("reconnected to the gateway at {}", second.addr)),
+        "{client_log}"
+    );
+    let resumed = second.wait_log("session resumed", 1, Duration::from_secs(5));
+    assert_eq!(resumed[0]["user"], "alice");
+    let _ = forward.kill();
+    let _ = forward.wait();
+    second.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_names_a_two_minute_clock_offset_and_a_wrong_ca_with_their_fixes() {
+    let lab = LdapLab::start("", "clock_offset_secs = 120").await;
+    let dir = tempfile::tempdir().unwrap();
+    let good_ca = ca_file(dir.path(), &lab.gw.ca_pem);
+    let home = dir.path().join("home");
+    setup(&home, &profile_line(&[&lab.gw.addr], &good_ca, "alice"));
+    let out = connect(&home).arg("doctor").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("[ ok ]") && said.contains("resolves to 127.0.0.1"),
+        "{said}"
+    );
+    assert!(
+        said.contains("answers over UDP") && said.contains("signed by your organisation's CA"),
+        "{said}"
+    );
+    assert!(said.contains("[FAIL]") && said.contains("2 min 0 s"), "{said}");
+    assert!(
+        said.contains("fix: Your computer's clock is 2 min 0 s behind the gateway's"),
+        "{said}"
+    );
+    assert!(said.contains("set your clock to update automatically"), "{said}");
+
+    let other_ca = GatewayCa::other(dir.path());
+    let wrong = dir.path().join("wrong");
+    setup(&wrong, &profile_line(&[&lab.gw.addr], &other_ca, "alice"));
+    let out = connect(&wrong).arg("doctor").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("[FAIL]") && said.contains("certificate is not trusted"),
+        "{said}"
+    );
+    assert!(
+        said.contains("fix: The organisation CA in your profile is not the one this gateway uses"),
+        "{said}"
+    );
+    assert!(said.contains("rampart-connect setup"), "{said}");
+
+    // A name that does not resolve.
+    let nowhere = dir.path().join("nowhere");
+    setup(&nowhere, &profile_line(&["gateway.invalid:4433"], &good_ca, "alice"));
+    let out = connect(&nowhere).arg("doctor").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("cannot be resolved") && said.contains("fix: Check that you are connected"),
+        "{said}"
+    );
+}
+
+/// A CA the gateways do not use.
+struct GatewayCa;
+
+impl GatewayCa {
+    fn other(dir: &Path) -> PathBuf {
+        let ca = rampart_certs::CertificateAuthority::create("Someone Else").unwrap();
+        let path = dir.join("other-ca.pem");
+        std::fs::write(&path, ca.cert_pem()).unwrap();
+        path
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_message_a_person_may_see_says_what_to_do() {
+    let policy = "[[resource]]\nname = \"echo\"\ntarget = \"{echo}\"\nallow_users = [\"alice\"]\n\n\
+                  [[resource]]\nname = \"payroll\"\ntarget = \"{echo}\"\nallow_users = [\"bob\"]\n\n\
+                  [[resource]]\nname = \"dead\"\ntarget = \"127.0.0.1:1\"\nallow_users = [\"alice\"]\n";
+    let lab = LdapLab::start(
+        policy,
+        "max_token_failures = 3\nmax_logins_in_progress = 1\nlogin_queue = 0",
+    )
+    .await;
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let dir = tempfile::tempdir().unwrap();
+    let line = profile_line(&[&lab.gw.addr], &ca_file(dir.path(), &lab.gw.ca_pem), "alice");
+    let home = dir.path().join("home");
+    setup(&home, &line);
+    let wrong = |offset_hours: u64| oathtool_code(&secret, now() - 3600 * offset_hours);
+
+    // A first login with a wrong code: the token has never been used.
+    let out = login(&home, ALICE.password, &wrong(1));
+    assert_eq!(out.status.code(), Some(3));
+    let said = stderr(&out);
+    assert!(
+        said.contains("Your username, password or code was not accepted"),
+        "{said}"
+    );
+    assert!(said.contains("your token may not be activated yet"), "{said}");
+    assert!(said.contains("enrolment letter"), "{said}");
+
+    // A good login; later wrong credentials get the plain message.
+    let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
+    assert!(out.status.success(), "{}", output_text(&out));
+    let out = login(&home, "not-the-password", &oathtool_code(&secret, now()));
+    assert_eq!(out.status.code(), Some(3));
+    let said = stderr(&out);
+    assert!(
+        said.contains("Your username, password or code was not accepted"),
+        "{said}"
+    );
+    assert!(!said.contains("activated"), "{said}");
+
+    // Resources: not allowed, unknown, unreachable.
+    for (resource, expected) in [
+        (
+            "payroll",
+            "You are not allowed to use \"payroll\". If you need it for your work, ask the service desk",
+        ),
+        (
+            "nosuch",
+            "There is no resource named \"nosuch\". Run `rampart-connect status`",
+        ),
+        (
+            "dead",
+            "\"dead\" cannot be reached right now: the gateway could not connect to it. Try again in a few minutes",
+        ),
+    ] {
+        let (mut child, local, log) =
+            start_listening(&home, &["forward", &format!("127.0.0.1:0={resource}")], "forwarding ");
+        let back = echo_round_trip(&local, b"ping");
+        assert!(back.is_empty());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut text = String::new();
+        while !text.contains(expected) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            text = std::fs::read_to_string(&log).unwrap();
+        }
+        assert!(text.contains(expected), "{resource}: {text}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    // Gateway busy: the directory hangs, one login holds the only slot, the next is told to wait.
+    let slapd = lab.slapd.pid().unwrap().to_string();
+    Command::new("kill").args(["-STOP", &slapd]).status().unwrap();
+    let holder = {
+        let mut cmd = connect(&home);
+        cmd.args(["login", "--password-stdin", "--otp", "000000"])
+            .stdin(Stdio::piped());
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::io::Write::write_all(
+            child.stdin.as_mut().unwrap(),
+            format!("{}\n", ALICE.password).as_bytes(),
+        )
+        .unwrap();
+        child
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let out = login(&home, ALICE.password, "000000");
+    Command::new("kill").args(["-CONT", &slapd]).status().unwrap();
+    let _ = holder.wait_with_output();
+    assert_eq!(out.status.code(), Some(6), "{}", output_text(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("The gateway is busy: many people are logging in right now. Try again in"),
+        "{said}"
+    );
+
+    // Session expired: the service desk ends it.
+    let key = lab.gw.operator("desk", "helpdesk").await;
+    let killed = lab.gw.cli(&key, &["sessions", "kill", "--user", "alice"]).await;
+    assert!(killed.status.success(), "{}", output_text(&killed));
+    let out = connect(&home).arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", output_text(&out));
+    assert!(stderr(&out).contains("Your session has ended"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Log in again: rampart-connect login"));
+
+    // Locked token: three wrong codes, then even the right one is refused with the reason.
+    for hours in 2..5 {
+        let out = login(&home, ALICE.password, &wrong(hours));
+        assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
+    }
+    let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
+    assert_eq!(out.status.code(), Some(3));
+    let said = stderr(&out);
+    assert!(
+        said.contains("Your token is locked after too many wrong codes. Call the service desk"),
+        "{said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skewed_clock_is_named_as_the_likely_cause_at_login() {
+    let lab = LdapLab::start("", "clock_offset_secs = -120").await;
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    setup(
+        &home,
+        &profile_line(&[&lab.gw.addr], &ca_file(dir.path(), &lab.gw.ca_pem), "alice"),
+    );
+    let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
+    assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("warning: Your computer's clock is 2 min 0 s ahead of the gateway's"),
+        "{said}"
+    );
+    assert!(said.contains("this is the likely cause of rejected codes"), "{said}");
+    assert!(
+        said.contains("Your username, password or code was not accepted"),
+        "{said}"
+    );
+}
