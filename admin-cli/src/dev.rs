@@ -357,14 +357,16 @@ fn print_banner(info: &DevInfo, state: &Path) {
     let qr = rampart_provisioner::qr::terminal(&info.otpauth_uri).unwrap_or_default();
     let home = info.client_home.display();
     let connect = connect_command();
+    let profile = info.profile_file.display();
     let ca = info.ca_cert.display();
     let gw = &info.gateway;
     println!(
         "\nRampart dev is running. State: {state}\n\n  \
          gateway   {gw}\n  user      {user}\n  password  {pw}\n  token     {uri}\n\n\
          Scan this with an authenticator app, or compute codes with `oathtool --totp -b {secret}`:\n{qr}\n\
-         Log in (in another terminal):\n  \
-         {connect} --gateway {gw} --ca {ca} --home {home} login --user {user}\n\n\
+         Set up and log in (in another terminal), as an employee would with their profile:\n  \
+         {connect} --home {home} setup {profile}\n  \
+         {connect} --home {home} login\n\n\
          Then forward a local port to a resource ({resources}):\n  \
          {connect} --home {home} forward 127.0.0.1:7007=echo\n\n\
          Service desk API: {provisioner} (admin key in dev.json), e.g.\n  \
