@@ -6,6 +6,7 @@ use crate::forward;
 use crate::login;
 use crate::registry::{LiveSession, SessionInfo};
 use crate::server::Shared;
+use rampart_core::audit::{Activity, AuditEvent, Class, Status, User};
 use rampart_core::PROTOCOL_VERSION;
 use rampart_core::codec::FrameError;
 use rampart_core::io::{read_frame, write_frame};
@@ -252,6 +253,7 @@ async fn control_loop(
                     ) {
                         shared.metrics.login("login", "busy", "admission", began.elapsed());
                         tracing::info!(target: "rampart::auth", source = %source, "login deferred: gateway busy");
+                        audit_busy(shared, Activity::LOGON, Some(&username), source);
                     }
                     refusal
                 })
@@ -261,6 +263,7 @@ async fn control_loop(
                 match shared.admission.admit().await {
                     Err(busy) => {
                         shared.metrics.login("resume", "busy", "admission", began.elapsed());
+                        audit_busy(shared, Activity::RESUME, None, source);
                         ServerMessage::busy(busy.retry_after_secs)
                     }
                     Ok(_slot) => match login::resume(shared, source, &ticket).await {
@@ -303,6 +306,23 @@ async fn control_loop(
             return;
         }
     }
+}
+
+/// Records a login or resume the admission gate turned away (told to retry later).
+fn audit_busy(shared: &Shared, activity: Activity, typed_username: Option<&str>, source: SocketAddr) {
+    let mut event = AuditEvent::new(
+        Class::Authentication,
+        activity,
+        shared.clock.now_ms(),
+        Status::Failure,
+        "login deferred: gateway busy",
+    )
+    .detail("busy")
+    .source(source);
+    if let Some(name) = typed_username {
+        event = event.user(User::named(name));
+    }
+    shared.audit.record(event);
 }
 
 /// Answers a stream with a refusal and ends it.

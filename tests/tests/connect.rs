@@ -436,6 +436,11 @@ async fn each_message_a_person_may_see_says_what_to_do() {
         said.contains("The gateway is busy: many people are logging in right now. Try again in"),
         "{said}"
     );
+    let busy = audit_records(&lab.gw.state.join("audit"))
+        .into_iter()
+        .filter(|r| r["class_uid"] == 3002 && r["status_detail"] == "busy")
+        .count();
+    assert!(busy >= 1, "the deferred login is on the audit trail");
 
     // Session expired: the service desk ends it.
     let key = lab.gw.operator("desk", "helpdesk").await;
