@@ -156,6 +156,88 @@ async fn after_setup_with_a_generated_profile_login_needs_only_password_and_code
     );
 }
 
+/// A terminal the test types into: a tmux server of its own running `command`.
+struct Terminal {
+    socket: String,
+}
+
+impl Terminal {
+    fn start(command: &str) -> Self {
+        require_tool("tmux", "tmux");
+        let socket = format!("rampart-test-{}-{}", std::process::id(), now());
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "new-session", "-d", "-x", "200", "-y", "50", command])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Self { socket }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-S", "-50"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "{text:?} never appeared:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn type_line(&self, text: &str) {
+        let typed = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-l", text])
+            .status()
+            .unwrap();
+        let enter = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "Enter"])
+            .status()
+            .unwrap();
+        assert!(typed.success() && enter.success());
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_a_terminal_login_asks_only_for_the_hidden_password_and_the_code() {
+    let lab = LdapLab::start("", "").await;
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    setup(
+        &home,
+        &profile_line(&[&lab.gw.addr], &ca_file(dir.path(), &lab.gw.ca_pem), "alice"),
+    );
+    let terminal = Terminal::start(&format!(
+        "env -u RAMPART_PASSWORD -u RAMPART_GATEWAY -u RAMPART_CA {} --home {} login; echo EXIT=$?; sleep 60",
+        bin("rampart-connect").display(),
+        home.display()
+    ));
+    terminal.wait_for("Password:");
+    terminal.type_line(ALICE.password);
+    terminal.wait_for("Code from your authenticator app:");
+    terminal.type_line(&oathtool_code(&secret, now()));
+    let screen = terminal.wait_for("EXIT=");
+    assert!(screen.contains("Logged in as alice until"), "{screen}");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(!screen.contains("Username"), "the profile named the user: {screen}");
+    assert!(!screen.contains(ALICE.password), "the password was echoed: {screen}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn curl_reaches_a_web_resource_through_socks_and_a_forbidden_one_is_refused_and_audited() {
     require_tool("curl", "curl");
