@@ -68,16 +68,20 @@ impl Destination {
     /// The resource it names: by resource name, or by its target `host:port`. Unmatched
     /// destinations are asked of the gateway under their own name, which refuses them.
     fn resource(&self, resources: &[ResourceInfo]) -> String {
-        let (host, port) = match self {
-            Self::Name(name, port) => (name.trim_end_matches('.').to_ascii_lowercase(), *port),
-            Self::Ip(ip, port) => (ip.to_canonical().to_string(), *port),
+        let (host, port, v6) = match self {
+            Self::Name(name, port) => (name.trim_end_matches('.').to_ascii_lowercase(), *port, false),
+            Self::Ip(ip, port) => {
+                let ip = ip.to_canonical();
+                (ip.to_string(), *port, ip.is_ipv6())
+            }
         };
         if let Some(r) = resources.iter().find(|r| r.name.eq_ignore_ascii_case(&host)) {
             return r.name.clone();
         }
-        let wanted = match self {
-            Self::Ip(IpAddr::V6(_), _) => format!("[{host}]:{port}"),
-            _ => format!("{host}:{port}"),
+        let wanted = if v6 {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
         };
         resources
             .iter()
