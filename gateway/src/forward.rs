@@ -198,6 +198,8 @@ pub(crate) async fn serve(
     shared.metrics.flows_active().dec();
     let outcome = match relayed {
         Some(true) => "closed",
+        // Ending a session closes its connections too, and the relay may see that first.
+        Some(false) if guard.cancelled().is_cancelled() => "session_ended",
         Some(false) => "reset",
         None => {
             let code = quinn::VarInt::from_u32(ErrorCode::SessionExpired.as_u32());

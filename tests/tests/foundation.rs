@@ -169,7 +169,9 @@ async fn streams_before_login_and_to_unknown_resources_are_refused_and_the_gatew
     assert_eq!(denied.len(), 1, "{flows:?}");
     assert_eq!(denied[0]["outcome"], "unknown_resource");
     assert!(
-        forward.stderr().contains("no resource with that name"),
+        forward
+            .stderr()
+            .contains("There is no resource named \"no-such-resource\". Run `rampart-connect status`"),
         "{}",
         forward.stderr()
     );
