@@ -13,6 +13,7 @@ mod profile;
 mod sessions;
 mod token;
 mod view;
+mod vm;
 
 use clap::{Parser, Subcommand};
 use client::{CliError, Client, Connection};
@@ -45,12 +46,18 @@ enum Command {
     Token(token::TokenCommand),
     /// Enrol many people at once from a CSV file or a directory group.
     Enrol(enrol::EnrolArgs),
-    /// Tokens by state, pending for too long, locked, per group.
+    /// Tokens by state, pending for too long, locked, per group; `report capacity` for VM pools.
+    #[command(args_conflicts_with_subcommands = true)]
     Report {
         /// Pending tokens older than this many days are listed (default 7).
         #[arg(long)]
         pending_days: Option<u32>,
+        #[command(subcommand)]
+        which: Option<ReportCommand>,
     },
+    /// VM pools, inventory and allocations.
+    #[command(subcommand)]
+    Vm(vm::VmCommand),
     /// Operators and their API keys.
     #[command(subcommand)]
     Operator(admin::OperatorCommand),
@@ -70,6 +77,12 @@ enum Command {
     /// The audit trail on disk: verify it was not altered, query it, follow it.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// VM pools: capacity, allocated, free, in maintenance, allocations per day, days left.
+    Capacity,
 }
 
 fn main() -> ExitCode {
@@ -113,7 +126,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(_) | Command::Sessions(_) | Command::Policy(_) | Command::Audit(_) | Command::Profile(_) => Ok(()),
         Command::Token(command) => token::run(&client, output, command).await,
         Command::Enrol(args) => enrol::run(&client, output, args).await,
-        Command::Report { pending_days } => admin::report(&client, output, pending_days).await,
+        Command::Report {
+            which: Some(ReportCommand::Capacity),
+            ..
+        } => vm::capacity(&client, output).await,
+        Command::Report { pending_days, .. } => admin::report(&client, output, pending_days).await,
+        Command::Vm(command) => vm::run(&client, output, command).await,
         Command::Operator(command) => admin::operator(&client, output, command).await,
         Command::Keys(command) => admin::keys(&client, output, command).await,
     }

@@ -82,7 +82,8 @@ impl ClientError {
                 | ErrorCode::TooManyStreams
                 | ErrorCode::TargetRefused
                 | ErrorCode::TargetUnreachable
-                | ErrorCode::TargetTimeout => exit::RESOURCE,
+                | ErrorCode::TargetTimeout
+                | ErrorCode::NoVmAllocated => exit::RESOURCE,
                 ErrorCode::UnsupportedVersion | ErrorCode::BadRequest | ErrorCode::Internal => exit::FAILURE,
             },
             Self::Unreachable { .. } | Self::ConnectionLost(_) | Self::Untrusted { .. } => exit::UNREACHABLE,

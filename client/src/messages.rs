@@ -88,6 +88,9 @@ pub fn explain(error: &ClientError, context: Context<'_>) -> String {
                 "{resource:?} cannot be reached right now: the gateway could not connect to it. Try again in \
                  a few minutes; if it stays down, tell the service desk."
             ),
+            ErrorCode::NoVmAllocated => {
+                format!("No desktop is allocated to you for {resource:?} — contact the service desk and ask for one.")
+            }
             ErrorCode::TryLater | ErrorCode::Busy => {
                 "The gateway is busy or a service behind it is down. Try again in a minute.".to_owned()
             }

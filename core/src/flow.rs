@@ -33,4 +33,7 @@ pub struct FlowRecord {
     pub end: String,
     /// Duration in milliseconds.
     pub duration_ms: u64,
+    /// The VM reached, for a resource that leads to the person's own machine in a pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<String>,
 }

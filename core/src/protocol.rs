@@ -157,6 +157,8 @@ pub enum ErrorCode {
     /// The password was right but the person's token is locked after too many wrong codes:
     /// only the service desk can unlock it. Sent only after the directory accepted the password.
     TokenLocked,
+    /// The resource leads to the person's own VM in a pool, and they hold none there.
+    NoVmAllocated,
 }
 
 impl ErrorCode {
@@ -180,6 +182,7 @@ impl ErrorCode {
             Self::OutsideHours => 15,
             Self::SessionTooOld => 16,
             Self::TokenLocked => 17,
+            Self::NoVmAllocated => 18,
         }
     }
 
@@ -203,6 +206,7 @@ impl ErrorCode {
             Self::OutsideHours => "this resource is not available at this time of day; see its hours",
             Self::SessionTooOld => "your session is too old for this resource; log in again",
             Self::TokenLocked => "your token is locked after too many wrong codes; the service desk can unlock it",
+            Self::NoVmAllocated => "no desktop allocated — contact the service desk",
         }
     }
 }

@@ -28,6 +28,8 @@ struct FlowStart<'a> {
     start: String,
     start_ms: i64,
     began: Instant,
+    /// The VM an `allocated:` resource led to.
+    vm: Option<String>,
 }
 
 impl FlowStart<'_> {
@@ -80,7 +82,8 @@ pub(crate) async fn serve(
         refuse(&mut send, ErrorCode::NotAuthenticated).await;
         return;
     };
-    let flow = FlowStart {
+    let mut flow = FlowStart {
+        vm: None,
         session: &session,
         source,
         resource: &resource,
@@ -107,18 +110,30 @@ pub(crate) async fn serve(
         session_started: session.created_at,
     };
     let target = match policy.decide(&session.identity(), &resource, at) {
-        Decision::Allow { target, rule } => {
-            tracing::debug!(target: "rampart::gateway", user = %session.username, resource = %resource, rule = %rule, "stream allowed");
-            shared.metrics.flow(label, "allow");
-            flow.decided(
-                shared,
-                &target.to_string(),
-                Disposition::Allowed,
-                Some(&rule),
-                "allowed",
-            );
-            target
-        }
+        Decision::Allow { target, rule } => match own_vm(shared, &session, target).await {
+            Ok((target, vm)) => {
+                tracing::debug!(target: "rampart::gateway", user = %session.username, resource = %resource, rule = %rule, "stream allowed");
+                shared.metrics.flow(label, "allow");
+                flow.vm = vm;
+                flow.decided(
+                    shared,
+                    &target.to_string(),
+                    Disposition::Allowed,
+                    Some(&rule),
+                    "allowed",
+                );
+                target
+            }
+            Err((code, reason)) => {
+                tracing::info!(target: "rampart::gateway", user = %session.username, resource = %resource, reason, "stream refused");
+                shared.metrics.flow(label, "deny");
+                shared.metrics.refused_stream(reason);
+                refuse(&mut send, code).await;
+                flow.decided(shared, "", Disposition::Blocked, Some(&rule), reason);
+                record(shared, &flow, "", "deny", reason, 0, 0).await;
+                return;
+            }
+        },
         Decision::Deny { reason, rule } => {
             let code = match reason {
                 DenyReason::UnknownResource => ErrorCode::UnknownResource,
@@ -221,6 +236,32 @@ pub(crate) async fn serve(
     .await;
 }
 
+/// For an `allocated:<pool>:<port>` target, the VM the person holds in that pool (looked up
+/// per stream, so allocation changes apply to the next connection); other targets as they are.
+async fn own_vm(
+    shared: &Shared,
+    session: &LiveSession,
+    target: Target,
+) -> Result<(Target, Option<String>), (ErrorCode, &'static str)> {
+    let Some(pool) = target.pool.as_deref() else {
+        return Ok((target, None));
+    };
+    match shared.store.vm_held(&session.user_id, pool).await {
+        Ok(Some(vm)) => match target.on_host(&vm.address) {
+            Ok(on_vm) => Ok((on_vm, Some(vm.id))),
+            Err(e) => {
+                tracing::error!(target: "rampart::gateway", vm = %vm.id, error = %e, "VM address is not usable");
+                Err((ErrorCode::TargetUnreachable, "vm_address_invalid"))
+            }
+        },
+        Ok(None) => Err((ErrorCode::NoVmAllocated, "no_vm_allocated")),
+        Err(e) => {
+            tracing::error!(target: "rampart::gateway", pool, error = %e, "cannot look up the person's VM");
+            Err((ErrorCode::TryLater, "store_unavailable"))
+        }
+    }
+}
+
 async fn dial(target: &Target, timeout: std::time::Duration) -> Result<TcpStream, ErrorCode> {
     match tokio::time::timeout(timeout, TcpStream::connect(target.dial_string())).await {
         Err(_) => Err(ErrorCode::TargetTimeout),
@@ -244,6 +285,15 @@ async fn record(
     bytes_from_target: u64,
 ) {
     let elapsed = flow.began.elapsed();
+    if let (Some(vm), "allow") = (&flow.vm, decision) {
+        // The holder used their VM: reclaim counts idleness from here. Off the data path.
+        let (store, vm, now) = (shared.store.clone(), vm.clone(), shared.clock.now());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_vm_flow(&vm, now).await {
+                tracing::warn!(target: "rampart::gateway", vm = %vm, error = %e, "cannot record the VM's use");
+            }
+        });
+    }
     if decision == "allow" {
         // Denied streams are on file as their decision; allowed ones get a close or a failure.
         let (activity, status, message) = match outcome {
@@ -257,12 +307,15 @@ async fn record(
             bytes_in: bytes_from_target,
             bytes_out: bytes_to_target,
         };
-        shared.audit.record(
-            flow.event(shared, Class::NetworkActivity, activity, status, message, target)
-                .disposition(Disposition::Allowed)
-                .detail(outcome)
-                .flow(traffic, flow.start_ms, end_ms),
-        );
+        let mut event = flow
+            .event(shared, Class::NetworkActivity, activity, status, message, target)
+            .disposition(Disposition::Allowed)
+            .detail(outcome)
+            .flow(traffic, flow.start_ms, end_ms);
+        if let Some(vm) = &flow.vm {
+            event = event.resource("vm", Some(vm), None);
+        }
+        shared.audit.record(event);
     }
     shared
         .flows
@@ -281,6 +334,7 @@ async fn record(
             start: flow.start.clone(),
             end: shared.clock.now_rfc3339(),
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            vm: flow.vm.clone(),
         })
         .await;
 }

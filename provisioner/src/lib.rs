@@ -1,6 +1,7 @@
 //! Rampart provisioner: the service desk's REST API for TOTP tokens — issue (the seed shown
 //! once), track, revoke, report lost, unlock, resync, enrol in bulk — with operators holding
-//! role-bound API keys, seeds sealed under rotatable master keys, and an OpenAPI document.
+//! role-bound API keys, seeds sealed under rotatable master keys, and an OpenAPI document; and VM
+//! pools: inventory, per-person allocations, hooks, reclaim and capacity.
 
 pub mod api;
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod qr;
 mod routes;
 pub mod server;
 pub mod service;
+pub mod vm_api;
 
 pub use config::{ProvisionerConfig, ProvisionerSettings};
 pub use http::AppState;

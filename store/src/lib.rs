@@ -18,6 +18,7 @@ pub mod seal;
 mod sql;
 mod sqlite;
 pub mod temp_code;
+pub mod vms;
 
 pub use error::StoreError;
 pub use model::{SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord};
@@ -27,6 +28,7 @@ pub use provisioning::{
 };
 pub use seal::{KeyRing, SealError, SealedSeed};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
+pub use vms::{AllocationRequest, PoolCounts, PoolRecord, VmChange, VmEvent, VmRecord, VmState};
 
 /// Persistence used by gateways and provisioners. Object safe: share it as `Arc<dyn Store>`.
 #[async_trait::async_trait]
@@ -198,4 +200,56 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Withdraws an operator's key by name; unknown or already revoked: NotFound.
     async fn revoke_operator(&self, name: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Creates a VM pool; an existing name is [`StoreError::Conflict`].
+    async fn create_pool(&self, pool: &PoolRecord) -> Result<(), StoreError>;
+
+    /// Every pool by name, or the one named.
+    async fn pools(&self, name: Option<&str>) -> Result<Vec<PoolRecord>, StoreError>;
+
+    /// Adds VMs in one transaction, each with an `added` event: a duplicate id is
+    /// [`StoreError::Conflict`] and an unknown pool [`StoreError::NotFound`], and then nothing
+    /// is added.
+    async fn add_vms(&self, vms: &[VmRecord], actor: &str, now: i64) -> Result<(), StoreError>;
+
+    /// VMs, optionally of one pool, in one state, held by one username.
+    async fn vms(
+        &self,
+        pool: Option<&str>,
+        state: Option<VmState>,
+        holder: Option<&str>,
+    ) -> Result<Vec<VmRecord>, StoreError>;
+
+    /// One VM.
+    async fn vm(&self, id: &str) -> Result<Option<VmRecord>, StoreError>;
+
+    /// Gives a free VM (the named one, or any) to a person in one atomic conditional update:
+    /// a VM never gets two holders, and a person who already holds one in the pool gets
+    /// [`StoreError::Conflict`] unless `allow_second`. No free VM is a conflict too.
+    async fn allocate_vm(&self, request: &AllocationRequest, now: i64) -> Result<VmRecord, StoreError>;
+
+    /// Applies a state change if the VM is in one of `change.from`, with its event.
+    async fn change_vm(&self, change: &VmChange, now: i64) -> Result<VmRecord, StoreError>;
+
+    /// Gives an allocated VM to another person (who must hold none in the pool).
+    async fn reassign_vm(
+        &self,
+        vm_id: &str,
+        user_id: &str,
+        username: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<VmRecord, StoreError>;
+
+    /// The VM `user_id` holds in `pool` (the earliest, if asked to hold several).
+    async fn vm_held(&self, user_id: &str, pool: &str) -> Result<Option<VmRecord>, StoreError>;
+
+    /// Notes that the holder used the VM at `now` (a forwarded connection ended).
+    async fn touch_vm_flow(&self, vm_id: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Each pool's capacity and VMs by state.
+    async fn pool_counts(&self) -> Result<Vec<PoolCounts>, StoreError>;
+
+    /// VM events from `since` on, optionally of one pool, oldest first.
+    async fn vm_events(&self, pool: Option<&str>, since: i64) -> Result<Vec<VmEvent>, StoreError>;
 }

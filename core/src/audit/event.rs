@@ -117,6 +117,18 @@ impl Activity {
     };
     /// Account Change: a token locked after wrong codes.
     pub const LOCK: Self = Self { id: 9, name: "Lock" };
+    /// Account Change: a VM removed for good.
+    pub const REMOVE: Self = Self { id: 6, name: "Delete" };
+    /// Account Change: a VM given to a person.
+    pub const ATTACH: Self = Self {
+        id: 7,
+        name: "Attach Policy",
+    };
+    /// Account Change: a VM taken back.
+    pub const DETACH: Self = Self {
+        id: 8,
+        name: "Detach Policy",
+    };
     /// Account Change and API Activity: anything else (unlock, resync, activation…).
     pub const OTHER: Self = Self { id: 99, name: "Other" };
     /// API Activity: a call that created something.

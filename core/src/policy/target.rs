@@ -11,12 +11,37 @@ pub struct Target {
     pub host: String,
     /// TCP port, never 0.
     pub port: u16,
+    /// For `allocated:<pool>:<port>`: the VM pool whose machine held by the person is the host
+    /// (then `host` is empty until the gateway looks the VM up).
+    pub pool: Option<String>,
 }
 
 impl Target {
-    /// Parses `host:port` or `[v6]:port` into canonical form.
+    /// Parses `host:port`, `[v6]:port` or `allocated:<pool>:<port>` into canonical form.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
+        if let Some(rest) = text.strip_prefix("allocated:") {
+            let (pool, port) = rest
+                .rsplit_once(':')
+                .ok_or("allocated targets are written allocated:<pool>:<port>")?;
+            let port: u16 = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
+            if port == 0 {
+                return Err("port 0 is not a valid target".into());
+            }
+            let valid = !pool.is_empty()
+                && pool.len() <= 64
+                && pool
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid {
+                return Err(format!("{pool:?} is not a pool name (letters, digits, -, _ and .)"));
+            }
+            return Ok(Self {
+                host: String::new(),
+                port,
+                pool: Some(pool.to_owned()),
+            });
+        }
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let (host, port) = rest.split_once("]:").ok_or("IPv6 targets are written [address]:port")?;
             (host, port)
@@ -30,6 +55,16 @@ impl Target {
         Ok(Self {
             host: canonical_host(host)?,
             port,
+            pool: None,
+        })
+    }
+
+    /// The target with the VM's address as host (for `allocated:` targets).
+    pub fn on_host(&self, address: &str) -> Result<Self, String> {
+        Ok(Self {
+            host: canonical_host(address)?,
+            port: self.port,
+            pool: None,
         })
     }
 
@@ -45,7 +80,10 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.dial_string())
+        match &self.pool {
+            Some(pool) => write!(f, "allocated:{pool}:{}", self.port),
+            None => f.write_str(&self.dial_string()),
+        }
     }
 }
 

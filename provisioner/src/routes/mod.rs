@@ -4,6 +4,7 @@
 mod admin;
 mod enrol;
 mod tokens;
+mod vms;
 
 use crate::api::Health;
 use crate::http::AppState;
@@ -94,4 +95,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol::batch))
         .routes(routes!(enrol::confirm))
         .routes(routes!(enrol::group))
+        .routes(routes!(vms::pools, vms::create_pool))
+        .routes(routes!(vms::pool))
+        .routes(routes!(vms::add_vms))
+        .routes(routes!(vms::allocate))
+        .routes(routes!(vms::list))
+        .routes(routes!(vms::release))
+        .routes(routes!(vms::reassign))
+        .routes(routes!(vms::maintenance))
+        .routes(routes!(vms::in_service))
+        .routes(routes!(vms::retire))
+        .routes(routes!(vms::idle, vms::reclaim))
+        .routes(routes!(vms::capacity))
 }

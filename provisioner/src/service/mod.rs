@@ -3,11 +3,13 @@
 //! change is recorded in the store with the operator who made it.
 
 mod enrol;
+mod hooks;
 mod keys;
 mod operators;
 
 pub mod reports;
 mod tokens;
+mod vms;
 
 use crate::api::{TokenEventInfo, TokenInfo};
 use crate::config::ProvisionerSettings;
@@ -242,6 +244,11 @@ fn event_info(event: TokenEvent, username: &str) -> TokenEventInfo {
         token_id: event.token_id,
         detail: event.detail,
     }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    now()
 }
 
 /// Unix seconds now.

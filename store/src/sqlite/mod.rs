@@ -13,6 +13,7 @@ mod token_admin;
 mod token_views;
 mod tokens;
 mod users;
+mod vms;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,8 +23,9 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::{
-    IssueOutcome, OperatorRecord, SealedSeed, SessionRecord, StepOutcome, Store, StoreError, TempCodeRecord,
-    TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenView, UserRecord, sql,
+    AllocationRequest, IssueOutcome, OperatorRecord, PoolCounts, PoolRecord, SealedSeed, SessionRecord, StepOutcome,
+    Store, StoreError, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenView,
+    UserRecord, VmChange, VmEvent, VmRecord, VmState, sql,
 };
 
 /// File name of the database inside the state directory.
@@ -305,6 +307,87 @@ impl Store for SqliteStore {
     async fn revoke_operator(&self, name: &str, now: i64) -> Result<(), StoreError> {
         let _writer = self.writes.lock().await;
         operators::revoke(&self.pool, name, now).await
+    }
+
+    async fn create_pool(&self, pool: &PoolRecord) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        let mut tx = begin_write(&self.pool).await?;
+        vms::create_pool(&mut tx, pool).await?;
+        commit(tx).await
+    }
+
+    async fn pools(&self, name: Option<&str>) -> Result<Vec<PoolRecord>, StoreError> {
+        vms::pools(&self.pool, name).await
+    }
+
+    async fn add_vms(&self, list: &[VmRecord], actor: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        let mut tx = begin_write(&self.pool).await?;
+        vms::add_vms(&mut tx, list, actor, now).await?;
+        commit(tx).await
+    }
+
+    async fn vms(
+        &self,
+        pool: Option<&str>,
+        state: Option<VmState>,
+        holder: Option<&str>,
+    ) -> Result<Vec<VmRecord>, StoreError> {
+        vms::vms(&self.pool, pool, state, holder).await
+    }
+
+    async fn vm(&self, id: &str) -> Result<Option<VmRecord>, StoreError> {
+        vms::vm(&self.pool, id).await
+    }
+
+    async fn allocate_vm(&self, request: &AllocationRequest, now: i64) -> Result<VmRecord, StoreError> {
+        let _writer = self.writes.lock().await;
+        let mut tx = begin_write(&self.pool).await?;
+        let vm = vms::allocate(&mut tx, request, now).await?;
+        commit(tx).await?;
+        Ok(vm)
+    }
+
+    async fn change_vm(&self, change: &VmChange, now: i64) -> Result<VmRecord, StoreError> {
+        let _writer = self.writes.lock().await;
+        let mut tx = begin_write(&self.pool).await?;
+        let vm = vms::change(&mut tx, change, now).await?;
+        commit(tx).await?;
+        Ok(vm)
+    }
+
+    async fn reassign_vm(
+        &self,
+        vm_id: &str,
+        user_id: &str,
+        username: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<VmRecord, StoreError> {
+        let _writer = self.writes.lock().await;
+        let mut tx = begin_write(&self.pool).await?;
+        let vm = vms::reassign(&mut tx, vm_id, user_id, username, actor, now).await?;
+        commit(tx).await?;
+        Ok(vm)
+    }
+
+    async fn vm_held(&self, user_id: &str, pool: &str) -> Result<Option<VmRecord>, StoreError> {
+        vms::held(&self.pool, user_id, pool).await
+    }
+
+    async fn touch_vm_flow(&self, vm_id: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.writes.lock().await;
+        let mut tx = begin_write(&self.pool).await?;
+        vms::touch_flow(&mut tx, vm_id, now).await?;
+        commit(tx).await
+    }
+
+    async fn pool_counts(&self) -> Result<Vec<PoolCounts>, StoreError> {
+        vms::counts(&self.pool).await
+    }
+
+    async fn vm_events(&self, pool: Option<&str>, since: i64) -> Result<Vec<VmEvent>, StoreError> {
+        vms::events(&self.pool, pool, since).await
     }
 }
 

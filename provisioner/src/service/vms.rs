@@ -1,0 +1,586 @@
+//! VM pools for the service desk: create pools, add inventory (running each pool's provision
+//! hook), allocate to people found in the directory, release (reset hook), reassign, put in
+//! maintenance, retire (destroy hook), list idle VMs to reclaim, and the capacity report.
+//! Every change is a VM event in the store and an Account Change record on the audit trail.
+
+use super::hooks::{self, HookRun};
+use super::{Provisioner, ServiceError, now};
+use crate::vm_api::{
+    AddVms, AddVmsResponse, AllocateRequest, CapacityReport, PoolCapacity, PoolDetail, PoolInfo, PoolRequest, VmInfo,
+    VmQuery,
+};
+use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
+use rampart_store::{AllocationRequest, PoolRecord, VmChange, VmRecord, VmState};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most VMs added in one request.
+pub const MAX_VMS_PER_REQUEST: usize = 1000;
+/// Hooks running at once per provisioner.
+const HOOKS_IN_FLIGHT: usize = 8;
+const DAY: i64 = 86_400;
+
+impl Provisioner {
+    /// Creates a pool.
+    pub async fn create_pool(&self, actor: &str, request: &PoolRequest) -> Result<PoolInfo, ServiceError> {
+        let mut problems = Vec::new();
+        let name_ok = !request.name.is_empty()
+            && request.name.len() <= 64
+            && request
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_ok {
+            problems.push(format!(
+                "name {:?}: letters, digits, -, _ and . only (at most 64)",
+                request.name
+            ));
+        }
+        if request.ports.is_empty() || request.ports.contains(&0) {
+            problems.push("ports: at least one port, none 0".into());
+        }
+        if request.capacity == 0 {
+            problems.push("capacity: at least 1".into());
+        }
+        let timeout = request.hook_timeout_secs.unwrap_or(300);
+        if !(1..=3600).contains(&timeout) {
+            problems.push("hook_timeout_secs: 1 to 3600".into());
+        }
+        for (name, hook) in [
+            ("provision_hook", &request.provision_hook),
+            ("reset_hook", &request.reset_hook),
+            ("destroy_hook", &request.destroy_hook),
+        ] {
+            if hook.as_deref().is_some_and(|h| h.trim().is_empty()) {
+                problems.push(format!("{name}: empty"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ServiceError::Invalid(problems.join("; ")));
+        }
+        let pool = PoolRecord {
+            name: request.name.clone(),
+            description: request.description.clone(),
+            ports: request.ports.clone(),
+            capacity: request.capacity,
+            provision_hook: request.provision_hook.clone(),
+            reset_hook: request.reset_hook.clone(),
+            destroy_hook: request.destroy_hook.clone(),
+            hook_timeout_secs: timeout,
+            created_at: now(),
+            created_by: actor.to_owned(),
+        };
+        self.store.create_pool(&pool).await?;
+        tracing::info!(target: "rampart::provisioner", operator = actor, pool = %pool.name, "VM pool created");
+        Ok(PoolInfo::new(&pool, None))
+    }
+
+    /// Every pool with its numbers.
+    pub async fn pools(&self) -> Result<Vec<PoolInfo>, ServiceError> {
+        let counts = self.store.pool_counts().await?;
+        let pools = self.store.pools(None).await?;
+        Ok(pools
+            .iter()
+            .map(|p| PoolInfo::new(p, counts.iter().find(|c| c.pool == p.name)))
+            .collect())
+    }
+
+    /// One pool with its VMs.
+    pub async fn pool_detail(&self, name: &str) -> Result<PoolDetail, ServiceError> {
+        let pool = self.pool_record(name).await?;
+        let counts = self.store.pool_counts().await?;
+        let vms = self.store.vms(Some(name), None, None).await?;
+        Ok(PoolDetail {
+            pool: PoolInfo::new(&pool, counts.iter().find(|c| c.pool == name)),
+            vms: vms.into_iter().map(VmInfo::from).collect(),
+        })
+    }
+
+    async fn pool_record(&self, name: &str) -> Result<PoolRecord, ServiceError> {
+        self.store
+            .pools(Some(name))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::NotFound(format!("no VM pool named {name:?}")))
+    }
+
+    /// Adds VMs to a pool, all or none. With a provision hook they start `provisioning` and
+    /// the hook runs in the background; without, they are free at once.
+    pub async fn add_vms(
+        &self,
+        actor: &str,
+        pool_name: &str,
+        request: &AddVms,
+    ) -> Result<AddVmsResponse, ServiceError> {
+        if request.vms.is_empty() || request.vms.len() > MAX_VMS_PER_REQUEST {
+            return Err(ServiceError::Invalid(format!(
+                "send 1 to {MAX_VMS_PER_REQUEST} VMs at once ({} sent)",
+                request.vms.len()
+            )));
+        }
+        let pool = self.pool_record(pool_name).await?;
+        let mut problems = Vec::new();
+        for (i, vm) in request.vms.iter().enumerate() {
+            if let Some(problem) = vm_problem(&vm.id, &vm.address) {
+                problems.push(format!("vms[{i}]: {problem}"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ServiceError::Invalid(problems.join("; ")));
+        }
+        let state = if pool.provision_hook.is_some() {
+            VmState::Provisioning
+        } else {
+            VmState::Free
+        };
+        let now = now();
+        let records: Vec<VmRecord> = request
+            .vms
+            .iter()
+            .map(|vm| VmRecord {
+                id: vm.id.trim().to_owned(),
+                pool: pool.name.clone(),
+                address: vm.address.trim().to_owned(),
+                state,
+                holder_id: None,
+                holder_name: None,
+                allocated_at: None,
+                last_flow_at: None,
+                error: None,
+                hook_output: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        self.store.add_vms(&records, actor, now).await?;
+        for vm in &records {
+            self.vm_audit(actor, Activity::CREATE, "added", vm, None, "");
+        }
+        tracing::info!(target: "rampart::provisioner", operator = actor, pool = %pool.name, count = records.len(), "VMs added");
+        if let Some(hook) = &pool.provision_hook {
+            let limit = Arc::new(tokio::sync::Semaphore::new(HOOKS_IN_FLIGHT));
+            for vm in records.clone() {
+                let this = self.clone();
+                let (hook, limit, pool) = (hook.clone(), limit.clone(), pool.clone());
+                tokio::spawn(async move {
+                    let _slot = limit.acquire().await;
+                    this.finish_hook(&pool, &vm, "provision", &hook, VmState::Provisioning, VmState::Free)
+                        .await;
+                });
+            }
+        }
+        Ok(AddVmsResponse {
+            added: records.len(),
+            provisioning: if state == VmState::Provisioning {
+                records.len()
+            } else {
+                0
+            },
+        })
+    }
+
+    /// Runs a hook for `vm` and moves it from `from` to `done` on success, or to maintenance
+    /// with the error on failure.
+    async fn finish_hook(
+        &self,
+        pool: &PoolRecord,
+        vm: &VmRecord,
+        kind: &str,
+        hook: &str,
+        from: VmState,
+        done: VmState,
+    ) {
+        let run: HookRun = hooks::run(
+            hook,
+            kind,
+            &[
+                ("RAMPART_VM_ID", &vm.id),
+                ("RAMPART_VM_ADDRESS", &vm.address),
+                ("RAMPART_POOL", &pool.name),
+                ("RAMPART_HOOK", kind),
+            ],
+            Duration::from_secs(u64::from(pool.hook_timeout_secs)),
+        )
+        .await;
+        let (to, action, error) = match &run.failure {
+            None => (done, format!("{kind}_done"), None),
+            Some(why) => (VmState::Maintenance, "hook_failed".to_owned(), Some(why.clone())),
+        };
+        let change = VmChange {
+            vm_id: vm.id.clone(),
+            from: vec![from],
+            to,
+            actor: "provisioner".into(),
+            action: action.clone(),
+            detail: String::new(),
+            error: error.clone(),
+            hook_output: Some(run.output),
+        };
+        match self.store.change_vm(&change, now()).await {
+            Ok(updated) => {
+                if let Some(why) = &error {
+                    tracing::warn!(target: "rampart::provisioner", vm = %vm.id, error = %why, "VM hook failed; VM in maintenance");
+                }
+                self.vm_audit(
+                    "provisioner",
+                    Activity::OTHER,
+                    &action,
+                    &updated,
+                    None,
+                    error.as_deref().unwrap_or(""),
+                );
+            }
+            Err(e) => {
+                tracing::error!(target: "rampart::provisioner", vm = %vm.id, error = %e, "cannot record a hook's outcome")
+            }
+        }
+    }
+
+    /// VMs matching `query`.
+    pub async fn list_vms(&self, query: &VmQuery) -> Result<Vec<VmInfo>, ServiceError> {
+        let state = match query.state.as_deref() {
+            None => None,
+            Some(s) => Some(VmState::parse(s).ok_or_else(|| {
+                ServiceError::Invalid(format!(
+                    "state {s:?}: one of provisioning, free, allocated, maintenance, retired"
+                ))
+            })?),
+        };
+        let user = query.user.as_deref().map(super::normalize).transpose()?;
+        let vms = self.store.vms(query.pool.as_deref(), state, user.as_deref()).await?;
+        Ok(vms.into_iter().map(VmInfo::from).collect())
+    }
+
+    /// Gives a VM of `pool_name` to the person named in the request.
+    pub async fn allocate(
+        &self,
+        actor: &str,
+        pool_name: &str,
+        request: &AllocateRequest,
+    ) -> Result<VmInfo, ServiceError> {
+        self.pool_record(pool_name).await?;
+        let person = self.directory_person(&request.username).await?;
+        let now = now();
+        let user = self.user_record(&person, now).await?;
+        self.store.upsert_user(&user).await?;
+        let vm = self
+            .store
+            .allocate_vm(
+                &AllocationRequest {
+                    pool: pool_name.to_owned(),
+                    user_id: person.stable_id.clone(),
+                    username: person.username.clone(),
+                    vm_id: request.vm.clone(),
+                    allow_second: request.allow_second,
+                    actor: actor.to_owned(),
+                },
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                rampart_store::StoreError::NotFound => {
+                    ServiceError::NotFound(format!("no VM {:?}", request.vm.as_deref().unwrap_or("")))
+                }
+                other => other.into(),
+            })?;
+        tracing::info!(target: "rampart::provisioner", operator = actor, user = %person.username, vm = %vm.id, "VM allocated");
+        self.vm_audit(
+            actor,
+            Activity::ATTACH,
+            "allocated",
+            &vm,
+            Some((&person.username, &person.stable_id)),
+            "",
+        );
+        Ok(vm.into())
+    }
+
+    /// Takes a VM back from its holder; with a reset hook it is `provisioning` until the hook
+    /// has run.
+    pub async fn release(&self, actor: &str, vm_id: &str, reason: &str) -> Result<VmInfo, ServiceError> {
+        let vm = self.vm_record(vm_id).await?;
+        let pool = self.pool_record(&vm.pool).await?;
+        let holder = vm.holder_name.clone().unwrap_or_default();
+        let to = if pool.reset_hook.is_some() {
+            VmState::Provisioning
+        } else {
+            VmState::Free
+        };
+        let updated = self
+            .change(actor, vm_id, &[VmState::Allocated], to, "released", reason)
+            .await?;
+        self.vm_audit(
+            actor,
+            Activity::DETACH,
+            "released",
+            &updated,
+            Some((&holder, "")),
+            reason,
+        );
+        if let Some(hook) = pool.reset_hook.clone() {
+            let this = self.clone();
+            let vm = updated.clone();
+            tokio::spawn(async move {
+                this.finish_hook(&pool, &vm, "reset", &hook, VmState::Provisioning, VmState::Free)
+                    .await;
+            });
+        }
+        Ok(updated.into())
+    }
+
+    /// Gives an allocated VM to another person.
+    pub async fn reassign(&self, actor: &str, vm_id: &str, username: &str) -> Result<VmInfo, ServiceError> {
+        self.vm_record(vm_id).await?;
+        let person = self.directory_person(username).await?;
+        let now = now();
+        let user = self.user_record(&person, now).await?;
+        self.store.upsert_user(&user).await?;
+        let vm = self
+            .store
+            .reassign_vm(vm_id, &person.stable_id, &person.username, actor, now)
+            .await?;
+        self.vm_audit(
+            actor,
+            Activity::ATTACH,
+            "reassigned",
+            &vm,
+            Some((&person.username, &person.stable_id)),
+            "",
+        );
+        Ok(vm.into())
+    }
+
+    /// Takes a VM out of service (from free, or from maintenance back to free with `done`).
+    pub async fn maintenance(
+        &self,
+        actor: &str,
+        vm_id: &str,
+        done: bool,
+        reason: &str,
+    ) -> Result<VmInfo, ServiceError> {
+        let vm = if done {
+            self.change(
+                actor,
+                vm_id,
+                &[VmState::Maintenance],
+                VmState::Free,
+                "back_in_service",
+                reason,
+            )
+            .await?
+        } else {
+            self.change(
+                actor,
+                vm_id,
+                &[VmState::Free],
+                VmState::Maintenance,
+                "maintenance",
+                reason,
+            )
+            .await?
+        };
+        self.vm_audit(
+            actor,
+            Activity::OTHER,
+            if done { "back in service" } else { "maintenance" },
+            &vm,
+            None,
+            reason,
+        );
+        Ok(vm.into())
+    }
+
+    /// Retires a VM that nobody holds, running the pool's destroy hook first (a failure leaves
+    /// it in maintenance with the error).
+    pub async fn retire(&self, actor: &str, vm_id: &str, reason: &str) -> Result<VmInfo, ServiceError> {
+        let vm = self.vm_record(vm_id).await?;
+        if !matches!(vm.state, VmState::Free | VmState::Maintenance) {
+            return Err(ServiceError::Conflict(format!(
+                "VM {vm_id} is {}: release it first",
+                vm.state.as_str()
+            )));
+        }
+        let pool = self.pool_record(&vm.pool).await?;
+        if let Some(hook) = &pool.destroy_hook {
+            let run = hooks::run(
+                hook,
+                "destroy",
+                &[
+                    ("RAMPART_VM_ID", &vm.id),
+                    ("RAMPART_VM_ADDRESS", &vm.address),
+                    ("RAMPART_POOL", &pool.name),
+                ],
+                Duration::from_secs(u64::from(pool.hook_timeout_secs)),
+            )
+            .await;
+            if let Some(why) = run.failure {
+                let change = VmChange {
+                    vm_id: vm.id.clone(),
+                    from: vec![VmState::Free, VmState::Maintenance],
+                    to: VmState::Maintenance,
+                    actor: actor.into(),
+                    action: "hook_failed".into(),
+                    detail: String::new(),
+                    error: Some(why.clone()),
+                    hook_output: Some(run.output),
+                };
+                self.store.change_vm(&change, now()).await?;
+                return Err(ServiceError::Conflict(format!("VM {vm_id} was not retired: {why}")));
+            }
+        }
+        let vm = self
+            .change(
+                actor,
+                vm_id,
+                &[VmState::Free, VmState::Maintenance],
+                VmState::Retired,
+                "retired",
+                reason,
+            )
+            .await?;
+        self.vm_audit(actor, Activity::REMOVE, "retired", &vm, None, reason);
+        Ok(vm.into())
+    }
+
+    /// Allocated VMs whose holder has made no connection to them for `days` days (counting from
+    /// the allocation when there was none), oldest use first.
+    pub async fn idle_vms(&self, days: u32, pool: Option<&str>, now: i64) -> Result<Vec<VmInfo>, ServiceError> {
+        let cutoff = now.saturating_sub(i64::from(days).saturating_mul(DAY));
+        let mut idle: Vec<VmRecord> = self
+            .store
+            .vms(pool, Some(VmState::Allocated), None)
+            .await?
+            .into_iter()
+            .filter(|vm| vm.last_flow_at.or(vm.allocated_at).unwrap_or(0) < cutoff)
+            .collect();
+        idle.sort_by_key(|vm| vm.last_flow_at.or(vm.allocated_at).unwrap_or(0));
+        Ok(idle.into_iter().map(VmInfo::from).collect())
+    }
+
+    /// Releases every idle VM [`Provisioner::idle_vms`] lists.
+    pub async fn reclaim(&self, actor: &str, days: u32, pool: Option<&str>) -> Result<Vec<VmInfo>, ServiceError> {
+        let mut released = Vec::new();
+        for vm in self.idle_vms(days, pool, now()).await? {
+            released.push(
+                self.release(actor, &vm.id, &format!("reclaimed: idle {days} days"))
+                    .await?,
+            );
+        }
+        Ok(released)
+    }
+
+    /// Per pool: numbers, allocations per day, and days until it runs out at the last week's
+    /// rate.
+    pub async fn capacity_report(&self, now: i64) -> Result<CapacityReport, ServiceError> {
+        let pools = self.pools().await?;
+        let events = self.store.vm_events(None, now - 14 * DAY).await?;
+        let today = now.div_euclid(DAY);
+        let mut report = Vec::new();
+        for pool in pools {
+            let mut per_day = [0u32; 14];
+            for e in events.iter().filter(|e| e.pool == pool.name && e.action == "allocated") {
+                let age = today - e.at.div_euclid(DAY);
+                if let Some(slot) = usize::try_from(13 - age).ok().and_then(|i| per_day.get_mut(i)) {
+                    *slot += 1;
+                }
+            }
+            let rate = f64::from(per_day[7..].iter().sum::<u32>()) / 7.0;
+            let days_until_full = (rate > 0.0).then(|| f64::from(pool.free) / rate);
+            let allocations_per_day = per_day
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let day = (today - 13 + i64::try_from(i).unwrap_or(0)) * DAY;
+                    let date = jiff::Timestamp::from_second(day)
+                        .map(|t| t.strftime("%Y-%m-%d").to_string())
+                        .unwrap_or_default();
+                    (date, *n)
+                })
+                .collect();
+            report.push(PoolCapacity {
+                pool,
+                allocations_per_day,
+                rate_per_day: rate,
+                days_until_full,
+            });
+        }
+        Ok(CapacityReport {
+            generated_at: now,
+            pools: report,
+        })
+    }
+
+    async fn vm_record(&self, vm_id: &str) -> Result<VmRecord, ServiceError> {
+        self.store
+            .vm(vm_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no VM {vm_id:?}")))
+    }
+
+    async fn change(
+        &self,
+        actor: &str,
+        vm_id: &str,
+        from: &[VmState],
+        to: VmState,
+        action: &str,
+        reason: &str,
+    ) -> Result<VmRecord, ServiceError> {
+        self.vm_record(vm_id).await?;
+        let change = VmChange {
+            vm_id: vm_id.to_owned(),
+            from: from.to_vec(),
+            to,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            detail: reason.to_owned(),
+            error: None,
+            hook_output: None,
+        };
+        Ok(self.store.change_vm(&change, now()).await?)
+    }
+
+    fn vm_audit(
+        &self,
+        actor: &str,
+        activity: Activity,
+        action: &str,
+        vm: &VmRecord,
+        user: Option<(&str, &str)>,
+        detail: &str,
+    ) {
+        let mut event = AuditEvent::new(
+            Class::AccountChange,
+            activity,
+            rampart_audit::writer::now_ms(),
+            Status::Success,
+            &format!("VM {action}"),
+        )
+        .actor(Actor::operator(actor))
+        .resource("vm", Some(&vm.id), Some(&vm.pool));
+        if let Some((name, uid)) = user {
+            event = event.user(if uid.is_empty() {
+                User::named(name)
+            } else {
+                User::with_uid(name, uid)
+            });
+        }
+        if !detail.is_empty() {
+            event = event.detail(detail);
+        }
+        self.audit.record(event);
+    }
+}
+
+fn vm_problem(id: &str, address: &str) -> Option<String> {
+    let id = id.trim();
+    let address = address.trim();
+    if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Some(format!("id {id:?}: 1 to 128 characters, no spaces"));
+    }
+    if rampart_core::policy::Target::parse(&format!("{address}:1")).is_err() || address.is_empty() {
+        return Some(format!("address {address:?} is not a host name or IP address"));
+    }
+    None
+}
