@@ -344,3 +344,30 @@ async fn reclaim_lists_exactly_the_vms_idle_past_the_threshold() {
     let none = prov.rampart_json(&["vm", "reclaim", "--days", "30"]);
     assert!(none.as_array().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_allocation_by_group_and_csv_reports_every_person() {
+    let lab = LdapLab::start("", "").await;
+    let prov = ProvisionerProc::start_for(&lab.gw, &lab.directory, "");
+    ok(&prov.rampart(&["vm", "pool", "create", "desktops", "--capacity", "2", "--port", "3389"]));
+    ok(&prov.rampart(&["vm", "add", "--pool", "desktops", "vm-1", "10.7.0.1"]));
+    // The staff group: alice (carol is disabled, so not a member the directory offers).
+    let by_group = prov.rampart_json(&["vm", "allocate", "--pool", "desktops", "--group", "staff"]);
+    let rows = by_group.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{by_group}");
+    assert_eq!(
+        (rows[0]["username"].as_str(), rows[0]["vm"].as_str()),
+        (Some("alice"), Some("vm-1"))
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, "username\nalice\nbob\nnobody-here\n\n").unwrap();
+    let out = prov.rampart(&["vm", "allocate", "--pool", "desktops", "--csv", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(10), "{}", output_text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Allocated 0 VM(s) in desktops; 3 refused."), "{said}");
+    assert!(said.contains("line 2 (alice): alice already holds vm-1"), "{said}");
+    assert!(said.contains("line 3 (bob): no free VM in pool desktops"), "{said}");
+    assert!(said.contains("line 4 (nobody-here): no enabled person named"), "{said}");
+}
