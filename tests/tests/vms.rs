@@ -6,7 +6,7 @@
 
 use rampart_core::ErrorCode;
 use rampart_store::{AllocationRequest, PoolRecord, SqliteStore, Store, UserRecord, VmRecord, VmState};
-use rampart_tests::gateway::{LdapLab, login_person, open_refusal, round_trip};
+use rampart_tests::gateway::{LdapLab, login_person, open_refusal};
 use rampart_tests::provisioner::ProvisionerProc;
 use rampart_tests::slapd::{ALICE, BOB};
 use rampart_tests::*;
