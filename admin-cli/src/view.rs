@@ -25,6 +25,21 @@ pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     }
 }
 
+/// A progress bar on standard error for `len` items called `unit`; hidden for JSON output and
+/// when standard error is not a terminal.
+pub fn progress_bar(len: usize, output: Output, unit: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
+    if output == Output::Json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    } else if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{{bar:40}} {{pos}}/{{len}} {unit}  {{elapsed}} (eta {{eta}})"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// A table: a header and rows of cells, printed with columns aligned.
 #[derive(Debug, Default)]
 pub struct Table {

@@ -7,12 +7,10 @@ use super::output::{Entry, OutputDir};
 use super::rows::{BadRow, Row, parse_csv};
 use crate::client::{CliError, Client, exit, segment};
 use crate::view::{Output, json};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rampart_provisioner::api::{
     ConfirmRequest, ConfirmResponse, EnrolBatch, EnrolBatchResponse, EnrolRow, GroupMembers,
 };
 use serde::Serialize;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Options of `rampart enrol`.
@@ -88,7 +86,7 @@ pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(),
         manifest_json: args.out.join("manifest.json"),
     };
 
-    let progress = progress_bar(todo.len(), output);
+    let progress = crate::view::progress_bar(todo.len(), output, "people");
     for chunk in todo.chunks(usize::from(args.batch)) {
         let batch = EnrolBatch {
             rows: chunk
@@ -189,16 +187,6 @@ async fn confirm(client: &Client, token_ids: &[String]) -> Result<(), CliError> 
             .await?;
     }
     Ok(())
-}
-
-fn progress_bar(len: usize, output: Output) -> ProgressBar {
-    let bar = ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
-    if output == Output::Json || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    } else if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} people  {elapsed} (eta {eta})") {
-        bar.set_style(style);
-    }
-    bar
 }
 
 fn report(summary: &Summary, output: Output) -> Result<(), CliError> {

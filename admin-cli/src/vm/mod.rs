@@ -8,7 +8,6 @@ use crate::client::{CliError, Client, exit, segment};
 use crate::view::{Output, Table, json, time};
 use clap::Subcommand;
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inventory::parse_inventory;
 use rampart_provisioner::api::GroupMembers;
 use rampart_provisioner::vm_api::{
@@ -16,7 +15,6 @@ use rampart_provisioner::vm_api::{
     ReclaimQuery, VmInfo, VmReason,
 };
 use serde::Serialize;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Rows sent per inventory request.
@@ -451,12 +449,7 @@ async fn allocate_many(
     bad: Vec<(u64, String, String)>,
     allow_second: bool,
 ) -> Result<(), CliError> {
-    let bar = ProgressBar::new(people.len() as u64);
-    if output == Output::Json || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    } else if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} people  {elapsed} (eta {eta})") {
-        bar.set_style(style);
-    }
+    let bar = crate::view::progress_bar(people.len(), output, "people");
     let mut results: Vec<RowResult> = futures::stream::iter(people)
         .map(|(line, username)| {
             let bar = bar.clone();

@@ -79,21 +79,6 @@ fn start_gateway(state: PathBuf, slapd: &Slapd, policy: Policy, audit: bool) -> 
     Ok((addr_rx.recv_timeout(Duration::from_secs(30))?, ca_pem))
 }
 
-/// An echo service on loopback, served on this runtime.
-async fn start_echo() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = tcp.into_split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
-}
-
 /// `count` short connections through `local`, 16 at a time, each echoing 64 bytes; per second.
 async fn short_flows(local: &str, count: usize) -> anyhow::Result<f64> {
     let began = Instant::now();
@@ -150,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
 
     let slapd = Slapd::start_with(None, &ldif(PEOPLE), false);
     let iperf = IperfServer::start()?;
-    let echo = start_echo().await;
+    let echo = rampart_tests::gateway::spawn_echo().await;
     let people: Vec<String> = (0..PEOPLE).map(|i| format!("\"{}\"", user(i).0)).collect();
     let policy_text = format!(
         "[[resource]]\nname = \"iperf\"\ntarget = \"127.0.0.1:{}\"\nallow_users = [{people}]\n\n\

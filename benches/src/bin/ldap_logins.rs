@@ -6,14 +6,15 @@
 //! group search, TOTP check and the atomic replay update in SQLite, session creation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use rampart_benches::tunnel::{provision, seed_of};
 use rampart_client::GatewayClient;
 use rampart_core::policy::Policy;
 use rampart_core::secret::Sensitive;
-use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp};
+use rampart_core::totp::{TotpParams, generate_totp};
 use rampart_directory::LdapDirectory;
 use rampart_directory::ldap::LdapConfig;
 use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
-use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
+use rampart_store::{KeyRing, SqliteStore, Store};
 use rampart_tests::slapd::{BASE, SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,42 +59,10 @@ async fn main() -> anyhow::Result<()> {
     let config: LdapConfig = slapd.ldap_config(&dir.path().join("pw"), concurrency);
 
     // Tokens for every user, as the provisioner would issue them.
+    provision(dir.path(), users.saturating_sub(1)).await?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await?);
     let keys = Arc::new(KeyRing::load_or_create(&dir.path().join("master.key"))?);
-    let params = TotpParams::default();
-    let mut seeds = Vec::with_capacity(users);
-    for i in 0..users {
-        let (uid, _, uuid) = user(i);
-        let seed = vec![(i % 251) as u8 + 1; SEED_LEN];
-        store
-            .upsert_user(&UserRecord {
-                id: uuid.clone(),
-                username: uid.clone(),
-                display_name: uid,
-                password_hash: None,
-                enabled: true,
-                groups: vec![],
-                created_at: 0,
-            })
-            .await?;
-        let token_id = format!("t{i}");
-        store
-            .insert_token(&TokenRecord {
-                sealed: keys.seal(&token_id, &seed)?,
-                id: token_id,
-                user_id: uuid,
-                state: TokenState::Pending,
-                params,
-                last_step: None,
-                failures: 0,
-                created_at: 0,
-                activated_at: None,
-                last_used_at: None,
-                drift_steps: 0,
-            })
-            .await?;
-        seeds.push(seed);
-    }
+    let seeds: Vec<Vec<u8>> = (0..users).map(seed_of).collect();
 
     let ca = rampart_certs::CertificateAuthority::create("Bench")?;
     let cert = ca.issue_server(&["127.0.0.1".into()])?;
