@@ -33,7 +33,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
 fn no_secret_the_suite_used_appears_in_any_log_or_audit_file() {
     let root = artifacts().unwrap_or_else(|| panic!("set {ARTIFACTS_ENV} and run the suite first (scripts/test does)"));
     let listed = std::fs::read_to_string(root.join(SECRETS_FILE)).expect("the suite remembered no secret");
-    // Digit-only secrets (codes) are matched as whole numbers; the rest as substrings.
+    // Digit-only secrets (codes) are matched as whole words; the rest as substrings.
     let mut codes: HashMap<String, String> = HashMap::new();
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     for (kind, value) in [
@@ -82,7 +82,9 @@ fn no_secret_the_suite_used_appears_in_any_log_or_audit_file() {
             for m in matcher.find_iter(line) {
                 leaks.push(format!("a {} in {}", texts[patterns[m.pattern().as_usize()]], at()));
             }
-            for run in line.split(|c: char| !c.is_ascii_digit()).filter(|r| r.len() >= 6) {
+            // Whole words only: a code's digits inside a hex id or a longer number are not it.
+            let words = line.split(|c: char| !c.is_ascii_alphanumeric());
+            for run in words.filter(|w| w.len() >= 6 && w.bytes().all(|b| b.is_ascii_digit())) {
                 if let Some(kind) = codes.get(run) {
                     leaks.push(format!("a {kind} in {}", at()));
                 }
