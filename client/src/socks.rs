@@ -205,6 +205,7 @@ fn reply_for(error: &ClientError) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn resources() -> Vec<ResourceInfo> {
@@ -248,6 +249,49 @@ mod tests {
             Destination::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 6)), 5432).resource(&r),
             "10.0.0.6"
         );
+    }
+
+    /// A client on one end of a loopback connection, the handshake on the other.
+    async fn handshake_with(bytes: &[u8]) -> (Result<Destination, Option<u8>>, Vec<u8>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        client.write_all(bytes).await.unwrap();
+        client.shutdown().await.unwrap();
+        let result = handshake(&mut server).await;
+        if let Err(Some(code)) = result {
+            send_reply(&mut server, code).await.unwrap();
+        }
+        drop(server);
+        // A close with unread input is a reset: what arrived before it is the answer.
+        let mut answer = Vec::new();
+        let _ = client.read_to_end(&mut answer).await;
+        (result, answer)
+    }
+
+    #[tokio::test]
+    async fn hostile_or_unsupported_requests_get_an_answer_or_a_close_never_a_panic() {
+        let connect_name = [&[5u8, 1, 0, 5, 1, 0, 3, 4][..], b"echo", &[0, 80]].concat();
+        let (ok, answer) = handshake_with(&connect_name).await;
+        assert_eq!(ok, Ok(Destination::Name("echo".into(), 80)));
+        assert_eq!(answer, [5, 0]);
+        // SOCKS4, and SOCKS5 without the no-authentication method.
+        assert_eq!(handshake_with(&[4, 1, 0, 80]).await, (Err(None), vec![]));
+        assert_eq!(handshake_with(&[5, 1, 2]).await, (Err(None), vec![5, 0xFF]));
+        // BIND, an unknown address type, a name with a newline, and a cut-off request.
+        let bind = [5u8, 1, 0, 5, 2, 0, 1, 127, 0, 0, 1, 0, 80];
+        assert_eq!(handshake_with(&bind).await.0, Err(Some(reply::COMMAND_NOT_SUPPORTED)));
+        let odd = [5u8, 1, 0, 5, 1, 0, 9];
+        assert_eq!(
+            handshake_with(&odd).await.0,
+            Err(Some(reply::ADDRESS_TYPE_NOT_SUPPORTED))
+        );
+        let newline = [&[5u8, 1, 0, 5, 1, 0, 3, 3][..], b"a\nb", &[0, 80]].concat();
+        assert_eq!(
+            handshake_with(&newline).await.0,
+            Err(Some(reply::ADDRESS_TYPE_NOT_SUPPORTED))
+        );
+        assert_eq!(handshake_with(&[5, 1, 0, 5, 1, 0, 3, 200, b'x']).await.0, Err(None));
     }
 
     #[test]

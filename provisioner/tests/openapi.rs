@@ -156,3 +156,109 @@ async fn every_documented_operation_is_served_and_guarded() {
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
+
+/// `(status, body)` of one authorised call.
+async fn call(app: &axum::Router, key: &str, method: &str, path: &str, body: &str) -> (StatusCode, serde_json::Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn bad_vm_input_is_refused_with_every_problem_and_changes_nothing() {
+    let (_dir, app, key) = app_with_admin().await;
+    let (status, body) = call(
+        &app,
+        &key,
+        "POST",
+        "/v1/pools",
+        r#"{"name":"bad name/","ports":[0],"capacity":0,"hook_timeout_secs":0,"provision_hook":" "}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["message"].as_str().unwrap();
+    for problem in ["name", "ports", "capacity", "hook_timeout_secs", "provision_hook"] {
+        assert!(message.contains(problem), "{problem} missing from: {message}");
+    }
+    let (_, pools) = call(&app, &key, "GET", "/v1/pools", "").await;
+    assert_eq!(pools.as_array().unwrap().len(), 0, "nothing created");
+
+    let (status, _) = call(
+        &app,
+        &key,
+        "POST",
+        "/v1/pools",
+        r#"{"name":"desktops","ports":[3389],"capacity":5}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(
+        &app,
+        &key,
+        "POST",
+        "/v1/pools/desktops/vms",
+        r#"{"vms":[{"id":"vm1","address":"10.0.0.1"},{"id":"vm 2","address":"bad host"}]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("vms[1]"), "{body}");
+    let (status, _) = call(
+        &app,
+        &key,
+        "POST",
+        "/v1/pools/nosuch/vms",
+        r#"{"vms":[{"id":"x","address":"10.0.0.9"}]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &app,
+        &key,
+        "POST",
+        "/v1/pools/desktops/vms",
+        r#"{"vms":[{"id":"vm1","address":"10.0.0.1"}]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(
+        &app,
+        &key,
+        "POST",
+        "/v1/pools/desktops/vms",
+        r#"{"vms":[{"id":"vm3","address":"10.0.0.3"},{"id":"vm1","address":"10.0.0.1"}]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, vms) = call(&app, &key, "GET", "/v1/vms", "").await;
+    let ids: Vec<&str> = vms
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["vm1"], "a refused batch adds none of its rows");
+    let (status, body) = call(&app, &key, "GET", "/v1/vms?state=broken", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = call(
+        &app,
+        &key,
+        "POST",
+        "/v1/pools/nosuch/allocations",
+        r#"{"username":"alice"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&app, &key, "POST", "/v1/vms/nosuch/release", "{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
