@@ -177,3 +177,65 @@ pub async fn iperf_through(local: &str, secs: u64, parallel: u32) -> anyhow::Res
         .ok_or_else(|| anyhow::anyhow!("no end.sum_received in iperf3 output: {json}"))?;
     Ok(bits / 8.0)
 }
+
+/// Runs an in-process gateway for the rest of the process, on a runtime of its own (threads
+/// named `gateway`, so CPU accounting can tell it apart), checking passwords in `ldap`, with a
+/// certificate from `ca`; with `audit` it writes its audit trail into `state/audit`. Returns its
+/// address.
+pub fn run_gateway(
+    state: std::path::PathBuf,
+    ldap: rampart_directory::ldap::LdapConfig,
+    policy: rampart_core::policy::Policy,
+    settings: rampart_gateway::GatewaySettings,
+    ca: &rampart_certs::CertificateAuthority,
+    audit: bool,
+) -> anyhow::Result<String> {
+    use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts};
+    let cert = ca.issue_server(&["127.0.0.1".into()])?;
+    let (chain, key) = (cert.cert_chain()?, cert.private_key()?);
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("gateway")
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state).await.unwrap());
+            let keys = Arc::new(KeyRing::load_or_create(&state.join("master.key")).unwrap());
+            let (flows, writer) = FlowLog::open(&state.join("flows.jsonl")).await.unwrap();
+            let (audit, audit_writer) = if audit {
+                let settings = rampart_audit::AuditConfig::default()
+                    .settings(&state, "gateway")
+                    .unwrap();
+                let (log, writer) = rampart_audit::AuditLog::open(&settings, "bench").unwrap();
+                (log, Some(writer))
+            } else {
+                (rampart_audit::AuditLog::disabled(), None)
+            };
+            let gateway = Gateway::bind(GatewayParts {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                admin_listen: None,
+                cert_chain: chain,
+                key,
+                store,
+                keys,
+                directory: Arc::new(rampart_directory::LdapDirectory::new(ldap).unwrap()),
+                policy,
+                policy_file: None,
+                flows,
+                audit,
+                settings,
+                clock: Clock::system(),
+            })
+            .unwrap();
+            addr_tx.send(gateway.local_addr().unwrap().to_string()).unwrap();
+            gateway.run(std::future::pending()).await;
+            writer.finish().await;
+            if let Some(writer) = audit_writer {
+                writer.finish().await;
+            }
+        });
+    });
+    Ok(addr_rx.recv_timeout(Duration::from_secs(30))?)
+}

@@ -11,12 +11,9 @@
 //! bytes echoed, 16 at a time) through each; the medians and the ratios on/off are printed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use rampart_audit::{AuditConfig, AuditLog};
-use rampart_benches::tunnel::{IperfServer, iperf_through, provision, start_tunnel};
+use rampart_benches::tunnel::{IperfServer, iperf_through, provision, run_gateway, start_tunnel};
 use rampart_core::policy::Policy;
-use rampart_directory::LdapDirectory;
-use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
-use rampart_store::{KeyRing, SqliteStore, Store};
+use rampart_gateway::GatewaySettings;
 use rampart_tests::slapd::{SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,57 +23,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Generated people 0..4: iperf and echo tunnels for each gateway.
 const PEOPLE: usize = 4;
 
-/// Runs a gateway on a runtime of its own; returns its address.
+/// Runs a gateway with the audit trail on or off; returns its address and CA.
 fn start_gateway(state: PathBuf, slapd: &Slapd, policy: Policy, audit: bool) -> anyhow::Result<(String, String)> {
     std::fs::write(state.join("pw"), SERVICE_PASSWORD)?;
     let ldap = slapd.ldap_config(&state.join("pw"), 4);
     let ca = rampart_certs::CertificateAuthority::create("Bench")?;
-    let ca_pem = ca.cert_pem().to_owned();
-    let cert = ca.issue_server(&["127.0.0.1".into()])?;
-    let (chain, key) = (cert.cert_chain()?, cert.private_key()?);
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("gateway")
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state).await.unwrap());
-            let keys = Arc::new(KeyRing::load_or_create(&state.join("master.key")).unwrap());
-            let (flows, writer) = FlowLog::open(&state.join("flows.jsonl")).await.unwrap();
-            let (audit, audit_writer) = if audit {
-                let settings = AuditConfig::default().settings(&state, "gateway").unwrap();
-                let (log, writer) = AuditLog::open(&settings, "bench").unwrap();
-                (log, Some(writer))
-            } else {
-                (AuditLog::disabled(), None)
-            };
-            let gateway = Gateway::bind(GatewayParts {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                admin_listen: None,
-                cert_chain: chain,
-                key,
-                store,
-                keys,
-                directory: Arc::new(LdapDirectory::new(ldap).unwrap()),
-                policy,
-                policy_file: None,
-                flows,
-                audit,
-                settings: GatewaySettings::default(),
-                clock: Clock::system(),
-            })
-            .unwrap();
-            addr_tx.send(gateway.local_addr().unwrap().to_string()).unwrap();
-            gateway.run(std::future::pending()).await;
-            writer.finish().await;
-            if let Some(writer) = audit_writer {
-                writer.finish().await;
-            }
-        });
-    });
-    Ok((addr_rx.recv_timeout(Duration::from_secs(30))?, ca_pem))
+    let addr = run_gateway(state, ldap, policy, GatewaySettings::default(), &ca, audit)?;
+    Ok((addr, ca.cert_pem().to_owned()))
 }
 
 /// `count` short connections through `local`, 16 at a time, each echoing 64 bytes; per second.

@@ -17,15 +17,13 @@
 //! point: the CPU seconds of each part during each run are printed beside the figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use rampart_benches::tunnel::{IperfServer, iperf_through, provision, seed_of, start_tunnel, unix_now};
+use rampart_benches::tunnel::{IperfServer, iperf_through, provision, run_gateway, seed_of, start_tunnel, unix_now};
 use rampart_client::{ClientError, GatewayClient};
 use rampart_core::ErrorCode;
 use rampart_core::policy::Policy;
 use rampart_core::secret::Sensitive;
 use rampart_core::totp::{TotpParams, generate_totp};
-use rampart_directory::LdapDirectory;
-use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
-use rampart_store::{KeyRing, SqliteStore, Store};
+use rampart_gateway::GatewaySettings;
 use rampart_tests::slapd::{SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,41 +52,7 @@ fn start_gateway(
         "[[resource]]\nname = \"iperf\"\ntarget = \"127.0.0.1:{iperf_port}\"\nallow_users = [\"{first}\"]\n"
     ))
     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let cert = ca.issue_server(&["127.0.0.1".into()])?;
-    let (chain, key) = (cert.cert_chain()?, cert.private_key()?);
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("gateway")
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state).await.unwrap());
-            let keys = Arc::new(KeyRing::load_or_create(&state.join("master.key")).unwrap());
-            let (flows, writer) = FlowLog::open(&state.join("flows.jsonl")).await.unwrap();
-            let gateway = Gateway::bind(GatewayParts {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                admin_listen: None,
-                cert_chain: chain,
-                key,
-                store,
-                keys,
-                directory: Arc::new(LdapDirectory::new(ldap).unwrap()),
-                policy,
-                policy_file: None,
-                flows,
-                audit: rampart_audit::AuditLog::disabled(),
-                settings,
-                clock: Clock::system(),
-            })
-            .unwrap();
-            addr_tx.send(gateway.local_addr().unwrap().to_string()).unwrap();
-            gateway.run(std::future::pending()).await;
-            writer.finish().await;
-        });
-    });
-    Ok(addr_rx.recv_timeout(Duration::from_secs(30))?)
+    run_gateway(state, ldap, policy, settings, ca, false)
 }
 
 /// CPU seconds used so far, by part of the benchmark (Linux `/proc`, USER_HZ = 100).
