@@ -320,6 +320,19 @@ pub fn oathtool_code(secret: &str, unix_time: u64) -> String {
     code
 }
 
+/// A code for `secret` that matches none of the steps a gateway accepts now (T−1 to T+2).
+pub fn wrong_code(secret: &str) -> String {
+    let t = now();
+    let valid: Vec<String> = [t - 30, t, t + 30, t + 60]
+        .iter()
+        .map(|&at| oathtool_code(secret, at))
+        .collect();
+    (1..)
+        .map(|i| oathtool_code(secret, t - 3600 * i))
+        .find(|c| !valid.contains(c))
+        .unwrap()
+}
+
 /// Runs `cmd` with `input` on its standard input and collects its output.
 pub fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
     let mut child = cmd

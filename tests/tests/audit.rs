@@ -14,19 +14,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A code that matches none of the steps the gateway accepts now.
-fn wrong_code(secret: &str) -> String {
-    let t = now();
-    let valid: Vec<String> = [t - 30, t, t + 30, t + 60]
-        .iter()
-        .map(|&at| oathtool_code(secret, at))
-        .collect();
-    (1..)
-        .map(|i| oathtool_code(secret, t - 3600 * i))
-        .find(|c| !valid.contains(c))
-        .unwrap()
-}
-
 async fn client(dev: &Dev) -> GatewayClient {
     let ca_pem = std::fs::read_to_string(dev.field("ca_cert")).unwrap();
     GatewayClient::connect(&dev.field("gateway"), &ca_pem).await.unwrap()

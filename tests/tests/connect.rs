@@ -48,6 +48,19 @@ fn setup(home: &Path, profile: &str) {
     assert!(String::from_utf8_lossy(&out.stdout).contains("Next: rampart-connect login"));
 }
 
+/// Alice enrolled at `lab`'s gateway and set up from a generated profile: her secret, the
+/// temporary folder and her client home.
+async fn alice_with_profile(lab: &LdapLab) -> (String, tempfile::TempDir, PathBuf) {
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    setup(
+        &home,
+        &profile_line(&[&lab.gw.addr], &ca_file(dir.path(), &lab.gw.ca_pem), "alice"),
+    );
+    (secret, dir, home)
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -215,13 +228,7 @@ impl Drop for Terminal {
 #[tokio::test(flavor = "multi_thread")]
 async fn at_a_terminal_login_asks_only_for_the_hidden_password_and_the_code() {
     let lab = LdapLab::start("", "").await;
-    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    setup(
-        &home,
-        &profile_line(&[&lab.gw.addr], &ca_file(dir.path(), &lab.gw.ca_pem), "alice"),
-    );
+    let (secret, _dir, home) = alice_with_profile(&lab).await;
     let terminal = Terminal::start(&format!(
         "env -u RAMPART_PASSWORD -u RAMPART_GATEWAY -u RAMPART_CA {} --home {} login; echo EXIT=$?; sleep 60",
         bin("rampart-connect").display(),
@@ -248,13 +255,7 @@ async fn curl_reaches_a_web_resource_through_socks_and_a_forbidden_one_is_refuse
          [[resource]]\nname = \"payroll\"\ntarget = \"{payroll}\"\nallow_users = [\"bob\"]\n"
     );
     let lab = LdapLab::start(&policy, "").await;
-    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    setup(
-        &home,
-        &profile_line(&[&lab.gw.addr], &ca_file(dir.path(), &lab.gw.ca_pem), "alice"),
-    );
+    let (secret, _dir, home) = alice_with_profile(&lab).await;
     let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
     assert!(out.status.success(), "{}", output_text(&out));
 
@@ -550,13 +551,7 @@ async fn each_message_a_person_may_see_says_what_to_do() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_skewed_clock_is_named_as_the_likely_cause_at_login() {
     let lab = LdapLab::start("", "clock_offset_secs = -120").await;
-    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    setup(
-        &home,
-        &profile_line(&[&lab.gw.addr], &ca_file(dir.path(), &lab.gw.ca_pem), "alice"),
-    );
+    let (secret, _dir, home) = alice_with_profile(&lab).await;
     let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
     assert_eq!(out.status.code(), Some(3), "{}", output_text(&out));
     let said = stderr(&out);

@@ -7,19 +7,6 @@ use rampart_core::ErrorCode;
 use rampart_tests::*;
 use std::process::Command;
 
-/// A code that matches none of the steps the gateway accepts now (T−1, T, T+1).
-fn wrong_code(secret: &str) -> String {
-    let t = now();
-    let valid: Vec<String> = [t - 30, t, t + 30, t + 60]
-        .iter()
-        .map(|&at| oathtool_code(secret, at))
-        .collect();
-    (1..)
-        .map(|i| oathtool_code(secret, t - 3600 * i))
-        .find(|c| !valid.contains(c))
-        .unwrap()
-}
-
 #[test]
 fn demo_user_logs_in_with_an_independent_code_and_forwards_a_mebibyte_to_echo() {
     let dev = Dev::start(&[]);

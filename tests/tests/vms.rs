@@ -40,6 +40,15 @@ async fn greeting(client: &rampart_client::GatewayClient, resource: &str) -> Str
     String::from_utf8(back).unwrap()
 }
 
+/// The `id` of every VM in a JSON list.
+fn vm_ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect()
+}
+
 fn ok(out: &std::process::Output) -> String {
     assert!(out.status.success(), "{}", output_text(out));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -223,13 +232,7 @@ async fn failing_and_hanging_provision_hooks_leave_the_vm_out_of_service_with_th
     assert_eq!(slow["error"], "provision hook timed out after 1 s");
     // Neither is offered to anyone, and the table shows why.
     let free = prov.rampart_json(&["vm", "list", "--state", "free"]);
-    let ids: Vec<&str> = free
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["g1", "g2"]);
+    assert_eq!(vm_ids(&free), ["g1", "g2"]);
     let refused = prov.rampart(&["vm", "allocate", "--pool", "broken", "alice"]);
     assert_eq!(refused.status.code(), Some(5));
     assert!(output_text(&refused).contains("no free VM in pool broken"));
@@ -318,12 +321,7 @@ async fn reclaim_lists_exactly_the_vms_idle_past_the_threshold() {
     }
     let prov = ProvisionerProc::start_for(&lab.gw, &lab.directory, "");
     let idle = prov.rampart_json(&["vm", "reclaim", "--days", "30"]);
-    let ids: Vec<&str> = idle
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap())
-        .collect();
+    let ids = vm_ids(&idle);
     assert_eq!(
         ids,
         ["vm1", "vm3"],
@@ -334,13 +332,7 @@ async fn reclaim_lists_exactly_the_vms_idle_past_the_threshold() {
     let released = prov.rampart_json(&["vm", "reclaim", "--days", "30", "--release"]);
     assert_eq!(released.as_array().unwrap().len(), 2);
     let free = prov.rampart_json(&["vm", "list", "--state", "free"]);
-    let ids: Vec<&str> = free
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["vm1", "vm3", "vm5"]);
+    assert_eq!(vm_ids(&free), ["vm1", "vm3", "vm5"]);
     let none = prov.rampart_json(&["vm", "reclaim", "--days", "30"]);
     assert!(none.as_array().unwrap().is_empty());
 }
