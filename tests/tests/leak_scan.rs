@@ -7,6 +7,7 @@
 use aho_corasick::AhoCorasick;
 use rampart_tests::leaks::{ARTIFACTS_ENV, SECRETS_FILE, artifacts};
 use rampart_tests::slapd::{ALICE, BOB, CAROL, SERVICE_PASSWORD};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,33 @@ use std::path::{Path, PathBuf};
 fn is_log(path: &Path) -> bool {
     let name = path.file_name().unwrap().to_string_lossy();
     name.ends_with(".log") || name.ends_with(".stderr") || name.ends_with(".jsonl")
+}
+
+/// The parts of a line a code could leak into. In a JSON record that is every key and string
+/// value: its numbers are the record's own (OCSF type ids such as 300109, byte counts, times),
+/// and a code among them would be a coincidence, not a leak. Any other line is searched whole.
+fn code_carriers(line: &str) -> Vec<String> {
+    fn strings(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => {
+                for (key, v) in map {
+                    out.push(key.clone());
+                    strings(v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<Value>(line) {
+        Ok(record @ (Value::Object(_) | Value::Array(_))) => {
+            let mut out = Vec::new();
+            strings(&record, &mut out);
+            out
+        }
+        _ => vec![line.to_owned()],
+    }
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -82,11 +110,13 @@ fn no_secret_the_suite_used_appears_in_any_log_or_audit_file() {
             for m in matcher.find_iter(line) {
                 leaks.push(format!("a {} in {}", texts[patterns[m.pattern().as_usize()]], at()));
             }
-            // Whole words only: a code's digits inside a hex id or a longer number are not it.
-            let words = line.split(|c: char| !c.is_ascii_alphanumeric());
-            for run in words.filter(|w| w.len() >= 6 && w.bytes().all(|b| b.is_ascii_digit())) {
-                if let Some(kind) = codes.get(run) {
-                    leaks.push(format!("a {kind} in {}", at()));
+            for text in code_carriers(line) {
+                // Whole words only: a code's digits inside a hex id or a longer number are not it.
+                let words = text.split(|c: char| !c.is_ascii_alphanumeric());
+                for run in words.filter(|w| w.len() >= 6 && w.bytes().all(|b| b.is_ascii_digit())) {
+                    if let Some(kind) = codes.get(run) {
+                        leaks.push(format!("a {kind} in {}", at()));
+                    }
                 }
             }
             if holds_generated_password(line) {
@@ -115,4 +145,21 @@ fn holds_generated_password(line: &str) -> bool {
         let rest = &line[i + 3..];
         rest.len() >= 15 && rest[..5].bytes().all(|b| b.is_ascii_digit()) && rest[5..].starts_with("-generated")
     })
+}
+
+#[test]
+fn json_records_are_searched_in_their_strings_and_other_lines_whole() {
+    let record =
+        r#"{"type_uid":300109,"traffic":{"bytes_in":123457},"message":"otp 482913 rejected","user":{"name":"x"}}"#;
+    let carriers = code_carriers(record);
+    assert!(carriers.iter().any(|s| s.contains("482913")), "{carriers:?}");
+    assert!(!carriers.iter().any(|s| s.contains("300109") || s.contains("123457")));
+    assert!(carriers.contains(&"type_uid".to_owned()));
+    let text = "2026-12-02T00:00:00Z WARN login failed code=482913";
+    assert_eq!(code_carriers(text), vec![text.to_owned()]);
+    assert_eq!(
+        code_carriers("482913"),
+        vec!["482913".to_owned()],
+        "a bare number is a line, not a record"
+    );
 }
