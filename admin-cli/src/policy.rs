@@ -187,7 +187,7 @@ pub fn render_explanation(e: &Explanation, tz: &TimeZone) -> String {
     } else {
         out.push_str(&rule_table(&e.rules).render());
     }
-    printable(&out)
+    rampart_core::text::printable_lines(&out)
 }
 
 fn rule_table(rules: &[RuleCheck]) -> Table {
@@ -234,14 +234,7 @@ pub fn render_status(status: &PolicyStatus, tz: &TimeZone) -> String {
             out.push_str(&format!("  - {problem}\n"));
         }
     }
-    printable(&out)
-}
-
-/// Control characters from the server never reach the terminal (line breaks stay).
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
-        .collect()
+    rampart_core::text::printable_lines(&out)
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ pub async fn diagnose(gateways: &[String], ca_pem: &str, now: impl Fn() -> i64) 
                 checks.push(Check::ok(format!(
                     "{gateway}: its certificate is signed by your organisation's CA"
                 )));
-                let offset = client.server_time() - now();
+                let offset = client.server_time().saturating_sub(now());
                 checks.push(match clock_skew(offset) {
                     None => Check::ok(format!(
                         "{gateway}: your clock is within {} of the gateway's (allowed: {CLOCK_TOLERANCE_SECS} s)",
@@ -89,6 +89,17 @@ pub async fn diagnose(gateways: &[String], ca_pem: &str, now: impl Fn() -> i64) 
                     "The organisation CA in your profile is not the one this gateway uses. Run `rampart-connect \
                      setup` again with a current profile from the service desk. If it works on other networks, \
                      this network may be intercepting the connection: do not log in here."
+                        .into(),
+                ));
+            }
+            Err(e @ (ClientError::Refused { .. } | ClientError::Protocol(_) | ClientError::Busy { .. })) => {
+                checks.push(Check::ok(format!(
+                    "{gateway}: the gateway answers over UDP (QUIC handshake)"
+                )));
+                checks.push(Check::failed(
+                    format!("{gateway}: the gateway answered but would not talk to this client: {e}"),
+                    "If it says busy, wait a minute and try again. Otherwise this rampart-connect may be older or \
+                     newer than the gateway: ask the service desk for the current version."
                         .into(),
                 ));
             }

@@ -26,9 +26,16 @@ impl std::str::FromStr for Mapping {
         let (local, resource) = s
             .split_once('=')
             .ok_or_else(|| format!("{s:?}: expected LOCAL_ADDR=RESOURCE"))?;
-        let local = local
+        let local: SocketAddr = local
             .parse()
             .map_err(|_| format!("{local:?}: expected an address such as 127.0.0.1:8080"))?;
+        // Whoever connects to a forward uses this person's session, with no password asked.
+        if !local.ip().is_loopback() {
+            return Err(format!(
+                "{s:?}: forwards listen on this computer only (127.0.0.1 or [::1]), not on {}",
+                local.ip()
+            ));
+        }
         if resource.is_empty() {
             return Err(format!("{s:?}: the resource name is missing"));
         }
@@ -53,10 +60,18 @@ pub async fn bind(mappings: &[Mapping]) -> Result<Vec<(TcpListener, String)>, Cl
 
 /// Serves one listener forever.
 pub async fn serve(tunnel: Arc<Tunnel>, listener: TcpListener, resource: String) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(crate::tunnel::MAX_LOCAL_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         match listener.accept().await {
             Ok((tcp, peer)) => {
-                tokio::spawn(carry(tunnel.clone(), tcp, peer, resource.clone()));
+                let (tunnel, resource) = (tunnel.clone(), resource.clone());
+                tokio::spawn(async move {
+                    carry(tunnel, tcp, peer, resource).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -95,7 +110,14 @@ mod tests {
         let m: Mapping = "127.0.0.1:8080=intranet".parse().unwrap();
         assert_eq!(m.local.port(), 8080);
         assert_eq!(m.resource, "intranet");
-        for bad in ["127.0.0.1:8080", "nohost=x", "127.0.0.1:1="] {
+        assert!("[::1]:8080=intranet".parse::<Mapping>().is_ok());
+        for bad in [
+            "127.0.0.1:8080",
+            "nohost=x",
+            "127.0.0.1:1=",
+            "0.0.0.0:3389=desktop",
+            "192.168.1.5:80=x",
+        ] {
             assert!(bad.parse::<Mapping>().is_err(), "{bad}");
         }
     }

@@ -7,6 +7,7 @@ use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
 use rampart_core::io::{read_frame, write_frame};
 use rampart_core::protocol::{ClientMessage, ServerMessage, SessionGrant};
 use rampart_core::secret::Sensitive;
+use rampart_core::text::printable;
 use rampart_core::{ErrorCode, PROTOCOL_VERSION};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,12 @@ use tokio::sync::Mutex;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long name resolution may take.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the answer to an open: beyond the gateway's largest connect timeout
+/// (120 s), so the gateway's own `target_timeout` arrives first. A dead link is noticed sooner
+/// by the [`Tunnel`](crate::tunnel::Tunnel)'s liveness check.
+const OPEN_REPLY_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// A live connection to one gateway.
 #[derive(Debug)]
@@ -59,24 +66,35 @@ impl GatewayClient {
                 }
                 other => unreachable(describe_connection_error(&other)),
             })?;
-        let (mut send, mut recv) = connection.open_bi().await.map_err(lost)?;
-        let hello = ClientMessage::Hello {
-            versions: vec![PROTOCOL_VERSION],
-            client: concat!("rampart-connect/", env!("CARGO_PKG_VERSION")).into(),
+        let greeting = async {
+            let (mut send, mut recv) = connection.open_bi().await.map_err(lost)?;
+            let hello = ClientMessage::Hello {
+                versions: vec![PROTOCOL_VERSION],
+                client: concat!("rampart-connect/", env!("CARGO_PKG_VERSION")).into(),
+            };
+            write_frame(&mut send, &hello)
+                .await
+                .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
+            match read_reply(&mut recv, REPLY_TIMEOUT).await? {
+                ServerMessage::Welcome { server_time, .. } => Ok((send, recv, server_time)),
+                other => Err(unexpected(other)),
+            }
         };
-        write_frame(&mut send, &hello)
+        let (send, recv, server_time) = tokio::time::timeout(REPLY_TIMEOUT, greeting)
             .await
-            .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
-        let server_time = match read_reply(&mut recv).await? {
-            ServerMessage::Welcome { server_time, .. } => server_time,
-            other => return Err(unexpected(other)),
-        };
+            .map_err(|_| ClientError::ConnectionLost("the gateway did not greet in time".into()))??;
         Ok(Self {
             endpoint,
             connection,
             control: Mutex::new((send, recv)),
             server_time,
         })
+    }
+
+    /// UDP datagrams received on this connection so far: if it does not grow while a request is
+    /// outstanding, the gateway is not even acknowledging it.
+    pub fn datagrams_received(&self) -> u64 {
+        self.connection.stats().udp_rx.datagrams
     }
 
     /// The gateway's clock at connection time, unix seconds.
@@ -115,16 +133,22 @@ impl GatewayClient {
 
     /// Opens a data stream to `resource`; on success, raw bytes flow on the returned halves.
     pub async fn open(&self, resource: &str) -> Result<(quinn::SendStream, quinn::RecvStream), ClientError> {
-        let (mut send, mut recv) = self.connection.open_bi().await.map_err(lost)?;
-        write_frame(
-            &mut send,
-            &ClientMessage::Open {
+        let started = tokio::time::Instant::now();
+        let request = async {
+            let (mut send, recv) = self.connection.open_bi().await.map_err(lost)?;
+            let open = ClientMessage::Open {
                 resource: resource.to_owned(),
-            },
-        )
-        .await
-        .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
-        match read_reply(&mut recv).await? {
+            };
+            write_frame(&mut send, &open)
+                .await
+                .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
+            Ok::<_, ClientError>((send, recv))
+        };
+        let (send, mut recv) = tokio::time::timeout(OPEN_REPLY_TIMEOUT, request).await.map_err(|_| {
+            ClientError::ConnectionLost("the gateway gave no room for a new connection in time".into())
+        })??;
+        let left = OPEN_REPLY_TIMEOUT.saturating_sub(started.elapsed());
+        match read_reply(&mut recv, left).await? {
             ServerMessage::Opened => Ok((send, recv)),
             other => Err(unexpected(other)),
         }
@@ -154,12 +178,17 @@ impl GatewayClient {
     }
 
     async fn request(&self, message: &ClientMessage) -> Result<ServerMessage, ClientError> {
-        let mut control = self.control.lock().await;
-        let (send, recv) = &mut *control;
-        write_frame(send, message)
+        let exchange = async {
+            let mut control = self.control.lock().await;
+            let (send, recv) = &mut *control;
+            write_frame(send, message)
+                .await
+                .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
+            read_reply(recv, REPLY_TIMEOUT).await
+        };
+        tokio::time::timeout(REPLY_TIMEOUT, exchange)
             .await
-            .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
-        read_reply(recv).await
+            .map_err(|_| ClientError::ConnectionLost("the gateway did not answer in time".into()))?
     }
 }
 
@@ -177,8 +206,8 @@ fn transport() -> TransportConfig {
     t
 }
 
-async fn read_reply(recv: &mut quinn::RecvStream) -> Result<ServerMessage, ClientError> {
-    match tokio::time::timeout(REPLY_TIMEOUT, read_frame::<ServerMessage, _>(recv)).await {
+async fn read_reply(recv: &mut quinn::RecvStream, limit: Duration) -> Result<ServerMessage, ClientError> {
+    match tokio::time::timeout(limit, read_frame::<ServerMessage, _>(recv)).await {
         Err(_) => Err(ClientError::ConnectionLost("the gateway did not answer in time".into())),
         Ok(Err(e)) => Err(ClientError::ConnectionLost(e.to_string())),
         Ok(Ok(None)) => Err(ClientError::ConnectionLost("the gateway closed the stream".into())),
@@ -187,15 +216,21 @@ async fn read_reply(recv: &mut quinn::RecvStream) -> Result<ServerMessage, Clien
             retry_after_secs: Some(retry_after_secs),
             ..
         }))) => Err(ClientError::Busy { retry_after_secs }),
-        Ok(Ok(Some(ServerMessage::Refused { code, message, .. }))) => Err(ClientError::Refused { code, message }),
+        Ok(Ok(Some(ServerMessage::Refused { code, message, .. }))) => Err(ClientError::Refused {
+            code,
+            message: printable(&message),
+        }),
         Ok(Ok(Some(message))) => Ok(message),
     }
 }
 
 fn unexpected(message: ServerMessage) -> ClientError {
     match message {
-        ServerMessage::Refused { code, message, .. } => ClientError::Refused { code, message },
-        other => ClientError::Protocol(format!("{other:?}")),
+        ServerMessage::Refused { code, message, .. } => ClientError::Refused {
+            code,
+            message: printable(&message),
+        },
+        other => ClientError::Protocol(printable(&format!("{other:?}"))),
     }
 }
 
@@ -209,7 +244,7 @@ fn describe_connection_error(e: &quinn::ConnectionError) -> String {
             format!("the gateway's certificate is not trusted by your organisation CA ({t})")
         }
         quinn::ConnectionError::ApplicationClosed(close) => {
-            let reason = String::from_utf8_lossy(&close.reason);
+            let reason = printable(&String::from_utf8_lossy(&close.reason));
             format!("closed by the gateway: {reason}")
         }
         quinn::ConnectionError::TimedOut => "the connection timed out".into(),
@@ -225,8 +260,9 @@ async fn resolve(gateway: &str) -> Result<(String, SocketAddr), String> {
         gateway.rsplit_once(':').ok_or("expected HOST:PORT")?
     };
     let port: u16 = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
-    let addr = tokio::net::lookup_host((host, port))
+    let addr = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port)))
         .await
+        .map_err(|_| format!("cannot resolve {host}: no answer from the name server in time"))?
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
         .next()
         .ok_or_else(|| format!("{host} has no address"))?;

@@ -93,7 +93,7 @@ impl Home {
 
     /// Saves the profile (replacing any earlier one).
     pub fn save_profile(&self, profile: &Profile) -> Result<(), ClientError> {
-        let json = serde_json::to_vec_pretty(profile).map_err(|e| ClientError::Local(e.to_string()))?;
+        let json = serde_json::to_vec(profile).map_err(|e| ClientError::Local(e.to_string()))?;
         write_private(&self.dir, PROFILE_FILE, &json)
     }
 

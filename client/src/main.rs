@@ -10,6 +10,7 @@ use rampart_client::{ClientError, GatewayClient, Home, SavedSession, socks};
 use rampart_core::profile::Profile;
 use rampart_core::protocol::{ResourceInfo, SessionGrant};
 use rampart_core::secret::Sensitive;
+use rampart_core::text::printable;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -74,7 +75,12 @@ enum Command {
     /// Check name resolution, UDP reachability, certificate trust and your clock, with fixes.
     Doctor,
     /// End the session on the gateway and forget it here.
-    Logout,
+    Logout {
+        /// Forget the session here even if no gateway can be told (it then lasts until it
+        /// expires).
+        #[arg(long)]
+        forget: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -138,8 +144,14 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
                 tasks.spawn(forward::serve(tunnel.clone(), listener, resource));
             }
             let _ = std::io::stdout().flush();
-            let _ = tokio::signal::ctrl_c().await;
+            let ended = tokio::select! {
+                ended = tunnel.ended() => Some(ended),
+                _ = tokio::signal::ctrl_c() => None,
+            };
             tasks.abort_all();
+            if let Some(ended) = ended {
+                return Err(plain(session_over(ended)));
+            }
         }
         Command::Socks { listen } => {
             let saved = home
@@ -155,7 +167,8 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
             println!("SOCKS5 proxy on {local}; for example: curl --socks5-hostname {local} http://RESOURCE/");
             let _ = std::io::stdout().flush();
             tokio::select! {
-                () = socks::serve(tunnel, listener) => {}
+                () = socks::serve(tunnel.clone(), listener) => {}
+                ended = tunnel.ended() => return Err(plain(session_over(ended))),
                 _ = tokio::signal::ctrl_c() => {}
             }
         }
@@ -174,9 +187,17 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
                 return Ok(exit::FAILURE);
             }
         }
-        Command::Logout => logout(&home).await.map_err(plain)?,
+        Command::Logout { forget } => logout(&home, forget).await.map_err(plain)?,
     }
     Ok(exit::OK)
+}
+
+/// The session ended while forwarding: listeners stop, and the person is told to log in again.
+fn session_over(ended: rampart_client::tunnel::Ended) -> ClientError {
+    ClientError::Refused {
+        code: ended.code,
+        message: ended.message,
+    }
 }
 
 /// Gateways to try and the CA: the command line, else the profile, else the saved session.
@@ -207,31 +228,40 @@ fn connection(cli: &Cli, home: &Home) -> Result<(Vec<String>, String), ClientErr
     Ok((gateways, ca_pem))
 }
 
+/// Reads a profile, stopping one byte past the size limit so `setup /dev/zero` cannot fill
+/// memory; [`Profile::parse`] then names the limit.
+fn read_limited(source: impl Read, name: &str) -> Result<String, ClientError> {
+    let limit = u64::try_from(rampart_core::profile::MAX_PROFILE_BYTES).unwrap_or(u64::MAX);
+    let mut text = String::new();
+    source
+        .take(limit.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(|e| ClientError::Local(format!("cannot read the profile from {name}: {e}")))?;
+    Ok(text)
+}
+
 fn setup(home: &Home, source: &str) -> Result<(), ClientError> {
     let text = if source == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| ClientError::Local(format!("cannot read the profile from standard input: {e}")))?;
-        text
+        read_limited(std::io::stdin(), "standard input")?
     } else if source.trim_start().starts_with(rampart_core::profile::LINE_PREFIX)
         || source.trim_start().starts_with('{')
     {
         source.to_owned()
     } else {
-        std::fs::read_to_string(source)
-            .map_err(|e| ClientError::Local(format!("cannot read the profile file {source}: {e}")))?
+        let file = std::fs::File::open(source)
+            .map_err(|e| ClientError::Local(format!("cannot read the profile file {source}: {e}")))?;
+        read_limited(file, source)?
     };
     let profile = Profile::parse(&text).map_err(|e| ClientError::Local(e.to_string()))?;
     home.save_profile(&profile)?;
     let org = if profile.organisation.is_empty() {
         "your organisation".to_owned()
     } else {
-        profile.organisation.clone()
+        printable(&profile.organisation)
     };
     println!("Set up for {org}. Gateways: {}.", profile.gateways.join(", "));
     if let Some(user) = &profile.user {
-        println!("Username: {user}.");
+        println!("Username: {}.", printable(user));
     }
     println!("Next: rampart-connect login");
     Ok(())
@@ -256,7 +286,7 @@ async fn login(
         None => Sensitive::new(prompt("Code from your authenticator app: ").map_err(plain)?),
     };
     let (gateway, client) = connect_any(&gateways, &ca_pem).await.map_err(plain)?;
-    let clock_offset = client.server_time() - unix_now();
+    let clock_offset = client.server_time().saturating_sub(unix_now());
     if let Some(warning) = clock_skew(clock_offset) {
         eprintln!("warning: {warning}");
     }
@@ -284,7 +314,11 @@ async fn login(
     })
     .map_err(plain)?;
     let _ = home.mark_logged_in();
-    println!("Logged in as {} until {}.", grant.user, local_time(grant.expires_at));
+    println!(
+        "Logged in as {} until {}.",
+        printable(&grant.user),
+        local_time(grant.expires_at)
+    );
     print_resources(&grant.resources);
     Ok(())
 }
@@ -318,7 +352,7 @@ async fn status(home: &Home) -> Result<u8, ClientError> {
         Ok((gateway, grant)) => {
             println!(
                 "Logged in as {} until {} (through {gateway}).",
-                grant.user,
+                printable(&grant.user),
                 local_time(grant.expires_at)
             );
             print_resources(&grant.resources);
@@ -330,7 +364,7 @@ async fn status(home: &Home) -> Result<u8, ClientError> {
         Err(e) if e.is_connection_failure() => {
             println!(
                 "Logged in as {} until {} (not checked: {e}).",
-                saved.user,
+                printable(&saved.user),
                 local_time(saved.expires_at)
             );
             println!("At login you could reach:");
@@ -341,22 +375,43 @@ async fn status(home: &Home) -> Result<u8, ClientError> {
     }
 }
 
-async fn logout(home: &Home) -> Result<(), ClientError> {
+async fn logout(home: &Home, forget: bool) -> Result<(), ClientError> {
     let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
+    let gateways: Vec<String> = std::iter::once(saved.gateway.clone())
+        .chain(saved.gateways.iter().filter(|g| **g != saved.gateway).cloned())
+        .collect();
     let result = async {
-        let client = GatewayClient::connect(&saved.gateway, &saved.ca_pem).await?;
-        client.resume(&saved.ticket).await?;
-        client.logout().await?;
+        let (_, client) = connect_any(&gateways, &saved.ca_pem).await?;
+        let ended = async {
+            client.resume(&saved.ticket).await?;
+            client.logout().await
+        }
+        .await;
         client.close().await;
-        Ok::<(), ClientError>(())
+        ended
     }
     .await;
-    home.clear_session()?;
     match result {
-        Ok(()) | Err(ClientError::Refused { .. }) => {
+        Ok(()) => {
+            home.clear_session()?;
             println!("Logged out.");
             Ok(())
         }
+        // The gateway says the session is already over: nothing is left to end.
+        Err(ClientError::Refused { code, .. }) if rampart_client::gateway::session_ended(code) => {
+            home.clear_session()?;
+            println!("Logged out (the session had already ended).");
+            Ok(())
+        }
+        Err(e) if forget => {
+            home.clear_session()?;
+            println!(
+                "Forgotten on this computer, but the gateway could not be told ({e}): the session lasts until {}.",
+                local_time(saved.expires_at)
+            );
+            Ok(())
+        }
+        // Keep the ticket: it is the only way to end the session before it expires.
         Err(e) => Err(e),
     }
 }
@@ -378,7 +433,7 @@ fn print_resources(resources: &[ResourceInfo]) {
     }
     println!("You can reach:");
     for r in resources {
-        println!("  {:<20} {}", r.name, r.description);
+        println!("  {:<20} {}", printable(&r.name), printable(&r.description));
     }
 }
 

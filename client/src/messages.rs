@@ -32,7 +32,7 @@ pub fn duration_words(secs: i64) -> String {
 
 /// The clock warning, when the offset is past the tolerance.
 pub fn clock_skew(offset: i64) -> Option<String> {
-    if offset.abs() <= CLOCK_TOLERANCE_SECS {
+    if offset.unsigned_abs() <= CLOCK_TOLERANCE_SECS.unsigned_abs() {
         return None;
     }
     let direction = if offset > 0 { "behind" } else { "ahead of" };

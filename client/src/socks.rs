@@ -44,10 +44,18 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ClientError> {
 
 /// Serves SOCKS clients forever.
 pub async fn serve(tunnel: Arc<Tunnel>, listener: TcpListener) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(crate::tunnel::MAX_LOCAL_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         match listener.accept().await {
             Ok((tcp, _)) => {
-                tokio::spawn(handle(tunnel.clone(), tcp));
+                let tunnel = tunnel.clone();
+                tokio::spawn(async move {
+                    handle(tunnel, tcp).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");

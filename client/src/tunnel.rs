@@ -1,19 +1,50 @@
 //! A session's connection to the gateway, kept up for forwards and the SOCKS listener: made on
 //! demand with the resume ticket (no new code), retried with backoff, and failed over to the
 //! profile's next gateway when one stops answering. Listeners never notice: only the forwarded
-//! connection that finds the link down waits for the reconnect.
+//! connection that finds the link down waits for the reconnect. One slow or refused resource
+//! never takes the link down for the others, and a session the gateway has ended is remembered,
+//! so the listeners stop instead of knocking on the gateway for every new connection.
 
 use crate::{ClientError, GatewayClient, SavedSession};
 use rampart_core::ErrorCode;
 use rampart_core::protocol::ResourceInfo;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
-use tokio::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, watch};
 
 /// Waits before each round of attempts over every gateway (about 15 s in all).
 const BACKOFF_MS: [u64; 6] = [0, 250, 500, 1_000, 3_000, 10_000];
-/// How long opening a stream may take before the link is taken for dead.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait a busy gateway may ask for between rounds.
+const MAX_BUSY_WAIT: Duration = Duration::from_secs(30);
+/// How long an open may go unanswered before the link itself is checked: if nothing at all has
+/// come back from the gateway since the open was sent, the gateway is gone (crashed, or the
+/// network changed) and the link is remade.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for an open on a link that is alive: longer than the gateway's largest connect
+/// timeout (120 s), so a slow target is reported by the gateway as `target_timeout`.
+const OPEN_LIMIT: Duration = Duration::from_secs(150);
+/// After a whole round of reconnect attempts failed, later callers within this time get the
+/// same answer at once instead of starting another round each.
+const FAILURE_MEMORY: Duration = Duration::from_secs(5);
+
+/// Local connections carried at once per listener; more wait in the listen backlog, so a
+/// runaway program cannot exhaust this process's file descriptors.
+pub const MAX_LOCAL_CONNECTIONS: usize = 1024;
+
+/// Why the session is over, once the gateway has said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// The gateway's reason.
+    pub code: ErrorCode,
+    /// Its words.
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+struct Link {
+    current: Option<(usize, Arc<GatewayClient>)>,
+    failed: Option<(Instant, String)>,
+}
 
 /// The link to the gateways for one saved session.
 #[derive(Debug)]
@@ -21,8 +52,9 @@ pub struct Tunnel {
     gateways: Vec<String>,
     ca_pem: String,
     ticket: rampart_core::secret::Sensitive<String>,
-    current: Mutex<Option<(usize, Arc<GatewayClient>)>>,
+    link: Mutex<Link>,
     resources: RwLock<Vec<ResourceInfo>>,
+    ended: watch::Sender<Option<Ended>>,
 }
 
 impl Tunnel {
@@ -34,8 +66,9 @@ impl Tunnel {
             gateways,
             ca_pem: saved.ca_pem,
             ticket: saved.ticket,
-            current: Mutex::new(None),
+            link: Mutex::new(Link::default()),
             resources: RwLock::new(saved.resources),
+            ended: watch::Sender::new(None),
         });
         tunnel.client().await?;
         Ok(tunnel)
@@ -48,20 +81,58 @@ impl Tunnel {
 
     /// The gateway the link is on now, if up.
     pub async fn gateway(&self) -> Option<String> {
-        let current = self.current.lock().await;
-        current.as_ref().map(|(i, _)| self.gateways[*i].clone())
+        let link = self.link.lock().await;
+        link.current.as_ref().map(|(i, _)| self.gateways[*i].clone())
+    }
+
+    /// Resolves once the gateway has said the session is over (ended, expired, killed).
+    pub async fn ended(&self) -> Ended {
+        let mut watch = self.ended.subscribe();
+        loop {
+            if let Some(ended) = watch.borrow_and_update().clone() {
+                return ended;
+            }
+            if watch.changed().await.is_err() {
+                // The sender lives in `self`, so this is unreachable while `self` is borrowed.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    fn ended_error(&self) -> Option<ClientError> {
+        self.ended.borrow().as_ref().map(|e| ClientError::Refused {
+            code: e.code,
+            message: e.message.clone(),
+        })
     }
 
     async fn client(&self) -> Result<Arc<GatewayClient>, ClientError> {
-        let mut current = self.current.lock().await;
-        if let Some((_, client)) = current.as_ref().filter(|(_, c)| c.is_open()) {
+        if let Some(e) = self.ended_error() {
+            return Err(e);
+        }
+        let mut link = self.link.lock().await;
+        if let Some((_, client)) = link.current.as_ref().filter(|(_, c)| c.is_open()) {
             return Ok(client.clone());
         }
-        let first = current.as_ref().map_or(0, |(i, _)| *i);
-        let had_link = current.take().is_some();
-        let mut last = None;
+        if let Some(e) = self.ended_error() {
+            return Err(e);
+        }
+        if let Some((at, reason)) = &link.failed
+            && at.elapsed() < FAILURE_MEMORY
+        {
+            return Err(ClientError::ConnectionLost(reason.clone()));
+        }
+        let first = link.current.as_ref().map_or(0, |(i, _)| *i);
+        let had_link = link.current.take().is_some();
+        let mut last: Option<ClientError> = None;
         for delay in BACKOFF_MS {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let busy_wait = match &last {
+                Some(ClientError::Busy { retry_after_secs }) => {
+                    Duration::from_secs(u64::from(*retry_after_secs)).min(MAX_BUSY_WAIT)
+                }
+                _ => Duration::ZERO,
+            };
+            tokio::time::sleep(Duration::from_millis(delay).max(busy_wait)).await;
             for k in 0..self.gateways.len() {
                 let index = (first + k) % self.gateways.len();
                 let gateway = &self.gateways[index];
@@ -70,18 +141,28 @@ impl Tunnel {
                         if had_link || index != first {
                             eprintln!("reconnected to the gateway at {gateway}");
                         }
-                        *current = Some((index, client.clone()));
+                        link.current = Some((index, client.clone()));
+                        link.failed = None;
                         return Ok(client);
                     }
                     Err(e) if retryable(&e) => {
                         tracing::debug!(gateway = %gateway, error = %e, "gateway not available");
                         last = Some(e);
                     }
+                    Err(ClientError::Refused { code, message }) if crate::gateway::session_ended(code) => {
+                        self.ended.send_replace(Some(Ended {
+                            code,
+                            message: message.clone(),
+                        }));
+                        return Err(ClientError::Refused { code, message });
+                    }
                     Err(e) => return Err(e),
                 }
             }
         }
-        Err(last.unwrap_or(ClientError::NotLoggedIn))
+        let error = last.unwrap_or(ClientError::NotLoggedIn);
+        link.failed = Some((Instant::now(), error.to_string()));
+        Err(error)
     }
 
     async fn connect(&self, gateway: &str) -> Result<Arc<GatewayClient>, ClientError> {
@@ -92,17 +173,38 @@ impl Tunnel {
     }
 
     /// Opens a stream to `resource`, reconnecting (with backoff and fail-over) if the link is
-    /// down.
+    /// down. A refusal or a slow target concerns this stream only: the link stays up.
     pub async fn open(&self, resource: &str) -> Result<(quinn::SendStream, quinn::RecvStream), ClientError> {
         let client = self.client().await?;
-        match tokio::time::timeout(OPEN_TIMEOUT, client.open(resource)).await {
-            Ok(Err(e)) if !e.is_connection_failure() => Err(e),
-            Ok(Ok(stream)) => Ok(stream),
-            _ => {
-                // The link is dead (closed, or silent after a gateway crash): start over.
-                client.abandon();
-                self.client().await?.open(resource).await
+        match open_on(&client, resource).await {
+            Err(e) if e.is_connection_failure() && !client.is_open() => {
+                // The link is gone (closed, reset by a restarted gateway, or silent): start over.
+                let client = self.client().await?;
+                open_on(&client, resource).await
             }
+            other => other,
+        }
+    }
+}
+
+/// One open on one link. A link that has not heard from the gateway at all within
+/// [`LIVENESS_TIMEOUT`] is given up (the caller reconnects); a live link waits for the
+/// gateway's answer, whose connect timeout bounds it.
+async fn open_on(
+    client: &GatewayClient,
+    resource: &str,
+) -> Result<(quinn::SendStream, quinn::RecvStream), ClientError> {
+    let heard = client.datagrams_received();
+    let open = client.open(resource);
+    tokio::pin!(open);
+    match tokio::time::timeout(LIVENESS_TIMEOUT, &mut open).await {
+        Ok(result) => result,
+        Err(_) if client.datagrams_received() > heard => tokio::time::timeout(OPEN_LIMIT - LIVENESS_TIMEOUT, open)
+            .await
+            .unwrap_or_else(|_| Err(ClientError::Protocol(format!("no answer about {resource} in time")))),
+        Err(_) => {
+            client.abandon();
+            Err(ClientError::ConnectionLost("the gateway stopped answering".into()))
         }
     }
 }

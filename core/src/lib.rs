@@ -14,6 +14,7 @@ pub mod policy;
 pub mod profile;
 pub mod protocol;
 pub mod secret;
+pub mod text;
 pub mod totp;
 pub mod username;
 

@@ -112,11 +112,18 @@ impl Profile {
             problems.push("user: empty or holds control characters".into());
         }
         for (i, forward) in self.forwards.iter().enumerate() {
-            let ok = forward
+            let parsed = forward
                 .split_once('=')
-                .is_some_and(|(local, resource)| local.parse::<std::net::SocketAddr>().is_ok() && !resource.is_empty());
-            if !ok {
-                problems.push(format!("forwards[{i}]: {forward:?} is not LOCAL_ADDR=RESOURCE"));
+                .filter(|(_, resource)| !resource.is_empty())
+                .and_then(|(local, _)| local.parse::<std::net::SocketAddr>().ok());
+            match parsed {
+                None => problems.push(format!("forwards[{i}]: {forward:?} is not LOCAL_ADDR=RESOURCE")),
+                // Whoever reaches a forward uses the employee's session: this computer only.
+                Some(local) if !local.ip().is_loopback() => problems.push(format!(
+                    "forwards[{i}]: {forward:?} listens on {}, which other computers could reach; use 127.0.0.1",
+                    local.ip()
+                )),
+                Some(_) => {}
             }
         }
         problems
@@ -173,11 +180,15 @@ mod tests {
         p.gateways = vec!["nohost".into(), "gw:0".into()];
         p.ca_pem = "x".into();
         p.user = Some(" ".into());
-        p.forwards = vec!["3389=desktop".into()];
+        p.forwards = vec!["3389=desktop".into(), "0.0.0.0:3389=desktop".into()];
         let Err(ProfileError::Invalid(problems)) = Profile::parse(&p.to_line()) else {
             panic!("accepted")
         };
-        assert_eq!(problems.len(), 6, "{problems:?}");
+        assert_eq!(problems.len(), 7, "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("other computers could reach")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -126,8 +126,16 @@ impl Gateway {
     /// Binds the QUIC endpoint and the admin listener.
     pub fn bind(parts: GatewayParts) -> anyhow::Result<Self> {
         let server_config = transport::server_config(parts.cert_chain.clone(), parts.key.clone_key(), &parts.settings)?;
-        let endpoint = quinn::Endpoint::server(server_config, parts.listen)
+        let socket = std::net::UdpSocket::bind(parts.listen)
             .with_context(|| format!("cannot listen on UDP {}", parts.listen))?;
+        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+        let endpoint = quinn::Endpoint::new(
+            transport::endpoint_config(&parts.key),
+            Some(server_config),
+            socket,
+            runtime,
+        )
+        .with_context(|| format!("cannot listen on UDP {}", parts.listen))?;
         let policy_text = match &parts.policy_file {
             Some(path) => {
                 Some(std::fs::read_to_string(path).with_context(|| format!("cannot read policy {}", path.display()))?)

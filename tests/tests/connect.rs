@@ -360,6 +360,152 @@ async fn forwards_survive_a_gateway_restart_and_fail_over_to_the_second_gateway(
     second.stop();
 }
 
+/// A SOCKS5 CONNECT to `name:port` through the proxy at `proxy`: the reply code and the stream.
+async fn socks_connect(proxy: &str, name: &str, port: u16) -> (u8, tokio::net::TcpStream) {
+    let mut tcp = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    tcp.write_all(&[5, 1, 0]).await.unwrap();
+    let mut chosen = [0u8; 2];
+    tcp.read_exact(&mut chosen).await.unwrap();
+    assert_eq!(chosen, [5, 0]);
+    let mut request = vec![5, 1, 0, 3, u8::try_from(name.len()).unwrap()];
+    request.extend_from_slice(name.as_bytes());
+    request.extend_from_slice(&port.to_be_bytes());
+    tcp.write_all(&request).await.unwrap();
+    let mut reply = [0u8; 10];
+    tcp.read_exact(&mut reply).await.unwrap();
+    (reply[1], tcp)
+}
+
+/// A TCP address whose connects hang: its one-place accept queue is full, so the kernel drops
+/// every further SYN (as a powered-off machine behind a firewall would).
+async fn silent_target() -> (String, tokio::net::TcpListener, Vec<tokio::net::TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..3 {
+        if let Ok(Ok(tcp)) =
+            tokio::time::timeout(Duration::from_millis(300), tokio::net::TcpStream::connect(addr)).await
+        {
+            fillers.push(tcp);
+        }
+    }
+    let probe = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)).await;
+    assert!(probe.is_err(), "the target should not accept connections");
+    (addr.to_string(), listener, fillers)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_target_leaves_the_link_and_other_flows_alone() {
+    // The gateway gives a target 13 s, longer than the client's 10 s liveness check.
+    let (slow, _listener, _fillers) = silent_target().await;
+    let policy = format!(
+        "[[resource]]\nname = \"echo\"\ntarget = \"{{echo}}\"\nallow_users = [\"alice\"]\n\n\
+         [[resource]]\nname = \"slow\"\ntarget = \"{slow}\"\nallow_users = [\"alice\"]\n"
+    );
+    let lab = LdapLab::start(&policy, "connect_timeout_secs = 13").await;
+    let (secret, _dir, home) = alice_with_profile(&lab).await;
+    let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
+    assert!(out.status.success(), "{}", output_text(&out));
+    let (mut socks, proxy, log) = start_listening(&home, &["socks", "127.0.0.1:0"], "SOCKS5 proxy on ");
+
+    // A flow in progress, then a connection to the silent target beside it.
+    let (code, mut echo) = socks_connect(&proxy, "echo", 7).await;
+    assert_eq!(code, 0);
+    let began = Instant::now();
+    let waiting = tokio::spawn({
+        let proxy = proxy.clone();
+        async move { socks_connect(&proxy, "slow", 9).await.0 }
+    });
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    // Past the liveness check: the flow in progress still carries data both ways.
+    let mut back = [0u8; 5];
+    echo.write_all(b"hello").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), echo.read_exact(&mut back))
+        .await
+        .expect("the flow in progress stalled")
+        .expect("the flow in progress was cut");
+    assert_eq!(&back, b"hello");
+    // The gateway's own connect timeout answers the slow one: host unreachable (4).
+    let code = tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, 4, "{}", std::fs::read_to_string(&log).unwrap());
+    assert!(
+        began.elapsed() >= Duration::from_secs(12),
+        "answered before the gateway's timeout"
+    );
+    let client_log = std::fs::read_to_string(&log).unwrap();
+    assert!(!client_log.contains("reconnected"), "the link was remade: {client_log}");
+    assert!(client_log.contains("slow"), "{client_log}");
+    echo.write_all(b"again").await.unwrap();
+    echo.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"again");
+    let _ = socks.kill();
+    let _ = socks.wait();
+}
+
+/// Waits up to `limit` for `child` to exit.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forward_stops_when_the_session_ends_and_logout_keeps_what_it_could_not_end() {
+    let mut lab = LdapLab::start(
+        "[[resource]]\nname = \"echo\"\ntarget = \"{echo}\"\nallow_users = [\"alice\"]\n",
+        "",
+    )
+    .await;
+    let (secret, _dir, home) = alice_with_profile(&lab).await;
+    let out = login(&home, ALICE.password, &oathtool_code(&secret, now()));
+    assert!(out.status.success(), "{}", output_text(&out));
+    let (mut forward, local, log) = start_listening(&home, &["forward", "127.0.0.1:0=echo"], "forwarding ");
+    assert_eq!(echo_round_trip(&local, b"ping"), b"ping");
+
+    // The service desk ends the session: the next connection finds it over, and the forward
+    // stops with the reason instead of knocking on the gateway for every new connection.
+    let key = lab.gw.operator("desk", "helpdesk").await;
+    let killed = lab.gw.cli(&key, &["sessions", "kill", "--user", "alice"]).await;
+    assert!(killed.status.success(), "{}", output_text(&killed));
+    let _ = echo_round_trip(&local, b"ping");
+    let status = wait_exit(&mut forward, Duration::from_secs(10)).unwrap_or_else(|| {
+        let _ = forward.kill();
+        panic!("the forward kept running: {}", std::fs::read_to_string(&log).unwrap())
+    });
+    assert_eq!(status.code(), Some(5));
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("Your session has ended"), "{said}");
+
+    // Logged in again, with no gateway to tell: logout keeps the ticket (the only way to end the
+    // session early) and says so; --forget drops it anyway.
+    let out = login(&home, ALICE.password, &oathtool_code(&secret, now() + 30));
+    assert!(out.status.success(), "{}", output_text(&out));
+    lab.gw.stop();
+    let out = connect(&home).arg("logout").output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", output_text(&out));
+    let out = connect(&home).arg("status").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Logged in as alice"),
+        "{}",
+        output_text(&out)
+    );
+    let out = connect(&home).args(["logout", "--forget"]).output().unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Forgotten on this computer"));
+    let out = connect(&home).arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", output_text(&out));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn doctor_names_a_two_minute_clock_offset_and_a_wrong_ca_with_their_fixes() {
     let lab = LdapLab::start("", "clock_offset_secs = 120").await;
