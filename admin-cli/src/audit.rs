@@ -1,6 +1,8 @@
 //! `rampart audit`: the security team's view of the audit trail on disk — verify that nothing
 //! was edited, removed, moved or cut; query records by user, resource, decision, source and
 //! time; follow new records as they are written. Works on folders or files, local or copied.
+//! `query` and `tail` show only lines whose own hash holds and say how many they skipped;
+//! `tail` ends (status 0) as soon as nobody reads its output any more.
 
 use crate::client::{CliError, exit};
 use crate::policy::parse_time;
@@ -10,7 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use rampart_audit::files::{collect, read_new_lines};
 use rampart_audit::keys::read_public_key;
-use rampart_audit::query::{Filter, query, row};
+use rampart_audit::query::{Filter, checked_record, query, row};
 use rampart_audit::verify::{StreamReport, VerifyOptions, verify_paths};
 use rampart_core::audit::{Class, Problem};
 use serde_json::{Value, json};
@@ -43,7 +45,8 @@ pub enum AuditCommand {
     },
     /// Records matching every filter given, oldest first (a table, or JSON lines with -o json).
     Query(FilterArgs),
-    /// The last matching records, then new ones as they are written, until interrupted.
+    /// The last matching records, then new ones as they are written, until interrupted or
+    /// until nobody reads the output (`| head`).
     Tail {
         #[command(flatten)]
         filter: FilterArgs,
@@ -70,8 +73,8 @@ pub struct FilterArgs {
     /// The client's IP address.
     #[arg(long)]
     source: Option<String>,
-    /// Only one kind of record.
-    #[arg(long, value_parser = ["auth", "decision", "flow", "account", "api"])]
+    /// Only one kind of record (`log`: the trail's own reports of dropped records).
+    #[arg(long, value_parser = ["auth", "decision", "flow", "account", "api", "log"])]
     class: Option<String>,
     /// From this time on (local date and time, RFC 3339, unix seconds, or now).
     #[arg(long)]
@@ -91,10 +94,12 @@ pub async fn run(output: Output, command: AuditCommand) -> Result<(), CliError> 
         } => verify(output, &paths_or_env(paths)?, public_key, allow_missing_start),
         AuditCommand::Query(args) => {
             let (paths, filter) = args.resolve()?;
-            let (records, unreadable) = query(&paths, &filter).map_err(|e| CliError::failure(e.to_string()))?;
+            let (records, rejected) = query(&paths, &filter).map_err(|e| CliError::failure(e.to_string()))?;
             print_records(output, &records)?;
-            if unreadable > 0 {
-                eprintln!("note: {unreadable} lines were not JSON and were skipped (run `rampart audit verify`)");
+            if rejected > 0 {
+                note(&format!(
+                    "{rejected} lines are not whole records or fail their hash check and were not shown (run `rampart audit verify`)"
+                ));
             }
             Ok(())
         }
@@ -170,9 +175,12 @@ fn verify(
             crate::view::json(&list)?;
         }
         Output::Table => {
-            for report in &reports {
-                println!("{}", report_line(report, checked_signatures));
-            }
+            let text: String = reports
+                .iter()
+                .map(|report| format!("{}\n", report_line(report, checked_signatures)))
+                .collect();
+            // The exit code tells the verdict even when nobody reads the lines.
+            write_out(&mut std::io::stdout().lock(), &text)?;
         }
     }
     let broken = reports.iter().filter(|r| r.finding.is_some()).count();
@@ -222,7 +230,7 @@ fn report_json(report: &StreamReport) -> Value {
             Problem::Edited | Problem::Unlinked | Problem::CheckpointMismatch => "edited",
             Problem::Missing { .. } => "missing",
             Problem::Reordered { .. } => "reordered",
-            Problem::BadSignature(_) => "bad_signature",
+            Problem::BadSignature(_) | Problem::OtherStream { .. } => "bad_signature",
         };
         json!({
             "file": f.place.file, "line": f.place.line, "seq": f.seq,
@@ -263,6 +271,7 @@ fn print_records(output: Output, records: &[Value]) -> Result<(), CliError> {
 
 async fn tail(output: Output, args: FilterArgs, lines: usize) -> Result<(), CliError> {
     let (paths, filter) = args.resolve()?;
+    let reader = ReaderWatch::stdout();
     let mut offsets: HashMap<PathBuf, u64> = HashMap::new();
     let mut first = true;
     loop {
@@ -274,32 +283,160 @@ async fn tail(output: Output, args: FilterArgs, lines: usize) -> Result<(), CliE
                 continue;
             };
             offsets.insert(file.path.clone(), next);
-            fresh.extend(
-                lines
-                    .iter()
-                    .filter_map(|l| serde_json::from_slice::<Value>(l).ok())
-                    .filter(|r| filter.matches(r)),
-            );
+            let mut rejected = 0;
+            for line in &lines {
+                match checked_record(line) {
+                    Ok(record) if filter.matches(&record) => fresh.push(record),
+                    Ok(_) => {}
+                    Err(_) => rejected += 1,
+                }
+            }
+            if rejected > 0 {
+                note(&format!(
+                    "{rejected} new lines of {} fail their hash check and were not shown (run `rampart audit verify`)",
+                    file.path.display()
+                ));
+            }
         }
         fresh.sort_by_key(|r| r["time"].as_i64().unwrap_or(0));
+        let mut text = String::new();
         if first {
             let skip = fresh.len().saturating_sub(lines);
             fresh.drain(..skip);
             first = false;
             if output == Output::Table {
-                println!("{}", COLUMNS.join("  "));
+                text.push_str(&COLUMNS.join("  "));
+                text.push('\n');
             }
         }
-        match output {
-            Output::Json => print_records(output, &fresh)?,
-            Output::Table => {
-                let mut out = std::io::stdout().lock();
-                for record in &fresh {
-                    let _ = writeln!(out, "{}", row(record).join("  "));
+        for record in &fresh {
+            let shown = match output {
+                Output::Json => record.to_string(),
+                Output::Table => row(record).join("  "),
+            };
+            text.push_str(&shown);
+            text.push('\n');
+        }
+        if !text.is_empty() && write_out(&mut std::io::stdout().lock(), &text)? == Reader::Gone {
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(TAIL_POLL) => {}
+            () = reader.gone() => return Ok(()),
+        }
+    }
+}
+
+/// Whether anyone still reads what is written.
+#[derive(Debug, PartialEq, Eq)]
+enum Reader {
+    Reading,
+    Gone,
+}
+
+/// Writes `text` and flushes; a reader that stopped (`| head`) is not an error.
+fn write_out(out: &mut impl Write, text: &str) -> Result<Reader, CliError> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(Reader::Reading),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Reader::Gone),
+        Err(e) => Err(CliError::failure(e.to_string())),
+    }
+}
+
+/// A note on standard error; a closed standard error is no reason to stop.
+fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "note: {text}");
+}
+
+/// Tells when the reader of standard output has gone (the other end of a pipe closed), so
+/// `rampart audit tail | head -1` ends at once instead of when a later record fails to write.
+#[derive(Debug)]
+struct ReaderWatch {
+    #[cfg(unix)]
+    pipe: Option<tokio::net::unix::pipe::Sender>,
+}
+
+impl ReaderWatch {
+    /// Watches standard output when it is a pipe; anything else is never reported gone.
+    fn stdout() -> Self {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd;
+            let copy = std::io::stdout().as_fd().try_clone_to_owned().ok();
+            Self::watch(copy.map(std::fs::File::from))
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    #[cfg(unix)]
+    fn watch(file: Option<std::fs::File>) -> Self {
+        use std::os::unix::fs::FileTypeExt;
+        let pipe = file
+            .filter(|f| f.metadata().is_ok_and(|m| m.file_type().is_fifo()))
+            // Unchecked: only its readiness is watched, nothing is written through it, and it
+            // stays blocking — the flag is shared with standard output itself.
+            .and_then(|f| tokio::net::unix::pipe::Sender::from_file_unchecked(f).ok());
+        Self { pipe }
+    }
+
+    /// Resolves once the reader has gone; never, when that cannot be told.
+    async fn gone(&self) {
+        #[cfg(unix)]
+        if let Some(pipe) = &self.pipe {
+            loop {
+                match pipe.ready(tokio::io::Interest::WRITABLE).await {
+                    Ok(ready) if ready.is_write_closed() => return,
+                    // Merely writable: forget it and wait for the next change.
+                    Ok(_) => {
+                        let _ = pipe.try_io(|| Err::<(), _>(std::io::ErrorKind::WouldBlock.into()));
+                    }
+                    Err(_) => break,
                 }
-                let _ = out.flush();
             }
         }
-        tokio::time::sleep(TAIL_POLL).await;
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_the_output_and_other_errors_do_not_pass() {
+        assert_eq!(write_out(&mut Vec::new(), "x\n").unwrap(), Reader::Reading);
+        assert_eq!(write_out(&mut ClosedPipe, "x\n").unwrap(), Reader::Gone);
+        let mut full = std::io::Cursor::new([0u8; 1]);
+        assert!(write_out(&mut full, "too long\n").is_err());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_watch_sees_the_reader_go_without_a_write() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        let watch = ReaderWatch::watch(Some(std::fs::File::from(std::os::fd::OwnedFd::from(writer))));
+        assert!(watch.pipe.is_some());
+        let still_there = tokio::time::timeout(Duration::from_millis(100), watch.gone()).await;
+        assert!(still_there.is_err(), "the reader is still there");
+        drop(reader);
+        tokio::time::timeout(Duration::from_secs(5), watch.gone())
+            .await
+            .expect("the reader's exit is seen");
+        // Not a pipe: never gone.
+        let file = tempfile::tempfile().unwrap();
+        assert!(ReaderWatch::watch(Some(file)).pipe.is_none());
     }
 }

@@ -1,5 +1,7 @@
 //! Audit files on disk: names (`STREAM-SEQ.jsonl`, SEQ the first record's number, 16 digits),
 //! listing a folder's streams in order, and reading lines with whether each ended in `\n`.
+//! A torn last line cut off after a crash is kept beside its file as `STREAM-SEQ.jsonl.torn`,
+//! which no listing takes for an audit file.
 
 use crate::AuditError;
 use crate::config::valid_stream_name;
@@ -21,6 +23,13 @@ pub struct StreamFile {
 /// The name of the file whose first record is `seq`.
 pub fn file_name(stream: &str, seq: u64) -> String {
     format!("{stream}-{seq:016}.jsonl")
+}
+
+/// Where the torn end cut from the audit file `path` is kept: `path` + `.torn`.
+pub fn torn_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".torn");
+    PathBuf::from(name)
 }
 
 /// Stream and first sequence number from a file name.
@@ -146,11 +155,17 @@ mod tests {
     #[test]
     fn a_folder_lists_streams_in_sequence_order() {
         let dir = tempfile::tempdir().unwrap();
+        let torn = torn_path(&dir.path().join(file_name("gw", 7)));
+        assert_eq!(
+            torn.file_name().unwrap().to_str().unwrap(),
+            "gw-0000000000000007.jsonl.torn"
+        );
         for name in [
             file_name("gw", 100),
             file_name("gw", 7),
             file_name("prov", 0),
             "notes.txt".into(),
+            torn.file_name().unwrap().to_str().unwrap().to_owned(),
         ] {
             std::fs::write(dir.path().join(name), "").unwrap();
         }

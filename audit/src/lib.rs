@@ -1,7 +1,9 @@
 //! Rampart's audit trail on disk. Each process appends OCSF-shaped events to its own stream of
 //! chained JSON-lines files in an audit directory (`STREAM-SEQ.jsonl`, rotated by size and age),
-//! with periodic checkpoints signed by an Ed25519 key kept outside that directory. The same crate
-//! reads the files back to verify the chain and to query or follow records.
+//! with periodic checkpoints signed by an Ed25519 key kept outside that directory. A crash's torn
+//! last line is cut off (and kept beside its file) before appending; failed writes and a full
+//! queue never leave a gap in the chain — the loss is counted and written as a record. The same
+//! crate reads the files back to verify the chain and to query or follow records.
 
 pub mod config;
 pub mod files;
@@ -13,7 +15,7 @@ pub mod verify;
 pub mod writer;
 
 pub use config::{AuditConfig, AuditSettings};
-pub use writer::{AuditLog, AuditWriter};
+pub use writer::{AuditLog, AuditWriter, FlushError};
 
 /// Why the audit trail cannot be opened or read.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,14 @@
 //! Reading records back for people: filters by user, resource, decision, source address, class
 //! and time range over every stream in order, and a one-line summary of a record for tables
 //! (strings from outside are shown escaped, so no record can drive the reader's terminal).
+//!
+//! Only lines whose own hash holds are shown: a line edited, or added by hand without its hash,
+//! is skipped and counted. That is a per-line check — whether the lines still form the chain,
+//! and whether its checkpoints are signed, is what `verify` answers.
 
 use crate::AuditError;
 use crate::files::{collect, for_each_line};
-use rampart_core::audit::Class;
+use rampart_core::audit::{Class, LineError, check_line};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -77,22 +81,37 @@ impl Filter {
     }
 }
 
-/// Every record in `paths` that passes `filter`, stream after stream, each in order; lines
-/// that are not JSON are counted, not returned.
+/// Every record in `paths` that passes `filter`, stream after stream, each in order, and the
+/// number of lines skipped because they are not sound records: unfinished (no `\n`), not a
+/// record, or failing their own hash.
 pub fn query(paths: &[PathBuf], filter: &Filter) -> Result<(Vec<Value>, u64), AuditError> {
     let mut found = Vec::new();
-    let mut unreadable = 0;
+    let mut rejected = 0;
     for files in collect(paths)?.values() {
         for file in files {
-            for_each_line(&file.path, |_, bytes, _| match serde_json::from_slice::<Value>(bytes) {
-                Ok(record) if filter.matches(&record) => found.push(record),
-                Ok(_) => {}
-                Err(_) => unreadable += 1,
+            for_each_line(&file.path, |_, bytes, terminated| match checked_record(bytes) {
+                Ok(record) if terminated => {
+                    if filter.matches(&record) {
+                        found.push(record);
+                    }
+                }
+                _ => rejected += 1,
             })?;
         }
     }
     found.sort_by_key(|r| r["time"].as_i64().unwrap_or(0));
-    Ok((found, unreadable))
+    Ok((found, rejected))
+}
+
+/// One line (without its `\n`) as a record with all its fields, `hash` included — if its
+/// content matches its hash.
+pub fn checked_record(line: &[u8]) -> Result<Value, LineError> {
+    let link = check_line(line)?;
+    let mut record = link.record;
+    if let Some(fields) = record.as_object_mut() {
+        fields.insert("hash".into(), Value::String(link.hash));
+    }
+    Ok(record)
 }
 
 /// Short class name for a record (`auth`, `decision`, `flow`, `account`, `api`).
@@ -142,6 +161,9 @@ pub fn row(record: &Value) -> [String; 8] {
         .or_else(|| record["status"].as_str())
         .unwrap_or("");
     let mut detail = record["status_detail"].as_str().unwrap_or("").to_owned();
+    if let Some(count) = record["count"].as_u64() {
+        detail = format!("{detail} count={count}").trim().to_owned();
+    }
     if let Some(traffic) = record["traffic"].as_object() {
         let out = traffic.get("bytes_out").and_then(Value::as_u64).unwrap_or(0);
         let back = traffic.get("bytes_in").and_then(Value::as_u64).unwrap_or(0);
@@ -160,21 +182,7 @@ pub fn row(record: &Value) -> [String; 8] {
     .map(|cell| printable(&cell))
 }
 
-/// `text` with control and invisible characters escaped, so it cannot move a terminal's cursor,
-/// change its colours or fake a line.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control()
-            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use rampart_core::text::printable;
 
 #[cfg(test)]
 mod tests {
@@ -251,6 +259,38 @@ mod tests {
             ..Filter::default()
         }));
         assert!(!Filter::default().matches(&json!({"checkpoint": {}})));
+    }
+
+    #[test]
+    fn only_lines_whose_hash_holds_are_shown() {
+        use rampart_core::audit::{GENESIS, seal};
+        let dir = tempfile::tempdir().unwrap();
+        let genuine = seal(0, GENESIS, &flow()).unwrap();
+        let mut forged = flow();
+        forged["user"]["name"] = json!("mallory");
+        let mut edited = String::from_utf8(seal(1, &genuine.hash, &flow()).unwrap().line).unwrap();
+        edited = edited.replacen("Alice", "Alica", 1);
+        let unfinished = seal(2, &genuine.hash, &flow()).unwrap().line;
+        let mut text = String::from_utf8(genuine.line.clone()).unwrap();
+        text.push_str(&format!("{forged}\n{edited}"));
+        text.push_str(std::str::from_utf8(&unfinished[..unfinished.len() - 1]).unwrap());
+        std::fs::write(dir.path().join("gw-0000000000000000.jsonl"), text).unwrap();
+
+        let (records, rejected) = query(&[dir.path().to_path_buf()], &Filter::default()).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["user"]["name"], "Alice");
+        assert_eq!(records[0]["hash"], genuine.hash.as_str());
+        assert_eq!(rejected, 3);
+        let whole: Value = serde_json::from_slice(&genuine.line).unwrap();
+        assert_eq!(records[0], whole, "the same record as the line read whole");
+    }
+
+    #[test]
+    fn a_loss_report_shows_its_count() {
+        let record = json!({"class_uid": 1008, "status": "Failure", "status_detail": "records_dropped", "count": 7});
+        let cells = row(&record);
+        assert_eq!(cells[1], "log");
+        assert_eq!(cells[7], "records_dropped count=7");
     }
 
     #[test]

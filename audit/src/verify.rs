@@ -1,8 +1,9 @@
 //! Verifying audit files and folders: every stream is read in order through the core
-//! verifier, which names the first record that breaks the chain.
+//! verifier, which names the first record that breaks the chain. Checkpoints must name the
+//! stream their files are named after.
 
 use crate::AuditError;
-use crate::files::{collect, for_each_line};
+use crate::files::{collect, for_each_line, parse_name};
 use rampart_core::audit::{Finding, Place, StreamVerifier, Summary};
 use std::path::PathBuf;
 
@@ -33,6 +34,18 @@ pub fn verify_paths(paths: &[PathBuf], options: &VerifyOptions) -> Result<Vec<St
     let mut reports = Vec::new();
     for (stream, files) in collect(paths)? {
         let mut verifier = StreamVerifier::new(options.public_key.clone(), options.allow_missing_start);
+        // A file given by a name that is not `STREAM-SEQ.jsonl` is its own stream named after
+        // the file: then the first checkpoint says which stream it is.
+        let named = files.first().is_some_and(|file| {
+            file.path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(parse_name)
+                .is_some()
+        });
+        if named {
+            verifier = verifier.for_stream(&stream);
+        }
         for file in &files {
             let shown = file.path.display().to_string();
             for_each_line(&file.path, |line, bytes, terminated| {

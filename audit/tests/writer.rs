@@ -8,6 +8,7 @@ use rampart_audit::keys::{public_key_path, read_public_key};
 use rampart_audit::verify::{VerifyOptions, verify_paths};
 use rampart_audit::{AuditConfig, AuditError, AuditLog, AuditSettings};
 use rampart_core::audit::{Activity, AuditEvent, Class, Problem, Status, User};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn settings(state: &Path, max_file_bytes: u64) -> AuditSettings {
@@ -203,4 +204,84 @@ async fn a_deleted_file_is_named() {
     let (finding, files) = tampered(|files| std::fs::remove_file(&files[1]).unwrap()).await;
     assert!(matches!(finding.problem, Problem::Missing { .. }), "{finding}");
     assert_eq!(finding.place.file, files[2].display().to_string());
+}
+
+#[tokio::test]
+async fn a_torn_last_line_is_cut_on_restart_and_kept_beside_its_file() {
+    let state = tempfile::tempdir().unwrap();
+    let s = settings(state.path(), 1 << 20);
+    write(&s, 5).await;
+    // A crash in the middle of a write: the file ends in part of a record.
+    let newest = files(&s.dir).pop().unwrap();
+    let whole = std::fs::read(&newest).unwrap();
+    let partial = br#"{"seq":6,"time":1700000000000,"class_uid":3002,"user":{"na"#;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&newest)
+        .unwrap()
+        .write_all(partial)
+        .unwrap();
+    write(&s, 5).await;
+    assert!(
+        std::fs::read(&newest).unwrap() == whole,
+        "cut back to its last whole record"
+    );
+    let torn = rampart_audit::files::torn_path(&newest);
+    assert_eq!(std::fs::read(&torn).unwrap(), partial.to_vec());
+    let reports = verify_paths(std::slice::from_ref(&s.dir), &options(&s)).unwrap();
+    assert_eq!(reports.len(), 1, "the side file is not an audit file");
+    assert_eq!(reports[0].finding, None, "{:?}", reports[0].finding);
+    // 10 events and a checkpoint closing each run: the chain went on from the last whole record.
+    assert_eq!(reports[0].summary.records, 12);
+}
+
+#[tokio::test]
+async fn a_crash_right_after_rotation_is_not_merged_into_the_next_record() {
+    let state = tempfile::tempdir().unwrap();
+    let s = settings(state.path(), 1 << 20);
+    write(&s, 3).await;
+    // The next file was created and its first record torn: a restart would append to it.
+    let last = lines(files(&s.dir).last().unwrap()).len() as u64;
+    let next = s.dir.join(rampart_audit::files::file_name("gateway", last));
+    std::fs::write(&next, br#"{"seq":4,"ti"#).unwrap();
+    write(&s, 3).await;
+    let text = std::fs::read_to_string(&next).unwrap();
+    assert!(text.starts_with(r#"{"seq":4,"time":"#), "{text}");
+    let reports = verify_paths(std::slice::from_ref(&s.dir), &options(&s)).unwrap();
+    assert_eq!(reports[0].finding, None, "{:?}", reports[0].finding);
+    assert_eq!(
+        std::fs::read(rampart_audit::files::torn_path(&next)).unwrap(),
+        br#"{"seq":4,"ti"#.to_vec()
+    );
+}
+
+#[tokio::test]
+async fn files_passed_off_as_another_stream_are_named() {
+    let state = tempfile::tempdir().unwrap();
+    let s = settings(state.path(), 1 << 20);
+    write(&s, 5).await;
+    // Another stream's whole, validly signed trail put in place of this one.
+    let copy = state.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for (i, file) in files(&s.dir).iter().enumerate() {
+        std::fs::copy(
+            file,
+            copy.join(rampart_audit::files::file_name("provisioner", i as u64 * 1000)),
+        )
+        .unwrap();
+    }
+    let reports = verify_paths(std::slice::from_ref(&copy), &options(&s)).unwrap();
+    let finding = reports[0].finding.clone().expect("a checkpoint of another stream");
+    assert_eq!(
+        finding.problem,
+        Problem::OtherStream {
+            expected: "provisioner".into(),
+            found: "gateway".into()
+        }
+    );
+    // A single file given under a name of one's own is checked against its first checkpoint.
+    let loose = state.path().join("evidence.jsonl");
+    std::fs::copy(&files(&s.dir)[0], &loose).unwrap();
+    let reports = verify_paths(&[loose], &options(&s)).unwrap();
+    assert_eq!(reports[0].finding, None, "{:?}", reports[0].finding);
 }

@@ -76,8 +76,16 @@ pub(crate) async fn login(
         .user(User::named(typed_username))
         .detail(failure.reason()),
     };
-    // On file before the client hears the answer.
-    shared.audit.record_flushed(event.source(source)).await;
+    // On file before the client hears the answer; a login that cannot be on file is refused.
+    let audited = shared.audit.try_record_flushed(event.source(source)).await;
+    let result = match (result, audited) {
+        (Ok((session, _)), Err(e)) => {
+            tracing::error!(target: "rampart::audit", user = %session.username, session = %session.id, error = %e, "login refused: its audit record could not be written");
+            shared.end_session(&session.id, "audit_unavailable").await;
+            Err(unavailable(format!("audit trail: {e}")))
+        }
+        (result, _) => result,
+    };
     let shown_user = normalize_username(typed_username).unwrap_or_else(|_| "<invalid>".into());
     match &result {
         Ok((session, _)) => tracing::info!(
@@ -322,8 +330,13 @@ pub(crate) async fn resume(
         )
         .detail(reason),
     };
-    shared.audit.record_flushed(event.source(source)).await;
-    result
+    match (result, shared.audit.try_record_flushed(event.source(source)).await) {
+        (Ok((session, _)), Err(e)) => {
+            tracing::error!(target: "rampart::audit", user = %session.username, session = %session.id, error = %e, "resume refused: its audit record could not be written");
+            Err((ErrorCode::TryLater, "audit_unavailable"))
+        }
+        (result, _) => result,
+    }
 }
 
 async fn resume_attempt(

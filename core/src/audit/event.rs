@@ -1,7 +1,7 @@
 //! Audit events shaped after OCSF classes, so a SIEM maps them without custom parsing:
-//! Authentication (3002), Authorization (3003), Network Activity (4001), Account Change (3001)
-//! and API Activity (6003). Every string from outside is a plain field: serialisation escapes
-//! it, so it can never split or forge a record.
+//! Authentication (3002), Authorization (3003), Network Activity (4001), Account Change (3001),
+//! API Activity (6003) and Event Log Activity (1008, the trail's own losses). Every string from
+//! outside is a plain field: serialisation escapes it, so it can never split or forge a record.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +21,8 @@ pub enum Class {
     AccountChange,
     /// Operator calls to the admin and provisioner APIs.
     ApiActivity,
+    /// The audit trail about itself: records it had to drop.
+    EventLogActivity,
 }
 
 impl Class {
@@ -32,6 +34,7 @@ impl Class {
             Self::NetworkActivity => 4001,
             Self::AccountChange => 3001,
             Self::ApiActivity => 6003,
+            Self::EventLogActivity => 1008,
         }
     }
 
@@ -43,6 +46,7 @@ impl Class {
             Self::NetworkActivity => "Network Activity",
             Self::AccountChange => "Account Change",
             Self::ApiActivity => "API Activity",
+            Self::EventLogActivity => "Event Log Activity",
         }
     }
 
@@ -51,6 +55,7 @@ impl Class {
             Self::Authentication | Self::Authorization | Self::AccountChange => (3, "Identity & Access Management"),
             Self::NetworkActivity => (4, "Network Activity"),
             Self::ApiActivity => (6, "Application Activity"),
+            Self::EventLogActivity => (1, "System Activity"),
         }
     }
 
@@ -62,16 +67,18 @@ impl Class {
             Self::NetworkActivity => "flow",
             Self::AccountChange => "account",
             Self::ApiActivity => "api",
+            Self::EventLogActivity => "log",
         }
     }
 
     /// Every class, for parsing short names.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Authentication,
         Self::Authorization,
         Self::NetworkActivity,
         Self::AccountChange,
         Self::ApiActivity,
+        Self::EventLogActivity,
     ];
 }
 
@@ -139,6 +146,11 @@ impl Activity {
     pub const UPDATE: Self = Self { id: 3, name: "Update" };
     /// API Activity: a call that removed or ended something.
     pub const DELETE: Self = Self { id: 4, name: "Delete" };
+    /// Event Log Activity: the writer dropped records (OCSF `Other`, named by `activity_name`).
+    pub const RECORDS_DROPPED: Self = Self {
+        id: 99,
+        name: "Records Dropped",
+    };
 }
 
 /// Whether the activity succeeded.
@@ -196,7 +208,7 @@ pub struct AuditEvent {
     pub activity_name: String,
     /// `class_uid * 100 + activity_id`.
     pub type_uid: u64,
-    /// 1 informational, 3 medium (refusals and failures).
+    /// 1 informational, 3 medium (refusals and failures), 4 high (audit records lost).
     pub severity_id: u8,
     /// `Success` or `Failure`.
     pub status: String,
@@ -254,6 +266,31 @@ pub struct AuditEvent {
     /// Duration of a flow in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<i64>,
+    /// OCSF `count`: how many events this record stands for (in a loss report, the records lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// OCSF `unmapped`: in a loss report, how many records each cause dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmapped: Option<RecordLoss>,
+}
+
+/// Why audit records were dropped, cause by cause (a loss report's OCSF `unmapped`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordLoss {
+    /// Events not written because the file could not be written (disk full, I/O error).
+    pub dropped_write_failed: u64,
+    /// Events refused because the writer's queue was full.
+    pub dropped_queue_full: u64,
+    /// The first write error, as the operating system put it (never record content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_error: Option<String>,
+}
+
+impl RecordLoss {
+    /// Records dropped for any cause.
+    pub fn total(&self) -> u64 {
+        self.dropped_write_failed.saturating_add(self.dropped_queue_full)
+    }
 }
 
 /// OCSF `metadata`.
@@ -539,7 +576,29 @@ impl AuditEvent {
             start_time: None,
             end_time: None,
             duration: None,
+            count: None,
+            unmapped: None,
         }
+    }
+
+    /// A loss report: the stream's writer dropped `loss.total()` events between `first_ms` and
+    /// `last_ms` (when it noticed each loss) and says so in the chain, so the loss is on record
+    /// instead of looking like a deletion. `status_detail` is `records_dropped`; severity high.
+    pub fn records_dropped(time_ms: i64, loss: RecordLoss, first_ms: i64, last_ms: i64) -> Self {
+        let mut event = Self::new(
+            Class::EventLogActivity,
+            Activity::RECORDS_DROPPED,
+            time_ms,
+            Status::Failure,
+            "audit records dropped",
+        )
+        .detail("records_dropped");
+        event.severity_id = 4;
+        event.count = Some(loss.total());
+        event.start_time = Some(first_ms);
+        event.end_time = Some(last_ms);
+        event.unmapped = Some(loss);
+        event
     }
 
     /// Sets the real reason.
@@ -682,6 +741,33 @@ mod tests {
         assert!(json.get("user").is_none());
         assert!(json.get("resources").is_none());
         assert_eq!(json["status_id"], 2);
+        let back: AuditEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_loss_report_counts_each_cause() {
+        let loss = RecordLoss {
+            dropped_write_failed: 10,
+            dropped_queue_full: 2,
+            write_error: Some("No space left on device (os error 28)".into()),
+        };
+        let event = AuditEvent::records_dropped(9, loss, 3, 8);
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["class_uid"], 1008);
+        assert_eq!(json["category_uid"], 1);
+        assert_eq!(json["type_uid"], 100_899);
+        assert_eq!(json["activity_name"], "Records Dropped");
+        assert_eq!(json["status_detail"], "records_dropped");
+        assert_eq!(json["severity_id"], 4);
+        assert_eq!(json["count"], 12);
+        assert_eq!(
+            (json["start_time"].clone(), json["end_time"].clone()),
+            (3.into(), 8.into())
+        );
+        assert_eq!(json["unmapped"]["dropped_write_failed"], 10);
+        assert_eq!(json["unmapped"]["dropped_queue_full"], 2);
+        assert_eq!(event.class(), Some(Class::EventLogActivity));
         let back: AuditEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
     }

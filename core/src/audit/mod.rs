@@ -9,5 +9,7 @@ pub mod verify;
 
 pub use chain::{GENESIS, LineError, Link, SealedLine, check_line, seal};
 pub use checkpoint::{Checkpoint, CheckpointRecord};
-pub use event::{Activity, Actor, AuditEvent, Class, Disposition, Endpoint, Metadata, Status, Traffic, User};
+pub use event::{
+    Activity, Actor, AuditEvent, Class, Disposition, Endpoint, Metadata, RecordLoss, Status, Traffic, User,
+};
 pub use verify::{Finding, Place, Problem, StreamVerifier, Summary};

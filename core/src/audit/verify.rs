@@ -1,10 +1,14 @@
 //! Verifying one audit stream: lines are fed in file order and the verifier reports the first
 //! record that breaks the chain — edited, missing, reordered, truncated, or a checkpoint whose
-//! signature does not hold — with its place.
+//! signature does not hold or that was signed for another stream — with its place.
+//!
+//! Memory stays constant however long the stream: sequence numbers must rise by exactly one, so
+//! until the first jump every earlier number has been seen once and a repeat or step back is
+//! caught on the spot; after a jump the only question left is whether the skipped number still
+//! turns up (moved) or never does (missing), which one flag answers.
 
 use super::chain::{GENESIS, LineError, check_line};
 use super::checkpoint::{self, Checkpoint};
-use std::collections::HashSet;
 use std::fmt;
 
 /// Where a line is: the file as the caller names it and its 1-based line number.
@@ -51,6 +55,14 @@ pub enum Problem {
     CheckpointMismatch,
     /// A checkpoint's signature does not hold.
     BadSignature(String),
+    /// A checkpoint names another stream than the one verified: it was copied or the files
+    /// were swapped for another stream's.
+    OtherStream {
+        /// The stream being verified.
+        expected: String,
+        /// The stream the checkpoint names.
+        found: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -67,6 +79,10 @@ impl fmt::Display for Problem {
             }
             Self::CheckpointMismatch => f.write_str("edited: the checkpoint does not cover the record before it"),
             Self::BadSignature(why) => write!(f, "bad signature: {why}"),
+            Self::OtherStream { expected, found } => write!(
+                f,
+                "bad signature: checkpoint for another stream (it names {found:?}, this is {expected:?})"
+            ),
         }
     }
 }
@@ -111,12 +127,26 @@ pub struct Summary {
 pub struct StreamVerifier {
     public_key: Option<Vec<u8>>,
     allow_missing_start: bool,
+    /// The stream every checkpoint must name; unknown until the first checkpoint when the
+    /// files' names do not tell.
+    stream: Option<String>,
     next: Option<(u64, String)>,
-    seen: HashSet<u64>,
     /// A jump forward waits for the end to tell a missing record from a moved one.
-    gap: Option<(Place, u64, u64)>,
+    gap: Option<Gap>,
     finding: Option<Finding>,
     summary: Summary,
+}
+
+/// A jump forward in sequence numbers, judged at the end.
+#[derive(Debug)]
+struct Gap {
+    place: Place,
+    /// The number that should have come.
+    expected: u64,
+    /// The number that came instead.
+    found: u64,
+    /// Whether `expected` turned up later (moved, not missing).
+    expected_seen: bool,
 }
 
 impl StreamVerifier {
@@ -126,12 +156,20 @@ impl StreamVerifier {
         Self {
             public_key,
             allow_missing_start,
+            stream: None,
             next: None,
-            seen: HashSet::new(),
             gap: None,
             finding: None,
             summary: Summary::default(),
         }
+    }
+
+    /// Requires every checkpoint to name `stream`. Without it the first checkpoint's stream is
+    /// taken and every later one must name the same.
+    #[must_use]
+    pub fn for_stream(mut self, stream: &str) -> Self {
+        self.stream = Some(stream.to_owned());
+        self
     }
 
     /// Feeds one line without its `\n`; `terminated` is false for a last line with no `\n`.
@@ -157,12 +195,12 @@ impl StreamVerifier {
                 return;
             }
         };
-        let first_time = self.seen.insert(link.seq);
         self.summary.records += 1;
         self.summary.first_seq = Some(self.summary.first_seq.map_or(link.seq, |s| s.min(link.seq)));
         self.summary.last_seq = Some(self.summary.last_seq.map_or(link.seq, |s| s.max(link.seq)));
-        if self.gap.is_some() {
-            // Past a jump only the numbers matter: they tell what the jump was.
+        if let Some(gap) = &mut self.gap {
+            // Past a jump only the skipped number matters: does it turn up later?
+            gap.expected_seen |= link.seq == gap.expected;
             return;
         }
         match &self.next {
@@ -183,10 +221,17 @@ impl StreamVerifier {
             }
             Some((seq, prev)) => {
                 if link.seq > *seq {
-                    self.gap = Some((place, *seq, link.seq));
+                    self.gap = Some(Gap {
+                        place,
+                        expected: *seq,
+                        found: link.seq,
+                        expected_seen: false,
+                    });
                     return;
                 }
-                if link.seq < *seq || !first_time {
+                // Until here numbers rose by one from the first record, so every number below
+                // `seq` was seen exactly once: a smaller one is a repeat or a step back.
+                if link.seq < *seq {
                     let expected = *seq;
                     self.found(
                         place,
@@ -216,9 +261,15 @@ impl StreamVerifier {
     /// Ends the stream: the first problem, if any, and what was read.
     pub fn finish(mut self) -> (Option<Finding>, Summary) {
         if self.finding.is_none()
-            && let Some((place, expected, found)) = self.gap.take()
+            && let Some(gap) = self.gap.take()
         {
-            let problem = if self.seen.contains(&expected) {
+            let Gap {
+                place,
+                expected,
+                found,
+                expected_seen,
+            } = gap;
+            let problem = if expected_seen {
                 Problem::Reordered { expected, found }
             } else {
                 Problem::Missing {
@@ -245,6 +296,18 @@ impl StreamVerifier {
         };
         if seq == 0 || cp.covers_seq != seq - 1 || cp.covers_hash != prev_hash {
             return Some(Problem::CheckpointMismatch);
+        }
+        // The stream is inside the signed statement, so a checkpoint copied from another stream
+        // still verifies: the name is what tells.
+        match &self.stream {
+            Some(expected) if *expected != cp.stream => {
+                return Some(Problem::OtherStream {
+                    expected: expected.clone(),
+                    found: cp.stream,
+                });
+            }
+            Some(_) => {}
+            None => self.stream = Some(cp.stream.clone()),
         }
         match &self.public_key {
             None => {
@@ -278,16 +341,22 @@ mod tests {
 
     /// `n` records with a checkpoint as record 5.
     fn stream(n: u64) -> Vec<Vec<u8>> {
+        stream_with_checkpoints(n, &[(5, "gw")])
+    }
+
+    /// `n` records with checkpoints at the given places naming the given streams.
+    fn stream_with_checkpoints(n: u64, checkpoints: &[(u64, &str)]) -> Vec<Vec<u8>> {
         let key = key();
         let mut prev = GENESIS.to_owned();
         let mut lines = Vec::new();
         for seq in 0..n {
-            let sealed: SealedLine = if seq == 5 {
+            let checkpoint = checkpoints.iter().find(|(at, _)| *at == seq);
+            let sealed: SealedLine = if let Some((_, name)) = checkpoint {
                 let record = CheckpointRecord {
                     time: 0,
                     message: "audit checkpoint",
                     metadata: Metadata::default(),
-                    checkpoint: sign(&key, "gw", seq - 1, &prev),
+                    checkpoint: sign(&key, name, seq - 1, &prev),
                 };
                 seal(seq, &prev, &record).unwrap()
             } else {
@@ -302,7 +371,10 @@ mod tests {
     }
 
     fn run(lines: &[Vec<u8>], key: Option<Vec<u8>>) -> (Option<Finding>, Summary) {
-        let mut v = StreamVerifier::new(key, false);
+        feed(StreamVerifier::new(key, false), lines)
+    }
+
+    fn feed(mut v: StreamVerifier, lines: &[Vec<u8>]) -> (Option<Finding>, Summary) {
         for (i, line) in lines.iter().enumerate() {
             let place = Place {
                 file: "f".into(),
@@ -432,5 +504,54 @@ mod tests {
         assert_eq!(finding.seq, Some(5));
         // Without the key the rewrite is a consistent chain: that is what the key is for.
         assert_eq!(run(&lines, None).0, None);
+    }
+
+    #[test]
+    fn a_checkpoint_for_another_stream_is_named() {
+        let public = key().public_key().as_ref().to_vec();
+        let lines = stream(10);
+        // The signature holds: the stream name is what gives the copy away.
+        let verifier = StreamVerifier::new(Some(public.clone()), false).for_stream("gw");
+        assert_eq!(feed(verifier, &lines).0, None);
+        let verifier = StreamVerifier::new(Some(public), false).for_stream("provisioner");
+        let finding = feed(verifier, &lines).0.unwrap();
+        assert_eq!(
+            finding.problem,
+            Problem::OtherStream {
+                expected: "provisioner".into(),
+                found: "gw".into()
+            }
+        );
+        assert_eq!((finding.place.line, finding.seq), (6, Some(5)));
+        assert!(
+            finding
+                .to_string()
+                .contains("bad signature: checkpoint for another stream")
+        );
+        // Without a name from the files, the first checkpoint sets it and the others must agree,
+        // with or without the key.
+        let mixed = stream_with_checkpoints(12, &[(5, "gw"), (9, "other")]);
+        let finding = run(&mixed, None).0.unwrap();
+        assert!(matches!(finding.problem, Problem::OtherStream { .. }), "{finding}");
+        assert_eq!(finding.seq, Some(9));
+        let same = stream_with_checkpoints(12, &[(5, "gw"), (9, "gw")]);
+        assert_eq!(run(&same, None).0, None);
+    }
+
+    #[test]
+    fn a_repeated_record_is_reordered_and_a_late_one_is_moved() {
+        let mut lines = stream(10);
+        let again = lines[3].clone();
+        lines.insert(4, again);
+        let finding = run(&lines, None).0.unwrap();
+        assert_eq!(finding.problem, Problem::Reordered { expected: 4, found: 3 });
+        assert_eq!(finding.place.line, 5);
+        // Record 2 moved to the end: a jump at line 3, and 2 turns up later.
+        let mut lines = stream(10);
+        let moved = lines.remove(2);
+        lines.push(moved);
+        let finding = run(&lines, None).0.unwrap();
+        assert_eq!(finding.problem, Problem::Reordered { expected: 2, found: 3 });
+        assert_eq!(finding.place.line, 3);
     }
 }

@@ -1,0 +1,496 @@
+//! The writer thread: takes commands off the queue in batches, seals events into the chain,
+//! appends them, rotates and checkpoints. A failed write is cut back out of the file and the
+//! chain rewinds to the last record on file, so the numbers never skip; dropped events are
+//! counted and reported by the first record of the next write that works. Everyone waiting
+//! for a write hears whether it happened.
+
+use super::segment::{Segment, chain_end, create_private_dir, open_segment, repair_newest};
+use super::{Ack, Command, FlushError, now_ms, segment};
+use crate::config::AuditSettings;
+use crate::{AuditError, keys};
+use rampart_core::audit::{AuditEvent, CheckpointRecord, Metadata, RecordLoss, checkpoint, seal};
+use ring::signature::Ed25519KeyPair;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Most commands taken off the queue for one write.
+const BATCH: usize = 1024;
+/// While a loss waits to be written, how often the writer tries again without new events.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// After a new file could not be opened, how long the writer stays with the current one.
+const ROTATE_RETRY: Duration = Duration::from_secs(10);
+/// Least time between two warnings about a full queue.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Where the chain stands: the next record's number and its `prev_hash`.
+#[derive(Debug, Clone)]
+struct ChainState {
+    next_seq: u64,
+    prev_hash: String,
+    /// Records since the last checkpoint.
+    since_checkpoint: u64,
+}
+
+/// Records sealed but not yet written, and who waits for them.
+#[derive(Debug, Default)]
+struct Outgoing {
+    bytes: Vec<u8>,
+    /// Events among them (checkpoints and loss reports are not events).
+    events: u64,
+    /// Whether they start with the report of the pending loss.
+    reports_loss: bool,
+    acks: Vec<(Ack, AckKind)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AckKind {
+    /// Answers for one event.
+    Event,
+    /// Answers for everything since the previous flush.
+    Flush,
+}
+
+/// Events dropped and not yet reported in the trail.
+#[derive(Debug)]
+struct PendingLoss {
+    counts: RecordLoss,
+    first_ms: i64,
+    last_ms: i64,
+}
+
+pub(super) struct Writer {
+    pub(super) dir: PathBuf,
+    pub(super) stream: String,
+    key: Ed25519KeyPair,
+    metadata: Metadata,
+    max_file_bytes: u64,
+    max_file_age: Duration,
+    checkpoint_every: Duration,
+    /// Held for the writer's life: one process per stream and folder.
+    _lock: std::fs::File,
+    segment: Segment,
+    file_opened: Instant,
+    /// After every record sealed so far.
+    chain: ChainState,
+    /// After the last record in the file: where a failed write rewinds to.
+    durable: ChainState,
+    out: Outgoing,
+    loss: Option<PendingLoss>,
+    pub(super) queue_drops: Arc<AtomicU64>,
+    /// Why a plain flush must fail: an event dropped since the previous flush was answered.
+    dropped_since_flush: Option<FlushError>,
+    /// A write failed and the file may hold bytes past `segment.len`.
+    suspect: bool,
+    failing: bool,
+    next_checkpoint: Instant,
+    /// No new file before then: the last one could not be opened.
+    rotate_retry_at: Option<Instant>,
+    last_queue_warning: Option<Instant>,
+    /// Test seam: writes fail half-way, as on a full disk.
+    #[cfg(test)]
+    pub(super) fail_writes: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Writer {
+    pub(super) fn open(settings: &AuditSettings, version: &str) -> Result<Self, AuditError> {
+        let dir = &settings.dir;
+        create_private_dir(dir)?;
+        let lock_path = dir.join(format!(".{}.lock", settings.stream));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| AuditError::io("cannot open", &lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(AuditError::InUse {
+                    stream: settings.stream.clone(),
+                    dir: dir.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(AuditError::io("cannot lock", &lock_path, e)),
+        }
+        let key = keys::load_or_create(&settings.signing_key)?;
+        // Under the lock: a crash mid-write may have left the newest file ending mid-record.
+        repair_newest(dir, &settings.stream)?;
+        let (next_seq, prev_hash) = chain_end(dir, &settings.stream)?;
+        let segment = open_segment(dir, &settings.stream, next_seq)?;
+        tracing::info!(target: "rampart::audit", file = %segment.path.display(), seq = next_seq, "audit trail open");
+        let chain = ChainState {
+            next_seq,
+            prev_hash,
+            since_checkpoint: 0,
+        };
+        Ok(Self {
+            dir: dir.clone(),
+            stream: settings.stream.clone(),
+            key,
+            metadata: Metadata::rampart(&settings.service, version, &settings.stream),
+            max_file_bytes: settings.max_file_bytes,
+            max_file_age: settings.max_file_age,
+            checkpoint_every: settings.checkpoint_every,
+            _lock: lock,
+            segment,
+            file_opened: Instant::now(),
+            durable: chain.clone(),
+            chain,
+            out: Outgoing::default(),
+            loss: None,
+            queue_drops: Arc::default(),
+            dropped_since_flush: None,
+            suspect: false,
+            failing: false,
+            next_checkpoint: Instant::now() + settings.checkpoint_every,
+            rotate_retry_at: None,
+            last_queue_warning: None,
+            #[cfg(test)]
+            fail_writes: Arc::default(),
+        })
+    }
+
+    pub(super) fn run(mut self, rx: &mpsc::Receiver<Command>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            match rx.recv_timeout(self.next_wake()) {
+                Ok(command) => batch.push(command),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.idle();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.close();
+                    return;
+                }
+            }
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            self.collect_queue_drops();
+            let mut closing = false;
+            for command in batch.drain(..) {
+                match command {
+                    Command::Event(event) => self.take_event(event, None),
+                    Command::EventFlushed(event, ack) => self.take_event(event, Some(ack)),
+                    Command::Flush(ack) => self.out.acks.push((ack, AckKind::Flush)),
+                    Command::Close => closing = true,
+                }
+            }
+            self.write_out();
+            if closing {
+                self.close();
+                return;
+            }
+            if self.file_opened.elapsed() >= self.max_file_age {
+                self.rotate();
+            } else if Instant::now() >= self.next_checkpoint {
+                self.periodic();
+            }
+        }
+    }
+
+    /// How long to wait for commands: until the next checkpoint, or sooner while a loss waits
+    /// to be written.
+    fn next_wake(&self) -> Duration {
+        let until_checkpoint = self.next_checkpoint.saturating_duration_since(Instant::now());
+        if self.loss.is_some() || self.suspect || self.queue_drops.load(Ordering::Relaxed) > 0 {
+            until_checkpoint.min(RETRY_EVERY)
+        } else {
+            until_checkpoint
+        }
+    }
+
+    fn idle(&mut self) {
+        self.collect_queue_drops();
+        if self.suspect {
+            // A failed write could not be cut back yet; try again before anything else.
+            let _ = self.clean_end();
+        }
+        if Instant::now() >= self.next_checkpoint {
+            self.periodic();
+        } else {
+            // Retries a pending loss report.
+            self.write_out();
+        }
+    }
+
+    fn take_event(&mut self, mut event: Box<AuditEvent>, ack: Option<Ack>) {
+        event.metadata = self.metadata.clone();
+        self.seal_loss_report();
+        let sealed = self.seal_record(&*event);
+        if sealed {
+            self.out.events += 1;
+        }
+        if let Some(ack) = ack {
+            if sealed {
+                self.out.acks.push((ack, AckKind::Event));
+            } else {
+                let _ = ack.send(Err(FlushError::WriteFailed("the record cannot be serialised".into())));
+            }
+        }
+        if self.segment.len + self.out.bytes.len() as u64 >= self.max_file_bytes {
+            self.write_out();
+            // Not when the write failed: a new file per failed batch would only scatter the trail.
+            if self.segment.len >= self.max_file_bytes {
+                self.rotate();
+            }
+        }
+    }
+
+    /// Seals `body` as the next record into the outgoing bytes.
+    fn seal_record<B: serde::Serialize>(&mut self, body: &B) -> bool {
+        match seal(self.chain.next_seq, &self.chain.prev_hash, body) {
+            Ok(sealed) => {
+                self.out.bytes.extend_from_slice(&sealed.line);
+                self.chain.prev_hash = sealed.hash;
+                self.chain.next_seq += 1;
+                self.chain.since_checkpoint += 1;
+                true
+            }
+            Err(e) => {
+                tracing::error!(target: "rampart::audit", error = %e, "cannot serialise an audit record");
+                false
+            }
+        }
+    }
+
+    /// Seals the report of the pending loss ahead of anything else in the outgoing bytes.
+    /// The loss only grows while nothing is sealed (a failed write empties them; queue drops
+    /// are collected between batches), so a written report covers all of it.
+    fn seal_loss_report(&mut self) {
+        if self.out.reports_loss {
+            return;
+        }
+        let Some(loss) = &self.loss else {
+            return;
+        };
+        let mut report = AuditEvent::records_dropped(now_ms(), loss.counts.clone(), loss.first_ms, loss.last_ms);
+        report.metadata = self.metadata.clone();
+        if self.seal_record(&report) {
+            self.out.reports_loss = true;
+        }
+    }
+
+    /// Appends what is sealed to the file and answers those waiting for it. When the write
+    /// fails, the file is cut back to its last complete record, the chain rewinds to it, and
+    /// the events are counted as dropped: the next write that works starts with their report.
+    fn write_out(&mut self) {
+        self.seal_loss_report();
+        let mut out = std::mem::take(&mut self.out);
+        let written = if out.bytes.is_empty() {
+            Ok(())
+        } else {
+            self.clean_end().and_then(|()| self.append(&out.bytes))
+        };
+        match &written {
+            Ok(()) => {
+                self.segment.len += out.bytes.len() as u64;
+                self.durable = self.chain.clone();
+                if out.reports_loss
+                    && let Some(loss) = self.loss.take()
+                {
+                    tracing::warn!(
+                        target: "rampart::audit", file = %self.segment.path.display(), dropped = loss.counts.total(),
+                        "audit trail writable again; the dropped records are reported in it"
+                    );
+                }
+                self.failing = false;
+            }
+            Err(error) => {
+                if !self.failing {
+                    tracing::error!(
+                        target: "rampart::audit", file = %self.segment.path.display(), error = %error,
+                        "cannot write the audit trail; records are dropped and counted until it works again"
+                    );
+                    self.failing = true;
+                }
+                self.chain = self.durable.clone();
+                self.note_loss(out.events, 0, Some(error));
+                self.dropped_since_flush = Some(FlushError::WriteFailed(error.clone()));
+                self.suspect = true;
+                // Now, not at the next write: on a full disk this gives the space back.
+                let _ = self.clean_end();
+            }
+        }
+        let written = written.map_err(FlushError::WriteFailed);
+        let mut answered_flush = false;
+        for (ack, kind) in out.acks.drain(..) {
+            let answer = match kind {
+                AckKind::Event => written.clone(),
+                AckKind::Flush => {
+                    answered_flush = true;
+                    written
+                        .clone()
+                        .and(self.dropped_since_flush.clone().map_or(Ok(()), Err))
+                }
+            };
+            let _ = ack.send(answer);
+        }
+        if answered_flush {
+            self.dropped_since_flush = None;
+        }
+        // Keeps the buffer's capacity for the next batch.
+        out.bytes.clear();
+        self.out.bytes = out.bytes;
+    }
+
+    /// Makes sure the file ends where the last successful write did, so nothing is ever
+    /// appended after a partial or abandoned record.
+    fn clean_end(&mut self) -> Result<(), String> {
+        if !self.suspect {
+            return Ok(());
+        }
+        let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+        let len = self
+            .segment
+            .file
+            .metadata()
+            .map_err(|e| failed("cannot read the file's length", &e))?
+            .len();
+        if len > self.segment.len {
+            self.segment
+                .file
+                .set_len(self.segment.len)
+                .map_err(|e| failed("cannot cut back the failed write", &e))?;
+        } else if len < self.segment.len {
+            // Shorter than written: cut elsewhere. Keep it whole-lined; `verify` names the loss.
+            tracing::error!(target: "rampart::audit", file = %self.segment.path.display(), "the audit file is shorter than what was written to it");
+            self.segment.len = segment::cut_torn_end(&self.segment.file, &self.segment.path)
+                .map_err(|e| failed("cannot repair the file", &e))?;
+        }
+        self.suspect = false;
+        Ok(())
+    }
+
+    /// Appends `bytes`; the error says why not, as the operating system put it.
+    fn append(&mut self, bytes: &[u8]) -> Result<(), String> {
+        #[cfg(test)]
+        if self.fail_writes.load(Ordering::SeqCst) {
+            // As on a disk filling up mid-write: part of the bytes land, then the error.
+            let _ = self.segment.file.write_all(&bytes[..bytes.len() / 2]);
+            return Err("No space left on device (injected)".into());
+        }
+        self.segment.file.write_all(bytes).map_err(|e| e.to_string())
+    }
+
+    fn note_loss(&mut self, write_failed: u64, queue_full: u64, error: Option<&str>) {
+        if write_failed == 0 && queue_full == 0 {
+            return;
+        }
+        let now = now_ms();
+        let loss = self.loss.get_or_insert_with(|| PendingLoss {
+            counts: RecordLoss::default(),
+            first_ms: now,
+            last_ms: now,
+        });
+        loss.counts.dropped_write_failed = loss.counts.dropped_write_failed.saturating_add(write_failed);
+        loss.counts.dropped_queue_full = loss.counts.dropped_queue_full.saturating_add(queue_full);
+        if loss.counts.write_error.is_none() {
+            loss.counts.write_error = error.map(str::to_owned);
+        }
+        loss.last_ms = now;
+    }
+
+    /// Takes the producers' count of events refused by a full queue into the pending loss.
+    fn collect_queue_drops(&mut self) {
+        let dropped = self.queue_drops.swap(0, Ordering::Relaxed);
+        if dropped == 0 {
+            return;
+        }
+        if self.last_queue_warning.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+            tracing::warn!(
+                target: "rampart::audit", dropped,
+                "the audit queue was full; records were dropped (counted, and reported in the trail)"
+            );
+            self.last_queue_warning = Some(Instant::now());
+        }
+        self.note_loss(0, dropped, None);
+        self.dropped_since_flush.get_or_insert(FlushError::QueueFull);
+    }
+
+    fn checkpoint(&mut self) {
+        self.seal_loss_report();
+        if self.chain.next_seq == 0 {
+            return;
+        }
+        let record = CheckpointRecord {
+            time: now_ms(),
+            message: "audit checkpoint",
+            metadata: self.metadata.clone(),
+            checkpoint: checkpoint::sign(&self.key, &self.stream, self.chain.next_seq - 1, &self.chain.prev_hash),
+        };
+        if self.seal_record(&record) {
+            // Rewound with the rest if the write fails, so the checkpoint is tried again.
+            self.chain.since_checkpoint = 0;
+        }
+        self.write_out();
+        self.next_checkpoint = Instant::now() + self.checkpoint_every;
+    }
+
+    fn periodic(&mut self) {
+        self.write_out();
+        if self.chain.since_checkpoint > 0 {
+            self.checkpoint();
+            let _ = self.segment.file.sync_data();
+        }
+        self.next_checkpoint = Instant::now() + self.checkpoint_every;
+        if self.segment.len > 0 && self.file_opened.elapsed() >= self.max_file_age {
+            self.rotate();
+        }
+    }
+
+    fn rotate(&mut self) {
+        if self.rotate_retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        if self.chain.since_checkpoint > 0 {
+            self.checkpoint();
+        }
+        let _ = self.clean_end();
+        let _ = self.segment.file.sync_all();
+        self.start_segment();
+    }
+
+    fn start_segment(&mut self) {
+        match open_segment(&self.dir, &self.stream, self.chain.next_seq) {
+            Ok(segment) => {
+                self.segment = segment;
+                self.suspect = false;
+                self.file_opened = Instant::now();
+                self.rotate_retry_at = None;
+                tracing::info!(target: "rampart::audit", file = %self.segment.path.display(), seq = self.chain.next_seq, "audit file rotated");
+            }
+            Err(e) => {
+                if self.rotate_retry_at.is_none() {
+                    tracing::error!(target: "rampart::audit", error = %e, "cannot start a new audit file; staying with the current one");
+                }
+                self.rotate_retry_at = Some(Instant::now() + ROTATE_RETRY);
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        self.collect_queue_drops();
+        self.write_out();
+        if self.chain.since_checkpoint > 0 {
+            self.checkpoint();
+        }
+        if let Some(loss) = &self.loss {
+            tracing::error!(
+                target: "rampart::audit", file = %self.segment.path.display(), dropped = loss.counts.total(),
+                "audit records were dropped and the loss could not be written to the trail"
+            );
+        }
+        if let Err(e) = self.segment.file.sync_all() {
+            tracing::error!(target: "rampart::audit", file = %self.segment.path.display(), error = %e, "cannot sync the audit trail");
+        }
+    }
+}
