@@ -15,7 +15,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 /// Metric label for stream requests naming no resource of the policy.
@@ -109,12 +109,12 @@ pub(crate) async fn serve(
         now,
         session_started: session.created_at,
     };
-    let target = match policy.decide(&session.identity(), &resource, at) {
+    let (target, held) = match policy.decide(&session.identity(), &resource, at) {
         Decision::Allow { target, rule } => match own_vm(shared, &session, target).await {
             Ok((target, vm)) => {
                 tracing::debug!(target: "rampart::gateway", user = %session.username, resource = %resource, rule = %rule, "stream allowed");
                 shared.metrics.flow(label, "allow");
-                flow.vm = vm;
+                flow.vm = vm.as_ref().map(|vm| vm.id.clone());
                 flow.decided(
                     shared,
                     &target.to_string(),
@@ -122,7 +122,7 @@ pub(crate) async fn serve(
                     Some(&rule),
                     "allowed",
                 );
-                target
+                (target, vm)
             }
             Err((code, reason)) => {
                 tracing::info!(target: "rampart::gateway", user = %session.username, resource = %resource, reason, "stream refused");
@@ -175,6 +175,9 @@ pub(crate) async fn serve(
         return;
     }
     shared.metrics.flows_active().inc();
+    if let Some(vm) = &held {
+        mark_vm_used(shared, &vm.id);
+    }
     shared.audit.record(
         flow.event(
             shared,
@@ -207,20 +210,24 @@ pub(crate) async fn serve(
                 session.add_from_target(n);
                 gateway_from_target.inc_by(n);
             },
-        ) => Some(relayed.clean),
-        () = guard.cancelled().cancelled() => None,
+        ) => Ok(relayed.clean),
+        () = guard.cancelled().cancelled() => Err(("session_ended", ErrorCode::SessionExpired)),
+        () = vm_taken_away(shared, &session.user_id, held.as_ref()) => Err(("vm_released", ErrorCode::NoVmAllocated)),
     };
     shared.metrics.flows_active().dec();
     let outcome = match relayed {
-        Some(true) => "closed",
+        Ok(true) => "closed",
         // Ending a session closes its connections too, and the relay may see that first.
-        Some(false) if guard.cancelled().is_cancelled() => "session_ended",
-        Some(false) => "reset",
-        None => {
-            let code = quinn::VarInt::from_u32(ErrorCode::SessionExpired.as_u32());
+        Ok(false) if guard.cancelled().is_cancelled() => "session_ended",
+        Ok(false) => "reset",
+        Err((outcome, code)) => {
+            let code = quinn::VarInt::from_u32(code.as_u32());
             let _ = send.reset(code);
             let _ = recv.stop(code);
-            "session_ended"
+            if outcome == "vm_released" {
+                tracing::info!(target: "rampart::gateway", user = %session.username, resource = %resource, "flow ended: the VM is no longer this person's");
+            }
+            outcome
         }
     };
     drop(guard);
@@ -236,19 +243,29 @@ pub(crate) async fn serve(
     .await;
 }
 
+/// How often a long flow to a VM marks it used, so reclaim never takes a desktop in use.
+const VM_USE_MARK: Duration = Duration::from_secs(600);
+
+/// The VM a flow was taken to.
+#[derive(Debug)]
+struct HeldVm {
+    id: String,
+    pool: String,
+}
+
 /// For an `allocated:<pool>:<port>` target, the VM the person holds in that pool (looked up
 /// per stream, so allocation changes apply to the next connection); other targets as they are.
 async fn own_vm(
     shared: &Shared,
     session: &LiveSession,
     target: Target,
-) -> Result<(Target, Option<String>), (ErrorCode, &'static str)> {
-    let Some(pool) = target.pool.as_deref() else {
+) -> Result<(Target, Option<HeldVm>), (ErrorCode, &'static str)> {
+    let Some(pool) = target.pool.clone() else {
         return Ok((target, None));
     };
-    match shared.store.vm_held(&session.user_id, pool).await {
+    match shared.store.vm_held(&session.user_id, &pool).await {
         Ok(Some(vm)) => match target.on_host(&vm.address) {
-            Ok(on_vm) => Ok((on_vm, Some(vm.id))),
+            Ok(on_vm) => Ok((on_vm, Some(HeldVm { id: vm.id, pool }))),
             Err(e) => {
                 tracing::error!(target: "rampart::gateway", vm = %vm.id, error = %e, "VM address is not usable");
                 Err((ErrorCode::TargetUnreachable, "vm_address_invalid"))
@@ -262,7 +279,45 @@ async fn own_vm(
     }
 }
 
-async fn dial(target: &Target, timeout: std::time::Duration) -> Result<TcpStream, ErrorCode> {
+/// While a flow to a person's VM runs: resolves once the VM is no longer theirs (released,
+/// reassigned or retired), checked every `session_check_secs`, so a desktop handed to someone
+/// else is never left reachable through an old flow. Never resolves for other flows. Marks
+/// the VM used every [`VM_USE_MARK`] on the way.
+async fn vm_taken_away(shared: &Shared, user_id: &str, held: Option<&HeldVm>) {
+    let Some(vm) = held else {
+        return std::future::pending().await;
+    };
+    let mut marked = Instant::now();
+    loop {
+        tokio::time::sleep(shared.settings.session_check()).await;
+        match shared.store.vm_held(user_id, &vm.pool).await {
+            Ok(Some(now)) if now.id == vm.id => {
+                if marked.elapsed() >= VM_USE_MARK {
+                    marked = Instant::now();
+                    mark_vm_used(shared, &vm.id);
+                }
+            }
+            Ok(_) => return,
+            // The store is unreachable for now: the flow goes on, and the next check decides.
+            Err(e) => {
+                tracing::warn!(target: "rampart::gateway", vm = %vm.id, error = %e, "cannot check who holds the VM")
+            }
+        }
+    }
+}
+
+/// Records that the VM's holder used it now (reclaim counts idleness from here). Off the data
+/// path.
+fn mark_vm_used(shared: &Shared, vm: &str) {
+    let (store, vm, now) = (shared.store.clone(), vm.to_owned(), shared.clock.now());
+    tokio::spawn(async move {
+        if let Err(e) = store.touch_vm_flow(&vm, now).await {
+            tracing::warn!(target: "rampart::gateway", vm = %vm, error = %e, "cannot record the VM's use");
+        }
+    });
+}
+
+async fn dial(target: &Target, timeout: Duration) -> Result<TcpStream, ErrorCode> {
     match tokio::time::timeout(timeout, TcpStream::connect(target.dial_string())).await {
         Err(_) => Err(ErrorCode::TargetTimeout),
         Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(ErrorCode::TargetRefused),
@@ -285,19 +340,17 @@ async fn record(
     bytes_from_target: u64,
 ) {
     let elapsed = flow.began.elapsed();
-    if let (Some(vm), "allow") = (&flow.vm, decision) {
-        // The holder used their VM: reclaim counts idleness from here. Off the data path.
-        let (store, vm, now) = (shared.store.clone(), vm.clone(), shared.clock.now());
-        tokio::spawn(async move {
-            if let Err(e) = store.touch_vm_flow(&vm, now).await {
-                tracing::warn!(target: "rampart::gateway", vm = %vm, error = %e, "cannot record the VM's use");
-            }
-        });
+    if let (Some(vm), "allow") = (&flow.vm, decision)
+        && outcome != "vm_released"
+    {
+        mark_vm_used(shared, vm);
     }
     if decision == "allow" {
         // Denied streams are on file as their decision; allowed ones get a close or a failure.
         let (activity, status, message) = match outcome {
-            "closed" | "reset" | "session_ended" | "client_gone" => (Activity::CLOSE, Status::Success, "flow closed"),
+            "closed" | "reset" | "session_ended" | "vm_released" | "client_gone" => {
+                (Activity::CLOSE, Status::Success, "flow closed")
+            }
             _ => (Activity::FAIL, Status::Failure, "target not reached"),
         };
         let end_ms = flow

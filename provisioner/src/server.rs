@@ -71,9 +71,22 @@ impl ProvisionerServer {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves until `shutdown` completes, then lets running requests finish.
+    /// Serves until `shutdown` completes, then lets running requests finish. First, VMs a
+    /// stopped provisioner left in the middle of a hook go to maintenance once that hook would
+    /// have timed out (those not yet due are watched in the background).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
+        let provisioner = self.state.provisioner.clone();
+        let mut interrupted = provisioner
+            .interrupted_hooks()
+            .await
+            .context("cannot look for VM hooks the last stop cut short")?;
+        provisioner
+            .fail_interrupted_hooks(&mut interrupted, crate::service::unix_now())
+            .await
+            .context("cannot recover VMs from hooks the last stop cut short")?;
+        let recovery = (!interrupted.is_empty())
+            .then(|| tokio::spawn(async move { provisioner.recover_interrupted_hooks(interrupted).await }));
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
         tokio::spawn(async move {
@@ -83,11 +96,14 @@ impl ProvisionerServer {
         let app = crate::routes::router(self.state);
         let audit_writer = self.audit_writer;
         tracing::info!(target: "rampart::provisioner", listen = %addr, "provisioner serving HTTPS");
-        axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.tls))
+        let served = axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.tls))
             .handle(handle)
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .context("HTTPS server failed")?;
+            .await;
+        if let Some(recovery) = recovery {
+            recovery.abort();
+        }
+        served.context("HTTPS server failed")?;
         if let Some(writer) = audit_writer {
             writer.finish().await;
         }

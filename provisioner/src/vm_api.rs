@@ -211,11 +211,32 @@ pub struct VmQuery {
 #[derive(Debug, Clone, Serialize, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReclaimQuery {
-    /// Days without a connection from the holder.
+    /// Days without a connection from the holder (at least 1).
     pub days: u32,
     /// Only this pool.
     #[serde(default)]
     pub pool: Option<String>,
+}
+
+/// What a reclaim run did. Each VM is released only if, at that moment, the same person still
+/// holds it and it is still idle past the cutoff; the others are listed with the reason.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReclaimReport {
+    /// The VMs taken back (now `provisioning` for their pool's reset hook, or `free`).
+    pub released: Vec<VmInfo>,
+    /// The idle VMs left alone, each with why.
+    pub skipped: Vec<ReclaimSkipped>,
+}
+
+/// An idle VM a reclaim run did not release.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReclaimSkipped {
+    /// VM id.
+    pub vm: String,
+    /// Its holder when it was found idle.
+    pub holder: Option<String>,
+    /// Why it was not released (used since, changed hands, released meanwhile…).
+    pub reason: String,
 }
 
 /// One pool in the capacity report.

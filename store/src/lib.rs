@@ -28,7 +28,7 @@ pub use provisioning::{
 };
 pub use seal::{KeyRing, SealError, SealedSeed};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
-pub use vms::{AllocationRequest, PoolCounts, PoolRecord, VmChange, VmEvent, VmRecord, VmState};
+pub use vms::{AllocationRequest, PoolCounts, PoolRecord, VmChange, VmEvent, VmGuard, VmRecord, VmState};
 
 /// Persistence used by gateways and provisioners. Object safe: share it as `Arc<dyn Store>`.
 #[async_trait::async_trait]
@@ -228,7 +228,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`StoreError::Conflict`] unless `allow_second`. No free VM is a conflict too.
     async fn allocate_vm(&self, request: &AllocationRequest, now: i64) -> Result<VmRecord, StoreError>;
 
-    /// Applies a state change if the VM is in one of `change.from`, with its event.
+    /// Applies a state change if the VM is in one of `change.from` and meets `change.only_if`,
+    /// with its event; otherwise [`StoreError::Conflict`] naming what did not hold.
     async fn change_vm(&self, change: &VmChange, now: i64) -> Result<VmRecord, StoreError>;
 
     /// Gives an allocated VM to another person (who must hold none in the pool).

@@ -176,4 +176,18 @@ pub struct VmChange {
     pub error: Option<String>,
     /// Hook output to keep (None keeps the previous).
     pub hook_output: Option<String>,
+    /// Further conditions, checked in the same transaction as the change.
+    pub only_if: VmGuard,
+}
+
+/// Conditions a [`VmChange`] needs besides the VM's state; each that is set must hold, or the
+/// change is a [`crate::StoreError::Conflict`] that says which did not. The default has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmGuard {
+    /// It is still held by this person (stable id).
+    pub holder_id: Option<String>,
+    /// Its holder last used it (or, never having used it, got it) before this time.
+    pub idle_before: Option<i64>,
+    /// It has not changed since it was read: its `updated_at` is still this.
+    pub updated_at: Option<i64>,
 }

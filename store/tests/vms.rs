@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use common::*;
 use rampart_store::{
-    AllocationRequest, PoolRecord, SqliteStore, Store, StoreError, UserRecord, VmChange, VmRecord, VmState,
+    AllocationRequest, PoolRecord, SqliteStore, Store, StoreError, UserRecord, VmChange, VmGuard, VmRecord, VmState,
 };
 
 fn pool(name: &str) -> PoolRecord {
@@ -144,6 +144,7 @@ async fn inventory_allocation_rules_and_changes() {
         detail: String::new(),
         error: None,
         hook_output: None,
+        only_if: VmGuard::default(),
     };
     let freed = store.change_vm(&release("vm1"), NOW + 1).await.unwrap();
     assert_eq!((freed.state, freed.holder_id), (VmState::Free, None));
@@ -228,4 +229,83 @@ async fn fifty_requests_for_twenty_vms_in_two_processes() {
     let (dir, first) = fresh_store().await;
     let second = SqliteStore::open(dir.path()).await.unwrap();
     check_race(vec![Arc::new(first), Arc::new(second)]).await;
+}
+
+#[tokio::test]
+async fn guarded_changes_apply_only_while_their_conditions_hold() {
+    let (_dir, store) = fresh_store().await;
+    store.create_pool(&pool("desktops")).await.unwrap();
+    store.add_vms(&[vm("vm1", "desktops")], "desk", NOW).await.unwrap();
+    let alice = person(&store, 1).await;
+    let bob = person(&store, 2).await;
+    store
+        .allocate_vm(&request("desktops", &alice, Some("vm1")), NOW)
+        .await
+        .unwrap();
+    store.touch_vm_flow("vm1", NOW + 100).await.unwrap();
+    let release = |only_if: VmGuard| VmChange {
+        vm_id: "vm1".into(),
+        from: vec![VmState::Allocated],
+        to: VmState::Free,
+        actor: "desk".into(),
+        action: "released".into(),
+        detail: "reclaimed".into(),
+        error: None,
+        hook_output: None,
+        only_if,
+    };
+    // Used at NOW + 100: not idle before then.
+    let used = store
+        .change_vm(
+            &release(VmGuard {
+                idle_before: Some(NOW + 100),
+                ..VmGuard::default()
+            }),
+            NOW + 200,
+        )
+        .await
+        .unwrap_err();
+    assert!(used.to_string().contains("used since the idle cutoff"), "{used}");
+    // Given to bob meanwhile: alice's idleness says nothing about him.
+    store
+        .reassign_vm("vm1", &bob.0, &bob.1, "desk", NOW + 150)
+        .await
+        .unwrap();
+    let moved = store
+        .change_vm(
+            &release(VmGuard {
+                holder_id: Some(alice.0.clone()),
+                ..VmGuard::default()
+            }),
+            NOW + 200,
+        )
+        .await
+        .unwrap_err();
+    assert!(moved.to_string().contains("now held by user2"), "{moved}");
+    let stale = store
+        .change_vm(
+            &release(VmGuard {
+                updated_at: Some(NOW),
+                ..VmGuard::default()
+            }),
+            NOW + 200,
+        )
+        .await
+        .unwrap_err();
+    assert!(stale.to_string().contains("changed since it was read"), "{stale}");
+    let vm = store.vm("vm1").await.unwrap().unwrap();
+    assert_eq!(vm.holder_name.as_deref(), Some("user2"), "nothing was applied");
+    // Bob got it at NOW + 150 and has not used it: idle before NOW + 151.
+    let freed = store
+        .change_vm(
+            &release(VmGuard {
+                holder_id: Some(bob.0.clone()),
+                idle_before: Some(NOW + 151),
+                updated_at: Some(vm.updated_at),
+            }),
+            NOW + 200,
+        )
+        .await
+        .unwrap();
+    assert_eq!((freed.state, freed.holder_id), (VmState::Free, None));
 }

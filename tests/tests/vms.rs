@@ -329,8 +329,11 @@ async fn reclaim_lists_exactly_the_vms_idle_past_the_threshold() {
     );
     let listed = prov.rampart_json(&["vm", "list", "--state", "allocated"]);
     assert_eq!(listed.as_array().unwrap().len(), 4, "listing changed nothing");
+    let zero = prov.rampart(&["vm", "reclaim", "--days", "0"]);
+    assert!(!zero.status.success(), "{}", output_text(&zero));
     let released = prov.rampart_json(&["vm", "reclaim", "--days", "30", "--release"]);
-    assert_eq!(released.as_array().unwrap().len(), 2);
+    assert_eq!(vm_ids(&released["released"]), ["vm1", "vm3"], "{released}");
+    assert!(released["skipped"].as_array().unwrap().is_empty(), "{released}");
     let free = prov.rampart_json(&["vm", "list", "--state", "free"]);
     assert_eq!(vm_ids(&free), ["vm1", "vm3", "vm5"]);
     let none = prov.rampart_json(&["vm", "reclaim", "--days", "30"]);
@@ -362,4 +365,85 @@ async fn bulk_allocation_by_group_and_csv_reports_every_person() {
     assert!(said.contains("line 2 (alice): alice already holds vm-1"), "{said}");
     assert!(said.contains("line 3 (bob): no free VM in pool desktops"), "{said}");
     assert!(said.contains("line 4 (nobody-here): no enabled person named"), "{said}");
+}
+
+/// A TCP service on 127.0.0.4 that greets with `I am vm-c` and then echoes until closed.
+async fn echoing_vm() -> u16 {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.4", 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut read, mut write) = tcp.into_split();
+                if write.write_all(b"I am vm-c\n").await.is_ok() {
+                    let _ = tokio::io::copy(&mut read, &mut write).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vm_handed_to_someone_else_is_cut_from_its_old_holders_open_flow() {
+    let port = echoing_vm().await;
+    let policy = format!(
+        "[[resource]]\nname = \"desktop\"\ntarget = \"allocated:desktops:{port}\"\nallow_users = [\"alice\", \"bob\"]\n"
+    );
+    let lab = LdapLab::start(&policy, "session_check_secs = 1").await;
+    let prov = ProvisionerProc::start_for(&lab.gw, &lab.directory, "");
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    lab.gw.enrol(BOB.uuid, BOB.uid).await;
+    ok(&prov.rampart(&[
+        "vm",
+        "pool",
+        "create",
+        "desktops",
+        "--capacity",
+        "1",
+        "--port",
+        &port.to_string(),
+    ]));
+    ok(&prov.rampart(&["vm", "add", "--pool", "desktops", "vm-c", "127.0.0.4"]));
+    ok(&prov.rampart(&["vm", "allocate", "--pool", "desktops", "alice", "--vm", "vm-c"]));
+
+    let (alice, _) = login_person(&lab.gw, &ALICE, &secret, 0).await;
+    let (mut send, mut recv) = alice.open("desktop").await.unwrap();
+    let mut greeting = [0u8; 10];
+    recv.read_exact(&mut greeting).await.unwrap();
+    assert_eq!(&greeting, b"I am vm-c\n");
+    send.write_all(b"still mine").await.unwrap();
+    let mut back = [0u8; 10];
+    recv.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"still mine");
+
+    // The service desk gives the VM to bob: alice's open flow is cut within the check interval.
+    ok(&prov.rampart(&["vm", "reassign", "vm-c", "bob"]));
+    let cut = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if send.write_all(b"x").await.is_err() {
+                return;
+            }
+            let mut one = [0u8; 1];
+            if recv.read_exact(&mut one).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "alice still reaches the VM now held by bob");
+    assert!(cut.elapsed() < Duration::from_secs(4));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let records = lab.gw.flow_records();
+        if let Some(record) = records.iter().find(|f| f["vm"] == "vm-c" && f["user"] == "alice") {
+            assert_eq!(record["outcome"], "vm_released", "{record}");
+            assert!(record["bytes_to_target"].as_u64().unwrap() >= 10);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{records:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

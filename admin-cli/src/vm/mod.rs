@@ -12,7 +12,7 @@ use inventory::parse_inventory;
 use rampart_provisioner::api::GroupMembers;
 use rampart_provisioner::vm_api::{
     AddVms, AddVmsResponse, AllocateRequest, CapacityReport, NewVm, PoolDetail, PoolInfo, PoolRequest, ReassignRequest,
-    ReclaimQuery, VmInfo, VmReason,
+    ReclaimQuery, ReclaimReport, VmInfo, VmReason,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -116,8 +116,8 @@ pub enum VmCommand {
     },
     /// Allocated VMs whose holder made no connection for --days days; --release takes them back.
     Reclaim {
-        /// Days without a connection.
-        #[arg(long)]
+        /// Days without a connection (at least 1).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         days: u32,
         /// Only this pool.
         #[arg(long)]
@@ -144,8 +144,8 @@ pub enum PoolCommand {
         /// What it is for.
         #[arg(long, default_value = "")]
         description: String,
-        /// Command run (sh -c) to prepare each new VM; RAMPART_VM_ID, RAMPART_VM_ADDRESS and
-        /// RAMPART_POOL are set.
+        /// Command run (sh -c) to prepare each new VM; RAMPART_VM_ID, RAMPART_VM_ADDRESS,
+        /// RAMPART_POOL and RAMPART_HOOK are set, with PATH, HOME, LANG and LC_ALL only.
         #[arg(long)]
         provision_hook: Option<String>,
         /// Command run when a VM is released.
@@ -251,22 +251,27 @@ pub async fn run(client: &Client, output: Output, command: VmCommand) -> Result<
             let vms: Vec<VmInfo> = client.get(&format!("/v1/vms?{}", query.join("&"))).await?;
             print_vms(output, &vms, "No VMs match.")
         }
-        VmCommand::Reclaim { days, pool, release } => {
-            let vms: Vec<VmInfo> = if release {
-                client.post("/v1/reclaim", &ReclaimQuery { days, pool }).await?
-            } else {
-                let pool = pool.map(|p| format!("&pool={}", segment(&p))).unwrap_or_default();
-                client.get(&format!("/v1/reclaim?days={days}{pool}")).await?
-            };
+        VmCommand::Reclaim {
+            days,
+            pool,
+            release: false,
+        } => {
+            let pool = pool.map(|p| format!("&pool={}", segment(&p))).unwrap_or_default();
+            let vms: Vec<VmInfo> = client.get(&format!("/v1/reclaim?days={days}{pool}")).await?;
             if output == Output::Table {
-                let verb = if release {
-                    "Released"
-                } else {
-                    "Idle (use --release to take them back)"
-                };
-                println!("{verb}: VMs with no connection from their holder for {days} days");
+                println!(
+                    "Idle (use --release to take them back): VMs with no connection from their holder for {days} days"
+                );
             }
             print_vms(output, &vms, "None.")
+        }
+        VmCommand::Reclaim {
+            days,
+            pool,
+            release: true,
+        } => {
+            let report: ReclaimReport = client.post("/v1/reclaim", &ReclaimQuery { days, pool }).await?;
+            print_reclaimed(output, &report, days)
         }
     }
 }
@@ -381,6 +386,34 @@ fn print_vms(output: Output, vms: &[VmInfo], empty: &str) -> Result<(), CliError
         Output::Table => vm_table(vms).print(empty),
     }
     Ok(())
+}
+
+/// What `vm reclaim --release` did; exits 10 when an idle VM was left alone (used or changed
+/// since it was found idle).
+fn print_reclaimed(output: Output, report: &ReclaimReport, days: u32) -> Result<(), CliError> {
+    match output {
+        Output::Json => json(report)?,
+        Output::Table => {
+            println!("Released: VMs with no connection from their holder for {days} days");
+            vm_table(&report.released).print("None.");
+            for skipped in &report.skipped {
+                let holder = skipped.holder.as_deref().unwrap_or("nobody");
+                println!("  not released: {} (held by {holder}): {}", skipped.vm, skipped.reason);
+            }
+        }
+    }
+    if report.skipped.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError {
+            message: format!(
+                "{} of {} idle VM(s) not released",
+                report.skipped.len(),
+                report.skipped.len() + report.released.len()
+            ),
+            code: exit::PARTIAL,
+        })
+    }
 }
 
 fn print_vm(output: Output, vm: &VmInfo, what: &str) -> Result<(), CliError> {

@@ -7,7 +7,7 @@ use crate::http::{ApiFailure, ApiJson, ApiPath, ApiQuery, Operator};
 use crate::service::Provisioner;
 use crate::vm_api::{
     AddVms, AddVmsResponse, AllocateRequest, CapacityReport, PoolDetail, PoolInfo, PoolRequest, ReassignRequest,
-    ReclaimQuery, VmInfo, VmQuery, VmReason,
+    ReclaimQuery, ReclaimReport, VmInfo, VmQuery, VmReason,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -207,15 +207,17 @@ pub(super) async fn idle(
     ))
 }
 
-/// Releases the VMs idle for `days` days.
+/// Releases the VMs idle for `days` days: each one still held by the same person and still idle
+/// at that moment; the others are reported with the reason.
 #[utoipa::path(post, path = "/v1/reclaim", tag = "vms", request_body = ReclaimQuery,
-    responses((status = 200, body = Vec<VmInfo>), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    responses((status = 200, body = ReclaimReport), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError)),
     security(("api_key" = [])))]
 pub(super) async fn reclaim(
     State(app): State<Provisioner>,
     operator: Operator,
     ApiJson(request): ApiJson<ReclaimQuery>,
-) -> Result<ApiJson<Vec<VmInfo>>, ApiFailure> {
+) -> Result<ApiJson<ReclaimReport>, ApiFailure> {
     operator.require(Permission::ManageTokens)?;
     Ok(ApiJson(
         app.reclaim(operator.name(), request.days, request.pool.as_deref())

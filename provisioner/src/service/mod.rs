@@ -9,6 +9,7 @@ mod operators;
 
 pub mod reports;
 mod tokens;
+mod vm_hooks;
 mod vms;
 
 use crate::api::{TokenEventInfo, TokenInfo};
@@ -19,9 +20,11 @@ use rampart_core::username::normalize_username;
 use rampart_directory::{Directory, DirectoryError, DirectoryUser};
 use rampart_store::{KeyRing, OperatorRecord, Store, StoreError, TokenEvent, TokenView, UserRecord};
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 pub use enrol::MAX_BATCH;
 pub use operators::new_operator;
+pub use vm_hooks::InterruptedHooks;
 
 /// Why an operation failed. Messages are for operators: they name people and tokens, never
 /// seeds or codes.
@@ -91,6 +94,8 @@ pub struct Provisioner {
     directory: Arc<dyn Directory>,
     settings: ProvisionerSettings,
     audit: AuditLog,
+    /// Slots for pool hooks (provision, reset, destroy), shared by every request.
+    hook_slots: Arc<Semaphore>,
 }
 
 impl Provisioner {
@@ -107,6 +112,7 @@ impl Provisioner {
             directory,
             settings,
             audit: AuditLog::disabled(),
+            hook_slots: Arc::new(Semaphore::new(vm_hooks::HOOKS_IN_FLIGHT)),
         }
     }
 

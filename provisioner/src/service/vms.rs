@@ -1,23 +1,19 @@
 //! VM pools for the service desk: create pools, add inventory (running each pool's provision
 //! hook), allocate to people found in the directory, release (reset hook), reassign, put in
-//! maintenance, retire (destroy hook), list idle VMs to reclaim, and the capacity report.
-//! Every change is a VM event in the store and an Account Change record on the audit trail.
+//! maintenance, retire (destroy hook), list and reclaim idle VMs, and the capacity report.
+//! Every change is a VM event in the store and an Account Change record on the audit trail; a
+//! VM is `provisioning`, never allocatable, while any of its hooks runs (see `vm_hooks`).
 
-use super::hooks::{self, HookRun};
 use super::{Provisioner, ServiceError, now};
 use crate::vm_api::{
-    AddVms, AddVmsResponse, AllocateRequest, CapacityReport, PoolCapacity, PoolDetail, PoolInfo, PoolRequest, VmInfo,
-    VmQuery,
+    AddVms, AddVmsResponse, AllocateRequest, CapacityReport, PoolCapacity, PoolDetail, PoolInfo, PoolRequest,
+    ReclaimReport, ReclaimSkipped, VmInfo, VmQuery,
 };
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
-use rampart_store::{AllocationRequest, PoolRecord, VmChange, VmRecord, VmState};
-use std::sync::Arc;
-use std::time::Duration;
+use rampart_store::{AllocationRequest, PoolRecord, VmChange, VmGuard, VmRecord, VmState};
 
 /// Most VMs added in one request.
 pub const MAX_VMS_PER_REQUEST: usize = 1000;
-/// Hooks running at once per provisioner.
-const HOOKS_IN_FLIGHT: usize = 8;
 const DAY: i64 = 86_400;
 
 impl Provisioner {
@@ -159,15 +155,8 @@ impl Provisioner {
         }
         tracing::info!(target: "rampart::provisioner", operator = actor, pool = %pool.name, count = records.len(), "VMs added");
         if let Some(hook) = &pool.provision_hook {
-            let limit = Arc::new(tokio::sync::Semaphore::new(HOOKS_IN_FLIGHT));
-            for vm in records.clone() {
-                let this = self.clone();
-                let (hook, limit, pool) = (hook.clone(), limit.clone(), pool.clone());
-                tokio::spawn(async move {
-                    let _slot = limit.acquire().await;
-                    this.finish_hook(&pool, &vm, "provision", &hook, VmState::Provisioning, VmState::Free)
-                        .await;
-                });
+            for vm in &records {
+                self.spawn_hook(pool.clone(), vm.clone(), "provision", hook.clone());
             }
         }
         Ok(AddVmsResponse {
@@ -178,63 +167,6 @@ impl Provisioner {
                 0
             },
         })
-    }
-
-    /// Runs a hook for `vm` and moves it from `from` to `done` on success, or to maintenance
-    /// with the error on failure.
-    async fn finish_hook(
-        &self,
-        pool: &PoolRecord,
-        vm: &VmRecord,
-        kind: &str,
-        hook: &str,
-        from: VmState,
-        done: VmState,
-    ) {
-        let run: HookRun = hooks::run(
-            hook,
-            kind,
-            &[
-                ("RAMPART_VM_ID", &vm.id),
-                ("RAMPART_VM_ADDRESS", &vm.address),
-                ("RAMPART_POOL", &pool.name),
-                ("RAMPART_HOOK", kind),
-            ],
-            Duration::from_secs(u64::from(pool.hook_timeout_secs)),
-        )
-        .await;
-        let (to, action, error) = match &run.failure {
-            None => (done, format!("{kind}_done"), None),
-            Some(why) => (VmState::Maintenance, "hook_failed".to_owned(), Some(why.clone())),
-        };
-        let change = VmChange {
-            vm_id: vm.id.clone(),
-            from: vec![from],
-            to,
-            actor: "provisioner".into(),
-            action: action.clone(),
-            detail: String::new(),
-            error: error.clone(),
-            hook_output: Some(run.output),
-        };
-        match self.store.change_vm(&change, now()).await {
-            Ok(updated) => {
-                if let Some(why) = &error {
-                    tracing::warn!(target: "rampart::provisioner", vm = %vm.id, error = %why, "VM hook failed; VM in maintenance");
-                }
-                self.vm_audit(
-                    "provisioner",
-                    Activity::OTHER,
-                    &action,
-                    &updated,
-                    None,
-                    error.as_deref().unwrap_or(""),
-                );
-            }
-            Err(e) => {
-                tracing::error!(target: "rampart::provisioner", vm = %vm.id, error = %e, "cannot record a hook's outcome")
-            }
-        }
     }
 
     /// VMs matching `query`.
@@ -296,20 +228,41 @@ impl Provisioner {
         Ok(vm.into())
     }
 
-    /// Takes a VM back from its holder; with a reset hook it is `provisioning` until the hook
-    /// has run.
+    /// Takes a VM back from its holder; with a reset hook it is `provisioning` (offered to
+    /// nobody) until the hook has run.
     pub async fn release(&self, actor: &str, vm_id: &str, reason: &str) -> Result<VmInfo, ServiceError> {
         let vm = self.vm_record(vm_id).await?;
+        Ok(self.release_if(actor, vm, reason, VmGuard::default()).await?.into())
+    }
+
+    /// Releases `vm` (as read) if it is still allocated and `only_if` holds, in one store
+    /// transaction.
+    async fn release_if(
+        &self,
+        actor: &str,
+        vm: VmRecord,
+        reason: &str,
+        only_if: VmGuard,
+    ) -> Result<VmRecord, ServiceError> {
         let pool = self.pool_record(&vm.pool).await?;
-        let holder = vm.holder_name.clone().unwrap_or_default();
         let to = if pool.reset_hook.is_some() {
             VmState::Provisioning
         } else {
             VmState::Free
         };
-        let updated = self
-            .change(actor, vm_id, &[VmState::Allocated], to, "released", reason)
-            .await?;
+        let change = VmChange {
+            vm_id: vm.id.clone(),
+            from: vec![VmState::Allocated],
+            to,
+            actor: actor.to_owned(),
+            action: "released".into(),
+            detail: reason.to_owned(),
+            error: None,
+            hook_output: None,
+            only_if,
+        };
+        let updated = self.store.change_vm(&change, now()).await?;
+        let holder = vm.holder_name.unwrap_or_default();
         self.vm_audit(
             actor,
             Activity::DETACH,
@@ -319,14 +272,9 @@ impl Provisioner {
             reason,
         );
         if let Some(hook) = pool.reset_hook.clone() {
-            let this = self.clone();
-            let vm = updated.clone();
-            tokio::spawn(async move {
-                this.finish_hook(&pool, &vm, "reset", &hook, VmState::Provisioning, VmState::Free)
-                    .await;
-            });
+            self.spawn_hook(pool, updated.clone(), "reset", hook);
         }
-        Ok(updated.into())
+        Ok(updated)
     }
 
     /// Gives an allocated VM to another person.
@@ -391,83 +339,111 @@ impl Provisioner {
         Ok(vm.into())
     }
 
-    /// Retires a VM that nobody holds, running the pool's destroy hook first (a failure leaves
-    /// it in maintenance with the error).
+    /// Retires a VM that nobody holds. With a destroy hook it first leaves the free list (it is
+    /// `provisioning` while the hook runs), then is retired; a failed hook leaves it in
+    /// maintenance with the error.
     pub async fn retire(&self, actor: &str, vm_id: &str, reason: &str) -> Result<VmInfo, ServiceError> {
         let vm = self.vm_record(vm_id).await?;
-        if !matches!(vm.state, VmState::Free | VmState::Maintenance) {
-            return Err(ServiceError::Conflict(format!(
-                "VM {vm_id} is {}: release it first",
-                vm.state.as_str()
-            )));
+        match vm.state {
+            VmState::Free | VmState::Maintenance => {}
+            VmState::Allocated => {
+                return Err(ServiceError::Conflict(format!(
+                    "VM {vm_id} is allocated: release it first"
+                )));
+            }
+            VmState::Provisioning => {
+                return Err(ServiceError::Conflict(format!(
+                    "VM {vm_id} is provisioning: wait until its hook has finished"
+                )));
+            }
+            VmState::Retired => return Err(ServiceError::Conflict(format!("VM {vm_id} is already retired"))),
         }
         let pool = self.pool_record(&vm.pool).await?;
-        if let Some(hook) = &pool.destroy_hook {
-            let run = hooks::run(
-                hook,
-                "destroy",
-                &[
-                    ("RAMPART_VM_ID", &vm.id),
-                    ("RAMPART_VM_ADDRESS", &vm.address),
-                    ("RAMPART_POOL", &pool.name),
-                ],
-                Duration::from_secs(u64::from(pool.hook_timeout_secs)),
-            )
-            .await;
-            if let Some(why) = run.failure {
-                let change = VmChange {
-                    vm_id: vm.id.clone(),
-                    from: vec![VmState::Free, VmState::Maintenance],
-                    to: VmState::Maintenance,
-                    actor: actor.into(),
-                    action: "hook_failed".into(),
-                    detail: String::new(),
-                    error: Some(why.clone()),
-                    hook_output: Some(run.output),
-                };
-                self.store.change_vm(&change, now()).await?;
-                return Err(ServiceError::Conflict(format!("VM {vm_id} was not retired: {why}")));
-            }
-        }
-        let vm = self
-            .change(
-                actor,
-                vm_id,
-                &[VmState::Free, VmState::Maintenance],
-                VmState::Retired,
-                "retired",
-                reason,
-            )
+        let from = [VmState::Free, VmState::Maintenance];
+        let Some(hook) = pool.destroy_hook.clone() else {
+            let retired = self
+                .change(actor, vm_id, &from, VmState::Retired, "retired", reason)
+                .await?;
+            self.vm_audit(actor, Activity::REMOVE, "retired", &retired, None, reason);
+            return Ok(retired.into());
+        };
+        // Atomically out of the free list before the hook runs: a VM being destroyed is never
+        // allocated.
+        let retiring = self
+            .change(actor, vm_id, &from, VmState::Provisioning, "retiring", reason)
             .await?;
-        self.vm_audit(actor, Activity::REMOVE, "retired", &vm, None, reason);
-        Ok(vm.into())
+        self.vm_audit(actor, Activity::OTHER, "retiring", &retiring, None, reason);
+        // Its own task, so that a caller who stops waiting abandons neither the hook nor the
+        // recording of its outcome.
+        let this = self.clone();
+        let (actor, reason) = (actor.to_owned(), reason.to_owned());
+        let destroy = tokio::spawn(async move { this.destroy(&actor, &pool, &retiring, &hook, &reason).await });
+        let retired = destroy.await.map_err(|e| {
+            ServiceError::Unavailable(format!("the destroy hook of VM {vm_id} did not complete: {e}"))
+        })??;
+        Ok(retired.into())
     }
 
     /// Allocated VMs whose holder has made no connection to them for `days` days (counting from
     /// the allocation when there was none), oldest use first.
     pub async fn idle_vms(&self, days: u32, pool: Option<&str>, now: i64) -> Result<Vec<VmInfo>, ServiceError> {
+        let (_, idle) = self.idle_records(days, pool, now).await?;
+        Ok(idle.into_iter().map(VmInfo::from).collect())
+    }
+
+    /// Releases the idle VMs [`Provisioner::idle_vms`] lists, each only if, at that moment and
+    /// in one store transaction, the same person still holds it and it is still idle past the
+    /// cutoff. One VM that cannot be released does not stop the others: the report says why.
+    pub async fn reclaim(&self, actor: &str, days: u32, pool: Option<&str>) -> Result<ReclaimReport, ServiceError> {
+        let (cutoff, idle) = self.idle_records(days, pool, now()).await?;
+        let reason = format!("reclaimed: idle {days} days");
+        let mut report = ReclaimReport {
+            released: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for vm in idle {
+            let (vm_id, holder) = (vm.id.clone(), vm.holder_name.clone());
+            let only_if = VmGuard {
+                holder_id: vm.holder_id.clone(),
+                idle_before: Some(cutoff),
+                updated_at: None,
+            };
+            match self.release_if(actor, vm, &reason, only_if).await {
+                Ok(released) => report.released.push(released.into()),
+                Err(e) => report.skipped.push(ReclaimSkipped {
+                    vm: vm_id,
+                    holder,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        tracing::info!(target: "rampart::provisioner", operator = actor, days, released = report.released.len(), skipped = report.skipped.len(), "idle VMs reclaimed");
+        Ok(report)
+    }
+
+    /// The idle cutoff for `days` and the allocated VMs idle past it, oldest use first.
+    async fn idle_records(
+        &self,
+        days: u32,
+        pool: Option<&str>,
+        now: i64,
+    ) -> Result<(i64, Vec<VmRecord>), ServiceError> {
+        if days < 1 {
+            return Err(ServiceError::Invalid(
+                "days: at least 1 (a VM used today is not idle)".into(),
+            ));
+        }
         let cutoff = now.saturating_sub(i64::from(days).saturating_mul(DAY));
+        let last_use = |vm: &VmRecord| vm.last_flow_at.or(vm.allocated_at).unwrap_or(0);
         let mut idle: Vec<VmRecord> = self
             .store
             .vms(pool, Some(VmState::Allocated), None)
             .await?
             .into_iter()
-            .filter(|vm| vm.last_flow_at.or(vm.allocated_at).unwrap_or(0) < cutoff)
+            .filter(|vm| last_use(vm) < cutoff)
             .collect();
-        idle.sort_by_key(|vm| vm.last_flow_at.or(vm.allocated_at).unwrap_or(0));
-        Ok(idle.into_iter().map(VmInfo::from).collect())
-    }
-
-    /// Releases every idle VM [`Provisioner::idle_vms`] lists.
-    pub async fn reclaim(&self, actor: &str, days: u32, pool: Option<&str>) -> Result<Vec<VmInfo>, ServiceError> {
-        let mut released = Vec::new();
-        for vm in self.idle_vms(days, pool, now()).await? {
-            released.push(
-                self.release(actor, &vm.id, &format!("reclaimed: idle {days} days"))
-                    .await?,
-            );
-        }
-        Ok(released)
+        idle.sort_by_key(last_use);
+        Ok((cutoff, idle))
     }
 
     /// Per pool: numbers, allocations per day, and days until it runs out at the last week's
@@ -537,11 +513,12 @@ impl Provisioner {
             detail: reason.to_owned(),
             error: None,
             hook_output: None,
+            only_if: VmGuard::default(),
         };
         Ok(self.store.change_vm(&change, now()).await?)
     }
 
-    fn vm_audit(
+    pub(super) fn vm_audit(
         &self,
         actor: &str,
         activity: Activity,

@@ -190,6 +190,7 @@ pub(super) async fn change(
             change.action
         )));
     }
+    guard_holds(&current, change)?;
     let keep_holder = change.to == VmState::Allocated;
     sqlx::query(
         "UPDATE vms SET state = ?, holder_id = CASE WHEN ? THEN holder_id END, \
@@ -221,6 +222,39 @@ pub(super) async fn change(
     )
     .await?;
     Ok(updated)
+}
+
+/// Checks `change.only_if` against the VM as it is inside the change's transaction.
+fn guard_holds(current: &VmRecord, change: &VmChange) -> Result<(), StoreError> {
+    let guard = &change.only_if;
+    if let Some(holder) = &guard.holder_id
+        && current.holder_id.as_ref() != Some(holder)
+    {
+        return Err(StoreError::Conflict(format!(
+            "VM {} has changed hands (now held by {}): cannot {}",
+            current.id,
+            current.holder_name.as_deref().unwrap_or("nobody"),
+            change.action
+        )));
+    }
+    if let Some(cutoff) = guard.idle_before {
+        let last_use = current.last_flow_at.or(current.allocated_at).unwrap_or(0);
+        if last_use >= cutoff {
+            return Err(StoreError::Conflict(format!(
+                "VM {} has been used since the idle cutoff: cannot {}",
+                current.id, change.action
+            )));
+        }
+    }
+    if let Some(seen) = guard.updated_at
+        && current.updated_at != seen
+    {
+        return Err(StoreError::Conflict(format!(
+            "VM {} changed since it was read: cannot {}",
+            current.id, change.action
+        )));
+    }
+    Ok(())
 }
 
 pub(super) async fn reassign(
