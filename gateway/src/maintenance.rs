@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(shared.settings.session_check());
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut ended_cursor = shared.clock.now();
+    let mut ended_cursor = None;
     let mut last_directory_check = shared.clock.now();
     loop {
         tokio::select! {
@@ -35,20 +35,63 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
-/// Polls the store's feed of ended sessions. The cursor overlaps by a second so an ending in
-/// the same second as the last poll is not missed; ending twice is harmless.
-async fn close_sessions_ended_elsewhere(shared: &Shared, cursor: &mut i64, now: i64) {
-    match shared.store.sessions_ended_since(cursor.saturating_sub(1)).await {
+/// Follows the store's feed of session ends by position, not by time: the store numbers ends
+/// in the order they commit, so an end whose writer waited for the write lock, or whose host's
+/// clock is behind, is still seen, and exactly once. `cursor` is the last position seen; until
+/// the store first answers it is unknown, and then starts at the feed's current position.
+async fn close_sessions_ended_elsewhere(shared: &Shared, cursor: &mut Option<u64>, now: i64) {
+    let Some(after) = *cursor else {
+        *cursor = start_following(shared, now).await;
+        return;
+    };
+    match shared.store.sessions_ended_after(after).await {
         Ok(ended) => {
-            for (id, reason) in ended {
-                if let Some(session) = shared.registry.get(&id) {
-                    shared.end_here(&session, &reason);
+            for end in &ended {
+                if let Some(session) = shared.registry.get(&end.id) {
+                    shared.end_here(&session, &end.reason);
                 }
             }
-            *cursor = now;
+            if let Some(last) = ended.last() {
+                *cursor = Some(last.seq);
+            }
         }
         Err(e) => tracing::warn!(target: "rampart::gateway", error = %e, "cannot read ended sessions; will retry"),
     }
+}
+
+/// The feed position to follow from, or `None` to try again at the next check. Sessions this
+/// gateway already holds (the store did not answer at start-up, then logins went through) may
+/// have ended elsewhere before that position, so each is checked against the store once: one
+/// that is no longer live there ends here too. Expired ones are left to the expiry check.
+async fn start_following(shared: &Shared, now: i64) -> Option<u64> {
+    let position = match shared.store.session_end_seq().await {
+        Ok(position) => position,
+        Err(e) => {
+            tracing::warn!(target: "rampart::gateway", error = %e, "cannot read the feed of ended sessions; will retry");
+            return None;
+        }
+    };
+    let mut by_user: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for session in shared.registry.all() {
+        if !session.is_ended() && session.expires_at > now {
+            by_user.entry(session.user_id.clone()).or_default().push(session);
+        }
+    }
+    for (user_id, sessions) in by_user {
+        let live = match shared.store.live_sessions_for_user(&user_id, now).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(target: "rampart::gateway", error = %e, "cannot check sessions against the store; will retry");
+                return None;
+            }
+        };
+        for session in sessions {
+            if !live.iter().any(|record| record.id == session.id) {
+                shared.end_here(&session, "ended_elsewhere");
+            }
+        }
+    }
+    Some(position)
 }
 
 async fn close_expired_and_idle(shared: &Shared, now: i64) {

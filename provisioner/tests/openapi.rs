@@ -1,6 +1,7 @@
 //! The HTTP surface in process: the OpenAPI document served at `/openapi.json` describes
 //! exactly the routes the server answers (every documented operation exists and, but the health
-//! check, demands an API key), and bad input gets a JSON error that names the problem.
+//! check, demands an API key), bad input gets a JSON error that names the problem, and VM pools
+//! and inventory need an admin key.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use axum::body::Body;
@@ -261,4 +262,61 @@ async fn bad_vm_input_is_refused_with_every_problem_and_changes_nothing() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = call(&app, &key, "POST", "/v1/vms/nosuch/release", "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn only_an_admin_adds_vms_or_creates_pools_and_the_help_desk_keeps_the_rest() {
+    let (_dir, app, admin) = app_with_admin().await;
+    let (status, created) = call(
+        &app,
+        &admin,
+        "POST",
+        "/v1/operators",
+        r#"{"name":"desk-1","role":"helpdesk"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let desk = created["api_key"].as_str().unwrap().to_owned();
+    let pool = r#"{"name":"desktops","ports":[3389],"capacity":5}"#;
+    let (status, body) = call(&app, &desk, "POST", "/v1/pools", pool).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (status, _) = call(&app, &admin, "POST", "/v1/pools", pool).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // An address in the inventory is where `allocated:` resources lead: the help desk cannot
+    // add one, neither one VM nor an import batch, and nothing is added.
+    for body in [
+        r#"{"vms":[{"id":"vm9","address":"10.0.0.99"}]}"#,
+        r#"{"vms":[{"id":"vm8","address":"db.internal"},{"id":"vm9","address":"127.0.0.1"}]}"#,
+    ] {
+        let (status, answer) = call(&app, &desk, "POST", "/v1/pools/desktops/vms", body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+        assert_eq!(answer["error"], "forbidden", "{answer}");
+    }
+    let (status, vms) = call(&app, &desk, "GET", "/v1/vms", "").await;
+    assert_eq!((status, vms), (StatusCode::OK, serde_json::json!([])), "nothing added");
+    let (_, pools) = call(&app, &admin, "GET", "/v1/pools", "").await;
+    assert_eq!(pools.as_array().unwrap().len(), 1, "{pools}");
+
+    // An admin adds; the help desk still takes VMs out of service and back, but not retires.
+    let (status, _) = call(
+        &app,
+        &admin,
+        "POST",
+        "/v1/pools/desktops/vms",
+        r#"{"vms":[{"id":"vm1","address":"10.0.0.1"}]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for action in ["maintenance", "in-service"] {
+        let (status, body) = call(&app, &desk, "POST", &format!("/v1/vms/vm1/{action}"), "{}").await;
+        assert_eq!(status, StatusCode::OK, "{action}: {body}");
+    }
+    let (status, _) = call(&app, &desk, "POST", "/v1/vms/vm1/retire", "{}").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, vms) = call(&app, &desk, "GET", "/v1/vms", "").await;
+    assert_eq!(vms[0]["state"], "free", "{vms}");
 }

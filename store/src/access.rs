@@ -14,9 +14,11 @@ pub fn key_hash(key: &str) -> Vec<u8> {
 pub enum Permission {
     /// Read tokens, people, reports, history, sessions and policy explanations.
     Read,
-    /// Issue, revoke, unlock, resync tokens; enrol people; end sessions.
+    /// Issue, revoke, unlock, resync tokens; enrol people; end sessions; allocate, release and
+    /// reassign VMs, put them in maintenance and reclaim idle ones.
     ManageTokens,
-    /// Operators and seed-sealing keys.
+    /// Operators, seed-sealing keys, VM pools and their inventory (adding and retiring VMs: an
+    /// address there is where `allocated:` resources lead).
     Administer,
 }
 

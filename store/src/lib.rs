@@ -21,7 +21,7 @@ pub mod temp_code;
 pub mod vms;
 
 pub use error::StoreError;
-pub use model::{SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord};
+pub use model::{EndedSession, SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord};
 pub use provisioning::{
     IssueMode, IssueOutcome, OperatorRecord, OperatorRole, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery,
     TokenView,
@@ -82,8 +82,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// ones: the caller checks `ended_at` and `expires_at`.
     async fn session_by_ticket_hash(&self, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
 
-    /// Ends a session with `reason`. Ending an ended session keeps the first time and reason;
-    /// an unknown id is [`StoreError::NotFound`].
+    /// Ends a session with `reason`, at the next position of the feed of session ends. Ending an
+    /// ended session keeps the first time, reason and position; an unknown id is
+    /// [`StoreError::NotFound`].
     async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError>;
 
     /// Live (not ended, not expired at `now`) sessions of a user, oldest first.
@@ -93,13 +94,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// first, at most `limit`.
     async fn live_sessions(&self, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError>;
 
-    /// Ends every session of a user that has not ended yet; returns their ids.
+    /// Ends every session of a user that has not ended yet, at one feed position; returns their
+    /// ids.
     async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError>;
 
-    /// Sessions ended at or after `since` as (id, reason), in order of ending. Gateways poll
-    /// this to close sessions ended elsewhere: by an operator, another gateway, or a token
-    /// change ([`Store::end_token`] and replacing issues end the token's sessions).
-    async fn sessions_ended_since(&self, since: i64) -> Result<Vec<(String, String)>, StoreError>;
+    /// The latest position of the feed of session ends: a gateway starts following the feed
+    /// here (ends before it concern sessions it does not hold).
+    async fn session_end_seq(&self) -> Result<u64, StoreError>;
+
+    /// Sessions whose end has a feed position after `after`, in feed order. Gateways poll this
+    /// with the last position they saw to close sessions ended elsewhere: by an operator,
+    /// another gateway, or a token change ([`Store::end_token`] and replacing issues end the
+    /// token's sessions). Positions are assigned in the transaction that ends the sessions and
+    /// become visible in increasing order, whatever `now` the writer passed and however long it
+    /// waited for the write lock, so polling from the last position seen returns every later
+    /// end exactly once. Sessions stored already ended have no position (no gateway holds them).
+    async fn sessions_ended_after(&self, after: u64) -> Result<Vec<EndedSession>, StoreError>;
 
     /// Records that a session was in use at `now` (kept if later than the stored time).
     async fn touch_session(&self, session_id: &str, now: i64) -> Result<(), StoreError>;

@@ -147,6 +147,18 @@ pub struct SessionRecord {
     pub last_seen_at: Option<i64>,
 }
 
+/// One entry of the feed of session ends ([`crate::Store::sessions_ended_after`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedSession {
+    /// Position of the end in the feed: assigned when the end commits, increasing in commit
+    /// order; sessions ended together share it.
+    pub seq: u64,
+    /// The session's id.
+    pub id: String,
+    /// Why it ended.
+    pub reason: String,
+}
+
 impl fmt::Debug for SessionRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionRecord")

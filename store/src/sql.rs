@@ -122,26 +122,39 @@ pub(crate) const LIVE_SESSIONS: &str = concat!(
     " FROM sessions WHERE ended_at IS NULL AND expires_at > $1 ORDER BY created_at, rowid LIMIT $2"
 );
 
-/// Ends every live session of a user. `$1` user id, `$2` now, `$3` reason.
+/// Takes the next position in the feed of session ends and returns it. Every transaction that
+/// ends sessions runs this before it ends them and passes the number on as `end_seq`: the
+/// counter's row stays locked (PostgreSQL) or the database write-locked (SQLite) until the
+/// transaction commits, so positions become visible in increasing order.
+pub(crate) const NEXT_SESSION_END_SEQ: &str = "\
+UPDATE session_end_feed SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq";
+
+/// The latest position handed out in the feed of session ends.
+pub(crate) const SESSION_END_SEQ: &str = "SELECT last_seq FROM session_end_feed WHERE id = 1";
+
+/// Ends every live session of a user. `$1` user id, `$2` now, `$3` reason, `$4` feed position
+/// ([`NEXT_SESSION_END_SEQ`]).
 pub(crate) const END_USER_SESSIONS: &str = "\
-UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE user_id = $1 AND ended_at IS NULL RETURNING id";
+UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4 \
+WHERE user_id = $1 AND ended_at IS NULL RETURNING id";
 
-/// Ends every live session opened with a token. `$1` token id, `$2` now, `$3` reason.
+/// Ends every live session opened with a token. `$1` token id, `$2` now, `$3` reason, `$4` feed
+/// position.
 pub(crate) const END_TOKEN_SESSIONS: &str = "\
-UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE token_id = $1 AND ended_at IS NULL";
+UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4 WHERE token_id = $1 AND ended_at IS NULL";
 
-/// Sessions ended at or after `$1`, with why.
-pub(crate) const SESSIONS_ENDED_SINCE: &str = "\
-SELECT id, end_reason FROM sessions WHERE ended_at >= $1 ORDER BY ended_at, id";
+/// Sessions whose end has a feed position after `$1`, with why, in feed order.
+pub(crate) const SESSIONS_ENDED_AFTER: &str = "\
+SELECT end_seq, id, end_reason FROM sessions WHERE end_seq > $1 ORDER BY end_seq, id";
 
 /// Records use of a session. `$1` id, `$2` now.
 pub(crate) const TOUCH_SESSION: &str = "\
 UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
 
-/// Ends a session once; a later call keeps the first time and reason. `$1` id, `$2` now,
-/// `$3` reason.
+/// Ends a session once; a later call keeps the first time, reason and feed position. `$1` id,
+/// `$2` now, `$3` reason, `$4` feed position.
 pub(crate) const END_SESSION: &str = "\
-UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL";
+UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4 WHERE id = $1 AND ended_at IS NULL";
 
 /// `$1` id.
 pub(crate) const SESSION_EXISTS: &str = "SELECT id FROM sessions WHERE id = $1";

@@ -1,5 +1,6 @@
 //! The replay gate under concurrency: one valid code submitted many times at once, in one
-//! process and in two processes sharing the SQLite file, is accepted exactly once.
+//! process and in two processes sharing the SQLite file, is accepted exactly once. The feed of
+//! session ends, followed while two stores end sessions at once, gives each end exactly once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -87,6 +88,59 @@ async fn concurrent_failures_are_all_counted() {
     }
     counts.sort_unstable();
     assert_eq!(counts, (1..=50).collect::<Vec<u32>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn the_feed_of_session_ends_gives_every_concurrent_end_exactly_once() {
+    const SESSIONS: usize = 120;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway_a = SqliteStore::open(dir.path()).await.unwrap();
+    let gateway_b = SqliteStore::open(dir.path()).await.unwrap();
+    let ids: Vec<String> = (0..SESSIONS).map(|i| format!("s{i:03}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let hash = [u8::try_from(i).unwrap(); 32];
+        gateway_a.create_session(&session(id, &hash)).await.unwrap();
+    }
+    let poller = SqliteStore::open(dir.path()).await.unwrap();
+    let start = poller.session_end_seq().await.unwrap();
+    let writers: Vec<Arc<dyn Store>> = vec![Arc::new(gateway_a), Arc::new(gateway_b)];
+
+    // Ends race each other from two stores, their times anywhere in the last hour (writers
+    // whose clocks disagree), while the poller follows the feed from its last position.
+    let tasks: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let store = Arc::clone(&writers[i % 2]);
+            let id = id.clone();
+            let now = NOW - i64::try_from((i * 37) % 3600).unwrap();
+            tokio::spawn(async move { store.end_session(&id, "admin_kill", now).await })
+        })
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor = start;
+    let mut writers_done = false;
+    loop {
+        let ended = poller.sessions_ended_after(cursor).await.unwrap();
+        for end in &ended {
+            assert!(end.seq > cursor, "positions only grow: {end:?} after {cursor}");
+            cursor = end.seq;
+            seen.push(end.id.clone());
+        }
+        if writers_done && ended.is_empty() {
+            break;
+        }
+        writers_done = tasks.iter().all(tokio::task::JoinHandle::is_finished);
+        tokio::task::yield_now().await;
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let count = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), count, "no end fed twice");
+    assert_eq!(seen, ids, "every end fed");
 }
 
 /// Environment variables that turn [`child_submitter`] into a worker of

@@ -480,10 +480,10 @@ async fn resync_sets_the_step_and_activates() {
         StepOutcome::Accepted { activated: false }
     );
 
-    // A resync may move the step back (the clock drifted the other way); activation time stays.
-    store.resync_token("t1", 900, -2, "bob", NOW + 2).await.unwrap();
+    // A later resync moves the mark forward; activation time stays.
+    store.resync_token("t1", 1010, -2, "bob", NOW + 2).await.unwrap();
     let token = store.token_by_id("t1").await.unwrap().unwrap();
-    assert_eq!((token.last_step, token.activated_at), (Some(900), Some(NOW + 1)));
+    assert_eq!((token.last_step, token.activated_at), (Some(1010), Some(NOW + 1)));
     assert_eq!(token.drift_steps, -2);
 
     let events = store.token_events(Some("u1"), 10).await.unwrap();
@@ -491,7 +491,7 @@ async fn resync_sets_the_step_and_activates() {
         summary(&events),
         [
             ev("resynced", Some("t1"), "last step 1000, device drift 3 step(s)"),
-            ev("resynced", Some("t1"), "last step 900, device drift -2 step(s)"),
+            ev("resynced", Some("t1"), "last step 1010, device drift -2 step(s)"),
         ]
     );
 
@@ -508,7 +508,47 @@ async fn resync_sets_the_step_and_activates() {
         store.resync_token("t1", 2000, 0, "bob", NOW + 4).await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(store.token_by_id("t1").await.unwrap().unwrap().last_step, Some(900));
+    assert_eq!(store.token_by_id("t1").await.unwrap().unwrap().last_step, Some(1010));
+}
+
+#[tokio::test]
+async fn resync_never_moves_the_replay_mark_back() {
+    let (_dir, store) = fresh_store().await;
+    user_with_token(&store, "u1", "t1").await;
+    // A gateway accepted step 1000 and then 1005 (the person logged in twice).
+    for step in [1000, 1005] {
+        assert!(matches!(
+            store.accept_step("t1", step, 5, NOW).await.unwrap(),
+            StepOutcome::Accepted { .. }
+        ));
+    }
+    store.record_failure("t1", NOW + 1).await.unwrap();
+    let before = store.token_by_id("t1").await.unwrap().unwrap();
+
+    // Two codes from before that (or the last one itself) prove nothing new: taking them would
+    // make the codes of steps 1001..=1005 valid again. Refused, and nothing changes.
+    for step in [990, 1004, 1005] {
+        let refused = store.resync_token("t1", step, -1, "bob", NOW + 2).await;
+        let Err(StoreError::Conflict(message)) = refused else {
+            panic!("resync to step {step}: {refused:?}");
+        };
+        assert!(message.contains("already accepted step 1005"), "{message}");
+    }
+    let after = store.token_by_id("t1").await.unwrap().unwrap();
+    assert_eq!(after, before, "the refused resyncs changed nothing");
+    assert_eq!((after.last_step, after.failures), (Some(1005), 1));
+    for step in [1001, 1005] {
+        assert_eq!(
+            store.accept_step("t1", step, 5, NOW + 3).await.unwrap(),
+            StepOutcome::Replayed,
+            "step {step} was used before the refused resync and stays used"
+        );
+    }
+    assert!(store.token_events(Some("u1"), 10).await.unwrap().is_empty());
+
+    // A resync past the mark still works.
+    store.resync_token("t1", 1006, 1, "bob", NOW + 4).await.unwrap();
+    assert_eq!(store.token_by_id("t1").await.unwrap().unwrap().last_step, Some(1006));
 }
 
 // ----- history -----

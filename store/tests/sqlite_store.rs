@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use rampart_store::{DB_FILE_NAME, SealError, SqliteStore, StepOutcome, Store, StoreError, TokenState};
+use rampart_store::{DB_FILE_NAME, EndedSession, SealError, SqliteStore, StepOutcome, Store, StoreError, TokenState};
 
 #[tokio::test]
 async fn migrations_apply_and_reopen_keeps_data() {
@@ -256,19 +256,21 @@ async fn sessions_per_user_end_with_their_token_and_feed_the_ended_list() {
 
     // Revoking the token ends the sessions it opened, in the same change; not the one opened
     // with a temporary code.
+    let start = store.session_end_seq().await.unwrap();
     store
         .end_token("t1", TokenState::Revoked, "helpdesk", "left the bank", NOW + 40)
         .await
         .unwrap();
-    let ended = store.sessions_ended_since(NOW + 40).await.unwrap();
+    let ended = store.sessions_ended_after(start).await.unwrap();
     assert_eq!(
-        ended,
-        [
-            ("s1".to_owned(), "token_revoked".to_owned()),
-            ("s2".to_owned(), "token_revoked".to_owned())
-        ]
+        feed(&ended),
+        [("s1", "token_revoked"), ("s2", "token_revoked")],
+        "{ended:?}"
     );
-    assert!(store.sessions_ended_since(NOW + 41).await.unwrap().is_empty());
+    assert_eq!(ended[0].seq, ended[1].seq, "ended together, at one position");
+    let cursor = ended[1].seq;
+    assert_eq!(store.session_end_seq().await.unwrap(), cursor);
+    assert!(store.sessions_ended_after(cursor).await.unwrap().is_empty());
 
     let ids = store.end_user_sessions("u1", "admin_kill", NOW + 50).await.unwrap();
     assert_eq!(ids, ["s3", "s4"], "every session not yet ended, expired or not");
@@ -281,6 +283,63 @@ async fn sessions_per_user_end_with_their_token_and_feed_the_ended_list() {
     );
     let s3 = store.session_by_ticket_hash(&[0x03; 32]).await.unwrap().unwrap();
     assert_eq!(s3.end_reason.as_deref(), Some("admin_kill"));
+    let ended = store.sessions_ended_after(cursor).await.unwrap();
+    assert_eq!(feed(&ended), [("s3", "admin_kill"), ("s4", "admin_kill")]);
+    assert!(ended[0].seq > cursor);
+    // Ending an ended session again keeps its place in the feed: it is not fed twice.
+    store.end_session("s3", "logout", NOW + 70).await.unwrap();
+    assert!(store.sessions_ended_after(ended[1].seq).await.unwrap().is_empty());
+}
+
+/// (id, reason) of each entry of the feed of session ends.
+fn feed(ended: &[EndedSession]) -> Vec<(&str, &str)> {
+    ended.iter().map(|e| (e.id.as_str(), e.reason.as_str())).collect()
+}
+
+#[tokio::test]
+async fn a_session_end_committed_late_is_fed_once_whatever_its_end_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two gateways on one store file: `poller` follows the feed, `writer` ends sessions.
+    let poller = SqliteStore::open(dir.path()).await.unwrap();
+    let writer = SqliteStore::open(dir.path()).await.unwrap();
+    for (id, hash) in [("s1", 1), ("s2", 2), ("s3", 3)] {
+        poller.create_session(&session(id, &[hash; 32])).await.unwrap();
+    }
+    let mut cursor = poller.session_end_seq().await.unwrap();
+
+    writer.end_session("s1", "logout", NOW + 100).await.unwrap();
+    let ended = poller.sessions_ended_after(cursor).await.unwrap();
+    assert_eq!(feed(&ended), [("s1", "logout")]);
+    cursor = ended[0].seq;
+
+    // The poller has moved past NOW + 100. Now a writer commits an end whose `now` is far in the
+    // past: it read its clock, then waited for the write lock (or its host's clock is behind).
+    // Polling by end time from the cursor's time, with any overlap, would never return it.
+    writer.end_session("s2", "admin_kill", NOW - 3600).await.unwrap();
+    let ended = poller.sessions_ended_after(cursor).await.unwrap();
+    assert_eq!(feed(&ended), [("s2", "admin_kill")], "the late end is fed");
+    assert_eq!(
+        poller.session_by_ticket_hash(&[2; 32]).await.unwrap().unwrap().ended_at,
+        Some(NOW - 3600),
+        "the end keeps the time its writer gave"
+    );
+    cursor = ended[0].seq;
+    assert!(
+        poller.sessions_ended_after(cursor).await.unwrap().is_empty(),
+        "and fed only once"
+    );
+
+    // Later ends, in any order of their times, follow in commit order.
+    writer.end_session("s3", "idle", NOW + 50).await.unwrap();
+    writer.end_session("s1", "again", NOW + 200).await.unwrap();
+    let ended = poller.sessions_ended_after(cursor).await.unwrap();
+    assert_eq!(feed(&ended), [("s3", "idle")], "an ended session is not fed again");
+    // An unknown id ends nothing and adds nothing to the feed.
+    assert!(matches!(
+        writer.end_session("s9", "logout", NOW).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(poller.sessions_ended_after(ended[0].seq).await.unwrap().is_empty());
 }
 
 #[tokio::test]

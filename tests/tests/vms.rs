@@ -1,7 +1,8 @@
 //! End to end: VM pools through the real provisioner, `rampart vm` and a real gateway — each
 //! person reaches their own VM through one resource name and never another's, allocation
 //! changes apply to the next connection, failing and hanging provision hooks leave the VM out
-//! of service with the error shown, and reclaim lists exactly the VMs idle past the threshold.
+//! of service with the error shown, reclaim lists exactly the VMs idle past the threshold, and
+//! the help desk allocates but cannot add VMs (only an admin puts addresses in the inventory).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rampart_core::ErrorCode;
@@ -346,8 +347,38 @@ async fn bulk_allocation_by_group_and_csv_reports_every_person() {
     let prov = ProvisionerProc::start_for(&lab.gw, &lab.directory, "");
     ok(&prov.rampart(&["vm", "pool", "create", "desktops", "--capacity", "2", "--port", "3389"]));
     ok(&prov.rampart(&["vm", "add", "--pool", "desktops", "vm-1", "10.7.0.1"]));
+    // The help desk allocates, but cannot put addresses into the inventory: a VM's address is
+    // where `allocated:` resources lead. Refused (exit 3, forbidden), and nothing is added.
+    let desk = prov.rampart_json(&["operator", "create", "desk-1", "--role", "helpdesk"])["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.csv");
+    std::fs::write(&inventory, "id,address\nvm-x,10.0.0.5\n").unwrap();
+    for args in [
+        &["vm", "add", "--pool", "desktops", "vm-2", "127.0.0.1"][..],
+        &["vm", "import", "--pool", "desktops", inventory.to_str().unwrap()],
+        &["vm", "pool", "create", "internal", "--capacity", "1", "--port", "22"],
+    ] {
+        let out = prov.rampart_as(&desk, args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", output_text(&out));
+        assert!(
+            output_text(&out).contains("helpdesk role cannot"),
+            "{}",
+            output_text(&out)
+        );
+    }
+    assert_eq!(vm_ids(&prov.rampart_json(&["vm", "list"])), ["vm-1"], "nothing added");
+    assert_eq!(prov.rampart_json(&["vm", "pool", "list"]).as_array().unwrap().len(), 1);
     // The staff group: alice (carol is disabled, so not a member the directory offers).
-    let by_group = prov.rampart_json(&["vm", "allocate", "--pool", "desktops", "--group", "staff"]);
+    let by_group: Value = serde_json::from_str(&ok(&prov.rampart_as(
+        &desk,
+        &[
+            "--output", "json", "vm", "allocate", "--pool", "desktops", "--group", "staff",
+        ],
+    )))
+    .unwrap();
     let rows = by_group.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{by_group}");
     assert_eq!(
@@ -355,7 +386,6 @@ async fn bulk_allocation_by_group_and_csv_reports_every_person() {
         (Some("alice"), Some("vm-1"))
     );
 
-    let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("people.csv");
     std::fs::write(&csv, "username\nalice\nbob\nnobody-here\n\n").unwrap();
     let out = prov.rampart(&["vm", "allocate", "--pool", "desktops", "--csv", csv.to_str().unwrap()]);

@@ -12,7 +12,7 @@ use crate::vm_api::{
 use axum::extract::State;
 use axum::http::StatusCode;
 
-/// Creates a pool.
+/// Creates a pool. Needs the admin role.
 #[utoipa::path(post, path = "/v1/pools", tag = "vms", request_body = PoolRequest,
     responses((status = 201, body = PoolInfo), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 403, body = ApiError), (status = 409, body = ApiError)),
@@ -55,7 +55,8 @@ pub(super) async fn pool(
     Ok(ApiJson(app.pool_detail(&pool).await?))
 }
 
-/// Adds VMs to a pool, all or none.
+/// Adds VMs to a pool, all or none. Needs the admin role: a VM's address is where the gateway
+/// takes its holder (`allocated:` resources), so adding one opens a path into the network.
 #[utoipa::path(post, path = "/v1/pools/{pool}/vms", tag = "vms",
     params(("pool" = String, Path, description = "Pool name")), request_body = AddVms,
     responses((status = 201, body = AddVmsResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
@@ -67,7 +68,7 @@ pub(super) async fn add_vms(
     ApiPath(pool): ApiPath<String>,
     ApiJson(request): ApiJson<AddVms>,
 ) -> Result<(StatusCode, ApiJson<AddVmsResponse>), ApiFailure> {
-    operator.require(Permission::ManageTokens)?;
+    operator.require(Permission::Administer)?;
     Ok((
         StatusCode::CREATED,
         ApiJson(app.add_vms(operator.name(), &pool, &request).await?),
@@ -175,7 +176,7 @@ pub(super) async fn in_service(
     ))
 }
 
-/// Retires a VM nobody holds (running the pool's destroy hook).
+/// Retires a VM nobody holds (running the pool's destroy hook). Needs the admin role.
 #[utoipa::path(post, path = "/v1/vms/{vm}/retire", tag = "vms",
     params(("vm" = String, Path, description = "VM id")), request_body = VmReason,
     responses((status = 200, body = VmInfo), (status = 401, body = ApiError), (status = 403, body = ApiError),

@@ -312,6 +312,12 @@ impl Provisioner {
     /// Resynchronises the person's live token from two consecutive codes: finds the time step
     /// where the first matches and the second matches the next step, within the configured
     /// search range around now, and records it.
+    ///
+    /// The second code's step becomes the token's replay mark, which never moves back: codes
+    /// at or before the last step a gateway accepted may have been used (or seen by someone
+    /// else), and taking them as proof would make those codes valid again. Such a resync is
+    /// refused with [`ServiceError::Conflict`] and changes nothing; the store checks the same
+    /// in the update, so a login accepted meanwhile is taken into account too.
     pub async fn resync(
         &self,
         actor: &str,
@@ -350,6 +356,15 @@ impl Provisioner {
                 "the two codes are not consecutive codes of this person's token near the current time".into(),
             ));
         };
+        if token.last_step.is_some_and(|last| step <= last) {
+            tracing::warn!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %token.id, "resync refused: the codes are not newer than the last accepted code");
+            return Err(ServiceError::Conflict(
+                "the two codes are not newer than the last code this token accepted, so they may already have been \
+                 used; nothing was changed. Check the clock of the person's device and try two new codes, or \
+                 reissue the token"
+                    .into(),
+            ));
+        }
         let drift = i64::try_from(step).unwrap_or(i64::MAX) - i64::try_from(current).unwrap_or(0);
         self.store.resync_token(&token.id, step, drift, actor, now()).await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %token.id, "token resynchronised");

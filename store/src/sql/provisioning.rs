@@ -82,13 +82,15 @@ pub(crate) const UNLOCK_TOKEN: &str = "\
 UPDATE tokens SET failures = 0, updated_at = $2 \
 WHERE id = $1 AND state IN ('pending', 'active') RETURNING user_id";
 
-/// Resynchronises a live token: step `$2` becomes the last accepted step (whatever it was
-/// before: the operator's two consecutive codes prove it) and `$4` the device's drift in
-/// steps, failures reset, a pending token becomes active. Returns its owner. `$1` id, `$3` now.
+/// Resynchronises a live token: step `$2` becomes the last accepted step and `$4` the device's
+/// drift in steps, failures reset, a pending token becomes active. Returns its owner. `$1` id,
+/// `$3` now. Like [`ACCEPT_STEP`](super::ACCEPT_STEP), only a step after the last accepted one
+/// is taken: moving the mark back would make codes that were already accepted valid again.
 pub(crate) const RESYNC_TOKEN: &str = "\
 UPDATE tokens SET last_step = $2, drift_steps = $4, failures = 0, state = 'active', \
 activated_at = COALESCE(activated_at, $3), updated_at = $3 \
-WHERE id = $1 AND state IN ('pending', 'active') RETURNING user_id";
+WHERE id = $1 AND state IN ('pending', 'active') AND (last_step IS NULL OR last_step < $2) \
+RETURNING user_id";
 
 // ----- history -----
 

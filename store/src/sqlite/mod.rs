@@ -23,9 +23,9 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::{
-    AllocationRequest, IssueOutcome, OperatorRecord, PoolCounts, PoolRecord, SealedSeed, SessionRecord, StepOutcome,
-    Store, StoreError, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenView,
-    UserRecord, VmChange, VmEvent, VmRecord, VmState, sql,
+    AllocationRequest, EndedSession, IssueOutcome, OperatorRecord, PoolCounts, PoolRecord, SealedSeed, SessionRecord,
+    StepOutcome, Store, StoreError, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState,
+    TokenView, UserRecord, VmChange, VmEvent, VmRecord, VmState, sql,
 };
 
 /// File name of the database inside the state directory.
@@ -183,8 +183,12 @@ impl Store for SqliteStore {
         sessions::end_for_user(&self.pool, user_id, reason, now).await
     }
 
-    async fn sessions_ended_since(&self, since: i64) -> Result<Vec<(String, String)>, StoreError> {
-        sessions::ended_since(&self.pool, since).await
+    async fn session_end_seq(&self) -> Result<u64, StoreError> {
+        sessions::end_seq(&self.pool).await
+    }
+
+    async fn sessions_ended_after(&self, after: u64) -> Result<Vec<EndedSession>, StoreError> {
+        sessions::ended_after(&self.pool, after).await
     }
 
     async fn touch_session(&self, session_id: &str, now: i64) -> Result<(), StoreError> {

@@ -1,11 +1,16 @@
 //! Sessions in SQLite: created once, looked up by the hash of their resume ticket, ended once
 //! (alone, per user, or with their token), and polled by gateways for endings.
 //! The store never sees a ticket, only its SHA-256.
+//!
+//! Every transaction that ends sessions first takes the next position of the feed of session
+//! ends ([`sql::NEXT_SESSION_END_SEQ`]) and stamps it on the sessions it ends, so gateways follow
+//! ends in commit order whatever `now` the writer passed (see migration 5).
 
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 
-use crate::{SessionRecord, StoreError, sql};
+use super::{begin_write, commit, decode_int};
+use crate::{EndedSession, SessionRecord, StoreError, sql};
 
 /// Inserts a new session. A duplicate id or ticket hash is [`StoreError::Conflict`].
 pub(super) async fn insert(pool: &SqlitePool, session: &SessionRecord) -> Result<(), StoreError> {
@@ -41,24 +46,29 @@ pub(super) async fn by_ticket_hash(pool: &SqlitePool, ticket_hash: &[u8]) -> Res
     row.as_ref().map(decode_session).transpose()
 }
 
-/// Marks a session ended. Ending an already ended session keeps the first time and reason;
-/// an unknown id is [`StoreError::NotFound`].
+/// Marks a session ended, with the next feed position. Ending an already ended session keeps
+/// the first time, reason and position; an unknown id is [`StoreError::NotFound`].
 pub(super) async fn end(pool: &SqlitePool, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let seq = next_end_seq(&mut tx).await?;
     let done = sqlx::query(sql::END_SESSION)
         .bind(session_id)
         .bind(now)
         .bind(reason)
-        .execute(pool)
+        .bind(seq)
+        .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
     if done.rows_affected() > 0 {
-        return Ok(());
+        return commit(tx).await;
     }
     let exists = sqlx::query(sql::SESSION_EXISTS)
         .bind(session_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
+    // Nothing ended: give the feed position back.
+    tx.rollback().await.map_err(StoreError::from_sqlx)?;
     match exists {
         Some(_) => Ok(()),
         None => Err(StoreError::NotFound),
@@ -91,20 +101,29 @@ pub(super) async fn live(pool: &SqlitePool, now: i64, limit: u32) -> Result<Vec<
     rows.iter().map(decode_session).collect()
 }
 
-/// Ends every not yet ended session of a user; returns their ids.
+/// Ends every not yet ended session of a user, all at one feed position; returns their ids.
 pub(super) async fn end_for_user(
     pool: &SqlitePool,
     user_id: &str,
     reason: &str,
     now: i64,
 ) -> Result<Vec<String>, StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let seq = next_end_seq(&mut tx).await?;
     let rows = sqlx::query(sql::END_USER_SESSIONS)
         .bind(user_id)
         .bind(now)
         .bind(reason)
-        .fetch_all(pool)
+        .bind(seq)
+        .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
+    if rows.is_empty() {
+        // Nothing ended: give the feed position back.
+        tx.rollback().await.map_err(StoreError::from_sqlx)?;
+        return Ok(Vec::new());
+    }
+    commit(tx).await?;
     let mut ids = rows
         .iter()
         .map(|row| row.try_get("id").map_err(StoreError::from_sqlx))
@@ -113,37 +132,71 @@ pub(super) async fn end_for_user(
     Ok(ids)
 }
 
-/// Ends every live session opened with `token_id`, inside the caller's transaction.
+/// Ends every live session opened with `token_id`, at one feed position, inside the caller's
+/// write transaction (which may leave a gap in the feed when there was none to end).
 pub(super) async fn end_for_token(
     conn: &mut SqliteConnection,
     token_id: &str,
     reason: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    let seq = next_end_seq(conn).await?;
     sqlx::query(sql::END_TOKEN_SESSIONS)
         .bind(token_id)
         .bind(now)
         .bind(reason)
+        .bind(seq)
         .execute(conn)
         .await
         .map(|_| ())
         .map_err(StoreError::from_sqlx)
 }
 
-/// Sessions ended at or after `since`, with their reasons, in order of ending.
-pub(super) async fn ended_since(pool: &SqlitePool, since: i64) -> Result<Vec<(String, String)>, StoreError> {
-    let rows = sqlx::query(sql::SESSIONS_ENDED_SINCE)
-        .bind(since)
+/// The latest position handed out in the feed of session ends.
+pub(super) async fn end_seq(pool: &SqlitePool) -> Result<u64, StoreError> {
+    let row = sqlx::query(sql::SESSION_END_SEQ)
+        .fetch_optional(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?
+        .ok_or_else(|| StoreError::corrupt("session_end_feed has no row"))?;
+    let seq: i64 = row.try_get("last_seq").map_err(StoreError::from_sqlx)?;
+    decode_int(seq, "session_end_feed.last_seq")
+}
+
+/// Sessions whose end has a feed position after `after`, in feed order. One statement, so one
+/// snapshot: positions commit in order, so it holds every end up to its last position.
+pub(super) async fn ended_after(pool: &SqlitePool, after: u64) -> Result<Vec<EndedSession>, StoreError> {
+    // Positions are BIGINT; a cursor beyond them has nothing after it.
+    let Ok(after) = i64::try_from(after) else {
+        return Ok(Vec::new());
+    };
+    let rows = sqlx::query(sql::SESSIONS_ENDED_AFTER)
+        .bind(after)
         .fetch_all(pool)
         .await
         .map_err(StoreError::from_sqlx)?;
     rows.iter()
         .map(|row| {
-            let id: String = row.try_get("id").map_err(StoreError::from_sqlx)?;
+            let seq: i64 = row.try_get("end_seq").map_err(StoreError::from_sqlx)?;
             let reason: Option<String> = row.try_get("end_reason").map_err(StoreError::from_sqlx)?;
-            Ok((id, reason.unwrap_or_default()))
+            Ok(EndedSession {
+                seq: decode_int(seq, "sessions.end_seq")?,
+                id: row.try_get("id").map_err(StoreError::from_sqlx)?,
+                reason: reason.unwrap_or_default(),
+            })
         })
         .collect()
+}
+
+/// Takes the next feed position inside the caller's write transaction; it stays reserved
+/// (and later positions wait) until that transaction ends.
+async fn next_end_seq(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    let row = sqlx::query(sql::NEXT_SESSION_END_SEQ)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(StoreError::from_sqlx)?
+        .ok_or_else(|| StoreError::corrupt("session_end_feed has no row"))?;
+    row.try_get("last_seq").map_err(StoreError::from_sqlx)
 }
 
 /// Records that a session was in use at `now` (never moves backwards).

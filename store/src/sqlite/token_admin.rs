@@ -1,6 +1,7 @@
 //! Operator changes to one token in SQLite (end, unlock, resync): each is one conditional
 //! update of a live token plus its history event, committed together. A token that is not
-//! live is refused with [`StoreError::Conflict`], an unknown id with [`StoreError::NotFound`].
+//! live is refused with [`StoreError::Conflict`], an unknown id with [`StoreError::NotFound`];
+//! so is a resync to a step that is not after the token's last accepted step.
 
 use sqlx::Row;
 use sqlx::query::Query;
@@ -34,6 +35,7 @@ pub(super) async fn end(
         detail: detail.to_owned(),
         now,
         end_sessions: true,
+        resync_step: None,
     };
     change_live(pool, token_id, update, change).await
 }
@@ -47,12 +49,15 @@ pub(super) async fn unlock(pool: &SqlitePool, token_id: &str, actor: &str, now: 
         detail: String::new(),
         now,
         end_sessions: false,
+        resync_step: None,
     };
     change_live(pool, token_id, update, change).await
 }
 
 /// Sets a live token's last accepted step to `step`, resets failures, activates it if pending
-/// and records `resynced`.
+/// and records `resynced`. The replay mark never moves back: a `step` at or before the last
+/// accepted step is [`StoreError::Conflict`] and changes nothing, checked in the same
+/// statement as the update so a login accepted meanwhile is taken into account.
 pub(super) async fn resync(
     pool: &SqlitePool,
     token_id: &str,
@@ -73,6 +78,7 @@ pub(super) async fn resync(
         detail: format!("last step {step}, device drift {drift_steps} step(s)"),
         now,
         end_sessions: false,
+        resync_step: Some(step),
     };
     change_live(pool, token_id, update, change).await
 }
@@ -85,6 +91,8 @@ struct Change<'a> {
     now: i64,
     /// Whether the change ends the sessions the token opened (reason `token_<action>`).
     end_sessions: bool,
+    /// For a resync, the step it records, which must be after the last accepted step.
+    resync_step: Option<u64>,
 }
 
 /// Runs `update` (a conditional update of a live token returning its `user_id`) and appends
@@ -98,7 +106,7 @@ async fn change_live<'q>(
     let mut tx = begin_write(pool).await?;
     let row = update.fetch_optional(&mut *tx).await.map_err(StoreError::from_sqlx)?;
     let Some(row) = row else {
-        return Err(refusal(&mut tx, token_id).await);
+        return Err(refusal(&mut tx, token_id, change.resync_step).await);
     };
     let user_id: String = row.try_get("user_id").map_err(StoreError::from_sqlx)?;
     let event = event(
@@ -117,15 +125,35 @@ async fn change_live<'q>(
     commit(tx).await
 }
 
-/// Why a conditional update of a live token changed nothing: the token is unknown or not live.
-async fn refusal(conn: &mut SqliteConnection, token_id: &str) -> StoreError {
-    let current = sqlx::query(sql::TOKEN_STATE).bind(token_id).fetch_optional(conn).await;
-    match current {
-        Err(err) => StoreError::from_sqlx(err),
-        Ok(None) => StoreError::NotFound,
-        Ok(Some(row)) => match row.try_get::<String, _>("state") {
-            Ok(state) => StoreError::Conflict(format!("token {token_id} is {state}")),
-            Err(err) => StoreError::from_sqlx(err),
-        },
+/// Why a conditional update of a live token changed nothing: the token is unknown or not live,
+/// or (for a resync to `resync_step`) it already accepted that step or a later one.
+async fn refusal(conn: &mut SqliteConnection, token_id: &str, resync_step: Option<u64>) -> StoreError {
+    let current = sqlx::query(sql::TOKEN_GATE_STATE)
+        .bind(token_id)
+        .fetch_optional(conn)
+        .await;
+    let row = match current {
+        Err(err) => return StoreError::from_sqlx(err),
+        Ok(None) => return StoreError::NotFound,
+        Ok(Some(row)) => row,
+    };
+    let state = match row.try_get::<String, _>("state") {
+        Ok(state) => state,
+        Err(err) => return StoreError::from_sqlx(err),
+    };
+    if !matches!(state.as_str(), "pending" | "active") {
+        return StoreError::Conflict(format!("token {token_id} is {state}"));
+    }
+    let last_step = match row.try_get::<Option<i64>, _>("last_step") {
+        Ok(last_step) => last_step,
+        Err(err) => return StoreError::from_sqlx(err),
+    };
+    match (resync_step, last_step) {
+        (Some(step), Some(last)) => StoreError::Conflict(format!(
+            "token {token_id} already accepted step {last}: a resync to step {step} is not newer and could make used codes \
+             valid again"
+        )),
+        // The update refused a live token for no reason this function knows of.
+        _ => StoreError::Conflict(format!("token {token_id} was changed concurrently; try again")),
     }
 }
