@@ -57,6 +57,9 @@ pub struct GatewaySettings {
     pub max_streams_per_connection: u32,
     /// Failed logins on one QUIC connection before it is closed (default 3).
     pub max_login_attempts_per_connection: u32,
+    /// Milliseconds from the start of a rejected login's check to its answer, whatever was
+    /// wrong (unknown user, password or code), so timing tells a guesser nothing (default 1000).
+    pub failed_login_delay_ms: u64,
     /// Wrong codes before a token locks (default 10; NIST SP 800-63B allows at most 100).
     pub max_token_failures: u32,
     /// TOTP steps accepted on each side of the current one (default 1).
@@ -97,6 +100,7 @@ impl Default for GatewaySettings {
             connect_timeout_secs: 10,
             max_streams_per_connection: 1024,
             max_login_attempts_per_connection: 3,
+            failed_login_delay_ms: 1000,
             max_token_failures: 10,
             totp_window: TotpParams::default().window,
             session_idle_secs: 3600,
@@ -147,6 +151,10 @@ impl GatewaySettings {
             "settings.max_login_attempts_per_connection must be at least 1",
         );
         need(
+            self.failed_login_delay_ms <= 10_000,
+            "settings.failed_login_delay_ms must be at most 10000",
+        );
+        need(
             (1..=100).contains(&self.max_token_failures),
             "settings.max_token_failures must be 1 to 100 (NIST SP 800-63B)",
         );
@@ -195,6 +203,10 @@ impl GatewaySettings {
 
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_secs)
+    }
+
+    pub(crate) fn failed_login_delay(&self) -> Duration {
+        Duration::from_millis(self.failed_login_delay_ms)
     }
 
     pub(crate) fn login_deadline(&self) -> Duration {

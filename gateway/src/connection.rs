@@ -54,10 +54,9 @@ impl ConnState {
 /// Completes the handshake and serves the connection's streams until it closes.
 pub(crate) async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
     let source = incoming.remote_address();
-    let handshakes = shared.metrics.handshakes_in_progress().clone();
-    handshakes.inc();
+    // Counted up by the accept loop before this task started.
     let connecting = incoming.await;
-    handshakes.dec();
+    shared.metrics.handshakes_in_progress().dec();
     let connection = match connecting {
         Ok(c) => c,
         Err(e) => {
@@ -99,6 +98,7 @@ async fn enforce_login_deadline(shared: Arc<Shared>, connection: quinn::Connecti
 /// Attaches a logged-in or resumed session to this connection, and closes the connection
 /// when the session ends while attached.
 async fn attach(shared: &Arc<Shared>, connection: &quinn::Connection, state: &Arc<ConnState>, info: SessionInfo) {
+    crate::transport::open_up(connection, &shared.settings);
     let session = shared.registry.attach(info, shared.clock.now());
     if let Some(previous) = state.replace_session(Some(session.clone())) {
         detach(shared, &previous).await;
@@ -220,10 +220,12 @@ async fn control_loop(
                 let began = Instant::now();
                 let outcome = match shared.admission.admit().await {
                     Err(busy) => Err(ServerMessage::busy(busy.retry_after_secs)),
-                    Ok(_slot) => {
+                    Ok(slot) => {
+                        let checked = Instant::now();
                         shared.metrics.logins_in_progress().inc();
                         let result = login::login(shared, source, &username, &password, &otp).await;
                         shared.metrics.logins_in_progress().dec();
+                        drop(slot);
                         match result {
                             Ok((info, grant)) => {
                                 shared.metrics.login("login", "success", "", began.elapsed());
@@ -238,6 +240,14 @@ async fn control_loop(
                                     "failure"
                                 };
                                 shared.metrics.login("login", result, failure.reason(), began.elapsed());
+                                if failure.code() == ErrorCode::InvalidCredentials {
+                                    // Every rejection is answered after the same delay, whatever
+                                    // was wrong, so timing does not tell a right password from a
+                                    // wrong one or a known user from an unknown one; it also slows
+                                    // guessing. The login slot is free meanwhile.
+                                    tokio::time::sleep_until((checked + shared.settings.failed_login_delay()).into())
+                                        .await;
+                                }
                                 Err(ServerMessage::refused(failure.code()))
                             }
                         }
@@ -285,6 +295,12 @@ async fn control_loop(
                     tracing::info!(target: "rampart::auth", user = %session.username, session = %session.id, "logout");
                     shared.end_session(&session.id, "logout").await;
                     detach(shared, &session).await;
+                    // Logged out, the connection is unauthenticated again: the deadline applies.
+                    tokio::spawn(enforce_login_deadline(
+                        shared.clone(),
+                        connection.clone(),
+                        state.clone(),
+                    ));
                 }
                 ServerMessage::LoggedOut
             }
@@ -295,7 +311,7 @@ async fn control_loop(
         if write_frame(&mut send, &reply).await.is_err() {
             return;
         }
-        if failures >= shared.settings.max_login_attempts_per_connection && state.session().is_none() {
+        if failures >= shared.settings.max_login_attempts_per_connection {
             let _ = send.finish();
             // Let the refusal reach the client before the connection goes.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), send.stopped()).await;

@@ -77,7 +77,8 @@ pub(crate) async fn serve(
     mut recv: quinn::RecvStream,
 ) {
     let Some(session) = session else {
-        tracing::warn!(target: "rampart::gateway", source = %source, resource = %resource, "stream opened before login refused");
+        // Debug only: anyone can send this before logging in; the metric counts it.
+        tracing::debug!(target: "rampart::gateway", source = %source, resource = %shown(&resource), "stream opened before login refused");
         shared.metrics.refused_stream("not_authenticated");
         refuse(&mut send, ErrorCode::NotAuthenticated).await;
         return;
@@ -112,7 +113,7 @@ pub(crate) async fn serve(
     let (target, held) = match policy.decide(&session.identity(), &resource, at) {
         Decision::Allow { target, rule } => match own_vm(shared, &session, target).await {
             Ok((target, vm)) => {
-                tracing::debug!(target: "rampart::gateway", user = %session.username, resource = %resource, rule = %rule, "stream allowed");
+                tracing::debug!(target: "rampart::gateway", user = %session.username, resource = %shown(&resource), rule = %rule, "stream allowed");
                 shared.metrics.flow(label, "allow");
                 flow.vm = vm.as_ref().map(|vm| vm.id.clone());
                 flow.decided(
@@ -125,7 +126,7 @@ pub(crate) async fn serve(
                 (target, vm)
             }
             Err((code, reason)) => {
-                tracing::info!(target: "rampart::gateway", user = %session.username, resource = %resource, reason, "stream refused");
+                tracing::info!(target: "rampart::gateway", user = %session.username, resource = %shown(&resource), reason, "stream refused");
                 shared.metrics.flow(label, "deny");
                 shared.metrics.refused_stream(reason);
                 refuse(&mut send, code).await;
@@ -141,7 +142,7 @@ pub(crate) async fn serve(
                 DenyReason::OutsideHours => ErrorCode::OutsideHours,
                 DenyReason::SessionTooOld => ErrorCode::SessionTooOld,
             };
-            tracing::info!(target: "rampart::gateway", user = %session.username, resource = %resource, reason = reason.as_str(), rule = rule.as_deref().unwrap_or(""), "stream denied");
+            tracing::info!(target: "rampart::gateway", user = %session.username, resource = %shown(&resource), reason = reason.as_str(), rule = rule.as_deref().unwrap_or(""), "stream denied");
             shared.metrics.flow(label, "deny");
             shared.metrics.refused_stream(reason.as_str());
             refuse(&mut send, code).await;
@@ -225,7 +226,7 @@ pub(crate) async fn serve(
             let _ = send.reset(code);
             let _ = recv.stop(code);
             if outcome == "vm_released" {
-                tracing::info!(target: "rampart::gateway", user = %session.username, resource = %resource, "flow ended: the VM is no longer this person's");
+                tracing::info!(target: "rampart::gateway", user = %session.username, resource = %shown(&resource), "flow ended: the VM is no longer this person's");
             }
             outcome
         }
@@ -241,6 +242,19 @@ pub(crate) async fn serve(
         from_target.load(Ordering::Relaxed),
     )
     .await;
+}
+
+/// Longest resource name written to the log: the name comes from the client.
+const SHOWN_RESOURCE_CHARS: usize = 128;
+
+/// A client-chosen resource name as it may appear in a log line: control characters escaped
+/// (no forged lines, no terminal escapes) and cut to [`SHOWN_RESOURCE_CHARS`].
+fn shown(resource: &str) -> String {
+    let mut cut: String = resource.chars().take(SHOWN_RESOURCE_CHARS).collect();
+    if cut.len() < resource.len() {
+        cut.push('…');
+    }
+    rampart_core::text::printable(&cut)
 }
 
 /// How often a long flow to a VM marks it used, so reclaim never takes a desktop in use.

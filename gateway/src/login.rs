@@ -26,7 +26,7 @@ pub(crate) enum LoginFailure {
 impl LoginFailure {
     pub(crate) fn code(&self) -> ErrorCode {
         match self {
-            // Only reached once the directory accepted the password.
+            // Only once the directory accepted the password and the code is right.
             Self::Rejected("token_locked") => ErrorCode::TokenLocked,
             Self::Rejected(_) => ErrorCode::InvalidCredentials,
             Self::Unavailable(_) => ErrorCode::TryLater,
@@ -194,9 +194,6 @@ async fn check_code(
     otp: &Sensitive<String>,
 ) -> Result<(), LoginFailure> {
     let max_failures = shared.settings.max_token_failures;
-    if token.failures >= max_failures {
-        return Err(LoginFailure::Rejected("token_locked"));
-    }
     let seed = shared.keys.open(&token.id, &token.sealed).map_err(unavailable)?;
     let mut params = token.params;
     params.window = shared.settings.totp_window;
@@ -207,6 +204,14 @@ async fn check_code(
     let device_now = u64::try_from(shared.clock.now().saturating_add(drift)).unwrap_or(0);
     let verified = verify_totp(&seed, otp.expose().trim(), &params, device_now, token.last_step);
     drop(seed);
+    if token.failures >= max_failures {
+        // Locked. Only someone with the password and the device learns it: a password guesser
+        // gets the same answer as for a wrong password. The code is not used up.
+        return Err(LoginFailure::Rejected(match verified {
+            Ok(_) | Err(TotpError::Replayed) => "token_locked",
+            Err(_) => "locked_wrong_code",
+        }));
+    }
     let step = match verified {
         Ok(step) => step,
         Err(TotpError::Replayed) => return Err(LoginFailure::Rejected("code_replayed")),
@@ -220,8 +225,9 @@ async fn check_code(
             if failures == max_failures {
                 record_event(shared, token, username, "locked", &format!("{failures} wrong codes")).await;
             }
+            // A wrong code that locks the token is still only a wrong code to the client.
             return Err(LoginFailure::Rejected(if failures >= max_failures {
-                "token_locked"
+                "locked_wrong_code"
             } else {
                 "wrong_code"
             }));

@@ -307,6 +307,8 @@ impl Gateway {
             }
             return;
         }
+        // Counted before the task starts, so a burst of Initials sees itself at once.
+        self.shared.metrics.handshakes_in_progress().inc();
         tokio::spawn(connection::serve(self.shared.clone(), incoming));
     }
 }

@@ -16,6 +16,12 @@ const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
 /// them with a `too_many_streams` refusal instead of leaving the client blocked on credit.
 const STREAM_HEADROOM: u32 = 16;
 
+/// Streams a connection may open before it logs in: the control stream and a few refusals.
+const PRE_LOGIN_STREAMS: u32 = 4;
+/// Connection-wide receive window before login: login frames are at most 16 KiB, so a peer
+/// that has not logged in can make the gateway hold no more than this for it.
+const PRE_LOGIN_WINDOW: u32 = 64 * 1024;
+
 /// Label mixed into the stateless-reset key, so the key is used for nothing else.
 const RESET_KEY_LABEL: &[u8] = b"rampart gateway QUIC stateless reset v1";
 
@@ -46,15 +52,23 @@ pub(crate) fn server_config(
 
 fn transport(settings: &GatewaySettings) -> anyhow::Result<TransportConfig> {
     let mut t = TransportConfig::default();
-    t.max_concurrent_bidi_streams(VarInt::from_u32(
-        settings.max_streams_per_connection.saturating_add(STREAM_HEADROOM),
-    ));
+    // Small until login: an unauthenticated peer gets a small budget (see `open_up`).
+    t.max_concurrent_bidi_streams(VarInt::from_u32(PRE_LOGIN_STREAMS));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
     t.max_idle_timeout(Some(IdleTimeout::try_from(Duration::from_secs(
         settings.idle_timeout_secs,
     ))?));
     t.stream_receive_window(VarInt::from_u32(STREAM_WINDOW));
-    t.receive_window(VarInt::from_u32(CONNECTION_WINDOW));
+    t.receive_window(VarInt::from_u32(PRE_LOGIN_WINDOW));
     t.send_window(u64::from(CONNECTION_WINDOW));
     Ok(t)
+}
+
+/// Gives a connection that has logged in (or resumed) its full budget: the configured stream
+/// limit with headroom, and the connection-wide window for fast flows.
+pub(crate) fn open_up(connection: &quinn::Connection, settings: &GatewaySettings) {
+    connection.set_max_concurrent_bi_streams(VarInt::from_u32(
+        settings.max_streams_per_connection.saturating_add(STREAM_HEADROOM),
+    ));
+    connection.set_receive_window(VarInt::from_u32(CONNECTION_WINDOW));
 }

@@ -313,6 +313,46 @@ async fn more_streams_than_the_limit_are_refused_and_the_gateway_carries_on() {
     client.close().await;
 }
 
+#[tokio::test]
+async fn an_unauthenticated_peer_gets_a_small_budget_until_it_logs_in() {
+    let slapd = Slapd::start(None, "");
+    let setup = Setup::new().await;
+    let gw = setup.gateway(&slapd, &setup.echo_policy(), "");
+    let secret = gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let endpoint = client_endpoint();
+    let connection = raw_connect(&endpoint, &gw, quic_config(rampart_tls(&gw.ca_pem), transport())).await;
+    let (mut send, mut recv) = hello(&connection).await;
+
+    // Before login: four streams in all (the control stream and three more), not 1040.
+    let mut unused = Vec::new();
+    for _ in 0..3 {
+        unused.push(connection.open_bi().await.unwrap());
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), connection.open_bi())
+            .await
+            .is_err(),
+        "a peer that has not logged in was given a fifth stream"
+    );
+
+    // Logged in, the connection gets its full budget at once.
+    let login = ClientMessage::Login {
+        username: "alice".into(),
+        password: Sensitive::new(ALICE.password.into()),
+        otp: Sensitive::new(oathtool_code(&secret, now())),
+    };
+    write_frame(&mut send, &login).await.unwrap();
+    let granted = read_frame::<ServerMessage, _>(&mut recv).await.unwrap();
+    assert!(matches!(granted, Some(ServerMessage::SessionGranted(_))), "{granted:?}");
+    for i in 0..8 {
+        tokio::time::timeout(Duration::from_secs(5), connection.open_bi())
+            .await
+            .unwrap_or_else(|_| panic!("stream {i} after login was not allowed"))
+            .unwrap();
+    }
+    connection.close(VarInt::from_u32(0), b"done");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. TLS 1.3 only, no 0-RTT
 // ---------------------------------------------------------------------------------------------

@@ -188,8 +188,28 @@ async fn wrong_empty_and_unknown_get_one_answer_and_no_empty_bind_reaches_ldap()
         ErrorCode::InvalidCredentials
     );
 
+    // Whatever was wrong, the answer comes after the same delay (1 s by default), so timing
+    // tells a guesser nothing: not a right password, not a known user.
+    let wrong_code = rampart_tests::wrong_code(&secret);
+    for (user, password, otp) in [
+        ("alice", "wrong-password", code.as_str()),
+        ("mallory", "anything", code.as_str()),
+        ("alice", ALICE.password, wrong_code.as_str()),
+    ] {
+        let began = Instant::now();
+        assert_eq!(
+            refused_code(login(&gw, user, password, otp).await),
+            ErrorCode::InvalidCredentials
+        );
+        assert!(
+            began.elapsed() >= Duration::from_millis(1000),
+            "{user}: answered after {:?}",
+            began.elapsed()
+        );
+    }
+
     let reasons = logged_reasons(&gw);
-    for reason in ["empty_password", "wrong_password", "unknown_user"] {
+    for reason in ["empty_password", "wrong_password", "unknown_user", "wrong_code"] {
         assert!(reasons.iter().any(|r| r == reason), "log lacks {reason}: {reasons:?}");
     }
     // The code was never consumed by those failures: it still logs in.

@@ -214,13 +214,18 @@ async fn revoke_lost_with_temporary_code_lockout_unlock_and_resync_through_the_a
     }
     assert_eq!(
         org.login("bob", BOB.password, &wrong).await,
-        Err(ErrorCode::TokenLocked),
-        "the third wrong code locks the token, and the person is told so"
+        Err(ErrorCode::InvalidCredentials),
+        "the third wrong code locks the token, but a wrong code learns nothing"
     );
     assert_eq!(
         org.login("bob", BOB.password, &good).await,
         Err(ErrorCode::TokenLocked),
-        "a locked token refuses even a good code"
+        "a locked token refuses even a good code, and its owner is told why"
+    );
+    assert_eq!(
+        org.login("bob", BOB.password, &wrong).await,
+        Err(ErrorCode::InvalidCredentials),
+        "a password guesser without the device cannot tell a locked token from a wrong password"
     );
     assert_eq!(
         org.login("bob", "not-bobs-password", &good).await,
@@ -263,6 +268,20 @@ async fn revoke_lost_with_temporary_code_lockout_unlock_and_resync_through_the_a
         .await;
     assert_eq!(status, 200, "{body}");
     org.login("bob", BOB.password, &drifted(t + 60)).await.unwrap();
+    // The same two codes again would move the replay mark back before the code bob just used
+    // and make it valid again: refused, and that code stays used.
+    let (status, body) = org
+        .post(
+            &path("bob", "resync"),
+            json!({"first_code": drifted(t), "second_code": drifted(t + 30)}),
+        )
+        .await;
+    assert_eq!(status, 409, "a resync never moves the replay mark back: {body}");
+    assert_eq!(
+        org.login("bob", BOB.password, &drifted(t + 60)).await,
+        Err(ErrorCode::InvalidCredentials),
+        "an accepted code stays used after a refused resync"
+    );
 
     let history = org.prov.rampart_json(&["token", "show", "bob"])["history"].clone();
     let actions: Vec<&str> = history
