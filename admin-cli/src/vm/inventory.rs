@@ -59,7 +59,7 @@ pub(crate) fn parse_inventory(data: &[u8]) -> Result<Inventory, String> {
             Some("the id has spaces or is longer than 128 characters".to_owned())
         } else if address.is_empty() {
             Some("the address is empty".to_owned())
-        } else if rampart_core::policy::Target::parse(&format!("{address}:1")).is_err() {
+        } else if rampart_core::policy::Target::check_host(&address).is_err() {
             Some("the address is not a host name or IP address".to_owned())
         } else if !seen.insert(id.clone()) {
             Some(format!("{id} appears twice in the file"))
@@ -81,13 +81,15 @@ mod tests {
 
     #[test]
     fn good_rows_are_kept_and_bad_ones_named_by_line() {
-        let text = "ID,Address,rack\nvm1,10.0.0.1,a\n,10.0.0.2,b\nvm3,,c\nvm4,bad host,d\nvm1,10.0.0.9,e\nvm6,vm6.vdi.example\n";
+        let text = "ID,Address,rack\nvm1,10.0.0.1,a\n,10.0.0.2,b\nvm3,,c\nvm4,bad host,d\nvm1,10.0.0.9,e\nvm6,vm6.vdi.example\n\
+                    vm7,allocated:desktops,f\nvm8,[fe80::1],g\nvm9,fe80::9,h\n";
         let inv = parse_inventory(text.as_bytes()).unwrap();
         let ids: Vec<&str> = inv.rows.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["vm1", "vm6"]);
+        assert_eq!(ids, ["vm1", "vm6", "vm9"]);
         assert_eq!(inv.rows[1].line, 7);
         let lines: Vec<u64> = inv.bad.iter().map(|(l, _)| *l).collect();
-        assert_eq!(lines, [3, 4, 5, 6]);
+        // Addresses the gateway could never dial are refused here, not at the first connection.
+        assert_eq!(lines, [3, 4, 5, 6, 8, 9]);
         assert!(inv.bad[3].1.contains("twice"));
     }
 

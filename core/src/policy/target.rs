@@ -68,6 +68,13 @@ impl Target {
         })
     }
 
+    /// Checks that `host` is what [`on_host`](Self::on_host) accepts (a host name, or an IP
+    /// address without brackets), returning its canonical form; for inventories, so an address
+    /// the gateway could never dial is refused when it is entered, not at the first connection.
+    pub fn check_host(host: &str) -> Result<String, String> {
+        canonical_host(host)
+    }
+
     /// The address to dial, with brackets around IPv6 literals.
     pub fn dial_string(&self) -> String {
         if self.host.contains(':') {

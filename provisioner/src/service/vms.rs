@@ -556,7 +556,7 @@ fn vm_problem(id: &str, address: &str) -> Option<String> {
     if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Some(format!("id {id:?}: 1 to 128 characters, no spaces"));
     }
-    if rampart_core::policy::Target::parse(&format!("{address}:1")).is_err() || address.is_empty() {
+    if rampart_core::policy::Target::check_host(address).is_err() {
         return Some(format!("address {address:?} is not a host name or IP address"));
     }
     None
