@@ -228,6 +228,7 @@ async fn control_loop(
                         drop(slot);
                         match result {
                             Ok((info, grant)) => {
+                                shared.login_backoff.succeeded(&backoff_key(&username));
                                 shared.metrics.login("login", "success", "", began.elapsed());
                                 attach(shared, connection, state, info).await;
                                 Ok(ServerMessage::SessionGranted(grant))
@@ -243,10 +244,11 @@ async fn control_loop(
                                 if failure.code() == ErrorCode::InvalidCredentials {
                                     // Every rejection is answered after the same delay, whatever
                                     // was wrong, so timing does not tell a right password from a
-                                    // wrong one or a known user from an unknown one; it also slows
-                                    // guessing. The login slot is free meanwhile.
-                                    tokio::time::sleep_until((checked + shared.settings.failed_login_delay()).into())
-                                        .await;
+                                    // wrong one or a known user from an unknown one; it grows
+                                    // with consecutive rejections of one name, to slow guessing.
+                                    // The login slot is free meanwhile.
+                                    let delay = shared.login_backoff.rejected(&backoff_key(&username), checked);
+                                    tokio::time::sleep_until((checked + delay).into()).await;
                                 }
                                 Err(ServerMessage::refused(failure.code()))
                             }
@@ -322,6 +324,13 @@ async fn control_loop(
             return;
         }
     }
+}
+
+/// The name a login's backoff is kept under: the normalised username, or for a name that
+/// cannot be one, a short prefix of what was typed (bounded, so junk cannot grow the table's
+/// keys).
+fn backoff_key(typed: &str) -> String {
+    rampart_core::username::normalize_username(typed).unwrap_or_else(|_| typed.chars().take(64).collect())
 }
 
 /// Records a login or resume the admission gate turned away (told to retry later).

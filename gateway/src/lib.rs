@@ -6,6 +6,7 @@
 pub mod admin;
 mod admission;
 mod backend;
+mod backoff;
 pub mod clock;
 pub mod config;
 mod connection;

@@ -4,6 +4,7 @@
 
 use crate::admin::AdminServer;
 use crate::admission::Admission;
+use crate::backoff::LoginBackoff;
 use crate::clock::Clock;
 use crate::config::{GatewayConfig, GatewaySettings};
 use crate::flowlog::{FlowLog, FlowLogWriter};
@@ -39,6 +40,7 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub admission: Admission,
     pub metrics: Metrics,
+    pub login_backoff: LoginBackoff,
 }
 
 impl Shared {
@@ -164,6 +166,7 @@ impl Gateway {
             registry: Registry::default(),
             admission,
             metrics: Metrics::new(),
+            login_backoff: LoginBackoff::new(settings.failed_login_delay()),
             settings,
         });
         let admin = match parts.admin_listen {
