@@ -196,7 +196,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn insert_temp_code(&self, code: &TempCodeRecord) -> Result<(), StoreError>;
 
     /// Atomically uses the person's unexpired, unused temporary code whose hash is
-    /// `code_hash`; true if one was used (and `temp_code_used` recorded).
+    /// `code_hash`; true if one was used (and `temp_code_used` recorded). A wrong code counts
+    /// against the person's live codes, which are spent after
+    /// [`MAX_TEMP_CODE_FAILURES`](crate::temp_code::MAX_TEMP_CODE_FAILURES) wrong tries.
     async fn consume_temp_code(&self, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError>;
 
     /// Stores a new operator; a duplicate name or key hash is [`StoreError::Conflict`].

@@ -6,6 +6,9 @@ use ring::digest::{SHA256, digest};
 
 /// Digits in a temporary code: more than any TOTP code (6–8), so the two never mix.
 pub const TEMP_CODE_DIGITS: usize = 10;
+/// Wrong temporary codes a person may enter before their unused codes are spent: a temporary
+/// code bypasses the token, so the token's lock does not guard it.
+pub const MAX_TEMP_CODE_FAILURES: u32 = 5;
 
 const DOMAIN: &[u8] = b"rampart-temp-code-v1\0";
 

@@ -659,6 +659,60 @@ async fn temp_code_works_once_for_its_owner_before_expiry() {
 }
 
 #[tokio::test]
+async fn wrong_temporary_codes_spend_the_persons_code_at_the_limit() {
+    use rampart_store::temp_code::MAX_TEMP_CODE_FAILURES;
+    let (_dir, store) = fresh_store().await;
+    store.upsert_user(&user("u1", "alice", &[])).await.unwrap();
+    store.upsert_user(&user("u2", "bob", &[])).await.unwrap();
+    let wrong = [0xEE; 32];
+    let tries = |from: i64, count: u32| {
+        let store = &store;
+        async move {
+            for i in 0..count {
+                assert!(
+                    !store
+                        .consume_temp_code("u1", &wrong, from + i64::from(i))
+                        .await
+                        .unwrap()
+                );
+            }
+        }
+    };
+    // One try short of the limit, the right code still works.
+    store
+        .insert_temp_code(&temp_code("c1", "u1", &[0xA1; 32], NOW, NOW + 600))
+        .await
+        .unwrap();
+    tries(NOW + 1, MAX_TEMP_CODE_FAILURES - 1).await;
+    assert!(store.consume_temp_code("u1", &[0xA1; 32], NOW + 10).await.unwrap());
+
+    // At the limit the person's live code is spent; another person's is not touched.
+    store
+        .insert_temp_code(&temp_code("c2", "u1", &[0xA2; 32], NOW + 20, NOW + 600))
+        .await
+        .unwrap();
+    store
+        .insert_temp_code(&temp_code("c3", "u2", &[0xB0; 32], NOW + 20, NOW + 600))
+        .await
+        .unwrap();
+    tries(NOW + 21, MAX_TEMP_CODE_FAILURES).await;
+    assert!(
+        !store.consume_temp_code("u1", &[0xA2; 32], NOW + 30).await.unwrap(),
+        "after {MAX_TEMP_CODE_FAILURES} wrong tries the code is spent"
+    );
+    assert!(store.consume_temp_code("u2", &[0xB0; 32], NOW + 31).await.unwrap());
+    let events = store.token_events(Some("u1"), 10).await.unwrap();
+    assert_eq!(
+        summary(&events).last().unwrap(),
+        &ev(
+            "temp_code_spent",
+            None,
+            &format!("code c2: {MAX_TEMP_CODE_FAILURES} wrong tries")
+        )
+    );
+}
+
+#[tokio::test]
 async fn expired_and_withdrawn_temp_codes_are_refused() {
     let (_dir, store) = fresh_store().await;
     store.upsert_user(&user("u1", "alice", &[])).await.unwrap();

@@ -131,6 +131,15 @@ UPDATE temp_codes SET used_at = $3 \
 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL AND expires_at > $3 \
 RETURNING id";
 
+/// Counts a wrong temporary code against each of the user's unused, unexpired codes, and
+/// spends those that reach the limit. Returns each code's id and whether it was spent.
+/// `$1` user id, `$2` now, `$3` limit.
+pub(crate) const FAIL_TEMP_CODES: &str = "\
+UPDATE temp_codes SET failures = failures + 1, \
+used_at = CASE WHEN failures + 1 >= $3 THEN $2 ELSE used_at END \
+WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2 \
+RETURNING id, used_at IS NOT NULL";
+
 // ----- operators -----
 
 /// `$1` id, `$2` name, `$3` role, `$4` key hash, `$5` created at, `$6` created by,

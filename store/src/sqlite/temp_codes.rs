@@ -6,6 +6,7 @@ use sqlx::sqlite::SqlitePool;
 
 use super::history::{append, event};
 use super::{begin_write, commit};
+use crate::temp_code::MAX_TEMP_CODE_FAILURES;
 use crate::{StoreError, TempCodeRecord, sql};
 
 /// Who uses a temporary code: the person, at a gateway login.
@@ -45,7 +46,9 @@ pub(super) async fn insert(pool: &SqlitePool, code: &TempCodeRecord) -> Result<(
 }
 
 /// Uses the person's unused, unexpired code hashing to `code_hash` and records
-/// `temp_code_used` (actor `gateway`) in the same transaction; false if there is none.
+/// `temp_code_used` (actor `gateway`) in the same transaction; false if there is none, and
+/// then the wrong try counts against the person's live codes ([`MAX_TEMP_CODE_FAILURES`]
+/// spends them, recorded as `temp_code_spent`).
 pub(super) async fn consume(pool: &SqlitePool, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError> {
     let mut tx = begin_write(pool).await?;
     let used: Vec<String> = sqlx::query_scalar(sql::CONSUME_TEMP_CODE)
@@ -56,7 +59,20 @@ pub(super) async fn consume(pool: &SqlitePool, user_id: &str, code_hash: &[u8], 
         .await
         .map_err(StoreError::from_sqlx)?;
     if used.is_empty() {
-        tx.rollback().await.map_err(StoreError::from_sqlx)?;
+        // A wrong code: counted against the person's live codes, which are spent at the limit.
+        let counted: Vec<(String, bool)> = sqlx::query_as(sql::FAIL_TEMP_CODES)
+            .bind(user_id)
+            .bind(now)
+            .bind(i64::from(MAX_TEMP_CODE_FAILURES))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        for (code_id, _) in counted.iter().filter(|(_, spent)| *spent) {
+            let detail = format!("code {code_id}: {MAX_TEMP_CODE_FAILURES} wrong tries");
+            let spent = event(now, USED_BY, "temp_code_spent", user_id, None, detail);
+            append(&mut tx, &spent).await?;
+        }
+        commit(tx).await?;
         return Ok(false);
     }
     for code_id in &used {
