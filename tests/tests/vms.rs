@@ -369,6 +369,16 @@ async fn bulk_allocation_by_group_and_csv_reports_every_person() {
             output_text(&out)
         );
     }
+    // The import says where it stopped and what is in, so it can be resumed.
+    let out = prov.rampart_as(
+        &desk,
+        &["vm", "import", "--pool", "desktops", inventory.to_str().unwrap()],
+    );
+    assert!(
+        output_text(&out).contains("stopped at line 2: 0 VM(s) from earlier lines were added"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(vm_ids(&prov.rampart_json(&["vm", "list"])), ["vm-1"], "nothing added");
     assert_eq!(prov.rampart_json(&["vm", "pool", "list"]).as_array().unwrap().len(), 1);
     // The staff group: alice (carol is disabled, so not a member the directory offers).

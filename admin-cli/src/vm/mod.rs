@@ -543,6 +543,19 @@ async fn allocate_many(
     Ok(())
 }
 
+/// An import that could not go on (the provisioner unreachable, a key refused): what is in
+/// and where to resume, so nothing is added twice or forgotten.
+fn stopped(e: CliError, line: u64, added: usize) -> CliError {
+    CliError {
+        message: format!(
+            "{}\nstopped at line {line}: {added} VM(s) from earlier lines were added; \
+             rows from line {line} on were not (run the import again with those rows)",
+            e.message
+        ),
+        code: e.code,
+    }
+}
+
 async fn import(client: &Client, output: Output, pool: &str, path: &PathBuf) -> Result<(), CliError> {
     let data = std::fs::read(path).map_err(|e| CliError::failure(format!("cannot read {}: {e}", path.display())))?;
     let inventory = parse_inventory(&data).map_err(CliError::failure)?;
@@ -579,11 +592,11 @@ async fn import(client: &Client, output: Output, pool: &str, path: &PathBuf) -> 
                             provisioning += done.provisioning;
                         }
                         Err(e) if e.code == exit::CONFLICT => bad.push((row.line, e.message)),
-                        Err(e) => return Err(e),
+                        Err(e) => return Err(stopped(e, row.line, added)),
                     }
                 }
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(stopped(e, chunk.first().map_or(0, |r| r.line), added)),
         }
     }
     bad.sort();
