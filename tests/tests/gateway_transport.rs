@@ -229,6 +229,37 @@ async fn keep_alives_do_not_keep_an_unauthenticated_connection_open() {
     );
 }
 
+#[tokio::test]
+async fn after_logout_the_login_deadline_applies_again() {
+    let slapd = Slapd::start(None, "");
+    let setup = Setup::new().await;
+    let gw = setup.gateway(&slapd, &setup.echo_policy(), "login_deadline_secs = 2");
+    let secret = gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let client = logged_in(&gw, &ALICE, &secret).await;
+    // Logged in, the connection outlives the deadline.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        client.is_open(),
+        "a logged-in connection was closed at the login deadline"
+    );
+    client.logout().await.unwrap();
+    let logged_out = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.is_open() {
+        assert!(
+            Instant::now() < deadline,
+            "a logged-out connection stayed open past the login deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(logged_out.elapsed() >= Duration::from_millis(1500), "closed too soon");
+    assert!(
+        gw.log().contains("closing connection: no login before the deadline"),
+        "{}",
+        gw.log()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Stream limit
 // ---------------------------------------------------------------------------------------------
