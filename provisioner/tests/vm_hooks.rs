@@ -345,3 +345,46 @@ async fn reclaim_refuses_zero_days_and_releases_only_idle_vms() {
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     assert_eq!(state(&app, "vm2").await.holder_name.as_deref(), Some("bob"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vm_back_from_maintenance_is_reset_before_anyone_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = provisioner(dir.path()).await;
+    // Fails the first time (the VM goes to maintenance), succeeds after the "repair".
+    let runs = dir.path().join("runs");
+    let reset_hook = Some(format!(
+        "echo run >> '{runs}'; [ $(wc -l < '{runs}') -ge 2 ] || {{ echo disk locked; exit 5; }}",
+        runs = runs.display()
+    ));
+    app.create_pool(
+        "desk",
+        &PoolRequest {
+            reset_hook,
+            ..pool("desktops")
+        },
+    )
+    .await
+    .unwrap();
+    app.add_vms("desk", "desktops", &one_vm("vm1")).await.unwrap();
+    app.allocate("desk", "desktops", &allocation("alice", None))
+        .await
+        .unwrap();
+    app.release("desk", "vm1", "left").await.unwrap();
+    wait_for("the failed reset", async || {
+        state(&app, "vm1").await.state == VmState::Maintenance
+    })
+    .await;
+    assert_eq!(
+        state(&app, "vm1").await.error.as_deref(),
+        Some("reset hook failed with exit code 5")
+    );
+
+    // Back in service: through the reset hook again, never straight to the free list.
+    let back = app.maintenance("desk", "vm1", true, "disk unlocked").await.unwrap();
+    assert_eq!(back.state, "provisioning");
+    wait_for("the second reset", async || {
+        state(&app, "vm1").await.state == VmState::Free
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2);
+}

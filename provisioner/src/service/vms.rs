@@ -308,15 +308,22 @@ impl Provisioner {
         reason: &str,
     ) -> Result<VmInfo, ServiceError> {
         let vm = if done {
-            self.change(
-                actor,
-                vm_id,
-                &[VmState::Maintenance],
-                VmState::Free,
-                "back_in_service",
-                reason,
-            )
-            .await?
+            // Back through the pool's reset hook when it has one: whatever put the VM in
+            // maintenance (a failed reset, a repair), it reaches the free list clean.
+            let pool = self.pool_record(&self.vm_record(vm_id).await?.pool).await?;
+            let reset = pool.reset_hook.clone();
+            let to = if reset.is_some() {
+                VmState::Provisioning
+            } else {
+                VmState::Free
+            };
+            let vm = self
+                .change(actor, vm_id, &[VmState::Maintenance], to, "back_in_service", reason)
+                .await?;
+            if let Some(hook) = reset {
+                self.spawn_hook(pool, vm.clone(), "reset", hook);
+            }
+            vm
         } else {
             self.change(
                 actor,
