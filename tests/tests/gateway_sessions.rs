@@ -369,3 +369,53 @@ async fn directory_recheck_ends_sessions_of_disabled_people_and_of_people_who_lo
         assert_eq!(resume_refusal(gw, &ticket).await, ErrorCode::SessionExpired);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_code_sent_a_hundred_times_to_two_gateways_logs_in_exactly_once() {
+    // Room for every attempt at once: this is about replay, not admission.
+    let room = "max_logins_in_progress = 128\nlogin_queue = 256\nlogin_queue_wait_secs = 60";
+    let lab = LdapLab::start("", room).await;
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let second = lab.second_gateway(room);
+    let code = rampart_tests::oathtool_code(&secret, now());
+    let attempts: Vec<_> = (0..100)
+        .map(|i| {
+            let (addr, ca) = if i % 2 == 0 {
+                (lab.gw.addr.clone(), lab.gw.ca_pem.clone())
+            } else {
+                (second.addr.clone(), second.ca_pem.clone())
+            };
+            let code = code.clone();
+            tokio::spawn(async move {
+                let client = GatewayClient::connect(&addr, &ca).await.unwrap();
+                let result = client
+                    .login("alice", Sensitive::new(ALICE.password.into()), Sensitive::new(code))
+                    .await;
+                client.close().await;
+                result.map(|_| ()).map_err(|e| match e {
+                    ClientError::Refused { code, .. } => code,
+                    other => panic!("login attempt failed unexpectedly: {other:?}"),
+                })
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for attempt in attempts {
+        outcomes.push(attempt.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .filter_map(|o| o.err())
+            .all(|code| code == ErrorCode::InvalidCredentials),
+        "{outcomes:?}"
+    );
+    // The replays are on file as such, at both gateways together.
+    let replays = [&lab.gw, &second]
+        .iter()
+        .flat_map(|gw| gw.log_events())
+        .filter(|e| e["reason"] == "code_replayed")
+        .count();
+    assert_eq!(replays, 99);
+}
