@@ -276,7 +276,11 @@ async fn start_session(
         last_seen_at: None,
     };
     shared.store.create_session(&record).await.map_err(unavailable)?;
-    enforce_session_limit(shared, &person.stable_id, &id, now).await;
+    if let Err(e) = enforce_session_limit(shared, &person.stable_id, &id, now).await {
+        // The limit could not be checked: the new session does not go ahead unchecked.
+        shared.end_session(&id, "session_limit_unchecked").await;
+        return Err(e);
+    }
     let info = SessionInfo {
         id,
         user_id: person.stable_id,
@@ -291,12 +295,12 @@ async fn start_session(
 }
 
 /// Ends the person's oldest sessions beyond `max_sessions_per_user`, keeping `new_id`.
-async fn enforce_session_limit(shared: &Shared, user_id: &str, new_id: &str, now: i64) {
+async fn enforce_session_limit(shared: &Shared, user_id: &str, new_id: &str, now: i64) -> Result<(), LoginFailure> {
     let live = match shared.store.live_sessions_for_user(user_id, now).await {
         Ok(live) => live,
         Err(e) => {
             tracing::error!(target: "rampart::auth", user_id, error = %e, "cannot count sessions");
-            return;
+            return Err(unavailable(e));
         }
     };
     let max = usize::try_from(shared.settings.max_sessions_per_user).unwrap_or(usize::MAX);
@@ -305,6 +309,7 @@ async fn enforce_session_limit(shared: &Shared, user_id: &str, new_id: &str, now
         tracing::info!(target: "rampart::auth", user = %old.username, session = %old.id, limit = max, "session limit reached: ending the oldest session");
         shared.end_session(&old.id, "session_limit").await;
     }
+    Ok(())
 }
 
 /// Resumes a session from its ticket: the session must be live and not idle, and the person
