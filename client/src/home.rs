@@ -44,11 +44,16 @@ pub struct SavedSession {
 
 impl Home {
     /// `dir` if given, else `$RAMPART_CONNECT_HOME` (handled by the CLI), else the user's
-    /// config directory + `rampart-connect`.
+    /// config directory + `rampart-connect` (on Windows the local, not the roaming, application
+    /// data: the session ticket must not travel to a profile server and other machines).
     pub fn resolve(dir: Option<PathBuf>) -> Result<Self, ClientError> {
+        #[cfg(windows)]
+        let default = dirs::data_local_dir();
+        #[cfg(not(windows))]
+        let default = dirs::config_dir();
         let dir = match dir {
             Some(d) => d,
-            None => dirs::config_dir()
+            None => default
                 .map(|d| d.join("rampart-connect"))
                 .ok_or_else(|| ClientError::Local("cannot find a config directory; pass --home".into()))?,
         };
