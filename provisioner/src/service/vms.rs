@@ -250,6 +250,12 @@ impl Provisioner {
         } else {
             VmState::Free
         };
+        // Released from the holder it was read with: a reassignment in between is a conflict,
+        // not a silent release of the new holder's VM under the old holder's name.
+        let only_if = VmGuard {
+            holder_id: only_if.holder_id.or_else(|| vm.holder_id.clone()),
+            ..only_if
+        };
         let change = VmChange {
             vm_id: vm.id.clone(),
             from: vec![VmState::Allocated],
