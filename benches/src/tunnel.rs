@@ -7,7 +7,7 @@
 use rampart_client::GatewayClient;
 use rampart_core::secret::Sensitive;
 use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp};
-use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
+use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, UserRecord};
 use rampart_tests::slapd::generated_person as user;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -44,19 +44,13 @@ pub async fn provision(state: &Path, users: usize) -> anyhow::Result<()> {
             .await?;
         let token_id = format!("t{i}");
         store
-            .insert_token(&TokenRecord {
-                sealed: keys.seal(&token_id, &seed_of(i))?,
-                id: token_id,
-                user_id: uuid,
-                state: TokenState::Pending,
-                params: TotpParams::default(),
-                last_step: None,
-                failures: 0,
-                created_at: 0,
-                activated_at: None,
-                last_used_at: None,
-                drift_steps: 0,
-            })
+            .insert_token(&TokenRecord::pending(
+                token_id.clone(),
+                uuid,
+                TotpParams::default(),
+                keys.seal(&token_id, &seed_of(i))?,
+                0,
+            ))
             .await?;
     }
     store.close().await;

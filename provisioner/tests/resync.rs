@@ -8,7 +8,7 @@ use rampart_core::totp::{TotpParams, generate_totp};
 use rampart_directory::LocalDirectory;
 use rampart_provisioner::service::unix_now;
 use rampart_provisioner::{Provisioner, ProvisionerSettings, ServiceError};
-use rampart_store::{KeyRing, SqliteStore, StepOutcome, Store, TokenRecord, TokenState, UserRecord};
+use rampart_store::{KeyRing, SqliteStore, StepOutcome, Store, TokenRecord, UserRecord};
 use std::sync::Arc;
 
 const SEED: &[u8; 20] = b"12345678901234567890";
@@ -33,19 +33,13 @@ async fn provisioner(dir: &std::path::Path) -> (Provisioner, Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .insert_token(&TokenRecord {
-            id: "t1".into(),
-            user_id: "u-alice".into(),
-            state: TokenState::Pending,
-            params: TotpParams::default(),
-            sealed: key_ring().seal("t1", SEED).unwrap(),
-            last_step: None,
-            failures: 0,
-            created_at: 0,
-            activated_at: None,
-            last_used_at: None,
-            drift_steps: 0,
-        })
+        .insert_token(&TokenRecord::pending(
+            "t1".into(),
+            "u-alice".into(),
+            TotpParams::default(),
+            key_ring().seal("t1", SEED).unwrap(),
+            0,
+        ))
         .await
         .unwrap();
     let directory = Arc::new(LocalDirectory::new(store.clone()).unwrap());

@@ -60,6 +60,12 @@ fn one_vm(id: &str) -> AddVms {
     }
 }
 
+/// Pool `desktops` with `hooks` (set on `pool("desktops")`) and one VM, `vm1`, in it.
+async fn pool_with_one_vm(app: &Provisioner, hooks: PoolRequest) {
+    app.create_pool("desk", &hooks).await.unwrap();
+    app.add_vms("desk", "desktops", &one_vm("vm1")).await.unwrap();
+}
+
 fn allocation(username: &str, vm: Option<&str>) -> AllocateRequest {
     AllocateRequest {
         username: username.into(),
@@ -104,16 +110,14 @@ async fn a_vm_being_destroyed_is_offered_to_nobody() {
     let dir = tempfile::tempdir().unwrap();
     let app = provisioner(dir.path()).await;
     let destroy_hook = Some(gated_hook(dir.path()));
-    app.create_pool(
-        "desk",
-        &PoolRequest {
+    pool_with_one_vm(
+        &app,
+        PoolRequest {
             destroy_hook,
             ..pool("desktops")
         },
     )
-    .await
-    .unwrap();
-    app.add_vms("desk", "desktops", &one_vm("vm1")).await.unwrap();
+    .await;
 
     let retiring = {
         let app = app.clone();
@@ -155,16 +159,14 @@ async fn a_failed_destroy_hook_leaves_the_vm_in_maintenance_with_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let app = provisioner(dir.path()).await;
     let destroy_hook = Some("echo hypervisor busy; exit 4".to_owned());
-    app.create_pool(
-        "desk",
-        &PoolRequest {
+    pool_with_one_vm(
+        &app,
+        PoolRequest {
             destroy_hook,
             ..pool("desktops")
         },
     )
-    .await
-    .unwrap();
-    app.add_vms("desk", "desktops", &one_vm("vm1")).await.unwrap();
+    .await;
     let refused = app.retire("desk", "vm1", "").await.unwrap_err();
     assert_eq!(
         refused.to_string(),
@@ -181,16 +183,14 @@ async fn a_vm_being_reset_is_offered_to_nobody() {
     let dir = tempfile::tempdir().unwrap();
     let app = provisioner(dir.path()).await;
     let reset_hook = Some(gated_hook(dir.path()));
-    app.create_pool(
-        "desk",
-        &PoolRequest {
+    pool_with_one_vm(
+        &app,
+        PoolRequest {
             reset_hook,
             ..pool("desktops")
         },
     )
-    .await
-    .unwrap();
-    app.add_vms("desk", "desktops", &one_vm("vm1")).await.unwrap();
+    .await;
     app.allocate("desk", "desktops", &allocation("alice", None))
         .await
         .unwrap();
@@ -356,16 +356,14 @@ async fn a_vm_back_from_maintenance_is_reset_before_anyone_gets_it() {
         "echo run >> '{runs}'; [ $(wc -l < '{runs}') -ge 2 ] || {{ echo disk locked; exit 5; }}",
         runs = runs.display()
     ));
-    app.create_pool(
-        "desk",
-        &PoolRequest {
+    pool_with_one_vm(
+        &app,
+        PoolRequest {
             reset_hook,
             ..pool("desktops")
         },
     )
-    .await
-    .unwrap();
-    app.add_vms("desk", "desktops", &one_vm("vm1")).await.unwrap();
+    .await;
     app.allocate("desk", "desktops", &allocation("alice", None))
         .await
         .unwrap();

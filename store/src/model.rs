@@ -117,6 +117,26 @@ pub struct TokenRecord {
     pub drift_steps: i64,
 }
 
+impl TokenRecord {
+    /// A newly issued token, pending until its first accepted code: no step seen, no
+    /// failures, no drift.
+    pub fn pending(id: String, user_id: String, params: TotpParams, sealed: SealedSeed, created_at: i64) -> Self {
+        Self {
+            id,
+            user_id,
+            state: TokenState::Pending,
+            params,
+            sealed,
+            last_step: None,
+            failures: 0,
+            created_at,
+            activated_at: None,
+            last_used_at: None,
+            drift_steps: 0,
+        }
+    }
+}
+
 /// A login session. The store holds only a hash of the bearer ticket.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionRecord {

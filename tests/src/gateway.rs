@@ -5,7 +5,7 @@
 use crate::bin;
 use rampart_certs::CertificateAuthority;
 use rampart_core::totp::{SEED_LEN, TotpParams, secret_base32};
-use rampart_store::{KeyRing, OperatorRecord, OperatorRole, SqliteStore, Store, TokenRecord, TokenState, UserRecord};
+use rampart_store::{KeyRing, OperatorRecord, OperatorRole, SqliteStore, Store, TokenRecord, UserRecord};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -185,19 +185,13 @@ impl GatewayProc {
         let seed = crate::random_bytes(SEED_LEN);
         let token_id = format!("tok-{stable_id}");
         store
-            .insert_token(&TokenRecord {
-                sealed: keys.seal(&token_id, &seed).unwrap(),
-                id: token_id,
-                user_id: stable_id.into(),
-                state: TokenState::Pending,
-                params: TotpParams::default(),
-                last_step: None,
-                failures: 0,
-                created_at: 0,
-                activated_at: None,
-                last_used_at: None,
-                drift_steps: 0,
-            })
+            .insert_token(&TokenRecord::pending(
+                token_id.clone(),
+                stable_id.into(),
+                TotpParams::default(),
+                keys.seal(&token_id, &seed).unwrap(),
+                0,
+            ))
             .await
             .unwrap();
         store.close().await;

@@ -80,19 +80,7 @@ impl Provisioner {
         let uri = otpauth_uri(&*seed, &params, &self.settings.issuer, &user.username)
             .map_err(|e| ServiceError::Unavailable(format!("cannot build the otpauth URI: {e}")))?;
         drop(seed);
-        let token = TokenRecord {
-            id: token_id,
-            user_id: user.id.clone(),
-            state: TokenState::Pending,
-            params,
-            sealed,
-            last_step: None,
-            failures: 0,
-            created_at: now,
-            activated_at: None,
-            last_used_at: None,
-            drift_steps: 0,
-        };
+        let token = TokenRecord::pending(token_id, user.id.clone(), params, sealed, now);
         Ok(Prepared {
             issue: rampart_store::TokenIssue {
                 user,

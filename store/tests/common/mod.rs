@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use rampart_core::totp::TotpParams;
-use rampart_store::{KeyRing, SealedSeed, SessionRecord, SqliteStore, TokenRecord, TokenState, UserRecord};
+use rampart_store::{KeyRing, SealedSeed, SessionRecord, SqliteStore, TokenRecord, UserRecord};
 
 pub const NOW: i64 = 1_700_000_000;
 pub const SEED: &[u8; 20] = b"12345678901234567890";
@@ -32,19 +32,7 @@ pub fn user(id: &str, username: &str, groups: &[&str]) -> UserRecord {
 }
 
 pub fn token(id: &str, user_id: &str, sealed: SealedSeed) -> TokenRecord {
-    TokenRecord {
-        id: id.to_owned(),
-        user_id: user_id.to_owned(),
-        state: TokenState::Pending,
-        params: TotpParams::default(),
-        sealed,
-        last_step: None,
-        failures: 0,
-        created_at: NOW,
-        activated_at: None,
-        last_used_at: None,
-        drift_steps: 0,
-    }
+    TokenRecord::pending(id.to_owned(), user_id.to_owned(), TotpParams::default(), sealed, NOW)
 }
 
 /// A pending token for a new user `user_id`, stored and returned.
