@@ -157,6 +157,14 @@ async fn after_setup_with_a_generated_profile_login_needs_only_password_and_code
     from_stdin.args(["setup", "-"]);
     let out = run_with_stdin(from_stdin, &format!("{line}\n"));
     assert!(out.status.success(), "{}", output_text(&out));
+    // A file that never ends is refused by its size, not read into memory.
+    let endless = connect(&other).args(["setup", "/dev/zero"]).output().unwrap();
+    assert_eq!(endless.status.code(), Some(1), "{}", output_text(&endless));
+    assert!(
+        stderr(&endless).contains("larger than 65536 bytes"),
+        "{}",
+        stderr(&endless)
+    );
     let damaged = connect(&other)
         .args(["setup", &line[..line.len() - 30]])
         .output()
