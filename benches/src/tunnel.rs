@@ -7,6 +7,7 @@
 use rampart_client::GatewayClient;
 use rampart_core::secret::Sensitive;
 use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp};
+use rampart_store::prelude::*;
 use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, UserRecord};
 use rampart_tests::slapd::generated_person as user;
 use std::path::Path;

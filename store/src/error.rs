@@ -21,6 +21,13 @@ pub enum StoreError {
     /// number, malformed JSON).
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+    /// The database's schema is not the one this build was made for; the message says which
+    /// command brings them together.
+    #[error("{0}")]
+    Schema(String),
+    /// The store's settings are unusable (a malformed URL, an unreadable password file).
+    #[error("store settings: {0}")]
+    Config(String),
     /// Sealing or opening a seed failed.
     #[error(transparent)]
     Seal(#[from] SealError),

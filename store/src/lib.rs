@@ -1,27 +1,38 @@
-//! Rampart persistence behind one trait, [`Store`]: users, TOTP tokens with sealed seeds and
-//! their replay/lockout state, and sessions. [`SqliteStore`] (one WAL file in the state
-//! directory) is the embedded default; the SQL is portable so a PostgreSQL backend can share it.
+//! Rampart persistence behind traits per concern ([`PeopleStore`], [`TokenStore`],
+//! [`SessionStore`], [`TempCodeStore`], [`OperatorStore`], [`VmStore`], [`SealedSeedStore`],
+//! [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
+//! directory) is the embedded default and [`PgStore`] the scale-out backend; both run the same
+//! SQL and the same code (`ops/`), differing only where each backend's `dialect` says.
 //!
 //! Guarantees every backend keeps:
 //! - [`Store::accept_step`] is one atomic conditional update: for a token and a time step, at
 //!   most one call ever returns [`StepOutcome::Accepted`], across tasks and processes.
-//! - A write has reached durable storage when its method returns `Ok`.
+//! - A write has reached durable storage when its method returns `Ok` (on PostgreSQL with a
+//!   synchronous standby, on the standby too).
+//! - Every rule that must hold across processes and hosts (a step accepted once, failures
+//!   counted, one VM per holder, temporary codes used once) is one conditional statement or one
+//!   transaction that cannot interleave wrongly.
 //! - The store never reads the clock: callers pass `now` (unix seconds).
 //! - Seeds are stored only sealed ([`KeyRing`]); no error or `Debug` output contains a seed,
 //!   sealed blob, password hash or ticket hash.
 
 pub mod access;
+mod config;
 mod error;
 mod model;
+mod postgres;
 mod provisioning;
+pub mod schema;
 pub mod seal;
 mod sql;
 mod sqlite;
 pub mod temp_code;
 pub mod vms;
 
+pub use config::{PASSWORD_ENV, StoreConfig, StoreTarget, URL_ENV};
 pub use error::StoreError;
 pub use model::{EndedSession, SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord};
+pub use postgres::{PgSettings, PgStore, parse_hosts};
 pub use provisioning::{
     IssueMode, IssueOutcome, OperatorRecord, OperatorRole, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery,
     TokenView,
@@ -30,9 +41,9 @@ pub use seal::{KeyRing, SealError, SealedSeed};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 pub use vms::{AllocationRequest, PoolCounts, PoolRecord, VmChange, VmEvent, VmGuard, VmRecord, VmState};
 
-/// Persistence used by gateways and provisioners. Object safe: share it as `Arc<dyn Store>`.
+/// People as the directory last described them: stable id, normalised username, display name, groups, enabled.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait PeopleStore: Send + Sync + std::fmt::Debug {
     /// Inserts the user or updates it by id (everything but `created_at`), replacing its groups.
     /// A username already held by another id is [`StoreError::Conflict`].
     async fn upsert_user(&self, user: &UserRecord) -> Result<(), StoreError>;
@@ -44,6 +55,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The user with stable id `id`.
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
 
+    /// Every user in `group`, sorted by username.
+    async fn users_in_group(&self, group: &str) -> Result<Vec<UserRecord>, StoreError>;
+}
+
+/// TOTP tokens: issue, life cycle, the replay and lockout gate, operator changes and their history.
+#[async_trait::async_trait]
+pub trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Stores a newly issued token. [`StoreError::Conflict`] if the user already has a live
     /// (pending or active) token or the id exists; [`StoreError::NotFound`] if the user does
     /// not exist.
@@ -74,53 +92,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Atomically adds one failed attempt and returns the new count; [`StoreError::NotFound`]
     /// for an unknown id.
     async fn record_failure(&self, token_id: &str, now: i64) -> Result<u32, StoreError>;
-
-    /// Stores a new session; a duplicate id or ticket hash is [`StoreError::Conflict`].
-    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
-
-    /// The session whose resume ticket hashes to `ticket_hash`, including ended and expired
-    /// ones: the caller checks `ended_at` and `expires_at`.
-    async fn session_by_ticket_hash(&self, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
-
-    /// Ends a session with `reason`, at the next position of the feed of session ends. Ending an
-    /// ended session keeps the first time, reason and position; an unknown id is
-    /// [`StoreError::NotFound`].
-    async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError>;
-
-    /// Live (not ended, not expired at `now`) sessions of a user, oldest first.
-    async fn live_sessions_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError>;
-
-    /// Live sessions of everyone (on any gateway, connected or between connections), oldest
-    /// first, at most `limit`.
-    async fn live_sessions(&self, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError>;
-
-    /// Ends every session of a user that has not ended yet, at one feed position; returns their
-    /// ids.
-    async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError>;
-
-    /// The latest position of the feed of session ends: a gateway starts following the feed
-    /// here (ends before it concern sessions it does not hold).
-    async fn session_end_seq(&self) -> Result<u64, StoreError>;
-
-    /// Sessions whose end has a feed position after `after`, in feed order. Gateways poll this
-    /// with the last position they saw to close sessions ended elsewhere: by an operator,
-    /// another gateway, or a token change ([`Store::end_token`] and replacing issues end the
-    /// token's sessions). Positions are assigned in the transaction that ends the sessions and
-    /// become visible in increasing order, whatever `now` the writer passed and however long it
-    /// waited for the write lock, so polling from the last position seen returns every later
-    /// end exactly once. Sessions stored already ended have no position (no gateway holds them).
-    async fn sessions_ended_after(&self, after: u64) -> Result<Vec<EndedSession>, StoreError>;
-
-    /// Records that a session was in use at `now` (kept if later than the stored time).
-    async fn touch_session(&self, session_id: &str, now: i64) -> Result<(), StoreError>;
-
-    /// Checks that the database answers.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    // ----- provisioning -----
-
-    /// Every user in `group`, sorted by username.
-    async fn users_in_group(&self, group: &str) -> Result<Vec<UserRecord>, StoreError>;
 
     /// Issues one token in one transaction: upserts the person, applies `issue.mode` to an
     /// existing live token (revoking it with a `replaced` event when replacing), inserts the
@@ -183,14 +154,54 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The history of one person's tokens (all of them when `user_id` is `None`), oldest
     /// first, at most `limit` most recent events.
     async fn token_events(&self, user_id: Option<&str>, limit: u32) -> Result<Vec<TokenEvent>, StoreError>;
+}
 
-    /// Every token's id and sealed seed, for re-sealing under a new key.
-    async fn sealed_seeds(&self) -> Result<Vec<(String, SealedSeed)>, StoreError>;
+/// Sessions on every gateway: created at login, found by ticket, ended once, and the feed of ends every gateway follows.
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync + std::fmt::Debug {
+    /// Stores a new session; a duplicate id or ticket hash is [`StoreError::Conflict`].
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
 
-    /// Replaces a token's sealed seed if it still equals `old` (compare and swap); returns
-    /// whether it did.
-    async fn reseal(&self, token_id: &str, old: &SealedSeed, new: &SealedSeed) -> Result<bool, StoreError>;
+    /// The session whose resume ticket hashes to `ticket_hash`, including ended and expired
+    /// ones: the caller checks `ended_at` and `expires_at`.
+    async fn session_by_ticket_hash(&self, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
 
+    /// Ends a session with `reason`, at the next position of the feed of session ends. Ending an
+    /// ended session keeps the first time, reason and position; an unknown id is
+    /// [`StoreError::NotFound`].
+    async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Live (not ended, not expired at `now`) sessions of a user, oldest first.
+    async fn live_sessions_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Live sessions of everyone (on any gateway, connected or between connections), oldest
+    /// first, at most `limit`.
+    async fn live_sessions(&self, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Ends every session of a user that has not ended yet, at one feed position; returns their
+    /// ids.
+    async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError>;
+
+    /// The latest position of the feed of session ends: a gateway starts following the feed
+    /// here (ends before it concern sessions it does not hold).
+    async fn session_end_seq(&self) -> Result<u64, StoreError>;
+
+    /// Sessions whose end has a feed position after `after`, in feed order. Gateways poll this
+    /// with the last position they saw to close sessions ended elsewhere: by an operator,
+    /// another gateway, or a token change ([`Store::end_token`] and replacing issues end the
+    /// token's sessions). Positions are assigned in the transaction that ends the sessions and
+    /// become visible in increasing order, whatever `now` the writer passed and however long it
+    /// waited for the write lock, so polling from the last position seen returns every later
+    /// end exactly once. Sessions stored already ended have no position (no gateway holds them).
+    async fn sessions_ended_after(&self, after: u64) -> Result<Vec<EndedSession>, StoreError>;
+
+    /// Records that a session was in use at `now` (kept if later than the stored time).
+    async fn touch_session(&self, session_id: &str, now: i64) -> Result<(), StoreError>;
+}
+
+/// Temporary one-time codes for a person whose token is lost.
+#[async_trait::async_trait]
+pub trait TempCodeStore: Send + Sync + std::fmt::Debug {
     /// Stores a temporary one-time code and records `temp_code_issued`. Earlier unused codes of
     /// the same person are withdrawn: only the newest works.
     async fn insert_temp_code(&self, code: &TempCodeRecord) -> Result<(), StoreError>;
@@ -200,7 +211,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// against the person's live codes, which are spent after
     /// [`MAX_TEMP_CODE_FAILURES`](crate::temp_code::MAX_TEMP_CODE_FAILURES) wrong tries.
     async fn consume_temp_code(&self, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError>;
+}
 
+/// Operators of the provisioner and gateway admin APIs, known by the hash of their API key.
+#[async_trait::async_trait]
+pub trait OperatorStore: Send + Sync + std::fmt::Debug {
     /// Stores a new operator; a duplicate name or key hash is [`StoreError::Conflict`].
     async fn insert_operator(&self, operator: &OperatorRecord) -> Result<(), StoreError>;
 
@@ -212,7 +227,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Withdraws an operator's key by name; unknown or already revoked: NotFound.
     async fn revoke_operator(&self, name: &str, now: i64) -> Result<(), StoreError>;
+}
 
+/// VM pools, their machines, allocations and VM history.
+#[async_trait::async_trait]
+pub trait VmStore: Send + Sync + std::fmt::Debug {
     /// Creates a VM pool; an existing name is [`StoreError::Conflict`].
     async fn create_pool(&self, pool: &PoolRecord) -> Result<(), StoreError>;
 
@@ -265,4 +284,57 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// VM events from `since` on, optionally of one pool, oldest first.
     async fn vm_events(&self, pool: Option<&str>, since: i64) -> Result<Vec<VmEvent>, StoreError>;
+}
+
+/// Sealed seeds for re-sealing under a new key.
+#[async_trait::async_trait]
+pub trait SealedSeedStore: Send + Sync + std::fmt::Debug {
+    /// Every token's id and sealed seed, for re-sealing under a new key.
+    async fn sealed_seeds(&self) -> Result<Vec<(String, SealedSeed)>, StoreError>;
+
+    /// Replaces a token's sealed seed if it still equals `old` (compare and swap); returns
+    /// whether it did.
+    async fn reseal(&self, token_id: &str, old: &SealedSeed, new: &SealedSeed) -> Result<bool, StoreError>;
+}
+
+/// The database itself: whether it answers, and its clock.
+#[async_trait::async_trait]
+pub trait StoreHealth: Send + Sync + std::fmt::Debug {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The database's clock, in unix milliseconds, read in one round trip. Nodes compare their
+    /// own clock with it; on SQLite it is this host's clock.
+    async fn database_time_ms(&self) -> Result<i64, StoreError>;
+
+    /// Which backend and where, for logs and health pages (never a password).
+    fn describe(&self) -> String;
+}
+
+/// Every trait of the store, for `use rampart_store::prelude::*`: methods of a `dyn Store` come
+/// from the concern traits, which must be in scope to call them.
+pub mod prelude {
+    pub use crate::{
+        OperatorStore, PeopleStore, SealedSeedStore, SessionStore, Store, StoreHealth, TempCodeStore, TokenStore,
+        VmStore,
+    };
+}
+
+/// Everything a gateway or provisioner keeps: every concern above on one database. Object safe:
+/// share it as `Arc<dyn Store>`; a part that needs one concern takes that trait instead.
+pub trait Store:
+    PeopleStore + TokenStore + SessionStore + TempCodeStore + OperatorStore + VmStore + SealedSeedStore + StoreHealth
+{
+}
+
+impl<T> Store for T where
+    T: PeopleStore
+        + TokenStore
+        + SessionStore
+        + TempCodeStore
+        + OperatorStore
+        + VmStore
+        + SealedSeedStore
+        + StoreHealth
+{
 }

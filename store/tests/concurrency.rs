@@ -9,6 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use rampart_store::prelude::*;
 use rampart_store::{SqliteStore, StepOutcome, Store};
 
 const SUBMISSIONS: usize = 100;
@@ -34,14 +35,13 @@ fn accepted(outcomes: &[StepOutcome]) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn one_store_accepts_a_step_exactly_once() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
-    let stores: Vec<Arc<dyn Store>> = vec![Arc::new(store)];
+async fn one_store_accepts_a_step_exactly_once(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
+    let stores: Vec<Arc<dyn Store>> = vec![store];
 
     let first = submit_concurrently(&stores, 500).await;
-    assert_eq!(accepted(&first), 1);
+    assert_eq!(accepted(&*first), 1);
     assert!(first.contains(&StepOutcome::Accepted { activated: true }));
     assert_eq!(
         first.iter().filter(|o| **o == StepOutcome::Replayed).count(),
@@ -53,13 +53,12 @@ async fn one_store_accepts_a_step_exactly_once() {
     assert!(next.contains(&StepOutcome::Accepted { activated: false }));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn two_processes_on_one_file_accept_a_step_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let gateway_a = SqliteStore::open(dir.path()).await.unwrap();
-    let gateway_b = SqliteStore::open(dir.path()).await.unwrap();
-    user_with_token(&gateway_a, "u1", "t1").await;
-    let stores: Vec<Arc<dyn Store>> = vec![Arc::new(gateway_a), Arc::new(gateway_b)];
+async fn two_processes_on_one_file_accept_a_step_exactly_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let gateway_a = db.open().await;
+    let gateway_b = db.open().await;
+    user_with_token(&*gateway_a, "u1", "t1").await;
+    let stores: Vec<Arc<dyn Store>> = vec![gateway_a, gateway_b];
 
     for step in [900, 901, 902] {
         let outcomes = submit_concurrently(&stores, step).await;
@@ -69,13 +68,12 @@ async fn two_processes_on_one_file_accept_a_step_exactly_once() {
     assert_eq!(live.last_step, Some(902));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn concurrent_failures_are_all_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let gateway_a = SqliteStore::open(dir.path()).await.unwrap();
-    let gateway_b = SqliteStore::open(dir.path()).await.unwrap();
-    user_with_token(&gateway_a, "u1", "t1").await;
-    let stores: Vec<Arc<dyn Store>> = vec![Arc::new(gateway_a), Arc::new(gateway_b)];
+async fn concurrent_failures_are_all_counted(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let gateway_a = db.open().await;
+    let gateway_b = db.open().await;
+    user_with_token(&*gateway_a, "u1", "t1").await;
+    let stores: Vec<Arc<dyn Store>> = vec![gateway_a, gateway_b];
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let store = Arc::clone(&stores[i % 2]);
@@ -90,20 +88,19 @@ async fn concurrent_failures_are_all_counted() {
     assert_eq!(counts, (1..=50).collect::<Vec<u32>>());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn the_feed_of_session_ends_gives_every_concurrent_end_exactly_once() {
+async fn the_feed_of_session_ends_gives_every_concurrent_end_exactly_once(backend: Backend) {
     const SESSIONS: usize = 120;
-    let dir = tempfile::tempdir().unwrap();
-    let gateway_a = SqliteStore::open(dir.path()).await.unwrap();
-    let gateway_b = SqliteStore::open(dir.path()).await.unwrap();
+    let db = TestDb::new(backend).await;
+    let gateway_a = db.open().await;
+    let gateway_b = db.open().await;
     let ids: Vec<String> = (0..SESSIONS).map(|i| format!("s{i:03}")).collect();
     for (i, id) in ids.iter().enumerate() {
         let hash = [u8::try_from(i).unwrap(); 32];
         gateway_a.create_session(&session(id, &hash)).await.unwrap();
     }
-    let poller = SqliteStore::open(dir.path()).await.unwrap();
+    let poller = db.open().await;
     let start = poller.session_end_seq().await.unwrap();
-    let writers: Vec<Arc<dyn Store>> = vec![Arc::new(gateway_a), Arc::new(gateway_b)];
+    let writers: Vec<Arc<dyn Store>> = vec![gateway_a, gateway_b];
 
     // Ends race each other from two stores, their times anywhere in the last hour (writers
     // whose clocks disagree), while the poller follows the feed from its last position.
@@ -208,3 +205,10 @@ async fn separate_os_processes_accept_a_step_exactly_once() {
     let live = store.live_token_for_user("u1").await.unwrap().unwrap();
     assert_eq!(live.last_step, Some(4242));
 }
+
+both_backends!(
+    one_store_accepts_a_step_exactly_once,
+    two_processes_on_one_file_accept_a_step_exactly_once,
+    concurrent_failures_are_all_counted,
+    the_feed_of_session_ends_gives_every_concurrent_end_exactly_once,
+);

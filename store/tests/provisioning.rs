@@ -9,6 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use rampart_store::prelude::*;
 use rampart_store::{
     DB_FILE_NAME, IssueMode, IssueOutcome, OperatorRecord, OperatorRole, SealedSeed, SqliteStore, StepOutcome, Store,
     StoreError, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState,
@@ -29,7 +30,7 @@ fn issue(user_id: &str, groups: &[&str], token_id: &str, delivered: bool, mode: 
 }
 
 /// Issues a token that must be stored.
-async fn issued(store: &SqliteStore, request: TokenIssue, now: i64) {
+async fn issued(store: &dyn Store, request: TokenIssue, now: i64) {
     let outcome = store.issue_token(&request, now).await.unwrap();
     assert!(matches!(outcome, IssueOutcome::Issued { .. }), "{outcome:?}");
 }
@@ -46,7 +47,7 @@ fn ev(action: &str, token_id: Option<&str>, detail: &str) -> (String, Option<Str
     (action.to_owned(), token_id.map(str::to_owned), detail.to_owned())
 }
 
-async fn state_of(store: &SqliteStore, token_id: &str) -> TokenState {
+async fn state_of(store: &dyn Store, token_id: &str) -> TokenState {
     store.token_by_id(token_id).await.unwrap().unwrap().state
 }
 
@@ -79,9 +80,8 @@ fn raw_pool_options(dir: &std::path::Path) -> sqlx::sqlite::SqliteConnectOptions
 
 // ----- users -----
 
-#[tokio::test]
-async fn users_in_group_come_sorted_with_all_their_groups() {
-    let (_dir, store) = fresh_store().await;
+async fn users_in_group_come_sorted_with_all_their_groups(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     store
         .upsert_user(&user("u3", "carol", &["vpn", "staff"]))
         .await
@@ -108,9 +108,8 @@ async fn users_in_group_come_sorted_with_all_their_groups() {
 
 // ----- issuing -----
 
-#[tokio::test]
-async fn issue_new_stores_user_token_and_event_then_skips() {
-    let (_dir, store) = fresh_store().await;
+async fn issue_new_stores_user_token_and_event_then_skips(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     let request = issue("u1", &["vpn"], "t1", true, IssueMode::New);
     assert_eq!(
         store.issue_token(&request, NOW + 5).await.unwrap(),
@@ -142,11 +141,10 @@ async fn issue_new_stores_user_token_and_event_then_skips() {
     assert_eq!(store.token_events(None, 10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn replace_undelivered_replaces_only_undelivered_tokens() {
-    let (_dir, store) = fresh_store().await;
+async fn replace_undelivered_replaces_only_undelivered_tokens(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     // A bulk run issued t1 but stopped before writing the QR code.
-    issued(&store, issue("u1", &[], "t1", false, IssueMode::New), NOW).await;
+    issued(&*store, issue("u1", &[], "t1", false, IssueMode::New), NOW).await;
     let view = &store.list_tokens(&TokenQuery::default()).await.unwrap()[0];
     assert_eq!(view.delivered_at, None);
 
@@ -158,7 +156,7 @@ async fn replace_undelivered_replaces_only_undelivered_tokens() {
             replaced: Some("t1".to_owned())
         }
     );
-    assert_eq!(state_of(&store, "t1").await, TokenState::Revoked);
+    assert_eq!(state_of(&*store, "t1").await, TokenState::Revoked);
     assert_eq!(store.live_token_for_user("u1").await.unwrap().unwrap().id, "t2");
     let events = store.token_events(Some("u1"), 10).await.unwrap();
     assert_eq!(
@@ -187,14 +185,13 @@ async fn replace_undelivered_replaces_only_undelivered_tokens() {
             existing: "t2".to_owned()
         }
     );
-    assert_eq!(state_of(&store, "t2").await, TokenState::Pending);
+    assert_eq!(state_of(&*store, "t2").await, TokenState::Pending);
     assert_eq!(store.token_by_id("t3").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn replace_revokes_even_a_delivered_active_token() {
-    let (_dir, store) = fresh_store().await;
-    issued(&store, issue("u1", &[], "t1", true, IssueMode::New), NOW).await;
+async fn replace_revokes_even_a_delivered_active_token(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    issued(&*store, issue("u1", &[], "t1", true, IssueMode::New), NOW).await;
     store.accept_step("t1", 5, 5, NOW).await.unwrap();
     let reissue = issue("u1", &[], "t2", true, IssueMode::Replace);
     assert_eq!(
@@ -203,8 +200,8 @@ async fn replace_revokes_even_a_delivered_active_token() {
             replaced: Some("t1".to_owned())
         }
     );
-    assert_eq!(state_of(&store, "t1").await, TokenState::Revoked);
-    assert_eq!(state_of(&store, "t2").await, TokenState::Pending);
+    assert_eq!(state_of(&*store, "t1").await, TokenState::Revoked);
+    assert_eq!(state_of(&*store, "t2").await, TokenState::Pending);
     // Replace with nothing to replace just issues.
     let fresh = issue("u2", &[], "t3", true, IssueMode::Replace);
     assert_eq!(
@@ -213,11 +210,10 @@ async fn replace_revokes_even_a_delivered_active_token() {
     );
 }
 
-#[tokio::test]
-async fn failed_issue_leaves_no_half_change() {
-    let (_dir, store) = fresh_store().await;
-    issued(&store, issue("u1", &["vpn"], "t1", false, IssueMode::New), NOW).await;
-    issued(&store, issue("u2", &[], "t2", true, IssueMode::New), NOW).await;
+async fn failed_issue_leaves_no_half_change(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    issued(&*store, issue("u1", &["vpn"], "t1", false, IssueMode::New), NOW).await;
+    issued(&*store, issue("u2", &[], "t2", true, IssueMode::New), NOW).await;
 
     // Replacing u1's token with a token id that already exists fails at the insert: the
     // revocation of t1, the group change and both events roll back.
@@ -226,7 +222,7 @@ async fn failed_issue_leaves_no_half_change() {
         store.issue_token(&clash, NOW + 1).await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(state_of(&store, "t1").await, TokenState::Pending);
+    assert_eq!(state_of(&*store, "t1").await, TokenState::Pending);
     assert_eq!(store.user_by_id("u1").await.unwrap().unwrap().groups, ["vpn"]);
     assert_eq!(store.token_events(None, 10).await.unwrap().len(), 2);
 
@@ -255,12 +251,11 @@ async fn failed_issue_leaves_no_half_change() {
     assert_eq!(store.token_by_id("t4").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn confirm_delivery_marks_each_undelivered_token_once() {
-    let (_dir, store) = fresh_store().await;
-    issued(&store, issue("u1", &[], "t1", false, IssueMode::New), NOW).await;
-    issued(&store, issue("u2", &[], "t2", false, IssueMode::New), NOW).await;
-    issued(&store, issue("u3", &[], "t3", true, IssueMode::New), NOW).await;
+async fn confirm_delivery_marks_each_undelivered_token_once(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    issued(&*store, issue("u1", &[], "t1", false, IssueMode::New), NOW).await;
+    issued(&*store, issue("u2", &[], "t2", false, IssueMode::New), NOW).await;
+    issued(&*store, issue("u3", &[], "t3", true, IssueMode::New), NOW).await;
     let ids: Vec<String> = ["t1", "t2", "t3", "t1", "missing"].map(str::to_owned).to_vec();
     assert_eq!(store.confirm_delivery(&ids, "bulk-run", NOW + 7).await.unwrap(), 2);
     assert_eq!(store.confirm_delivery(&ids, "bulk-run", NOW + 8).await.unwrap(), 0);
@@ -284,10 +279,9 @@ async fn confirm_delivery_marks_each_undelivered_token_once() {
     assert_eq!(delivered[1].token_id.as_deref(), Some("t2"));
 }
 
-#[tokio::test]
-async fn insert_token_counts_as_delivered() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn insert_token_counts_as_delivered(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     let view = &store.list_tokens(&TokenQuery::default()).await.unwrap()[0];
     assert_eq!((view.delivered_at, view.issued_by.as_str()), (Some(NOW), ""));
     let rerun = issue("u1", &[], "t2", false, IssueMode::ReplaceUndelivered);
@@ -299,27 +293,25 @@ async fn insert_token_counts_as_delivered() {
 
 // ----- reading tokens -----
 
-#[tokio::test]
-async fn token_by_id_finds_any_state() {
-    let (_dir, store) = fresh_store().await;
-    let token = user_with_token(&store, "u1", "t1").await;
+async fn token_by_id_finds_any_state(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    let token = user_with_token(&*store, "u1", "t1").await;
     assert_eq!(store.token_by_id("t1").await.unwrap(), Some(token));
     store.set_token_state("t1", TokenState::Lost, NOW).await.unwrap();
-    assert_eq!(state_of(&store, "t1").await, TokenState::Lost);
+    assert_eq!(state_of(&*store, "t1").await, TokenState::Lost);
     assert_eq!(store.token_by_id("t9").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn list_tokens_filters_and_orders_newest_first() {
-    let (_dir, store) = fresh_store().await;
-    issued(&store, issue("u1", &["vpn", "staff"], "t1", true, IssueMode::New), NOW).await;
-    issued(&store, issue("u2", &["staff"], "t2", false, IssueMode::New), NOW).await;
+async fn list_tokens_filters_and_orders_newest_first(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    issued(&*store, issue("u1", &["vpn", "staff"], "t1", true, IssueMode::New), NOW).await;
+    issued(&*store, issue("u2", &["staff"], "t2", false, IssueMode::New), NOW).await;
     let mut later = issue("u3", &["admins"], "t3", true, IssueMode::New);
     later.token.created_at = NOW + 10;
-    issued(&store, later, NOW + 10).await;
+    issued(&*store, later, NOW + 10).await;
     let mut reissue = issue("u1", &["staff", "vpn", "staff"], "t4", true, IssueMode::Replace);
     reissue.token.created_at = NOW + 20;
-    issued(&store, reissue, NOW + 20).await;
+    issued(&*store, reissue, NOW + 20).await;
     store.accept_step("t3", 1, 5, NOW + 11).await.unwrap();
 
     let ids = |views: Vec<rampart_store::TokenView>| views.into_iter().map(|v| v.token.id).collect::<Vec<_>>();
@@ -389,10 +381,9 @@ async fn list_tokens_filters_and_orders_newest_first() {
 
 // ----- operator changes to one token -----
 
-#[tokio::test]
-async fn end_token_moves_live_tokens_to_terminal_states_once() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn end_token_moves_live_tokens_to_terminal_states_once(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     assert!(matches!(
         store.end_token("t1", TokenState::Active, "bob", "no", NOW).await,
         Err(StoreError::Conflict(_))
@@ -409,7 +400,7 @@ async fn end_token_moves_live_tokens_to_terminal_states_once() {
         .end_token("t1", TokenState::Lost, "bob", "phone stolen", NOW + 3)
         .await
         .unwrap();
-    assert_eq!(state_of(&store, "t1").await, TokenState::Lost);
+    assert_eq!(state_of(&*store, "t1").await, TokenState::Lost);
     for target in [TokenState::Revoked, TokenState::Lost, TokenState::Expired] {
         match store.end_token("t1", target, "bob", "again", NOW + 4).await {
             Err(StoreError::Conflict(message)) => assert!(message.contains("token t1 is lost"), "{message}"),
@@ -420,18 +411,17 @@ async fn end_token_moves_live_tokens_to_terminal_states_once() {
     assert_eq!(summary(&events), [ev("lost", Some("t1"), "phone stolen")]);
     assert_eq!((events[0].actor.as_str(), events[0].at), ("bob", NOW + 3));
 
-    user_with_token(&store, "u2", "t2").await;
+    user_with_token(&*store, "u2", "t2").await;
     store
         .end_token("t2", TokenState::Expired, "system", "past validity", NOW)
         .await
         .unwrap();
-    assert_eq!(state_of(&store, "t2").await, TokenState::Expired);
+    assert_eq!(state_of(&*store, "t2").await, TokenState::Expired);
 }
 
-#[tokio::test]
-async fn unlock_resets_failures_of_live_tokens_only() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn unlock_resets_failures_of_live_tokens_only(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     for _ in 0..3 {
         store.record_failure("t1", NOW).await.unwrap();
     }
@@ -458,10 +448,9 @@ async fn unlock_resets_failures_of_live_tokens_only() {
     assert_eq!(store.token_events(Some("u1"), 10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn resync_sets_the_step_and_activates() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn resync_sets_the_step_and_activates(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     store.record_failure("t1", NOW).await.unwrap();
     store.resync_token("t1", 1000, 3, "bob", NOW + 1).await.unwrap();
     let token = store.token_by_id("t1").await.unwrap().unwrap();
@@ -511,10 +500,9 @@ async fn resync_sets_the_step_and_activates() {
     assert_eq!(store.token_by_id("t1").await.unwrap().unwrap().last_step, Some(1010));
 }
 
-#[tokio::test]
-async fn resync_never_moves_the_replay_mark_back() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn resync_never_moves_the_replay_mark_back(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     // A gateway accepted step 1000 and then 1005 (the person logged in twice).
     for step in [1000, 1005] {
         assert!(matches!(
@@ -553,9 +541,8 @@ async fn resync_never_moves_the_replay_mark_back() {
 
 // ----- history -----
 
-#[tokio::test]
-async fn token_events_returns_the_most_recent_oldest_first() {
-    let (_dir, store) = fresh_store().await;
+async fn token_events_returns_the_most_recent_oldest_first(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     for i in 0..5 {
         let event = TokenEvent {
             seq: 0,
@@ -589,11 +576,10 @@ async fn token_events_returns_the_most_recent_oldest_first() {
 
 // ----- re-sealing -----
 
-#[tokio::test]
-async fn reseal_is_a_compare_and_swap() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
-    user_with_token(&store, "u2", "t2").await;
+async fn reseal_is_a_compare_and_swap(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
+    user_with_token(&*store, "u2", "t2").await;
     store.set_token_state("t2", TokenState::Revoked, NOW).await.unwrap();
 
     let seeds = store.sealed_seeds().await.unwrap();
@@ -629,9 +615,8 @@ async fn reseal_is_a_compare_and_swap() {
 
 // ----- temporary codes -----
 
-#[tokio::test]
-async fn temp_code_works_once_for_its_owner_before_expiry() {
-    let (_dir, store) = fresh_store().await;
+async fn temp_code_works_once_for_its_owner_before_expiry(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     store.upsert_user(&user("u1", "alice", &[])).await.unwrap();
     store.upsert_user(&user("u2", "bob", &[])).await.unwrap();
     let hash = [0xC0; 32];
@@ -658,10 +643,9 @@ async fn temp_code_works_once_for_its_owner_before_expiry() {
     assert!(store.token_events(Some("u2"), 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn wrong_temporary_codes_spend_the_persons_code_at_the_limit() {
+async fn wrong_temporary_codes_spend_the_persons_code_at_the_limit(backend: Backend) {
     use rampart_store::temp_code::MAX_TEMP_CODE_FAILURES;
-    let (_dir, store) = fresh_store().await;
+    let (_dir, store) = fresh_store(backend).await;
     store.upsert_user(&user("u1", "alice", &[])).await.unwrap();
     store.upsert_user(&user("u2", "bob", &[])).await.unwrap();
     let wrong = [0xEE; 32];
@@ -712,9 +696,8 @@ async fn wrong_temporary_codes_spend_the_persons_code_at_the_limit() {
     );
 }
 
-#[tokio::test]
-async fn expired_and_withdrawn_temp_codes_are_refused() {
-    let (_dir, store) = fresh_store().await;
+async fn expired_and_withdrawn_temp_codes_are_refused(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     store.upsert_user(&user("u1", "alice", &[])).await.unwrap();
     store
         .insert_temp_code(&temp_code("c1", "u1", &[1; 32], NOW, NOW + 600))
@@ -759,13 +742,12 @@ async fn expired_and_withdrawn_temp_codes_are_refused() {
     assert!(store.consume_temp_code("u1", &[5; 32], NOW + 42).await.unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn concurrent_temp_code_use_has_exactly_one_winner() {
-    let dir = tempfile::tempdir().unwrap();
-    let store_a = SqliteStore::open(dir.path()).await.unwrap();
-    let store_b = SqliteStore::open(dir.path()).await.unwrap();
+async fn concurrent_temp_code_use_has_exactly_one_winner(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store_a = db.open().await;
+    let store_b = db.open().await;
     store_a.upsert_user(&user("u1", "alice", &[])).await.unwrap();
-    let stores: Vec<Arc<dyn Store>> = vec![Arc::new(store_a), Arc::new(store_b)];
+    let stores: Vec<Arc<dyn Store>> = vec![store_a, store_b];
 
     for (round, hash) in [[7u8; 32], [8u8; 32]].into_iter().enumerate() {
         let offset = i64::try_from(round).unwrap();
@@ -797,9 +779,8 @@ async fn concurrent_temp_code_use_has_exactly_one_winner() {
 
 // ----- operators -----
 
-#[tokio::test]
-async fn operators_are_unique_found_by_key_hash_and_revoked_once() {
-    let (_dir, store) = fresh_store().await;
+async fn operators_are_unique_found_by_key_hash_and_revoked_once(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     let admin = operator("o1", "root", OperatorRole::Admin, &[1; 32]);
     let helpdesk = operator("o2", "alice-helpdesk", OperatorRole::Helpdesk, &[2; 32]);
     let auditor = operator("o3", "audit-script", OperatorRole::Auditor, &[3; 32]);
@@ -945,10 +926,9 @@ async fn migration_2_applies_over_a_version_1_database() {
     SqliteStore::open(dir.path()).await.unwrap().ping().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_batch_commits_every_good_request_and_nothing_of_a_refused_one() {
-    let (_dir, store) = fresh_store().await;
-    issued(&store, issue("u2", &[], "t-old", true, IssueMode::New), NOW).await;
+async fn a_batch_commits_every_good_request_and_nothing_of_a_refused_one(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    issued(&*store, issue("u2", &[], "t-old", true, IssueMode::New), NOW).await;
     // The third request reuses u1's username for another id: refused, alone.
     let mut clash = issue("u3", &["x"], "t3", false, IssueMode::ReplaceUndelivered);
     clash.user.username = "u1".into();
@@ -968,8 +948,8 @@ async fn a_batch_commits_every_good_request_and_nothing_of_a_refused_one() {
     );
     assert!(matches!(outcomes[2], Err(StoreError::Conflict(_))), "{:?}", outcomes[2]);
     assert!(matches!(outcomes[3], Ok(IssueOutcome::Issued { .. })));
-    assert_eq!(state_of(&store, "t1").await, TokenState::Pending);
-    assert_eq!(state_of(&store, "t4").await, TokenState::Pending);
+    assert_eq!(state_of(&*store, "t1").await, TokenState::Pending);
+    assert_eq!(state_of(&*store, "t4").await, TokenState::Pending);
     assert!(store.token_by_id("t3").await.unwrap().is_none());
     assert!(
         store.user_by_id("u3").await.unwrap().is_none(),
@@ -987,3 +967,27 @@ async fn a_batch_commits_every_good_request_and_nothing_of_a_refused_one() {
         "t-old, t1, t4"
     );
 }
+
+both_backends!(
+    users_in_group_come_sorted_with_all_their_groups,
+    issue_new_stores_user_token_and_event_then_skips,
+    replace_undelivered_replaces_only_undelivered_tokens,
+    replace_revokes_even_a_delivered_active_token,
+    failed_issue_leaves_no_half_change,
+    confirm_delivery_marks_each_undelivered_token_once,
+    insert_token_counts_as_delivered,
+    token_by_id_finds_any_state,
+    list_tokens_filters_and_orders_newest_first,
+    end_token_moves_live_tokens_to_terminal_states_once,
+    unlock_resets_failures_of_live_tokens_only,
+    resync_sets_the_step_and_activates,
+    resync_never_moves_the_replay_mark_back,
+    token_events_returns_the_most_recent_oldest_first,
+    reseal_is_a_compare_and_swap,
+    temp_code_works_once_for_its_owner_before_expiry,
+    wrong_temporary_codes_spend_the_persons_code_at_the_limit,
+    expired_and_withdrawn_temp_codes_are_refused,
+    concurrent_temp_code_use_has_exactly_one_winner,
+    operators_are_unique_found_by_key_hash_and_revoked_once,
+    a_batch_commits_every_good_request_and_nothing_of_a_refused_one,
+);

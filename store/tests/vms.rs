@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use common::*;
 use rampart_store::{
-    AllocationRequest, PoolRecord, SqliteStore, Store, StoreError, UserRecord, VmChange, VmGuard, VmRecord, VmState,
+    AllocationRequest, PoolRecord, Store, StoreError, UserRecord, VmChange, VmGuard, VmRecord, VmState,
 };
 
 fn pool(name: &str) -> PoolRecord {
@@ -75,9 +75,8 @@ fn request(pool: &str, who: &(String, String), vm_id: Option<&str>) -> Allocatio
     }
 }
 
-#[tokio::test]
-async fn inventory_allocation_rules_and_changes() {
-    let (_dir, store) = fresh_store().await;
+async fn inventory_allocation_rules_and_changes(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     store.create_pool(&pool("desktops")).await.unwrap();
     assert!(matches!(
         store.create_pool(&pool("desktops")).await,
@@ -99,8 +98,8 @@ async fn inventory_allocation_rules_and_changes() {
         Err(StoreError::NotFound)
     ));
 
-    let alice = person(&store, 1).await;
-    let bob = person(&store, 2).await;
+    let alice = person(&*store, 1).await;
+    let bob = person(&*store, 2).await;
     let got = store
         .allocate_vm(&request("desktops", &alice, Some("vm2")), NOW)
         .await
@@ -218,26 +217,23 @@ async fn check_race(stores: Vec<Arc<dyn Store>>) {
     assert_eq!(store.pool_counts().await.unwrap()[0].free, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn fifty_requests_for_twenty_vms_in_one_process() {
-    let (_dir, store) = fresh_store().await;
-    check_race(vec![Arc::new(store)]).await;
+async fn fifty_requests_for_twenty_vms_in_one_process(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    check_race(vec![store]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn fifty_requests_for_twenty_vms_in_two_processes() {
-    let (dir, first) = fresh_store().await;
-    let second = SqliteStore::open(dir.path()).await.unwrap();
-    check_race(vec![Arc::new(first), Arc::new(second)]).await;
+async fn fifty_requests_for_twenty_vms_in_two_processes(backend: Backend) {
+    let (db, first) = fresh_store(backend).await;
+    let second = db.open().await;
+    check_race(vec![first, second]).await;
 }
 
-#[tokio::test]
-async fn guarded_changes_apply_only_while_their_conditions_hold() {
-    let (_dir, store) = fresh_store().await;
+async fn guarded_changes_apply_only_while_their_conditions_hold(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     store.create_pool(&pool("desktops")).await.unwrap();
     store.add_vms(&[vm("vm1", "desktops")], "desk", NOW).await.unwrap();
-    let alice = person(&store, 1).await;
-    let bob = person(&store, 2).await;
+    let alice = person(&*store, 1).await;
+    let bob = person(&*store, 2).await;
     store
         .allocate_vm(&request("desktops", &alice, Some("vm1")), NOW)
         .await
@@ -309,3 +305,10 @@ async fn guarded_changes_apply_only_while_their_conditions_hold() {
         .unwrap();
     assert_eq!((freed.state, freed.holder_id), (VmState::Free, None));
 }
+
+both_backends!(
+    inventory_allocation_rules_and_changes,
+    fifty_requests_for_twenty_vms_in_one_process,
+    fifty_requests_for_twenty_vms_in_two_processes,
+    guarded_changes_apply_only_while_their_conditions_hold,
+);

@@ -5,7 +5,8 @@
 use crate::bin;
 use rampart_certs::CertificateAuthority;
 use rampart_core::totp::{SEED_LEN, TotpParams, secret_base32};
-use rampart_store::{KeyRing, OperatorRecord, OperatorRole, SqliteStore, Store, TokenRecord, UserRecord};
+use rampart_store::prelude::*;
+use rampart_store::{KeyRing, OperatorRecord, OperatorRole, SqliteStore, TokenRecord, UserRecord};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rampart_core::ErrorCode;
-use rampart_store::{AllocationRequest, PoolRecord, SqliteStore, Store, UserRecord, VmRecord, VmState};
+use rampart_store::prelude::*;
+use rampart_store::{AllocationRequest, PoolRecord, SqliteStore, UserRecord, VmRecord, VmState};
 use rampart_tests::gateway::{LdapLab, login_person, open_refusal};
 use rampart_tests::provisioner::ProvisionerProc;
 use rampart_tests::slapd::{ALICE, BOB};

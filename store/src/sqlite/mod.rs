@@ -3,30 +3,53 @@
 //! before the caller answers a login. Several processes may open the same file; SQLite's write
 //! lock serialises their conditional updates.
 
-mod history;
-mod issue;
-mod operators;
-mod reseal;
-mod sessions;
-mod temp_codes;
-mod token_admin;
-mod token_views;
-mod tokens;
-mod users;
-mod vms;
+#[path = "../ops/mod.rs"]
+mod ops;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::Transaction;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{
-    AllocationRequest, EndedSession, IssueOutcome, OperatorRecord, PoolCounts, PoolRecord, SealedSeed, SessionRecord,
-    StepOutcome, Store, StoreError, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState,
-    TokenView, UserRecord, VmChange, VmEvent, VmRecord, VmState, sql,
-};
+use crate::StoreError;
+use crate::schema;
+
+/// What SQLite does differently from PostgreSQL, for the shared statements' code in `ops/`.
+mod dialect {
+    use sqlx::Transaction;
+
+    use crate::StoreError;
+
+    pub(crate) type Db = sqlx::Sqlite;
+    pub(crate) type Pool = sqlx::SqlitePool;
+    pub(crate) type Conn = sqlx::SqliteConnection;
+    pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
+    pub(crate) type Args<'q> = <Db as sqlx::Database>::Arguments<'q>;
+
+    /// Takes SQLite's write lock at the first statement. A deferred transaction that reads
+    /// before it writes could instead fail at once with `SQLITE_BUSY` when another process
+    /// commits in between; with the lock held from the start, `busy_timeout` applies.
+    pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    /// Appended to a read of a row a transaction will change. SQLite has no row locks and
+    /// needs none: a write transaction holds the whole database.
+    pub(crate) const LOCK_ROW: &str = "";
+    /// Appended to a pick among candidate rows that concurrent writers may also pick.
+    pub(crate) const LOCK_ROW_SKIP_LOCKED: &str = "";
+    /// The database's clock in unix milliseconds. SQLite runs in this process, on this
+    /// host's clock.
+    pub(crate) const DATABASE_TIME_MS: &str = "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+
+    /// Serialises write transactions that check before they change (for example "holds no
+    /// VM in this pool yet") on `key`. A SQLite write transaction already excludes every other
+    /// writer, so there is nothing to add.
+    pub(crate) async fn serialize(_tx: &mut Transaction<'static, Db>, _key: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The backend the shared statements' code in `ops/` implements the store's traits for.
+type Backend = SqliteStore;
 
 /// File name of the database inside the state directory.
 pub const DB_FILE_NAME: &str = "rampart.db";
@@ -76,7 +99,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|err| StoreError::Unavailable(format!("cannot open {}: {err}", path.display())))?;
-        migrate(&pool, path).await?;
+        schema::migrate_sqlite(&pool, &MIGRATOR, path).await?;
         tracing::info!(target: "rampart::store", path = %path.display(), "sqlite store open");
         Ok(Self {
             pool,
@@ -95,326 +118,18 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
 
-/// Applies embedded migrations. SQLite has no advisory lock, so two processes opening a fresh
-/// file together can race; the loser's migration fails on an existing table, and a second run
-/// then sees the winner's migration as applied.
-async fn migrate(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
-    let first = MIGRATOR.run(pool).await;
-    let result = match first {
-        Ok(()) => return Ok(()),
-        Err(_) => MIGRATOR.run(pool).await,
-    };
-    result.map_err(|err| StoreError::Unavailable(format!("cannot migrate {}: {err}", path.display())))
-}
-
-#[async_trait::async_trait]
-impl Store for SqliteStore {
-    async fn upsert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        let mut tx = begin_write(&self.pool).await?;
-        users::upsert(&mut tx, user).await?;
-        commit(tx).await
+    fn describe_backend(&self) -> String {
+        format!("sqlite {}", self.path.display())
     }
 
-    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        users::fetch(&self.pool, sql::USER_BY_USERNAME, username).await
+    /// The connection pool the shared statements run on.
+    fn pool(&self) -> SqlitePool {
+        self.pool.clone()
     }
 
-    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        users::fetch(&self.pool, sql::USER_BY_ID, id).await
+    /// One writer at a time inside this process (see the `writes` field).
+    async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writes.lock().await)
     }
-
-    async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        tokens::insert(&self.pool, token).await
-    }
-
-    async fn live_token_for_user(&self, user_id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        tokens::live_for_user(&self.pool, user_id).await
-    }
-
-    async fn set_token_state(&self, token_id: &str, state: TokenState, now: i64) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        tokens::set_state(&self.pool, token_id, state, now).await
-    }
-
-    async fn accept_step(
-        &self,
-        token_id: &str,
-        step: u64,
-        max_failures: u32,
-        now: i64,
-    ) -> Result<StepOutcome, StoreError> {
-        let _writer = self.writes.lock().await;
-        tokens::accept_step(&self.pool, token_id, step, max_failures, now).await
-    }
-
-    async fn record_failure(&self, token_id: &str, now: i64) -> Result<u32, StoreError> {
-        let _writer = self.writes.lock().await;
-        tokens::record_failure(&self.pool, token_id, now).await
-    }
-
-    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        sessions::insert(&self.pool, session).await
-    }
-
-    async fn session_by_ticket_hash(&self, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
-        sessions::by_ticket_hash(&self.pool, ticket_hash).await
-    }
-
-    async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        sessions::end(&self.pool, session_id, reason, now).await
-    }
-
-    async fn live_sessions_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        sessions::live_for_user(&self.pool, user_id, now).await
-    }
-
-    async fn live_sessions(&self, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError> {
-        sessions::live(&self.pool, now, limit).await
-    }
-
-    async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError> {
-        let _writer = self.writes.lock().await;
-        sessions::end_for_user(&self.pool, user_id, reason, now).await
-    }
-
-    async fn session_end_seq(&self) -> Result<u64, StoreError> {
-        sessions::end_seq(&self.pool).await
-    }
-
-    async fn sessions_ended_after(&self, after: u64) -> Result<Vec<EndedSession>, StoreError> {
-        sessions::ended_after(&self.pool, after).await
-    }
-
-    async fn touch_session(&self, session_id: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        sessions::touch(&self.pool, session_id, now).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(sql::PING)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(StoreError::from_sqlx)
-    }
-
-    // ----- provisioning -----
-
-    async fn users_in_group(&self, group: &str) -> Result<Vec<UserRecord>, StoreError> {
-        users::in_group(&self.pool, group).await
-    }
-
-    async fn issue_token(&self, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
-        let _writer = self.writes.lock().await;
-        issue::issue(&self.pool, issue, now).await
-    }
-
-    async fn issue_tokens(
-        &self,
-        issues: &[TokenIssue],
-        now: i64,
-    ) -> Result<Vec<Result<IssueOutcome, StoreError>>, StoreError> {
-        let _writer = self.writes.lock().await;
-        issue::issue_many(&self.pool, issues, now).await
-    }
-
-    async fn confirm_delivery(&self, token_ids: &[String], actor: &str, now: i64) -> Result<u64, StoreError> {
-        let _writer = self.writes.lock().await;
-        issue::confirm_delivery(&self.pool, token_ids, actor, now).await
-    }
-
-    async fn token_by_id(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        tokens::by_id(&self.pool, token_id).await
-    }
-
-    async fn list_tokens(&self, query: &TokenQuery) -> Result<Vec<TokenView>, StoreError> {
-        token_views::list(&self.pool, query).await
-    }
-
-    async fn end_token(
-        &self,
-        token_id: &str,
-        state: TokenState,
-        actor: &str,
-        detail: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        token_admin::end(&self.pool, token_id, state, actor, detail, now).await
-    }
-
-    async fn unlock_token(&self, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        token_admin::unlock(&self.pool, token_id, actor, now).await
-    }
-
-    async fn resync_token(
-        &self,
-        token_id: &str,
-        step: u64,
-        drift_steps: i64,
-        actor: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        token_admin::resync(&self.pool, token_id, step, drift_steps, actor, now).await
-    }
-
-    async fn record_token_event(&self, event: &TokenEvent) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        let mut conn = self.pool.acquire().await.map_err(StoreError::from_sqlx)?;
-        history::append(&mut conn, event).await
-    }
-
-    async fn token_events(&self, user_id: Option<&str>, limit: u32) -> Result<Vec<TokenEvent>, StoreError> {
-        history::recent(&self.pool, user_id, limit).await
-    }
-
-    async fn sealed_seeds(&self) -> Result<Vec<(String, SealedSeed)>, StoreError> {
-        reseal::sealed_seeds(&self.pool).await
-    }
-
-    async fn reseal(&self, token_id: &str, old: &SealedSeed, new: &SealedSeed) -> Result<bool, StoreError> {
-        let _writer = self.writes.lock().await;
-        reseal::reseal(&self.pool, token_id, old, new).await
-    }
-
-    async fn insert_temp_code(&self, code: &TempCodeRecord) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        temp_codes::insert(&self.pool, code).await
-    }
-
-    async fn consume_temp_code(&self, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError> {
-        let _writer = self.writes.lock().await;
-        temp_codes::consume(&self.pool, user_id, code_hash, now).await
-    }
-
-    async fn insert_operator(&self, operator: &OperatorRecord) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        operators::insert(&self.pool, operator).await
-    }
-
-    async fn operator_by_key_hash(&self, key_hash: &[u8]) -> Result<Option<OperatorRecord>, StoreError> {
-        operators::by_key_hash(&self.pool, key_hash).await
-    }
-
-    async fn list_operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
-        operators::list(&self.pool).await
-    }
-
-    async fn revoke_operator(&self, name: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        operators::revoke(&self.pool, name, now).await
-    }
-
-    async fn create_pool(&self, pool: &PoolRecord) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        let mut tx = begin_write(&self.pool).await?;
-        vms::create_pool(&mut tx, pool).await?;
-        commit(tx).await
-    }
-
-    async fn pools(&self, name: Option<&str>) -> Result<Vec<PoolRecord>, StoreError> {
-        vms::pools(&self.pool, name).await
-    }
-
-    async fn add_vms(&self, list: &[VmRecord], actor: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        let mut tx = begin_write(&self.pool).await?;
-        vms::add_vms(&mut tx, list, actor, now).await?;
-        commit(tx).await
-    }
-
-    async fn vms(
-        &self,
-        pool: Option<&str>,
-        state: Option<VmState>,
-        holder: Option<&str>,
-    ) -> Result<Vec<VmRecord>, StoreError> {
-        vms::vms(&self.pool, pool, state, holder).await
-    }
-
-    async fn vm(&self, id: &str) -> Result<Option<VmRecord>, StoreError> {
-        vms::vm(&self.pool, id).await
-    }
-
-    async fn allocate_vm(&self, request: &AllocationRequest, now: i64) -> Result<VmRecord, StoreError> {
-        let _writer = self.writes.lock().await;
-        let mut tx = begin_write(&self.pool).await?;
-        let vm = vms::allocate(&mut tx, request, now).await?;
-        commit(tx).await?;
-        Ok(vm)
-    }
-
-    async fn change_vm(&self, change: &VmChange, now: i64) -> Result<VmRecord, StoreError> {
-        let _writer = self.writes.lock().await;
-        let mut tx = begin_write(&self.pool).await?;
-        let vm = vms::change(&mut tx, change, now).await?;
-        commit(tx).await?;
-        Ok(vm)
-    }
-
-    async fn reassign_vm(
-        &self,
-        vm_id: &str,
-        user_id: &str,
-        username: &str,
-        actor: &str,
-        now: i64,
-    ) -> Result<VmRecord, StoreError> {
-        let _writer = self.writes.lock().await;
-        let mut tx = begin_write(&self.pool).await?;
-        let vm = vms::reassign(&mut tx, vm_id, user_id, username, actor, now).await?;
-        commit(tx).await?;
-        Ok(vm)
-    }
-
-    async fn vm_held(&self, user_id: &str, pool: &str) -> Result<Option<VmRecord>, StoreError> {
-        vms::held(&self.pool, user_id, pool).await
-    }
-
-    async fn touch_vm_flow(&self, vm_id: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.writes.lock().await;
-        let mut tx = begin_write(&self.pool).await?;
-        vms::touch_flow(&mut tx, vm_id, now).await?;
-        commit(tx).await
-    }
-
-    async fn pool_counts(&self) -> Result<Vec<PoolCounts>, StoreError> {
-        vms::counts(&self.pool).await
-    }
-
-    async fn vm_events(&self, pool: Option<&str>, since: i64) -> Result<Vec<VmEvent>, StoreError> {
-        vms::events(&self.pool, pool, since).await
-    }
-}
-
-/// Starts a write transaction holding SQLite's write lock from its first statement
-/// (`BEGIN IMMEDIATE`), waiting up to the busy timeout for another process's writer. A
-/// deferred transaction that reads before it writes could instead fail at once with
-/// `SQLITE_BUSY` when another process commits in between. Callers hold the in-process write
-/// gate; dropping the transaction without [`commit`] rolls everything back.
-async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::from_sqlx)
-}
-
-/// Commits a transaction from [`begin_write`]; the change is on disk when this returns.
-async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
-    tx.commit().await.map_err(StoreError::from_sqlx)
-}
-
-/// A number from a row that must fit `T`; otherwise the row is corrupt.
-fn decode_int<T: TryFrom<i64>>(value: i64, column: &str) -> Result<T, StoreError> {
-    T::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} out of range")))
-}
-
-/// A caller's number that must fit a BIGINT column.
-fn encode_u64(value: u64, what: &str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Conflict(format!("{what} out of range")))
 }

@@ -1,13 +1,13 @@
-//! Operators in SQLite: created once with a hashed API key, found by that hash, listed by
+//! Operators: created once with a hashed API key, found by that hash, listed by
 //! name, and revoked once.
 
+use super::dialect::{DbRow, Pool};
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 
 use crate::{OperatorRecord, OperatorRole, StoreError, sql};
 
 /// Stores a new operator; a duplicate id, name or key hash is [`StoreError::Conflict`].
-pub(super) async fn insert(pool: &SqlitePool, operator: &OperatorRecord) -> Result<(), StoreError> {
+pub(super) async fn insert(pool: &Pool, operator: &OperatorRecord) -> Result<(), StoreError> {
     sqlx::query(sql::INSERT_OPERATOR)
         .bind(&operator.id)
         .bind(&operator.name)
@@ -23,7 +23,7 @@ pub(super) async fn insert(pool: &SqlitePool, operator: &OperatorRecord) -> Resu
 }
 
 /// The operator whose key hashes to `key_hash`, revoked or not.
-pub(super) async fn by_key_hash(pool: &SqlitePool, key_hash: &[u8]) -> Result<Option<OperatorRecord>, StoreError> {
+pub(super) async fn by_key_hash(pool: &Pool, key_hash: &[u8]) -> Result<Option<OperatorRecord>, StoreError> {
     let row = sqlx::query(sql::OPERATOR_BY_KEY_HASH)
         .bind(key_hash)
         .fetch_optional(pool)
@@ -33,7 +33,7 @@ pub(super) async fn by_key_hash(pool: &SqlitePool, key_hash: &[u8]) -> Result<Op
 }
 
 /// Every operator, sorted by name.
-pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<OperatorRecord>, StoreError> {
+pub(super) async fn list(pool: &Pool) -> Result<Vec<OperatorRecord>, StoreError> {
     let rows = sqlx::query(sql::LIST_OPERATORS)
         .fetch_all(pool)
         .await
@@ -46,7 +46,7 @@ pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<OperatorRecord>, Store
 
 /// Withdraws the key of operator `name`; unknown or already revoked is
 /// [`StoreError::NotFound`].
-pub(super) async fn revoke(pool: &SqlitePool, name: &str, now: i64) -> Result<(), StoreError> {
+pub(super) async fn revoke(pool: &Pool, name: &str, now: i64) -> Result<(), StoreError> {
     let done = sqlx::query(sql::REVOKE_OPERATOR)
         .bind(name)
         .bind(now)
@@ -59,7 +59,7 @@ pub(super) async fn revoke(pool: &SqlitePool, name: &str, now: i64) -> Result<()
     Ok(())
 }
 
-fn decode_operator(row: &SqliteRow) -> Result<OperatorRecord, StoreError> {
+fn decode_operator(row: &DbRow) -> Result<OperatorRecord, StoreError> {
     let get = StoreError::from_sqlx;
     let role: String = row.try_get("role").map_err(get)?;
     Ok(OperatorRecord {

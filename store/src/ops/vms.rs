@@ -1,8 +1,10 @@
-//! VM pools and allocations in SQLite. Every change runs in one `BEGIN IMMEDIATE` transaction
-//! with its event row, so an allocation is a single conditional update: a VM goes from `free`
-//! to one holder at most once, and a person gets a second VM in a pool only when asked.
+//! VM pools and allocations. Every change runs in one write transaction with its event row,
+//! so an allocation is a single conditional update: a VM goes from `free` to one holder at most
+//! once, and a person gets a second VM in a pool only when asked. A change reads its VM with the
+//! row locked ([`dialect::LOCK_ROW`]), and the check that a person holds no VM in the pool runs
+//! under a lock on that person and pool ([`dialect::serialize`]), so these hold across hosts.
 
-use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
+use super::dialect::{self, Db, DbRow, Pool};
 use sqlx::{Row, Transaction};
 
 use super::decode_int;
@@ -14,10 +16,10 @@ const POOL_COLUMNS: &str = "name, description, ports, capacity, provision_hook, 
 const VM_COLUMNS: &str = "id, pool, address, state, holder_id, holder_name, allocated_at, last_flow_at, error, \
                           hook_output, created_at, updated_at";
 
-pub(super) async fn create_pool(tx: &mut Transaction<'static, Sqlite>, pool: &PoolRecord) -> Result<(), StoreError> {
+pub(super) async fn create_pool(tx: &mut Transaction<'static, Db>, pool: &PoolRecord) -> Result<(), StoreError> {
     let ports = serde_json::to_string(&pool.ports).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(&format!(
-        "INSERT INTO vm_pools ({POOL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO vm_pools ({POOL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(&pool.name)
     .bind(&pool.description)
@@ -38,9 +40,9 @@ pub(super) async fn create_pool(tx: &mut Transaction<'static, Sqlite>, pool: &Po
     })
 }
 
-pub(super) async fn pools(pool: &SqlitePool, name: Option<&str>) -> Result<Vec<PoolRecord>, StoreError> {
+pub(super) async fn pools(pool: &Pool, name: Option<&str>) -> Result<Vec<PoolRecord>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {POOL_COLUMNS} FROM vm_pools WHERE (?1 IS NULL OR name = ?1) ORDER BY name"
+        "SELECT {POOL_COLUMNS} FROM vm_pools WHERE ($1 IS NULL OR name = $1) ORDER BY name"
     ))
     .bind(name)
     .fetch_all(pool)
@@ -50,14 +52,14 @@ pub(super) async fn pools(pool: &SqlitePool, name: Option<&str>) -> Result<Vec<P
 }
 
 pub(super) async fn add_vms(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Db>,
     vms: &[VmRecord],
     actor: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     for vm in vms {
         sqlx::query(&format!(
-            "INSERT INTO vms ({VM_COLUMNS}) VALUES (?, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, NULL, ?, ?)"
+            "INSERT INTO vms ({VM_COLUMNS}) VALUES ($1, $2, $3, $4, NULL, NULL, NULL, NULL, NULL, NULL, $5, $6)"
         ))
         .bind(&vm.id)
         .bind(&vm.pool)
@@ -78,14 +80,14 @@ pub(super) async fn add_vms(
 }
 
 pub(super) async fn vms(
-    pool: &SqlitePool,
+    pool: &Pool,
     pool_name: Option<&str>,
     state: Option<VmState>,
     holder: Option<&str>,
 ) -> Result<Vec<VmRecord>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {VM_COLUMNS} FROM vms WHERE (?1 IS NULL OR pool = ?1) AND (?2 IS NULL OR state = ?2) \
-         AND (?3 IS NULL OR holder_name = ?3) ORDER BY pool, id"
+        "SELECT {VM_COLUMNS} FROM vms WHERE ($1 IS NULL OR pool = $1) AND ($2 IS NULL OR state = $2) \
+         AND ($3 IS NULL OR holder_name = $3) ORDER BY pool, id"
     ))
     .bind(pool_name)
     .bind(state.map(VmState::as_str))
@@ -96,8 +98,8 @@ pub(super) async fn vms(
     rows.iter().map(decode_vm).collect()
 }
 
-pub(super) async fn vm(executor: &SqlitePool, id: &str) -> Result<Option<VmRecord>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {VM_COLUMNS} FROM vms WHERE id = ?"))
+pub(super) async fn vm(executor: &Pool, id: &str) -> Result<Option<VmRecord>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {VM_COLUMNS} FROM vms WHERE id = $1"))
         .bind(id)
         .fetch_optional(executor)
         .await
@@ -105,8 +107,10 @@ pub(super) async fn vm(executor: &SqlitePool, id: &str) -> Result<Option<VmRecor
     row.as_ref().map(decode_vm).transpose()
 }
 
-async fn vm_in(tx: &mut Transaction<'static, Sqlite>, id: &str) -> Result<Option<VmRecord>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {VM_COLUMNS} FROM vms WHERE id = ?"))
+/// The VM, locked against other writers until the transaction ends.
+async fn vm_in(tx: &mut Transaction<'static, Db>, id: &str) -> Result<Option<VmRecord>, StoreError> {
+    let lock = dialect::LOCK_ROW;
+    let row = sqlx::query(&format!("SELECT {VM_COLUMNS} FROM vms WHERE id = $1{lock}"))
         .bind(id)
         .fetch_optional(&mut **tx)
         .await
@@ -115,12 +119,13 @@ async fn vm_in(tx: &mut Transaction<'static, Sqlite>, id: &str) -> Result<Option
 }
 
 pub(super) async fn allocate(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Db>,
     request: &AllocationRequest,
     now: i64,
 ) -> Result<VmRecord, StoreError> {
+    dialect::serialize(tx, &format!("vm-holder:{}:{}", request.pool, request.user_id)).await?;
     if !request.allow_second {
-        let held: Option<String> = sqlx::query_scalar("SELECT id FROM vms WHERE pool = ? AND holder_id = ? LIMIT 1")
+        let held: Option<String> = sqlx::query_scalar("SELECT id FROM vms WHERE pool = $1 AND holder_id = $2 LIMIT 1")
             .bind(&request.pool)
             .bind(&request.user_id)
             .fetch_optional(&mut **tx)
@@ -133,11 +138,11 @@ pub(super) async fn allocate(
             )));
         }
     }
-    let set = "state = 'allocated', holder_id = ?1, holder_name = ?2, allocated_at = ?3, updated_at = ?3, \
+    let set = "state = 'allocated', holder_id = $1, holder_name = $2, allocated_at = $3, updated_at = $3, \
                last_flow_at = NULL, error = NULL";
     let id: Option<String> = match &request.vm_id {
         Some(vm_id) => sqlx::query_scalar(&format!(
-            "UPDATE vms SET {set} WHERE id = ?4 AND pool = ?5 AND state = 'free' RETURNING id"
+            "UPDATE vms SET {set} WHERE id = $4 AND pool = $5 AND state = 'free' RETURNING id"
         ))
         .bind(&request.user_id)
         .bind(&request.username)
@@ -147,9 +152,12 @@ pub(super) async fn allocate(
         .fetch_optional(&mut **tx)
         .await
         .map_err(StoreError::from_sqlx)?,
+        // Concurrent allocations skip each other's candidate rather than wait for it and then
+        // find it taken.
         None => sqlx::query_scalar(&format!(
-            "UPDATE vms SET {set} WHERE id = (SELECT id FROM vms WHERE pool = ?4 AND state = 'free' ORDER BY id LIMIT 1) \
-             AND state = 'free' RETURNING id"
+            "UPDATE vms SET {set} WHERE id = (SELECT id FROM vms WHERE pool = $4 AND state = 'free' ORDER BY id \
+             LIMIT 1{skip}) AND state = 'free' RETURNING id",
+            skip = dialect::LOCK_ROW_SKIP_LOCKED
         ))
         .bind(&request.user_id)
         .bind(&request.username)
@@ -177,7 +185,7 @@ pub(super) async fn allocate(
 }
 
 pub(super) async fn change(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Db>,
     change: &VmChange,
     now: i64,
 ) -> Result<VmRecord, StoreError> {
@@ -193,9 +201,9 @@ pub(super) async fn change(
     guard_holds(&current, change)?;
     let keep_holder = change.to == VmState::Allocated;
     sqlx::query(
-        "UPDATE vms SET state = ?, holder_id = CASE WHEN ? THEN holder_id END, \
-         holder_name = CASE WHEN ? THEN holder_name END, allocated_at = CASE WHEN ? THEN allocated_at END, \
-         error = ?, hook_output = COALESCE(?, hook_output), updated_at = ? WHERE id = ? AND state = ?",
+        "UPDATE vms SET state = $1, holder_id = CASE WHEN $2 THEN holder_id END, \
+         holder_name = CASE WHEN $3 THEN holder_name END, allocated_at = CASE WHEN $4 THEN allocated_at END, \
+         error = $5, hook_output = COALESCE($6, hook_output), updated_at = $7 WHERE id = $8 AND state = $9",
     )
     .bind(change.to.as_str())
     .bind(keep_holder)
@@ -258,7 +266,7 @@ fn guard_holds(current: &VmRecord, change: &VmChange) -> Result<(), StoreError> 
 }
 
 pub(super) async fn reassign(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Db>,
     vm_id: &str,
     user_id: &str,
     username: &str,
@@ -272,7 +280,8 @@ pub(super) async fn reassign(
             current.state.as_str()
         )));
     }
-    let held: Option<String> = sqlx::query_scalar("SELECT id FROM vms WHERE pool = ? AND holder_id = ? LIMIT 1")
+    dialect::serialize(tx, &format!("vm-holder:{}:{user_id}", current.pool)).await?;
+    let held: Option<String> = sqlx::query_scalar("SELECT id FROM vms WHERE pool = $1 AND holder_id = $2 LIMIT 1")
         .bind(&current.pool)
         .bind(user_id)
         .fetch_optional(&mut **tx)
@@ -285,8 +294,8 @@ pub(super) async fn reassign(
         )));
     }
     sqlx::query(
-        "UPDATE vms SET holder_id = ?, holder_name = ?, allocated_at = ?, last_flow_at = NULL, updated_at = ? \
-         WHERE id = ? AND state = 'allocated'",
+        "UPDATE vms SET holder_id = $1, holder_name = $2, allocated_at = $3, last_flow_at = NULL, updated_at = $4 \
+         WHERE id = $5 AND state = 'allocated'",
     )
     .bind(user_id)
     .bind(username)
@@ -311,9 +320,9 @@ pub(super) async fn reassign(
     Ok(updated)
 }
 
-pub(super) async fn held(pool: &SqlitePool, user_id: &str, pool_name: &str) -> Result<Option<VmRecord>, StoreError> {
+pub(super) async fn held(pool: &Pool, user_id: &str, pool_name: &str) -> Result<Option<VmRecord>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {VM_COLUMNS} FROM vms WHERE holder_id = ? AND pool = ? AND state = 'allocated' \
+        "SELECT {VM_COLUMNS} FROM vms WHERE holder_id = $1 AND pool = $2 AND state = 'allocated' \
          ORDER BY allocated_at, id LIMIT 1"
     ))
     .bind(user_id)
@@ -324,8 +333,8 @@ pub(super) async fn held(pool: &SqlitePool, user_id: &str, pool_name: &str) -> R
     row.as_ref().map(decode_vm).transpose()
 }
 
-pub(super) async fn touch_flow(tx: &mut Transaction<'static, Sqlite>, vm_id: &str, now: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE vms SET last_flow_at = MAX(COALESCE(last_flow_at, 0), ?) WHERE id = ?")
+pub(super) async fn touch_flow(tx: &mut Transaction<'static, Db>, vm_id: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE vms SET last_flow_at = $1 WHERE id = $2 AND (last_flow_at IS NULL OR last_flow_at < $1)")
         .bind(now)
         .bind(vm_id)
         .execute(&mut **tx)
@@ -334,7 +343,7 @@ pub(super) async fn touch_flow(tx: &mut Transaction<'static, Sqlite>, vm_id: &st
         .map_err(StoreError::from_sqlx)
 }
 
-pub(super) async fn counts(pool: &SqlitePool) -> Result<Vec<PoolCounts>, StoreError> {
+pub(super) async fn counts(pool: &Pool) -> Result<Vec<PoolCounts>, StoreError> {
     let rows = sqlx::query(
         "SELECT p.name, p.capacity, \
          SUM(CASE WHEN v.state = 'provisioning' THEN 1 ELSE 0 END), \
@@ -366,10 +375,10 @@ pub(super) async fn counts(pool: &SqlitePool) -> Result<Vec<PoolCounts>, StoreEr
         .collect()
 }
 
-pub(super) async fn events(pool: &SqlitePool, pool_name: Option<&str>, since: i64) -> Result<Vec<VmEvent>, StoreError> {
+pub(super) async fn events(pool: &Pool, pool_name: Option<&str>, since: i64) -> Result<Vec<VmEvent>, StoreError> {
     let rows = sqlx::query(
         "SELECT seq, at, vm_id, pool, actor, action, user_name, detail FROM vm_events \
-         WHERE (?1 IS NULL OR pool = ?1) AND at >= ?2 ORDER BY seq",
+         WHERE ($1 IS NULL OR pool = $1) AND at >= $2 ORDER BY seq",
     )
     .bind(pool_name)
     .bind(since)
@@ -393,7 +402,7 @@ pub(super) async fn events(pool: &SqlitePool, pool_name: Option<&str>, since: i6
 }
 
 async fn event(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Db>,
     now: i64,
     vm: &VmRecord,
     actor: &str,
@@ -402,7 +411,7 @@ async fn event(
     detail: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO vm_events (at, vm_id, pool, actor, action, user_name, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO vm_events (at, vm_id, pool, actor, action, user_name, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(now)
     .bind(&vm.id)
@@ -417,7 +426,7 @@ async fn event(
     .map_err(StoreError::from_sqlx)
 }
 
-fn decode_pool(row: &SqliteRow) -> Result<PoolRecord, StoreError> {
+fn decode_pool(row: &DbRow) -> Result<PoolRecord, StoreError> {
     let get = |e| StoreError::from_sqlx(e);
     let ports: String = row.try_get("ports").map_err(get)?;
     Ok(PoolRecord {
@@ -434,7 +443,7 @@ fn decode_pool(row: &SqliteRow) -> Result<PoolRecord, StoreError> {
     })
 }
 
-fn decode_vm(row: &SqliteRow) -> Result<VmRecord, StoreError> {
+fn decode_vm(row: &DbRow) -> Result<VmRecord, StoreError> {
     let get = |e| StoreError::from_sqlx(e);
     let state: String = row.try_get("state").map_err(get)?;
     Ok(VmRecord {

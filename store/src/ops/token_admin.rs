@@ -1,11 +1,11 @@
-//! Operator changes to one token in SQLite (end, unlock, resync): each is one conditional
+//! Operator changes to one token (end, unlock, resync): each is one conditional
 //! update of a live token plus its history event, committed together. A token that is not
 //! live is refused with [`StoreError::Conflict`], an unknown id with [`StoreError::NotFound`];
 //! so is a resync to a step that is not after the token's last accepted step.
 
+use super::dialect::{Args, Conn, Db, Pool};
 use sqlx::Row;
 use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool};
 
 use super::history::{append, event};
 use super::{begin_write, commit, encode_u64};
@@ -13,7 +13,7 @@ use crate::{StoreError, TokenState, sql};
 
 /// Moves a live token to the terminal `state` and records an event named after the state.
 pub(super) async fn end(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_id: &str,
     state: TokenState,
     actor: &str,
@@ -41,7 +41,7 @@ pub(super) async fn end(
 }
 
 /// Resets a live token's failure counter and records `unlocked`.
-pub(super) async fn unlock(pool: &SqlitePool, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError> {
+pub(super) async fn unlock(pool: &Pool, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError> {
     let update = sqlx::query(sql::UNLOCK_TOKEN).bind(token_id).bind(now);
     let change = Change {
         actor,
@@ -59,7 +59,7 @@ pub(super) async fn unlock(pool: &SqlitePool, token_id: &str, actor: &str, now: 
 /// accepted step is [`StoreError::Conflict`] and changes nothing, checked in the same
 /// statement as the update so a login accepted meanwhile is taken into account.
 pub(super) async fn resync(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_id: &str,
     step: u64,
     drift_steps: i64,
@@ -98,9 +98,9 @@ struct Change<'a> {
 /// Runs `update` (a conditional update of a live token returning its `user_id`) and appends
 /// the event in one transaction, or explains why the token was not changed.
 async fn change_live<'q>(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_id: &str,
-    update: Query<'q, Sqlite, SqliteArguments<'q>>,
+    update: Query<'q, Db, Args<'q>>,
     change: Change<'_>,
 ) -> Result<(), StoreError> {
     let mut tx = begin_write(pool).await?;
@@ -127,7 +127,7 @@ async fn change_live<'q>(
 
 /// Why a conditional update of a live token changed nothing: the token is unknown or not live,
 /// or (for a resync to `resync_step`) it already accepted that step or a later one.
-async fn refusal(conn: &mut SqliteConnection, token_id: &str, resync_step: Option<u64>) -> StoreError {
+async fn refusal(conn: &mut Conn, token_id: &str, resync_step: Option<u64>) -> StoreError {
     let current = sqlx::query(sql::TOKEN_GATE_STATE)
         .bind(token_id)
         .fetch_optional(conn)

@@ -1,11 +1,11 @@
-//! Tokens in SQLite: insert, lookups, life-cycle changes, and the replay and lockout gate.
+//! Tokens: insert, lookups, life-cycle changes, and the replay and lockout gate.
 //! `accept_step` and `record_failure` are single conditional statements, so their effect is
-//! atomic across tasks and across processes sharing the file.
+//! atomic across tasks and across processes sharing the database.
 
+use super::dialect::{Args, Conn, Db, DbRow, Pool};
 use rampart_core::totp::{TotpAlgorithm, TotpParams};
 use sqlx::Row;
 use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
 
 use super::{decode_int, encode_u64};
 use crate::{SealedSeed, StepOutcome, StoreError, TokenRecord, TokenState, sql};
@@ -17,7 +17,7 @@ const GATE_ATTEMPTS: usize = 3;
 
 /// Inserts a new token. A second live token for the user or a duplicate id is
 /// [`StoreError::Conflict`]; an unknown user is [`StoreError::NotFound`].
-pub(super) async fn insert(pool: &SqlitePool, token: &TokenRecord) -> Result<(), StoreError> {
+pub(super) async fn insert(pool: &Pool, token: &TokenRecord) -> Result<(), StoreError> {
     bind_token(sqlx::query(sql::INSERT_TOKEN), token)?
         .execute(pool)
         .await
@@ -28,7 +28,7 @@ pub(super) async fn insert(pool: &SqlitePool, token: &TokenRecord) -> Result<(),
 /// Inserts a token issued by the provisioner on `conn` (inside the issuing transaction), with
 /// when its seed was delivered (`None`: not yet) and who issued it.
 pub(super) async fn insert_issued(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     token: &TokenRecord,
     delivered_at: Option<i64>,
     issued_by: &str,
@@ -44,9 +44,9 @@ pub(super) async fn insert_issued(
 
 /// Binds `$1`..`$15` of [`sql::INSERT_TOKEN`] and [`sql::ISSUE_TOKEN`].
 fn bind_token<'q>(
-    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    query: Query<'q, Db, Args<'q>>,
     token: &'q TokenRecord,
-) -> Result<Query<'q, Sqlite, SqliteArguments<'q>>, StoreError> {
+) -> Result<Query<'q, Db, Args<'q>>, StoreError> {
     let last_step = token.last_step.map(|step| encode_u64(step, "last_step")).transpose()?;
     Ok(query
         .bind(&token.id)
@@ -67,7 +67,7 @@ fn bind_token<'q>(
 }
 
 /// The token with id `token_id`, in any state.
-pub(super) async fn by_id(pool: &SqlitePool, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
+pub(super) async fn by_id(pool: &Pool, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
     let row = sqlx::query(sql::TOKEN_BY_ID)
         .bind(token_id)
         .fetch_optional(pool)
@@ -77,7 +77,7 @@ pub(super) async fn by_id(pool: &SqlitePool, token_id: &str) -> Result<Option<To
 }
 
 /// The user's pending or active token, if any.
-pub(super) async fn live_for_user(pool: &SqlitePool, user_id: &str) -> Result<Option<TokenRecord>, StoreError> {
+pub(super) async fn live_for_user(pool: &Pool, user_id: &str) -> Result<Option<TokenRecord>, StoreError> {
     let row = sqlx::query(sql::LIVE_TOKEN_FOR_USER)
         .bind(user_id)
         .fetch_optional(pool)
@@ -87,12 +87,7 @@ pub(super) async fn live_for_user(pool: &SqlitePool, user_id: &str) -> Result<Op
 }
 
 /// Moves a token to `state` if its life-cycle allows (see [`sql::SET_TOKEN_STATE`]).
-pub(super) async fn set_state(
-    pool: &SqlitePool,
-    token_id: &str,
-    state: TokenState,
-    now: i64,
-) -> Result<(), StoreError> {
+pub(super) async fn set_state(pool: &Pool, token_id: &str, state: TokenState, now: i64) -> Result<(), StoreError> {
     let done = sqlx::query(sql::SET_TOKEN_STATE)
         .bind(token_id)
         .bind(state.as_str())
@@ -123,7 +118,7 @@ pub(super) async fn set_state(
 /// Records `step` for the token if it is live, newer than the last accepted step and below
 /// the failure limit; otherwise says which of those failed.
 pub(super) async fn accept_step(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_id: &str,
     step: u64,
     max_failures: u32,
@@ -157,7 +152,7 @@ pub(super) async fn accept_step(
 /// Why the gate refused `step`, read after the fact; `None` if nothing blocks it any more
 /// (a concurrent writer changed the row), in which case the caller retries the gate.
 async fn classify_rejection(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_id: &str,
     step: i64,
     max_failures: u32,
@@ -186,7 +181,7 @@ async fn classify_rejection(
 }
 
 /// Adds one failure and returns the new count.
-pub(super) async fn record_failure(pool: &SqlitePool, token_id: &str, now: i64) -> Result<u32, StoreError> {
+pub(super) async fn record_failure(pool: &Pool, token_id: &str, now: i64) -> Result<u32, StoreError> {
     let row = sqlx::query(sql::RECORD_FAILURE)
         .bind(token_id)
         .bind(now)
@@ -203,7 +198,7 @@ pub(super) fn decode_state(name: &str) -> Result<TokenState, StoreError> {
 }
 
 /// A token from a row holding the columns of `select_token!`.
-pub(super) fn decode_token(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
+pub(super) fn decode_token(row: &DbRow) -> Result<TokenRecord, StoreError> {
     let get = StoreError::from_sqlx;
     let algorithm: String = row.try_get("algorithm").map_err(get)?;
     let params = TotpParams {

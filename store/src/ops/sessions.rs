@@ -1,4 +1,4 @@
-//! Sessions in SQLite: created once, looked up by the hash of their resume ticket, ended once
+//! Sessions: created once, looked up by the hash of their resume ticket, ended once
 //! (alone, per user, or with their token), and polled by gateways for endings.
 //! The store never sees a ticket, only its SHA-256.
 //!
@@ -6,14 +6,14 @@
 //! ends ([`sql::NEXT_SESSION_END_SEQ`]) and stamps it on the sessions it ends, so gateways follow
 //! ends in commit order whatever `now` the writer passed (see migration 5).
 
+use super::dialect::{Conn, DbRow, Pool};
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 
 use super::{begin_write, commit, decode_int};
 use crate::{EndedSession, SessionRecord, StoreError, sql};
 
 /// Inserts a new session. A duplicate id or ticket hash is [`StoreError::Conflict`].
-pub(super) async fn insert(pool: &SqlitePool, session: &SessionRecord) -> Result<(), StoreError> {
+pub(super) async fn insert(pool: &Pool, session: &SessionRecord) -> Result<(), StoreError> {
     let groups = serde_json::to_string(&session.groups)
         .map_err(|err| StoreError::Conflict(format!("groups not encodable: {err}")))?;
     sqlx::query(sql::INSERT_SESSION)
@@ -37,7 +37,7 @@ pub(super) async fn insert(pool: &SqlitePool, session: &SessionRecord) -> Result
 
 /// The session whose ticket hashes to `ticket_hash`, ended or expired ones included: the
 /// caller checks `ended_at` and `expires_at` against its clock.
-pub(super) async fn by_ticket_hash(pool: &SqlitePool, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+pub(super) async fn by_ticket_hash(pool: &Pool, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
     let row = sqlx::query(sql::SESSION_BY_TICKET_HASH)
         .bind(ticket_hash)
         .fetch_optional(pool)
@@ -48,7 +48,7 @@ pub(super) async fn by_ticket_hash(pool: &SqlitePool, ticket_hash: &[u8]) -> Res
 
 /// Marks a session ended, with the next feed position. Ending an already ended session keeps
 /// the first time, reason and position; an unknown id is [`StoreError::NotFound`].
-pub(super) async fn end(pool: &SqlitePool, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+pub(super) async fn end(pool: &Pool, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
     let mut tx = begin_write(pool).await?;
     let seq = next_end_seq(&mut tx).await?;
     let done = sqlx::query(sql::END_SESSION)
@@ -76,11 +76,7 @@ pub(super) async fn end(pool: &SqlitePool, session_id: &str, reason: &str, now: 
 }
 
 /// Live (not ended, not expired) sessions of a user, oldest first.
-pub(super) async fn live_for_user(
-    pool: &SqlitePool,
-    user_id: &str,
-    now: i64,
-) -> Result<Vec<SessionRecord>, StoreError> {
+pub(super) async fn live_for_user(pool: &Pool, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError> {
     let rows = sqlx::query(sql::LIVE_SESSIONS_FOR_USER)
         .bind(user_id)
         .bind(now)
@@ -91,7 +87,7 @@ pub(super) async fn live_for_user(
 }
 
 /// Live sessions of everyone, oldest first, at most `limit`.
-pub(super) async fn live(pool: &SqlitePool, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError> {
+pub(super) async fn live(pool: &Pool, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError> {
     let rows = sqlx::query(sql::LIVE_SESSIONS)
         .bind(now)
         .bind(i64::from(limit))
@@ -103,7 +99,7 @@ pub(super) async fn live(pool: &SqlitePool, now: i64, limit: u32) -> Result<Vec<
 
 /// Ends every not yet ended session of a user, all at one feed position; returns their ids.
 pub(super) async fn end_for_user(
-    pool: &SqlitePool,
+    pool: &Pool,
     user_id: &str,
     reason: &str,
     now: i64,
@@ -134,12 +130,7 @@ pub(super) async fn end_for_user(
 
 /// Ends every live session opened with `token_id`, at one feed position, inside the caller's
 /// write transaction (which may leave a gap in the feed when there was none to end).
-pub(super) async fn end_for_token(
-    conn: &mut SqliteConnection,
-    token_id: &str,
-    reason: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+pub(super) async fn end_for_token(conn: &mut Conn, token_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
     let seq = next_end_seq(conn).await?;
     sqlx::query(sql::END_TOKEN_SESSIONS)
         .bind(token_id)
@@ -153,7 +144,7 @@ pub(super) async fn end_for_token(
 }
 
 /// The latest position handed out in the feed of session ends.
-pub(super) async fn end_seq(pool: &SqlitePool) -> Result<u64, StoreError> {
+pub(super) async fn end_seq(pool: &Pool) -> Result<u64, StoreError> {
     let row = sqlx::query(sql::SESSION_END_SEQ)
         .fetch_optional(pool)
         .await
@@ -165,7 +156,7 @@ pub(super) async fn end_seq(pool: &SqlitePool) -> Result<u64, StoreError> {
 
 /// Sessions whose end has a feed position after `after`, in feed order. One statement, so one
 /// snapshot: positions commit in order, so it holds every end up to its last position.
-pub(super) async fn ended_after(pool: &SqlitePool, after: u64) -> Result<Vec<EndedSession>, StoreError> {
+pub(super) async fn ended_after(pool: &Pool, after: u64) -> Result<Vec<EndedSession>, StoreError> {
     // Positions are BIGINT; a cursor beyond them has nothing after it.
     let Ok(after) = i64::try_from(after) else {
         return Ok(Vec::new());
@@ -190,7 +181,7 @@ pub(super) async fn ended_after(pool: &SqlitePool, after: u64) -> Result<Vec<End
 
 /// Takes the next feed position inside the caller's write transaction; it stays reserved
 /// (and later positions wait) until that transaction ends.
-async fn next_end_seq(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+async fn next_end_seq(conn: &mut Conn) -> Result<i64, StoreError> {
     let row = sqlx::query(sql::NEXT_SESSION_END_SEQ)
         .fetch_optional(&mut *conn)
         .await
@@ -200,7 +191,7 @@ async fn next_end_seq(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
 }
 
 /// Records that a session was in use at `now` (never moves backwards).
-pub(super) async fn touch(pool: &SqlitePool, session_id: &str, now: i64) -> Result<(), StoreError> {
+pub(super) async fn touch(pool: &Pool, session_id: &str, now: i64) -> Result<(), StoreError> {
     sqlx::query(sql::TOUCH_SESSION)
         .bind(session_id)
         .bind(now)
@@ -210,7 +201,7 @@ pub(super) async fn touch(pool: &SqlitePool, session_id: &str, now: i64) -> Resu
         .map_err(StoreError::from_sqlx)
 }
 
-fn decode_session(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+fn decode_session(row: &DbRow) -> Result<SessionRecord, StoreError> {
     let get = StoreError::from_sqlx;
     let groups: String = row.try_get("group_names").map_err(get)?;
     let groups: Vec<String> = serde_json::from_str(&groups)

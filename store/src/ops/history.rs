@@ -1,8 +1,8 @@
-//! The token history in SQLite: events appended inside the transaction of the change they
+//! The token history: events appended inside the transaction of the change they
 //! describe, and read back as the most recent ones, oldest first.
 
+use super::dialect::{Conn, DbRow, Pool};
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 
 use crate::{StoreError, TokenEvent, sql};
 
@@ -28,7 +28,7 @@ pub(super) fn event(
 
 /// Appends `event` on `conn` (its `seq` is ignored), inside the caller's transaction when
 /// there is one.
-pub(super) async fn append(conn: &mut SqliteConnection, event: &TokenEvent) -> Result<(), StoreError> {
+pub(super) async fn append(conn: &mut Conn, event: &TokenEvent) -> Result<(), StoreError> {
     sqlx::query(sql::INSERT_TOKEN_EVENT)
         .bind(event.at)
         .bind(&event.actor)
@@ -43,11 +43,7 @@ pub(super) async fn append(conn: &mut SqliteConnection, event: &TokenEvent) -> R
 }
 
 /// The `limit` most recent events of `user_id` (everyone's when `None`), oldest first.
-pub(super) async fn recent(
-    pool: &SqlitePool,
-    user_id: Option<&str>,
-    limit: u32,
-) -> Result<Vec<TokenEvent>, StoreError> {
+pub(super) async fn recent(pool: &Pool, user_id: Option<&str>, limit: u32) -> Result<Vec<TokenEvent>, StoreError> {
     let limit = i64::from(limit);
     let query = match user_id {
         Some(user_id) => sqlx::query(sql::TOKEN_EVENTS_FOR_USER).bind(user_id).bind(limit),
@@ -57,7 +53,7 @@ pub(super) async fn recent(
     rows.iter().map(decode_event).collect()
 }
 
-fn decode_event(row: &SqliteRow) -> Result<TokenEvent, StoreError> {
+fn decode_event(row: &DbRow) -> Result<TokenEvent, StoreError> {
     let get = StoreError::from_sqlx;
     Ok(TokenEvent {
         seq: row.try_get("seq").map_err(get)?,

@@ -5,7 +5,10 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::*;
+use rampart_store::prelude::*;
 use rampart_store::{DB_FILE_NAME, EndedSession, SealError, SqliteStore, StepOutcome, Store, StoreError, TokenState};
 
 #[tokio::test]
@@ -24,17 +27,19 @@ async fn migrations_apply_and_reopen_keeps_data() {
     assert_eq!(alice.groups, vec!["staff"]);
 }
 
-#[tokio::test]
-async fn store_is_usable_as_trait_object() {
-    let (_dir, store) = fresh_store().await;
-    let shared: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
+async fn store_is_usable_as_trait_object(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    let shared: Arc<dyn Store> = store;
     shared.ping().await.unwrap();
-    assert!(format!("{shared:?}").contains("SqliteStore"));
+    let expected = match backend {
+        Backend::Sqlite => "SqliteStore",
+        Backend::Postgres => "PgStore",
+    };
+    assert!(format!("{shared:?}").contains(expected));
 }
 
-#[tokio::test]
-async fn users_upsert_and_lookup_with_groups() {
-    let (_dir, store) = fresh_store().await;
+async fn users_upsert_and_lookup_with_groups(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     let mut alice = user("u1", "alice", &["vpn", "staff", "vpn"]);
     alice.password_hash = Some("$argon2id$v=19$stub".to_owned());
     store.upsert_user(&alice).await.unwrap();
@@ -71,10 +76,9 @@ async fn users_upsert_and_lookup_with_groups() {
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn tokens_insert_live_lookup_and_one_live_per_user() {
-    let (_dir, store) = fresh_store().await;
-    let token = user_with_token(&store, "u1", "t1").await;
+async fn tokens_insert_live_lookup_and_one_live_per_user(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    let token = user_with_token(&*store, "u1", "t1").await;
     assert_eq!(store.live_token_for_user("u1").await.unwrap(), Some(token.clone()));
     assert_eq!(store.live_token_for_user("nobody").await.unwrap(), None);
 
@@ -92,10 +96,9 @@ async fn tokens_insert_live_lookup_and_one_live_per_user() {
     assert_eq!(store.live_token_for_user("u1").await.unwrap().unwrap().id, "t2");
 }
 
-#[tokio::test]
-async fn token_state_changes_follow_the_life_cycle() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn token_state_changes_follow_the_life_cycle(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     assert!(matches!(
         store.set_token_state("missing", TokenState::Revoked, NOW).await,
         Err(StoreError::NotFound)
@@ -117,10 +120,9 @@ async fn token_state_changes_follow_the_life_cycle() {
     store.set_token_state("t1", TokenState::Revoked, NOW + 8).await.unwrap();
 }
 
-#[tokio::test]
-async fn accept_step_rejects_replays() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn accept_step_rejects_replays(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     let accept = |step| store.accept_step("t1", step, 5, NOW);
 
     assert_eq!(accept(100).await.unwrap(), StepOutcome::Accepted { activated: true });
@@ -135,10 +137,9 @@ async fn accept_step_rejects_replays() {
     assert_eq!((live.activated_at, live.last_used_at), (Some(NOW), Some(NOW)));
 }
 
-#[tokio::test]
-async fn operator_activated_token_is_not_reported_as_activated_by_a_code() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn operator_activated_token_is_not_reported_as_activated_by_a_code(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     store.set_token_state("t1", TokenState::Active, NOW).await.unwrap();
     assert_eq!(
         store.accept_step("t1", 7, 5, NOW).await.unwrap(),
@@ -146,10 +147,9 @@ async fn operator_activated_token_is_not_reported_as_activated_by_a_code() {
     );
 }
 
-#[tokio::test]
-async fn failures_lock_and_success_resets() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn failures_lock_and_success_resets(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     assert_eq!(store.record_failure("t1", NOW).await.unwrap(), 1);
     assert_eq!(store.record_failure("t1", NOW).await.unwrap(), 2);
     assert_eq!(
@@ -171,10 +171,9 @@ async fn failures_lock_and_success_resets() {
     ));
 }
 
-#[tokio::test]
-async fn tokens_that_are_not_live_accept_nothing() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn tokens_that_are_not_live_accept_nothing(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     store.set_token_state("t1", TokenState::Revoked, NOW).await.unwrap();
     assert_eq!(store.accept_step("t1", 1, 5, NOW).await.unwrap(), StepOutcome::NotLive);
     assert_eq!(
@@ -187,9 +186,8 @@ async fn tokens_that_are_not_live_accept_nothing() {
     ));
 }
 
-#[tokio::test]
-async fn sessions_create_lookup_end() {
-    let (_dir, store) = fresh_store().await;
+async fn sessions_create_lookup_end(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
     let session = session("s1", &[0xAA; 32]);
     store.create_session(&session).await.unwrap();
     assert_eq!(
@@ -215,10 +213,9 @@ async fn sessions_create_lookup_end() {
     ));
 }
 
-#[tokio::test]
-async fn sessions_per_user_end_with_their_token_and_feed_the_ended_list() {
-    let (_dir, store) = fresh_store().await;
-    user_with_token(&store, "u1", "t1").await;
+async fn sessions_per_user_end_with_their_token_and_feed_the_ended_list(backend: Backend) {
+    let (_dir, store) = fresh_store(backend).await;
+    user_with_token(&*store, "u1", "t1").await;
     let mut first = session("s1", &[0x01; 32]);
     first.token_id = Some("t1".to_owned());
     let mut second = session("s2", &[0x02; 32]);
@@ -296,12 +293,11 @@ fn feed(ended: &[EndedSession]) -> Vec<(&str, &str)> {
     ended.iter().map(|e| (e.id.as_str(), e.reason.as_str())).collect()
 }
 
-#[tokio::test]
-async fn a_session_end_committed_late_is_fed_once_whatever_its_end_time() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_session_end_committed_late_is_fed_once_whatever_its_end_time(backend: Backend) {
+    let db = TestDb::new(backend).await;
     // Two gateways on one store file: `poller` follows the feed, `writer` ends sessions.
-    let poller = SqliteStore::open(dir.path()).await.unwrap();
-    let writer = SqliteStore::open(dir.path()).await.unwrap();
+    let poller = db.open().await;
+    let writer = db.open().await;
     for (id, hash) in [("s1", 1), ("s2", 2), ("s3", 3)] {
         poller.create_session(&session(id, &[hash; 32])).await.unwrap();
     }
@@ -403,3 +399,17 @@ async fn corrupt_rows_are_reported_without_panicking() {
         Err(StoreError::Corrupt(_))
     ));
 }
+
+both_backends!(
+    store_is_usable_as_trait_object,
+    users_upsert_and_lookup_with_groups,
+    tokens_insert_live_lookup_and_one_live_per_user,
+    token_state_changes_follow_the_life_cycle,
+    accept_step_rejects_replays,
+    operator_activated_token_is_not_reported_as_activated_by_a_code,
+    failures_lock_and_success_resets,
+    tokens_that_are_not_live_accept_nothing,
+    sessions_create_lookup_end,
+    sessions_per_user_end_with_their_token_and_feed_the_ended_list,
+    a_session_end_committed_late_is_fed_once_whatever_its_end_time,
+);

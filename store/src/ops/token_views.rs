@@ -1,17 +1,17 @@
-//! Tokens as operators see them in SQLite: one statement for the matching tokens and their
+//! Tokens as operators see them: one statement for the matching tokens and their
 //! owners, one for the owners' groups, both in one read transaction so they agree.
 
 use std::collections::HashMap;
 
+use super::dialect::{Args, Db, DbRow, Pool};
 use sqlx::Row;
 use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqlitePool, SqliteRow};
 
 use super::tokens::decode_token;
 use crate::{StoreError, TokenQuery, TokenView, sql};
 
 /// Tokens matching `query` with their owners and the owners' groups, newest first.
-pub(super) async fn list(pool: &SqlitePool, query: &TokenQuery) -> Result<Vec<TokenView>, StoreError> {
+pub(super) async fn list(pool: &Pool, query: &TokenQuery) -> Result<Vec<TokenView>, StoreError> {
     let mut tx = pool.begin().await.map_err(StoreError::from_sqlx)?;
     let rows = bind_filter(sqlx::query(sql::LIST_TOKENS), query)
         .fetch_all(&mut *tx)
@@ -38,10 +38,7 @@ pub(super) async fn list(pool: &SqlitePool, query: &TokenQuery) -> Result<Vec<To
 }
 
 /// Binds the parameters of `token_filter!` (`$1`..`$4`).
-fn bind_filter<'q>(
-    statement: Query<'q, Sqlite, SqliteArguments<'q>>,
-    query: &'q TokenQuery,
-) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+fn bind_filter<'q>(statement: Query<'q, Db, Args<'q>>, query: &'q TokenQuery) -> Query<'q, Db, Args<'q>> {
     statement
         .bind(query.user_id.as_deref())
         .bind(query.state.map(|state| state.as_str()))
@@ -49,7 +46,7 @@ fn bind_filter<'q>(
         .bind(query.live_only)
 }
 
-fn decode_view(row: &SqliteRow, groups: &HashMap<String, Vec<String>>) -> Result<TokenView, StoreError> {
+fn decode_view(row: &DbRow, groups: &HashMap<String, Vec<String>>) -> Result<TokenView, StoreError> {
     let get = StoreError::from_sqlx;
     let token = decode_token(row)?;
     let groups = groups.get(&token.user_id).cloned().unwrap_or_default();

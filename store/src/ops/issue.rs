@@ -1,7 +1,7 @@
-//! Issuing tokens in SQLite: the person, the fate of their live token, the new token and the
+//! Issuing tokens: the person, the fate of their live token, the new token and the
 //! history events commit together in one transaction, and delivery is confirmed afterwards.
 
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use super::dialect::{Conn, Pool};
 use sqlx::{Acquire, Row};
 
 use super::history::{append, event};
@@ -12,7 +12,7 @@ use crate::{IssueMode, IssueOutcome, StoreError, TokenIssue, sql};
 /// records `replaced` (for a revoked predecessor) and `issued`. A skip writes nothing, not
 /// even the person. The token must belong to `issue.user` and be live, otherwise
 /// [`StoreError::Conflict`].
-pub(super) async fn issue(pool: &SqlitePool, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
+pub(super) async fn issue(pool: &Pool, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
     let mut outcomes = issue_many(pool, std::slice::from_ref(issue), now).await?;
     outcomes.pop().unwrap_or(Err(StoreError::NotFound))
 }
@@ -21,7 +21,7 @@ pub(super) async fn issue(pool: &SqlitePool, issue: &TokenIssue, now: i64) -> Re
 /// batch), each inside its own savepoint so a refused request changes nothing and does not
 /// disturb the others. Returns one outcome per request, in order.
 pub(super) async fn issue_many(
-    pool: &SqlitePool,
+    pool: &Pool,
     issues: &[TokenIssue],
     now: i64,
 ) -> Result<Vec<Result<IssueOutcome, StoreError>>, StoreError> {
@@ -44,7 +44,7 @@ pub(super) async fn issue_many(
 }
 
 /// One issue on `tx`; the caller commits or rolls back.
-async fn issue_in(tx: &mut SqliteConnection, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
+async fn issue_in(tx: &mut Conn, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
     let token = &issue.token;
     let user_id = issue.user.id.as_str();
     if token.user_id != user_id {
@@ -114,7 +114,7 @@ async fn issue_in(tx: &mut SqliteConnection, issue: &TokenIssue, now: i64) -> Re
 /// in one transaction; returns how many changed. Unknown and already delivered ids (and
 /// repeats) are ignored.
 pub(super) async fn confirm_delivery(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_ids: &[String],
     actor: &str,
     now: i64,

@@ -1,17 +1,17 @@
-//! Users and their groups in SQLite. An upsert replaces the groups in the caller's transaction,
+//! Users and their groups. An upsert replaces the groups in the caller's transaction,
 //! and a lookup reads users and groups in one statement, so readers never see a half-written
 //! group list.
 
 use std::collections::HashMap;
 
+use super::dialect::{Conn, DbRow, Pool};
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 
 use crate::{StoreError, UserRecord, sql};
 
 /// Inserts or updates `user` by id and replaces its groups. Runs on `conn`, which must be in a
 /// transaction: the caller commits (alone, or together with a token being issued).
-pub(super) async fn upsert(conn: &mut SqliteConnection, user: &UserRecord) -> Result<(), StoreError> {
+pub(super) async fn upsert(conn: &mut Conn, user: &UserRecord) -> Result<(), StoreError> {
     sqlx::query(sql::UPSERT_USER)
         .bind(&user.id)
         .bind(&user.username)
@@ -39,7 +39,7 @@ pub(super) async fn upsert(conn: &mut SqliteConnection, user: &UserRecord) -> Re
 }
 
 /// Runs one of the user lookups (`USER_BY_USERNAME`, `USER_BY_ID`) with `key`.
-pub(super) async fn fetch(pool: &SqlitePool, query: &'static str, key: &str) -> Result<Option<UserRecord>, StoreError> {
+pub(super) async fn fetch(pool: &Pool, query: &'static str, key: &str) -> Result<Option<UserRecord>, StoreError> {
     let rows = sqlx::query(query)
         .bind(key)
         .fetch_all(pool)
@@ -49,7 +49,7 @@ pub(super) async fn fetch(pool: &SqlitePool, query: &'static str, key: &str) -> 
 }
 
 /// Every user in `group` with all of their groups, sorted by username.
-pub(super) async fn in_group(pool: &SqlitePool, group: &str) -> Result<Vec<UserRecord>, StoreError> {
+pub(super) async fn in_group(pool: &Pool, group: &str) -> Result<Vec<UserRecord>, StoreError> {
     let rows = sqlx::query(sql::USERS_IN_GROUP)
         .bind(group)
         .fetch_all(pool)
@@ -63,7 +63,7 @@ pub(super) async fn in_group(pool: &SqlitePool, group: &str) -> Result<Vec<UserR
 
 /// Folds user rows joined with their groups (one row per group, a NULL group for none) into
 /// users in the order they first appear, each with sorted, deduplicated groups.
-fn collect_users(rows: &[SqliteRow]) -> Result<Vec<UserRecord>, StoreError> {
+fn collect_users(rows: &[DbRow]) -> Result<Vec<UserRecord>, StoreError> {
     let mut users: Vec<UserRecord> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for row in rows {
@@ -89,7 +89,7 @@ fn collect_users(rows: &[SqliteRow]) -> Result<Vec<UserRecord>, StoreError> {
     Ok(users)
 }
 
-fn decode_user(row: &SqliteRow) -> Result<UserRecord, StoreError> {
+fn decode_user(row: &DbRow) -> Result<UserRecord, StoreError> {
     let get = StoreError::from_sqlx;
     Ok(UserRecord {
         id: row.try_get("id").map_err(get)?,

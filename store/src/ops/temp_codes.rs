@@ -1,8 +1,8 @@
-//! Temporary one-time codes in SQLite: issuing one withdraws the person's earlier unused
+//! Temporary one-time codes: issuing one withdraws the person's earlier unused
 //! codes, and using one is a single conditional update, so a code works at most once even
 //! when submitted concurrently by several tasks or processes.
 
-use sqlx::sqlite::SqlitePool;
+use super::dialect::Pool;
 
 use super::history::{append, event};
 use super::{begin_write, commit};
@@ -14,7 +14,7 @@ const USED_BY: &str = "gateway";
 
 /// Withdraws the person's unused codes (as of `code.created_at`), stores `code` and records
 /// `temp_code_issued`, in one transaction. An unknown person is [`StoreError::NotFound`].
-pub(super) async fn insert(pool: &SqlitePool, code: &TempCodeRecord) -> Result<(), StoreError> {
+pub(super) async fn insert(pool: &Pool, code: &TempCodeRecord) -> Result<(), StoreError> {
     let mut tx = begin_write(pool).await?;
     sqlx::query(sql::WITHDRAW_TEMP_CODES)
         .bind(&code.user_id)
@@ -49,7 +49,7 @@ pub(super) async fn insert(pool: &SqlitePool, code: &TempCodeRecord) -> Result<(
 /// `temp_code_used` (actor `gateway`) in the same transaction; false if there is none, and
 /// then the wrong try counts against the person's live codes ([`MAX_TEMP_CODE_FAILURES`]
 /// spends them, recorded as `temp_code_spent`).
-pub(super) async fn consume(pool: &SqlitePool, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+pub(super) async fn consume(pool: &Pool, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError> {
     let mut tx = begin_write(pool).await?;
     let used: Vec<String> = sqlx::query_scalar(sql::CONSUME_TEMP_CODE)
         .bind(user_id)

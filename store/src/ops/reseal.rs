@@ -1,14 +1,14 @@
-//! Re-sealing in SQLite: every token's sealed seed for a rotation, and a compare-and-swap that
+//! Re-sealing: every token's sealed seed for a rotation, and a compare-and-swap that
 //! replaces one seed only if nobody changed it since it was read.
 
+use super::dialect::Pool;
 use sqlx::Row;
-use sqlx::sqlite::SqlitePool;
 
 use super::decode_int;
 use crate::{SealedSeed, StoreError, sql};
 
 /// Every token's id and sealed seed, by id.
-pub(super) async fn sealed_seeds(pool: &SqlitePool) -> Result<Vec<(String, SealedSeed)>, StoreError> {
+pub(super) async fn sealed_seeds(pool: &Pool) -> Result<Vec<(String, SealedSeed)>, StoreError> {
     let rows = sqlx::query(sql::SEALED_SEEDS)
         .fetch_all(pool)
         .await
@@ -27,7 +27,7 @@ pub(super) async fn sealed_seeds(pool: &SqlitePool) -> Result<Vec<(String, Seale
 
 /// Replaces the token's sealed seed with `new` if it still equals `old`; true if it did.
 pub(super) async fn reseal(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_id: &str,
     old: &SealedSeed,
     new: &SealedSeed,

@@ -1,0 +1,187 @@
+//! The `[store]` table both services read, and opening the store it describes: SQLite in the
+//! state directory when the table or its `url` is absent, PostgreSQL when `url` names one or
+//! more hosts. The URL and the password can come from the environment (`RAMPART_STORE_URL`,
+//! `RAMPART_STORE_PASSWORD`), so secrets need not sit in a config file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::postgres::{PgSettings, PgStore, parse_hosts};
+use crate::{SqliteStore, Store, StoreError};
+
+/// Environment variable that overrides `[store] url`.
+pub const URL_ENV: &str = "RAMPART_STORE_URL";
+/// Environment variable that overrides `[store] password_file` (the password itself).
+pub const PASSWORD_ENV: &str = "RAMPART_STORE_PASSWORD";
+
+/// The `[store]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://USER@HOST:PORT[,HOST:PORT…]/DATABASE`: several hosts for a primary and its
+    /// standbys, in the order to try. Absent: SQLite in the state directory.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the database password (its first line), relative to the config file.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Connections per process.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// How long connecting to a host may take.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Longest a statement may run.
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout_secs: u64,
+    /// How often a node checks that its database host still accepts writes (a failover is
+    /// followed within about this long plus `connect_timeout_secs`).
+    #[serde(default = "default_health_interval")]
+    pub health_interval_ms: u64,
+}
+
+fn default_pool_size() -> u32 {
+    16
+}
+fn default_connect_timeout() -> u64 {
+    5
+}
+fn default_statement_timeout() -> u64 {
+    10
+}
+fn default_health_interval() -> u64 {
+    1000
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            password_file: None,
+            pool_size: default_pool_size(),
+            connect_timeout_secs: default_connect_timeout(),
+            statement_timeout_secs: default_statement_timeout(),
+            health_interval_ms: default_health_interval(),
+        }
+    }
+}
+
+/// Which database a [`StoreConfig`] resolves to, with the environment applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreTarget {
+    /// The embedded SQLite file in the state directory.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (the URL as configured; it may hold a password, so never log it).
+    Postgres {
+        /// The URL with one or more hosts.
+        url: String,
+        /// The password from `password_file` or the environment, if any.
+        password: Option<String>,
+    },
+}
+
+impl StoreConfig {
+    /// Resolves relative paths against `base` (the config file's folder).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let Some(file) = &self.password_file
+            && file.is_relative()
+        {
+            self.password_file = Some(base.join(file));
+        }
+    }
+
+    /// Every problem with the settings themselves, for `check-config`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(1..=1000).contains(&self.pool_size) {
+            problems.push("store.pool_size must be 1 to 1000".to_owned());
+        }
+        if !(1..=300).contains(&self.connect_timeout_secs) {
+            problems.push("store.connect_timeout_secs must be 1 to 300".to_owned());
+        }
+        if !(1..=3600).contains(&self.statement_timeout_secs) {
+            problems.push("store.statement_timeout_secs must be 1 to 3600".to_owned());
+        }
+        if !(100..=60_000).contains(&self.health_interval_ms) {
+            problems.push("store.health_interval_ms must be 100 to 60000".to_owned());
+        }
+        match self.target(Path::new(".")) {
+            Ok(StoreTarget::Postgres { url, password }) => {
+                if let Err(err) = parse_hosts(&url, password.as_deref()) {
+                    problems.push(err.to_string());
+                }
+            }
+            Ok(StoreTarget::Sqlite(_)) => {}
+            Err(err) => problems.push(err.to_string()),
+        }
+        problems
+    }
+
+    /// The database these settings name, with `RAMPART_STORE_URL` and
+    /// `RAMPART_STORE_PASSWORD` applied.
+    pub fn target(&self, state_dir: &Path) -> Result<StoreTarget, StoreError> {
+        let url = std::env::var(URL_ENV)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .or_else(|| self.url.clone());
+        let Some(url) = url else {
+            return Ok(StoreTarget::Sqlite(state_dir.to_owned()));
+        };
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            return Ok(StoreTarget::Sqlite(PathBuf::from(path)));
+        }
+        let password = match std::env::var(PASSWORD_ENV) {
+            Ok(password) => Some(password),
+            Err(_) => match &self.password_file {
+                Some(file) => Some(read_password(file)?),
+                None => None,
+            },
+        };
+        Ok(StoreTarget::Postgres { url, password })
+    }
+
+    /// Connection settings for PostgreSQL.
+    pub fn pg_settings(&self) -> PgSettings {
+        PgSettings {
+            pool_size: self.pool_size,
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            statement_timeout: Duration::from_secs(self.statement_timeout_secs),
+            health_interval: Duration::from_millis(self.health_interval_ms),
+        }
+    }
+
+    /// Opens the store: SQLite (migrated on open) or PostgreSQL (its schema checked).
+    pub async fn open(&self, state_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self.target(state_dir)? {
+            StoreTarget::Sqlite(dir) => Arc::new(open_sqlite(&dir).await?),
+            StoreTarget::Postgres { url, password } => {
+                Arc::new(PgStore::connect(parse_hosts(&url, password.as_deref())?, self.pg_settings()).await?)
+            }
+        })
+    }
+}
+
+/// A SQLite target is a state folder or, when it names a `.db` file, that file.
+async fn open_sqlite(path: &Path) -> Result<SqliteStore, StoreError> {
+    if path.extension().is_some_and(|ext| ext == "db") {
+        SqliteStore::open_file(path).await
+    } else {
+        SqliteStore::open(path).await
+    }
+}
+
+fn read_password(file: &Path) -> Result<String, StoreError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|err| StoreError::Config(format!("store.password_file {}: {err}", file.display())))?;
+    let password = text.lines().next().unwrap_or_default().trim_end().to_owned();
+    if password.is_empty() {
+        return Err(StoreError::Config(format!(
+            "store.password_file {} is empty",
+            file.display()
+        )));
+    }
+    Ok(password)
+}

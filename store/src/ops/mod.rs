@@ -1,0 +1,367 @@
+//! The statements' code, shared by every backend: each backend module includes this folder
+//! with its own [`dialect`] (the database type, how a write transaction begins, row locks),
+//! so SQLite and PostgreSQL run the same SQL text and the same Rust, and the few places where
+//! they differ are named in that one module.
+
+mod history;
+mod issue;
+mod operators;
+mod reseal;
+mod sessions;
+mod temp_codes;
+mod token_admin;
+mod token_views;
+mod tokens;
+mod users;
+mod vms;
+
+use sqlx::Transaction;
+
+use super::Backend;
+pub(super) use super::dialect;
+use super::dialect::{Db, Pool};
+use crate::{
+    AllocationRequest, EndedSession, IssueOutcome, OperatorRecord, OperatorStore, PeopleStore, PoolCounts, PoolRecord,
+    SealedSeed, SealedSeedStore, SessionRecord, SessionStore, StepOutcome, StoreError, StoreHealth, TempCodeRecord,
+    TempCodeStore, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenStore, TokenView, UserRecord,
+    VmChange, VmEvent, VmRecord, VmState, VmStore, sql,
+};
+
+#[async_trait::async_trait]
+impl PeopleStore for Backend {
+    async fn upsert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        let mut tx = begin_write(&self.pool()).await?;
+        users::upsert(&mut tx, user).await?;
+        commit(tx).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        users::fetch(&self.pool(), sql::USER_BY_USERNAME, username).await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        users::fetch(&self.pool(), sql::USER_BY_ID, id).await
+    }
+
+    async fn users_in_group(&self, group: &str) -> Result<Vec<UserRecord>, StoreError> {
+        users::in_group(&self.pool(), group).await
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for Backend {
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        tokens::insert(&self.pool(), token).await
+    }
+
+    async fn live_token_for_user(&self, user_id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        tokens::live_for_user(&self.pool(), user_id).await
+    }
+
+    async fn set_token_state(&self, token_id: &str, state: TokenState, now: i64) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        tokens::set_state(&self.pool(), token_id, state, now).await
+    }
+
+    async fn accept_step(
+        &self,
+        token_id: &str,
+        step: u64,
+        max_failures: u32,
+        now: i64,
+    ) -> Result<StepOutcome, StoreError> {
+        let _writer = self.write_gate().await;
+        tokens::accept_step(&self.pool(), token_id, step, max_failures, now).await
+    }
+
+    async fn record_failure(&self, token_id: &str, now: i64) -> Result<u32, StoreError> {
+        let _writer = self.write_gate().await;
+        tokens::record_failure(&self.pool(), token_id, now).await
+    }
+
+    async fn issue_token(&self, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
+        let _writer = self.write_gate().await;
+        issue::issue(&self.pool(), issue, now).await
+    }
+
+    async fn issue_tokens(
+        &self,
+        issues: &[TokenIssue],
+        now: i64,
+    ) -> Result<Vec<Result<IssueOutcome, StoreError>>, StoreError> {
+        let _writer = self.write_gate().await;
+        issue::issue_many(&self.pool(), issues, now).await
+    }
+
+    async fn confirm_delivery(&self, token_ids: &[String], actor: &str, now: i64) -> Result<u64, StoreError> {
+        let _writer = self.write_gate().await;
+        issue::confirm_delivery(&self.pool(), token_ids, actor, now).await
+    }
+
+    async fn token_by_id(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        tokens::by_id(&self.pool(), token_id).await
+    }
+
+    async fn list_tokens(&self, query: &TokenQuery) -> Result<Vec<TokenView>, StoreError> {
+        token_views::list(&self.pool(), query).await
+    }
+
+    async fn end_token(
+        &self,
+        token_id: &str,
+        state: TokenState,
+        actor: &str,
+        detail: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        token_admin::end(&self.pool(), token_id, state, actor, detail, now).await
+    }
+
+    async fn unlock_token(&self, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        token_admin::unlock(&self.pool(), token_id, actor, now).await
+    }
+
+    async fn resync_token(
+        &self,
+        token_id: &str,
+        step: u64,
+        drift_steps: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        token_admin::resync(&self.pool(), token_id, step, drift_steps, actor, now).await
+    }
+
+    async fn record_token_event(&self, event: &TokenEvent) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        let mut conn = self.pool().acquire().await.map_err(StoreError::from_sqlx)?;
+        history::append(&mut conn, event).await
+    }
+
+    async fn token_events(&self, user_id: Option<&str>, limit: u32) -> Result<Vec<TokenEvent>, StoreError> {
+        history::recent(&self.pool(), user_id, limit).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Backend {
+    async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        sessions::insert(&self.pool(), session).await
+    }
+
+    async fn session_by_ticket_hash(&self, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+        sessions::by_ticket_hash(&self.pool(), ticket_hash).await
+    }
+
+    async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        sessions::end(&self.pool(), session_id, reason, now).await
+    }
+
+    async fn live_sessions_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        sessions::live_for_user(&self.pool(), user_id, now).await
+    }
+
+    async fn live_sessions(&self, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError> {
+        sessions::live(&self.pool(), now, limit).await
+    }
+
+    async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        let _writer = self.write_gate().await;
+        sessions::end_for_user(&self.pool(), user_id, reason, now).await
+    }
+
+    async fn session_end_seq(&self) -> Result<u64, StoreError> {
+        sessions::end_seq(&self.pool()).await
+    }
+
+    async fn sessions_ended_after(&self, after: u64) -> Result<Vec<EndedSession>, StoreError> {
+        sessions::ended_after(&self.pool(), after).await
+    }
+
+    async fn touch_session(&self, session_id: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        sessions::touch(&self.pool(), session_id, now).await
+    }
+}
+
+#[async_trait::async_trait]
+impl TempCodeStore for Backend {
+    async fn insert_temp_code(&self, code: &TempCodeRecord) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        temp_codes::insert(&self.pool(), code).await
+    }
+
+    async fn consume_temp_code(&self, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        let _writer = self.write_gate().await;
+        temp_codes::consume(&self.pool(), user_id, code_hash, now).await
+    }
+}
+
+#[async_trait::async_trait]
+impl OperatorStore for Backend {
+    async fn insert_operator(&self, operator: &OperatorRecord) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        operators::insert(&self.pool(), operator).await
+    }
+
+    async fn operator_by_key_hash(&self, key_hash: &[u8]) -> Result<Option<OperatorRecord>, StoreError> {
+        operators::by_key_hash(&self.pool(), key_hash).await
+    }
+
+    async fn list_operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
+        operators::list(&self.pool()).await
+    }
+
+    async fn revoke_operator(&self, name: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        operators::revoke(&self.pool(), name, now).await
+    }
+}
+
+#[async_trait::async_trait]
+impl VmStore for Backend {
+    async fn create_pool(&self, pool: &PoolRecord) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        let mut tx = begin_write(&self.pool()).await?;
+        vms::create_pool(&mut tx, pool).await?;
+        commit(tx).await
+    }
+
+    async fn pools(&self, name: Option<&str>) -> Result<Vec<PoolRecord>, StoreError> {
+        vms::pools(&self.pool(), name).await
+    }
+
+    async fn add_vms(&self, list: &[VmRecord], actor: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        let mut tx = begin_write(&self.pool()).await?;
+        vms::add_vms(&mut tx, list, actor, now).await?;
+        commit(tx).await
+    }
+
+    async fn vms(
+        &self,
+        pool: Option<&str>,
+        state: Option<VmState>,
+        holder: Option<&str>,
+    ) -> Result<Vec<VmRecord>, StoreError> {
+        vms::vms(&self.pool(), pool, state, holder).await
+    }
+
+    async fn vm(&self, id: &str) -> Result<Option<VmRecord>, StoreError> {
+        vms::vm(&self.pool(), id).await
+    }
+
+    async fn allocate_vm(&self, request: &AllocationRequest, now: i64) -> Result<VmRecord, StoreError> {
+        let _writer = self.write_gate().await;
+        let mut tx = begin_write(&self.pool()).await?;
+        let vm = vms::allocate(&mut tx, request, now).await?;
+        commit(tx).await?;
+        Ok(vm)
+    }
+
+    async fn change_vm(&self, change: &VmChange, now: i64) -> Result<VmRecord, StoreError> {
+        let _writer = self.write_gate().await;
+        let mut tx = begin_write(&self.pool()).await?;
+        let vm = vms::change(&mut tx, change, now).await?;
+        commit(tx).await?;
+        Ok(vm)
+    }
+
+    async fn reassign_vm(
+        &self,
+        vm_id: &str,
+        user_id: &str,
+        username: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<VmRecord, StoreError> {
+        let _writer = self.write_gate().await;
+        let mut tx = begin_write(&self.pool()).await?;
+        let vm = vms::reassign(&mut tx, vm_id, user_id, username, actor, now).await?;
+        commit(tx).await?;
+        Ok(vm)
+    }
+
+    async fn vm_held(&self, user_id: &str, pool: &str) -> Result<Option<VmRecord>, StoreError> {
+        vms::held(&self.pool(), user_id, pool).await
+    }
+
+    async fn touch_vm_flow(&self, vm_id: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        let mut tx = begin_write(&self.pool()).await?;
+        vms::touch_flow(&mut tx, vm_id, now).await?;
+        commit(tx).await
+    }
+
+    async fn pool_counts(&self) -> Result<Vec<PoolCounts>, StoreError> {
+        vms::counts(&self.pool()).await
+    }
+
+    async fn vm_events(&self, pool: Option<&str>, since: i64) -> Result<Vec<VmEvent>, StoreError> {
+        vms::events(&self.pool(), pool, since).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SealedSeedStore for Backend {
+    async fn sealed_seeds(&self) -> Result<Vec<(String, SealedSeed)>, StoreError> {
+        reseal::sealed_seeds(&self.pool()).await
+    }
+
+    async fn reseal(&self, token_id: &str, old: &SealedSeed, new: &SealedSeed) -> Result<bool, StoreError> {
+        let _writer = self.write_gate().await;
+        reseal::reseal(&self.pool(), token_id, old, new).await
+    }
+}
+
+#[async_trait::async_trait]
+impl StoreHealth for Backend {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(sql::PING)
+            .execute(&self.pool())
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from_sqlx)
+    }
+
+    async fn database_time_ms(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar(dialect::DATABASE_TIME_MS)
+            .fetch_one(&self.pool())
+            .await
+            .map_err(StoreError::from_sqlx)
+    }
+
+    fn describe(&self) -> String {
+        self.describe_backend()
+    }
+}
+
+/// Starts a write transaction ([`dialect::BEGIN_WRITE`]). Callers hold the backend's write
+/// gate; dropping the transaction without [`commit`] rolls everything back.
+async fn begin_write(pool: &Pool) -> Result<Transaction<'static, Db>, StoreError> {
+    pool.begin_with(dialect::BEGIN_WRITE)
+        .await
+        .map_err(StoreError::from_sqlx)
+}
+
+/// Commits a transaction from [`begin_write`]; the change is durable when this returns.
+async fn commit(tx: Transaction<'static, Db>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(StoreError::from_sqlx)
+}
+
+/// A number from a row that must fit `T`; otherwise the row is corrupt.
+fn decode_int<T: TryFrom<i64>>(value: i64, column: &str) -> Result<T, StoreError> {
+    T::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} out of range")))
+}
+
+/// A caller's number that must fit a BIGINT column.
+fn encode_u64(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Conflict(format!("{what} out of range")))
+}
