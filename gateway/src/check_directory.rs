@@ -34,10 +34,12 @@ pub fn run(config: &Path, typed_user: &str, password_stdin: bool, no_password: b
                 report_ldap(&directory, &username, password.as_ref()).await
             }
             DirectoryConfig::Local => {
-                let store = rampart_store::SqliteStore::open(&config.state_dir)
+                let store = config
+                    .store
+                    .open(&config.state_dir)
                     .await
                     .context("cannot open the store")?;
-                let directory = LocalDirectory::new(std::sync::Arc::new(store))?;
+                let directory = LocalDirectory::new(store)?;
                 report_local(&directory, &username, password.as_ref()).await
             }
         }

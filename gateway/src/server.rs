@@ -6,18 +6,19 @@ use crate::admin::AdminServer;
 use crate::admission::Admission;
 use crate::backoff::LoginBackoff;
 use crate::clock::Clock;
+use crate::clock_check::ClockCheck;
 use crate::config::{GatewayConfig, GatewaySettings};
 use crate::flowlog::{FlowLog, FlowLogWriter};
 use crate::metrics::Metrics;
 use crate::registry::{LiveSession, Registry};
 use crate::reload::PolicyHolder;
-use crate::{backend, connection, maintenance, transport};
+use crate::{backend, clock_check, connection, maintenance, transport};
 use anyhow::Context;
 use rampart_audit::{AuditLog, AuditWriter};
 use rampart_core::audit::{Activity, AuditEvent, Class, Status, User};
 use rampart_core::policy::Policy;
 use rampart_directory::{Directory, open_directory};
-use rampart_store::{KeyRing, SqliteStore, Store};
+use rampart_store::{KeyRing, Store};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ pub(crate) struct Shared {
     pub audit: AuditLog,
     pub settings: GatewaySettings,
     pub clock: Clock,
+    pub clock_check: ClockCheck,
     pub policy: PolicyHolder,
     pub registry: Registry,
     pub admission: Admission,
@@ -157,6 +159,7 @@ impl Gateway {
             flows: parts.flows,
             audit: parts.audit,
             clock: parts.clock,
+            clock_check: ClockCheck::new(settings.max_clock_skew_ms),
             policy: PolicyHolder::new(
                 parts.policy,
                 parts.policy_file,
@@ -191,12 +194,17 @@ impl Gateway {
     /// Builds a gateway from its config file: store, master key, directory, policy,
     /// certificate, flow log and admin listener.
     pub async fn from_config(config: &GatewayConfig) -> anyhow::Result<Self> {
-        let store = SqliteStore::open(&config.state_dir)
+        let store: Arc<dyn Store> = config
+            .store
+            .open(&config.state_dir)
             .await
-            .with_context(|| format!("cannot open the store in {}", config.state_dir.display()))?;
-        let store: Arc<dyn Store> = Arc::new(store);
-        let keys =
-            KeyRing::load_or_create(&config.state_dir.join("master.key")).context("cannot load the master key")?;
+            .context("cannot open the store")?;
+        let clock = Clock::with_offset(config.settings.clock_offset_secs);
+        let keys = config
+            .store
+            .key_ring(store.clone(), &config.state_dir, true, clock.now())
+            .await
+            .context("cannot load the seed-sealing keys")?;
         let directory = open_directory(&config.directory, store.clone())?;
         let policy_text = std::fs::read_to_string(&config.policy)
             .with_context(|| format!("cannot read policy {}", config.policy.display()))?;
@@ -227,7 +235,7 @@ impl Gateway {
             flows,
             audit,
             settings: config.settings.clone(),
-            clock: Clock::with_offset(config.settings.clock_offset_secs),
+            clock,
         })?;
         gateway.flow_writer = Some(writer);
         gateway.audit_writer = audit_writer;
@@ -254,6 +262,9 @@ impl Gateway {
         let addr = self.endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let stop = CancellationToken::new();
         let mut helpers = vec![tokio::spawn(maintenance::run(self.shared.clone(), stop.clone()))];
+        // Compared once before the first login, then in a task of its own.
+        clock_check::check(&self.shared).await;
+        helpers.push(tokio::spawn(clock_check::run(self.shared.clone(), stop.clone())));
         if self.shared.policy.path().is_some() {
             let hangup = maintenance::hangup_signal();
             helpers.push(tokio::spawn(maintenance::watch_policy(

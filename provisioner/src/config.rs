@@ -31,6 +31,10 @@ pub struct ProvisionerConfig {
     /// The audit trail (default: on, in `STATE_DIR/audit`, stream `provisioner`).
     #[serde(default)]
     pub audit: rampart_audit::AuditConfig,
+    /// Where people, tokens and VMs live (default: SQLite in `state_dir`; a PostgreSQL URL to
+    /// share them with other provisioners and gateways).
+    #[serde(default)]
+    pub store: rampart_store::StoreConfig,
 }
 
 /// Token and enrolment settings.
@@ -120,7 +124,9 @@ impl ProvisionerConfig {
             }
         }
         config.audit.resolve_paths(base);
+        config.store.resolve_paths(base);
         let mut problems = config.settings.problems();
+        problems.extend(config.store.problems());
         problems.extend(config.directory.prepare(base));
         problems.extend(config.audit.problems());
         if problems.is_empty() {

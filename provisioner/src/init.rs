@@ -132,3 +132,19 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))
 }
+
+/// Creates `path` with `contents`, readable by its owner only; refuses to replace a file.
+pub fn write_secret_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    file.write_all(contents)
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -47,11 +47,43 @@ enum Command {
         #[arg(long, short, default_value = "provisioner.toml")]
         config: PathBuf,
     },
+    /// Bring the store's schema up to this version (PostgreSQL: once for all nodes, before
+    /// starting upgraded services; several nodes running it at once is safe).
+    Migrate {
+        /// Config file.
+        #[arg(long, short, default_value = "provisioner.toml")]
+        config: PathBuf,
+    },
+    /// Seed-sealing keys kept in a shared store: a new key-encryption key, or moving a
+    /// one-host installation's master.key into the store.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Serve the API until SIGINT or SIGTERM.
     Run {
         /// Config file.
         #[arg(long, short, default_value = "provisioner.toml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a new random key-encryption key (64 hex digits, mode 0600) for `[store] kek_file`;
+    /// every node of one installation needs the same one.
+    NewKek {
+        /// File to create (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Wrap every key of a master.key file with the key-encryption key and store it under its
+    /// own id, so every token keeps working from the shared store without re-enrolment.
+    Import {
+        /// Config file (its `[store]` names the database and the key-encryption key).
+        #[arg(long, short, default_value = "provisioner.toml")]
+        config: PathBuf,
+        /// The key file to import (default: STATE_DIR/master.key).
+        #[arg(long)]
+        from: Option<PathBuf>,
     },
 }
 
@@ -99,8 +131,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     "Provisioner initialised.\n\n  config      {config}\n  master key  {master} (back it up; keep it secret)\n  CA          {ca}\n\n\
                      Start it:\n  rampart-provisioner run --config {config}\n\n\
                      The first admin API key is shown only now. For the `rampart` CLI:\n  \
-                     export RAMPART_URL={url}\n  export RAMPART_CA={ca}\n  export RAMPART_API_KEY={key}\n",
+                     export RAMPART_URL={url}\n  export RAMPART_CA={ca}\n  export RAMPART_API_KEY={key}\n\n\
+                     Gateway certificates: rampart cert issue --ca-dir {ca_dir} --name GW_NAME --cert gw.pem --key gw.key\n",
                     config = report.config.display(),
+                    ca_dir = report.ca_cert.parent().unwrap_or(std::path::Path::new(".")).display(),
                     master = report.master_key.display(),
                     ca = report.ca_cert.display(),
                     url = report.url,
@@ -113,6 +147,54 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let loaded = ProvisionerConfig::load(&config)?;
             rampart_provisioner::server::open(&loaded).await?;
             println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Migrate { config } => {
+            let loaded = ProvisionerConfig::load(&config)?;
+            let report = loaded.store.migrate(&loaded.state_dir).await?;
+            if report.before == report.after {
+                println!(
+                    "{}: schema is at version {}, nothing to do",
+                    report.database, report.after
+                );
+            } else {
+                println!(
+                    "{}: schema moved from version {} to {}",
+                    report.database, report.before, report.after
+                );
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::NewKek { out }) => {
+            let (kek, hex) = rampart_store::seal::LocalKek::generate()?;
+            rampart_provisioner::init::write_secret_file(&out, hex.as_bytes())?;
+            println!(
+                "Key-encryption key {} written to {} (mode 0600).\nGive every node the same file and set `kek_file` in \
+                 [store] (or RAMPART_KEK); keep a copy offline: without it the seeds in the database cannot be opened.",
+                rampart_store::seal::KeyEncryptionKey::id(&kek),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Import { config, from }) => {
+            let loaded = ProvisionerConfig::load(&config)?;
+            let kek = loaded.store.kek()?.ok_or_else(|| {
+                anyhow::anyhow!("no key-encryption key: set [store] kek_file or RAMPART_KEK (see `keys new-kek`)")
+            })?;
+            let store = loaded.store.open(&loaded.state_dir).await?;
+            let from = from.unwrap_or_else(|| loaded.master_key_path());
+            let now = rampart_provisioner::service::unix_now();
+            let added =
+                rampart_store::KeyRing::import_file(store.as_ref(), kek.as_ref(), &from, "keys-import", now).await?;
+            let ring = rampart_store::KeyRing::from_store(store.clone(), kek, "keys-import", now).await?;
+            println!(
+                "Imported {} key(s) from {} into {}; the store now holds keys {:?} (current {}).",
+                added.len(),
+                from.display(),
+                store.describe(),
+                ring.key_ids(),
+                ring.current_key_id()
+            );
             Ok(())
         }
         Command::Run { config } => {

@@ -7,7 +7,7 @@ use crate::service::Provisioner;
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 use rampart_audit::{AuditLog, AuditWriter};
-use rampart_store::{KeyRing, SqliteStore, Store};
+use rampart_store::Store;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -114,14 +114,17 @@ impl ProvisionerServer {
 
 /// The operations over the store, key ring and directory that `config` names.
 pub async fn open(config: &ProvisionerConfig) -> anyhow::Result<Provisioner> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.state_dir)
-            .await
-            .context("cannot open the store")?,
-    );
+    let store: Arc<dyn Store> = config
+        .store
+        .open(&config.state_dir)
+        .await
+        .context("cannot open the store")?;
     let keys = Arc::new(
-        KeyRing::load(&config.master_key_path())
-            .context("cannot load the master key (run `rampart-provisioner init` first?)")?,
+        config
+            .store
+            .key_ring(store.clone(), &config.state_dir, false, crate::service::unix_now())
+            .await
+            .context("cannot load the seed-sealing keys (run `rampart-provisioner init` first?)")?,
     );
     let directory = rampart_directory::open_directory(&config.directory, store.clone())?;
     Ok(Provisioner::new(store, keys, directory, config.settings.clone()))

@@ -10,7 +10,12 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::postgres::{PgSettings, PgStore, parse_hosts};
-use crate::{SqliteStore, Store, StoreError};
+use crate::seal::kek::KEK_ENV;
+use crate::seal::{KeyEncryptionKey, LocalKek};
+use crate::{KeyRing, SqliteStore, Store, StoreError};
+
+/// The seed-sealing key file of a one-host installation, in its state directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// Environment variable that overrides `[store] url`.
 pub const URL_ENV: &str = "RAMPART_STORE_URL";
@@ -28,6 +33,11 @@ pub struct StoreConfig {
     /// A file holding the database password (its first line), relative to the config file.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// A file holding the key-encryption key (64 hex digits, mode 0600) that wraps the seed-
+    /// sealing keys kept in the database; or `RAMPART_KEK`. Required with PostgreSQL; absent
+    /// with SQLite, the seal keys stay in `STATE_DIR/master.key`.
+    #[serde(default)]
+    pub kek_file: Option<PathBuf>,
     /// Connections per process.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
@@ -61,6 +71,7 @@ impl Default for StoreConfig {
         Self {
             url: None,
             password_file: None,
+            kek_file: None,
             pool_size: default_pool_size(),
             connect_timeout_secs: default_connect_timeout(),
             statement_timeout_secs: default_statement_timeout(),
@@ -86,11 +97,51 @@ pub enum StoreTarget {
 impl StoreConfig {
     /// Resolves relative paths against `base` (the config file's folder).
     pub fn resolve_paths(&mut self, base: &Path) {
-        if let Some(file) = &self.password_file
-            && file.is_relative()
-        {
-            self.password_file = Some(base.join(file));
+        for file in [&mut self.password_file, &mut self.kek_file].into_iter().flatten() {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
         }
+    }
+
+    /// The key-encryption key from `RAMPART_KEK` or `kek_file`, if either is set.
+    pub fn kek(&self) -> Result<Option<Arc<dyn KeyEncryptionKey>>, StoreError> {
+        let kek = match LocalKek::from_env() {
+            Some(kek) => kek?,
+            None => match &self.kek_file {
+                Some(file) => LocalKek::from_file(file)?,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(Arc::new(kek)))
+    }
+
+    /// The seed-sealing keys for `store`: from the store, unwrapped with the key-encryption
+    /// key, when one is configured; otherwise from `STATE_DIR/master.key` (created when
+    /// `create_file` and missing). A PostgreSQL store without a key-encryption key is refused:
+    /// no key file may be shared between hosts.
+    pub async fn key_ring(
+        &self,
+        store: Arc<dyn Store>,
+        state_dir: &Path,
+        create_file: bool,
+        now: i64,
+    ) -> Result<KeyRing, StoreError> {
+        if let Some(kek) = self.kek()? {
+            return Ok(KeyRing::from_store(store, kek, "startup", now).await?);
+        }
+        if matches!(self.target(state_dir)?, StoreTarget::Postgres { .. }) {
+            return Err(StoreError::Config(format!(
+                "a shared PostgreSQL store keeps the seed-sealing keys in the database: give every node the same \
+                 key-encryption key with [store] kek_file or {KEK_ENV} (make one with `rampart-provisioner keys new-kek`)"
+            )));
+        }
+        let path = state_dir.join(MASTER_KEY_FILE);
+        Ok(if create_file {
+            KeyRing::load_or_create(&path)?
+        } else {
+            KeyRing::load(&path)?
+        })
     }
 
     /// Every problem with the settings themselves, for `check-config`.
@@ -161,6 +212,48 @@ impl StoreConfig {
                 Arc::new(PgStore::connect(parse_hosts(&url, password.as_deref())?, self.pg_settings()).await?)
             }
         })
+    }
+}
+
+/// What `migrate` did: schema versions before and after, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The backend and host or file (never a password).
+    pub database: String,
+    /// Schema version found (0: an empty database).
+    pub before: i64,
+    /// Schema version now.
+    pub after: i64,
+}
+
+impl StoreConfig {
+    /// Brings the database's schema up to this build's version. On PostgreSQL this runs under
+    /// an advisory lock, so several nodes doing it at once apply each migration once.
+    pub async fn migrate(&self, state_dir: &Path) -> Result<MigrationReport, StoreError> {
+        match self.target(state_dir)? {
+            StoreTarget::Sqlite(dir) => {
+                let store = open_sqlite(&dir).await?;
+                let version = PgStore::schema_version();
+                let database = format!("sqlite {}", store.path().display());
+                store.close().await;
+                Ok(MigrationReport {
+                    database,
+                    before: version,
+                    after: version,
+                })
+            }
+            StoreTarget::Postgres { url, password } => {
+                let (store, before, after) =
+                    PgStore::migrate(parse_hosts(&url, password.as_deref())?, self.pg_settings()).await?;
+                let database = format!("postgresql {}", store.primary());
+                store.close().await;
+                Ok(MigrationReport {
+                    database,
+                    before,
+                    after,
+                })
+            }
+        }
     }
 }
 

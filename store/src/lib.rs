@@ -1,5 +1,5 @@
 //! Rampart persistence behind traits per concern ([`PeopleStore`], [`TokenStore`],
-//! [`SessionStore`], [`TempCodeStore`], [`OperatorStore`], [`VmStore`], [`SealedSeedStore`],
+//! [`SessionStore`], [`TempCodeStore`], [`OperatorStore`], [`VmStore`], [`KeyStore`],
 //! [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
 //! directory) is the embedded default and [`PgStore`] the scale-out backend; both run the same
 //! SQL and the same code (`ops/`), differing only where each backend's `dialect` says.
@@ -29,9 +29,9 @@ mod sqlite;
 pub mod temp_code;
 pub mod vms;
 
-pub use config::{PASSWORD_ENV, StoreConfig, StoreTarget, URL_ENV};
+pub use config::{MASTER_KEY_FILE, MigrationReport, PASSWORD_ENV, StoreConfig, StoreTarget, URL_ENV};
 pub use error::StoreError;
-pub use model::{EndedSession, SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord};
+pub use model::{EndedSession, SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord, WrappedSealKey};
 pub use postgres::{PgSettings, PgStore, parse_hosts};
 pub use provisioning::{
     IssueMode, IssueOutcome, OperatorRecord, OperatorRole, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery,
@@ -286,15 +286,28 @@ pub trait VmStore: Send + Sync + std::fmt::Debug {
     async fn vm_events(&self, pool: Option<&str>, since: i64) -> Result<Vec<VmEvent>, StoreError>;
 }
 
-/// Sealed seeds for re-sealing under a new key.
+/// Seed-sealing keys held in the store (wrapped by a key-encryption key), and sealed seeds for
+/// re-sealing under a new key.
 #[async_trait::async_trait]
-pub trait SealedSeedStore: Send + Sync + std::fmt::Debug {
+pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Every token's id and sealed seed, for re-sealing under a new key.
     async fn sealed_seeds(&self) -> Result<Vec<(String, SealedSeed)>, StoreError>;
 
     /// Replaces a token's sealed seed if it still equals `old` (compare and swap); returns
     /// whether it did.
     async fn reseal(&self, token_id: &str, old: &SealedSeed, new: &SealedSeed) -> Result<bool, StoreError>;
+
+    /// Every seed-sealing key kept in the store, by id.
+    async fn seal_keys(&self) -> Result<Vec<WrappedSealKey>, StoreError>;
+
+    /// Stores a new seal key. An existing id is [`StoreError::Conflict`]: of two nodes adding
+    /// the next key at once, one wins and the other learns it lost.
+    async fn add_seal_key(&self, key: &WrappedSealKey) -> Result<(), StoreError>;
+
+    /// Deletes seal key `id`, in one transaction with the checks that it is not the current
+    /// (highest) key and that no token is sealed under it ([`StoreError::Conflict`]
+    /// otherwise); an unknown id is [`StoreError::NotFound`].
+    async fn retire_seal_key(&self, id: u32) -> Result<(), StoreError>;
 }
 
 /// The database itself: whether it answers, and its clock.
@@ -315,26 +328,18 @@ pub trait StoreHealth: Send + Sync + std::fmt::Debug {
 /// from the concern traits, which must be in scope to call them.
 pub mod prelude {
     pub use crate::{
-        OperatorStore, PeopleStore, SealedSeedStore, SessionStore, Store, StoreHealth, TempCodeStore, TokenStore,
-        VmStore,
+        KeyStore, OperatorStore, PeopleStore, SessionStore, Store, StoreHealth, TempCodeStore, TokenStore, VmStore,
     };
 }
 
 /// Everything a gateway or provisioner keeps: every concern above on one database. Object safe:
 /// share it as `Arc<dyn Store>`; a part that needs one concern takes that trait instead.
 pub trait Store:
-    PeopleStore + TokenStore + SessionStore + TempCodeStore + OperatorStore + VmStore + SealedSeedStore + StoreHealth
+    PeopleStore + TokenStore + SessionStore + TempCodeStore + OperatorStore + VmStore + KeyStore + StoreHealth
 {
 }
 
 impl<T> Store for T where
-    T: PeopleStore
-        + TokenStore
-        + SessionStore
-        + TempCodeStore
-        + OperatorStore
-        + VmStore
-        + SealedSeedStore
-        + StoreHealth
+    T: PeopleStore + TokenStore + SessionStore + TempCodeStore + OperatorStore + VmStore + KeyStore + StoreHealth
 {
 }

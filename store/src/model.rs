@@ -7,6 +7,32 @@ use rampart_core::totp::TotpParams;
 
 use crate::seal::SealedSeed;
 
+/// A seed-sealing key as the store keeps it: wrapped by a key-encryption key. `Debug` shows
+/// no key bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedSealKey {
+    /// The key id sealed seeds name.
+    pub id: u32,
+    /// The key, AES-256-GCM-wrapped by the key-encryption key `kek_id`.
+    pub wrapped: Vec<u8>,
+    /// Fingerprint of the key-encryption key that wrapped it.
+    pub kek_id: String,
+    /// When it was made, unix seconds.
+    pub created_at: i64,
+    /// Who made it (an operator, or `init`).
+    pub created_by: String,
+}
+
+impl fmt::Debug for WrappedSealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrappedSealKey")
+            .field("id", &self.id)
+            .field("kek_id", &self.kek_id)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A person known to Rampart, keyed by the directory's stable id.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {

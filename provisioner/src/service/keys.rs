@@ -35,10 +35,10 @@ impl Provisioner {
     /// Adds a new key and re-seals every seed under it. Each seed is opened, re-sealed and
     /// swapped in only if its row did not change meanwhile; the plaintext is wiped at once.
     pub async fn rotate_keys(&self, actor: &str) -> Result<RotateResponse, ServiceError> {
-        let new_key = self
-            .keys
-            .rotate()
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let new_key = self.keys.rotate(actor, super::now()).await.map_err(|e| match e {
+            rampart_store::SealError::Store(message) => ServiceError::Conflict(message),
+            other => ServiceError::Unavailable(other.to_string()),
+        })?;
         tracing::info!(target: "rampart::provisioner", operator = actor, key = new_key, "seed-sealing key rotated");
         let resealed = self.reseal_all().await?;
         let counts = self.seal_counts().await?;
@@ -97,6 +97,7 @@ impl Provisioner {
         }
         self.keys
             .retire(id)
+            .await
             .map_err(|e| ServiceError::Conflict(e.to_string()))?;
         tracing::info!(target: "rampart::provisioner", operator = actor, key = id, "seed-sealing key retired");
         Ok(())

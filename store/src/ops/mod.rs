@@ -7,6 +7,7 @@ mod history;
 mod issue;
 mod operators;
 mod reseal;
+mod seal_keys;
 mod sessions;
 mod temp_codes;
 mod token_admin;
@@ -21,10 +22,10 @@ use super::Backend;
 pub(super) use super::dialect;
 use super::dialect::{Db, Pool};
 use crate::{
-    AllocationRequest, EndedSession, IssueOutcome, OperatorRecord, OperatorStore, PeopleStore, PoolCounts, PoolRecord,
-    SealedSeed, SealedSeedStore, SessionRecord, SessionStore, StepOutcome, StoreError, StoreHealth, TempCodeRecord,
+    AllocationRequest, EndedSession, IssueOutcome, KeyStore, OperatorRecord, OperatorStore, PeopleStore, PoolCounts,
+    PoolRecord, SealedSeed, SessionRecord, SessionStore, StepOutcome, StoreError, StoreHealth, TempCodeRecord,
     TempCodeStore, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenStore, TokenView, UserRecord,
-    VmChange, VmEvent, VmRecord, VmState, VmStore, sql,
+    VmChange, VmEvent, VmRecord, VmState, VmStore, WrappedSealKey, sql,
 };
 
 #[async_trait::async_trait]
@@ -310,7 +311,7 @@ impl VmStore for Backend {
 }
 
 #[async_trait::async_trait]
-impl SealedSeedStore for Backend {
+impl KeyStore for Backend {
     async fn sealed_seeds(&self) -> Result<Vec<(String, SealedSeed)>, StoreError> {
         reseal::sealed_seeds(&self.pool()).await
     }
@@ -318,6 +319,22 @@ impl SealedSeedStore for Backend {
     async fn reseal(&self, token_id: &str, old: &SealedSeed, new: &SealedSeed) -> Result<bool, StoreError> {
         let _writer = self.write_gate().await;
         reseal::reseal(&self.pool(), token_id, old, new).await
+    }
+
+    async fn seal_keys(&self) -> Result<Vec<WrappedSealKey>, StoreError> {
+        seal_keys::all(&self.pool()).await
+    }
+
+    async fn add_seal_key(&self, key: &WrappedSealKey) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        seal_keys::add(&self.pool(), key).await
+    }
+
+    async fn retire_seal_key(&self, id: u32) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        let mut tx = begin_write(&self.pool()).await?;
+        seal_keys::retire(&mut tx, id).await?;
+        commit(tx).await
     }
 }
 

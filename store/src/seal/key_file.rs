@@ -200,7 +200,7 @@ fn create_private_dir(dir: &Path) -> Result<(), SealError> {
 }
 
 #[cfg(unix)]
-fn check_permissions(path: &Path) -> Result<(), SealError> {
+pub(super) fn check_permissions(path: &Path) -> Result<(), SealError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
         .map_err(|err| io_error("cannot inspect", path, &err))?
@@ -223,7 +223,7 @@ fn check_permissions(path: &Path) -> Result<(), SealError> {
 }
 
 #[cfg(not(unix))]
-fn check_permissions(_path: &Path) -> Result<(), SealError> {
+pub(super) fn check_permissions(_path: &Path) -> Result<(), SealError> {
     Ok(())
 }
 
@@ -272,21 +272,21 @@ mod tests {
         assert_eq!(&**new.open("tok-1", &sealed).unwrap(), b"seed-seed-seed-seed!");
     }
 
-    #[test]
-    fn rotate_and_retire_rewrite_the_file_and_other_rings_follow() {
+    #[tokio::test]
+    async fn rotate_and_retire_rewrite_the_file_and_other_rings_follow() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seal.keys");
         let provisioner = KeyRing::load_or_create(&path).unwrap();
         let gateway = KeyRing::load(&path).unwrap();
         let old = provisioner.seal("tok-1", b"seed-seed-seed-seed!").unwrap();
-        assert_eq!(provisioner.rotate().unwrap(), 2);
+        assert_eq!(provisioner.rotate("desk", 0).await.unwrap(), 2);
         assert_eq!(provisioner.current_key_id(), 2);
         let new = provisioner.seal("tok-1", b"seed-seed-seed-seed!").unwrap();
         assert_eq!(new.key_id, 2);
         // The other process learns key 2 when it first meets it.
         assert_eq!(&**gateway.open("tok-1", &new).unwrap(), b"seed-seed-seed-seed!");
-        assert!(provisioner.retire(2).is_err(), "the current key stays");
-        provisioner.retire(1).unwrap();
+        assert!(provisioner.retire(2).await.is_err(), "the current key stays");
+        provisioner.retire(1).await.unwrap();
         assert_eq!(provisioner.key_ids(), vec![2]);
         assert_eq!(provisioner.open("tok-1", &old), Err(SealError::UnknownKey(1)));
         assert_eq!(KeyRing::load(&path).unwrap().key_ids(), vec![2]);

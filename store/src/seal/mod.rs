@@ -1,4 +1,6 @@
-//! Sealed TOTP seeds: AES-256-GCM (ring) under versioned master keys kept in a 0600 key file.
+//! Sealed TOTP seeds: AES-256-GCM (ring) under versioned master keys, kept either in a 0600 key
+//! file (one host) or in the store, each wrapped by a key-encryption key every node holds
+//! ([`kek`], several hosts).
 //! A sealed blob is bound to its token id and key id through the associated data, so a blob
 //! copied into another token's row, or relabelled with another key id, fails to open.
 //!
@@ -9,6 +11,7 @@
 //! id is the current one (used to seal); the others only open. Rotation appends a line with a
 //! higher id; retiring a key deletes its line once nothing is sealed under it.
 
+pub mod kek;
 mod key_file;
 
 use std::collections::BTreeMap;
@@ -19,6 +22,9 @@ use std::sync::{Arc, RwLock};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
+
+use crate::{KeyStore, WrappedSealKey};
+pub use kek::{KeyEncryptionKey, LocalKek};
 
 /// Length of a master key in bytes (AES-256).
 pub const KEY_LEN: usize = 32;
@@ -43,6 +49,9 @@ pub enum SealError {
     /// The system random generator failed.
     #[error("system random generator failed")]
     Random,
+    /// The keys kept in the store cannot be read, written or opened.
+    #[error("seal keys in the store: {0}")]
+    Store(String),
 }
 
 /// A seed sealed under one master key: `blob` is a 12-byte random nonce, the ciphertext and
@@ -70,8 +79,31 @@ impl fmt::Debug for SealedSeed {
 /// rotation without a restart.
 pub struct KeyRing {
     keys: RwLock<Arc<Keys>>,
-    source: Option<PathBuf>,
+    source: Source,
     rng: SystemRandom,
+}
+
+/// Where a ring's keys come from, and where rotation and retirement write.
+enum Source {
+    /// Given once ([`KeyRing::from_keys`]).
+    Fixed,
+    /// A key file on this host.
+    File(PathBuf),
+    /// The store, wrapped by a key-encryption key.
+    Store {
+        store: Arc<dyn KeyStore>,
+        kek: Arc<dyn KeyEncryptionKey>,
+    },
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fixed => f.write_str("fixed"),
+            Self::File(path) => write!(f, "file {}", path.display()),
+            Self::Store { kek, .. } => write!(f, "store (key-encryption key {})", kek.id()),
+        }
+    }
 }
 
 /// One generation of the ring's keys.
@@ -112,7 +144,7 @@ impl KeyRing {
     pub fn load(path: &Path) -> Result<Self, SealError> {
         Ok(Self {
             keys: RwLock::new(Arc::new(read_file(path)?)),
-            source: Some(path.to_owned()),
+            source: Source::File(path.to_owned()),
             rng: SystemRandom::new(),
         })
     }
@@ -122,14 +154,97 @@ impl KeyRing {
     pub fn from_keys<'a>(keys: impl IntoIterator<Item = (u32, &'a [u8; KEY_LEN])>) -> Result<Self, SealError> {
         Ok(Self {
             keys: RwLock::new(Arc::new(Keys::new(keys)?)),
-            source: None,
+            source: Source::Fixed,
             rng: SystemRandom::new(),
         })
     }
 
-    /// Re-reads the key file this ring was loaded from (no-op for [`KeyRing::from_keys`]).
+    /// Loads the seal keys kept in `store`, unwrapping each with `kek`. A store with no keys
+    /// and no tokens gets its first key (made by `actor` at `now`); a store with tokens but no
+    /// keys is refused, since its seeds are sealed under a key file that must be imported
+    /// first ([`KeyRing::import_file`]). A key the key-encryption key cannot open means this
+    /// node holds the wrong key-encryption key: refused, naming both fingerprints.
+    pub async fn from_store(
+        store: Arc<dyn KeyStore>,
+        kek: Arc<dyn KeyEncryptionKey>,
+        actor: &str,
+        now: i64,
+    ) -> Result<Self, SealError> {
+        if store.seal_keys().await.map_err(store_error)?.is_empty() {
+            if !store.sealed_seeds().await.map_err(store_error)?.is_empty() {
+                return Err(SealError::Store(
+                    "the store holds tokens but no seal keys: import this installation's master.key first \
+                     (rampart-provisioner keys import --config provisioner.toml)"
+                        .to_owned(),
+                ));
+            }
+            match add_key(store.as_ref(), kek.as_ref(), 1, actor, now).await {
+                Ok(()) | Err(SealError::Store(_)) => {} // another node made key 1 at the same moment
+                Err(other) => return Err(other),
+            }
+        }
+        let keys = load_store(store.as_ref(), kek.as_ref()).await?;
+        Ok(Self {
+            keys: RwLock::new(Arc::new(keys)),
+            source: Source::Store { store, kek },
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// Wraps every key of the key file at `path` with `kek` and stores it under its own id, so
+    /// seeds sealed under the file's keys open from the store: how a one-host installation
+    /// moves to shared keys without re-enrolling anyone. Keys already in the store with the
+    /// same bytes are skipped; a different key under the same id is refused. Returns the ids
+    /// added.
+    pub async fn import_file(
+        store: &dyn KeyStore,
+        kek: &dyn KeyEncryptionKey,
+        path: &Path,
+        actor: &str,
+        now: i64,
+    ) -> Result<Vec<u32>, SealError> {
+        let existing = store.seal_keys().await.map_err(store_error)?;
+        let mut added = Vec::new();
+        for (id, bytes) in key_file::read_keys(path)? {
+            if let Some(stored) = existing.iter().find(|key| key.id == id) {
+                let same = kek.unwrap(id, &stored.wrapped).is_ok_and(|key| *key == *bytes);
+                if !same {
+                    return Err(SealError::Store(format!(
+                        "the store already holds a different key {id}; nothing more imported"
+                    )));
+                }
+                continue;
+            }
+            let wrapped = kek.wrap(id, &bytes)?;
+            store
+                .add_seal_key(&WrappedSealKey {
+                    id,
+                    wrapped,
+                    kek_id: kek.id().to_owned(),
+                    created_at: now,
+                    created_by: actor.to_owned(),
+                })
+                .await
+                .map_err(store_error)?;
+            added.push(id);
+        }
+        Ok(added)
+    }
+
+    /// Re-reads the ring's keys from their source (no-op for [`KeyRing::from_keys`]).
+    pub async fn refresh(&self) -> Result<(), SealError> {
+        let fresh = match &self.source {
+            Source::Fixed => return Ok(()),
+            Source::File(path) => read_file(path)?,
+            Source::Store { store, kek } => load_store(store.as_ref(), kek.as_ref()).await?,
+        };
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+        Ok(())
+    }
+
+    /// Re-reads the key file this ring was loaded from (no-op for other sources).
     pub fn reload(&self) -> Result<(), SealError> {
-        let Some(path) = &self.source else {
+        let Source::File(path) = &self.source else {
             return Ok(());
         };
         let fresh = Arc::new(read_file(path)?);
@@ -137,33 +252,62 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Adds a new random key to the ring's key file; it becomes the current key. Returns its
-    /// id. Seeds sealed under older keys still open; re-seal them, then [`KeyRing::retire`]
-    /// the old key.
-    pub fn rotate(&self) -> Result<u32, SealError> {
-        let path = self.source_path()?;
-        let id = key_file::append_key(path)?;
-        self.reload()?;
+    /// Adds a new random key to the ring's source; it becomes the current key. Returns its id.
+    /// Seeds sealed under older keys still open; re-seal them, then [`KeyRing::retire`] the old
+    /// key. In the store, of two nodes rotating at once one adds the key and the other is told
+    /// so ([`SealError::Store`]); either way there is one current key.
+    pub async fn rotate(&self, actor: &str, now: i64) -> Result<u32, SealError> {
+        let id = match &self.source {
+            Source::Fixed => return Err(SealError::Io("this key ring has no key file".to_owned())),
+            Source::File(path) => key_file::append_key(path)?,
+            Source::Store { store, kek } => {
+                self.refresh().await?;
+                let id = self
+                    .current_key_id()
+                    .checked_add(1)
+                    .ok_or_else(|| SealError::Store("key ids exhausted".to_owned()))?;
+                let added = add_key(store.as_ref(), kek.as_ref(), id, actor, now).await;
+                self.refresh().await?;
+                added.map_err(|err| match err {
+                    SealError::Store(_) => SealError::Store(format!(
+                        "another node rotated the keys at the same time; key {} is current",
+                        self.current_key_id()
+                    )),
+                    other => other,
+                })?;
+                id
+            }
+        };
+        self.refresh().await?;
         Ok(id)
     }
 
-    /// Removes key `id` from the ring's key file. The current key cannot be retired. The
-    /// caller must first make sure nothing is sealed under it.
-    pub fn retire(&self, id: u32) -> Result<(), SealError> {
-        let path = self.source_path()?;
+    /// Removes key `id` from the ring's source. The current key cannot be retired. The caller
+    /// must first make sure nothing is sealed under it (the store checks again itself).
+    pub async fn retire(&self, id: u32) -> Result<(), SealError> {
         if id == self.current_key_id() {
             return Err(SealError::Io(format!(
                 "key {id} is the current key and cannot be retired"
             )));
         }
-        key_file::remove_key(path, id)?;
-        self.reload()
+        match &self.source {
+            Source::Fixed => return Err(SealError::Io("this key ring has no key file".to_owned())),
+            Source::File(path) => key_file::remove_key(path, id)?,
+            Source::Store { store, .. } => store.retire_seal_key(id).await.map_err(store_error)?,
+        }
+        self.refresh().await
     }
 
-    fn source_path(&self) -> Result<&Path, SealError> {
-        self.source
-            .as_deref()
-            .ok_or_else(|| SealError::Io("this key ring has no key file".to_owned()))
+    /// Like [`KeyRing::open`], but when the seed names a key this ring does not know yet
+    /// (another node rotated), re-reads the keys from their source first.
+    pub async fn open_fresh(&self, token_id: &str, sealed: &SealedSeed) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        match self.keys().open(token_id, sealed) {
+            Err(SealError::UnknownKey(_)) => {
+                self.refresh().await?;
+                self.keys().open(token_id, sealed)
+            }
+            other => other,
+        }
     }
 
     fn keys(&self) -> Arc<Keys> {
@@ -223,7 +367,7 @@ impl KeyRing {
     /// re-reading the key file) is [`SealError::UnknownKey`].
     pub fn open(&self, token_id: &str, sealed: &SealedSeed) -> Result<Zeroizing<Vec<u8>>, SealError> {
         match self.keys().open(token_id, sealed) {
-            Err(SealError::UnknownKey(_)) if self.source.is_some() => {
+            Err(SealError::UnknownKey(_)) if matches!(self.source, Source::File(_)) => {
                 self.reload()?;
                 self.keys().open(token_id, sealed)
             }
@@ -271,6 +415,52 @@ impl Keys {
         buffer.truncate(plain_len);
         Ok(buffer)
     }
+}
+
+/// Wraps a fresh random key under `id` and stores it.
+async fn add_key(
+    store: &dyn KeyStore,
+    kek: &dyn KeyEncryptionKey,
+    id: u32,
+    actor: &str,
+    now: i64,
+) -> Result<(), SealError> {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    SystemRandom::new().fill(&mut *key).map_err(|_| SealError::Random)?;
+    let wrapped = kek.wrap(id, &key)?;
+    store
+        .add_seal_key(&WrappedSealKey {
+            id,
+            wrapped,
+            kek_id: kek.id().to_owned(),
+            created_at: now,
+            created_by: actor.to_owned(),
+        })
+        .await
+        .map_err(store_error)
+}
+
+/// Every key in the store, unwrapped.
+async fn load_store(store: &dyn KeyStore, kek: &dyn KeyEncryptionKey) -> Result<Keys, SealError> {
+    let wrapped = store.seal_keys().await.map_err(store_error)?;
+    let mut raw = Vec::with_capacity(wrapped.len());
+    for key in &wrapped {
+        let bytes = kek.unwrap(key.id, &key.wrapped).map_err(|_| {
+            SealError::Store(format!(
+                "this node's key-encryption key ({}) does not open seal key {} (wrapped by key-encryption key {}): \
+                 give this node the key-encryption key the other nodes use",
+                kek.id(),
+                key.id,
+                key.kek_id
+            ))
+        })?;
+        raw.push((key.id, bytes));
+    }
+    Keys::new(raw.iter().map(|(id, bytes)| (*id, &**bytes)))
+}
+
+fn store_error(err: crate::StoreError) -> SealError {
+    SealError::Store(err.to_string())
 }
 
 fn read_file(path: &Path) -> Result<Keys, SealError> {
