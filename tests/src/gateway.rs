@@ -6,7 +6,7 @@ use crate::bin;
 use rampart_certs::CertificateAuthority;
 use rampart_core::totp::{SEED_LEN, TotpParams, secret_base32};
 use rampart_store::prelude::*;
-use rampart_store::{KeyRing, OperatorRecord, OperatorRole, SqliteStore, TokenRecord, UserRecord};
+use rampart_store::{KeyRing, OperatorRecord, OperatorRole, TokenRecord, UserRecord};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -28,6 +28,8 @@ pub struct GatewayProc {
     pub state: PathBuf,
     /// `https://127.0.0.1:PORT` of the admin listener.
     pub admin_url: String,
+    /// Its `[store]` table, for the kit's own visits to its store.
+    pub store_config: rampart_store::StoreConfig,
 }
 
 /// What to put in `gateway.toml` besides the basics.
@@ -42,6 +44,9 @@ pub struct GatewaySpec<'a> {
     /// Another gateway's state directory to share (one store, one master key), as gateways
     /// behind one name do; None: a state directory of its own.
     pub shared_state: Option<&'a std::path::Path>,
+    /// Lines of a `[store]` table (empty: SQLite in the state directory), e.g. a PostgreSQL
+    /// URL and a key-encryption key shared with other gateways on their own hosts.
+    pub store: &'a str,
 }
 
 impl GatewayProc {
@@ -71,11 +76,13 @@ impl GatewayProc {
         std::fs::write(dir.path().join("policy.toml"), spec.policy).unwrap();
         let config = format!(
             "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncert = \"gateway.pem\"\nkey = \"gateway.key\"\n\
-             policy = \"policy.toml\"\n\n{audit}\n[settings]\n{}\n\n{}\n",
+             policy = \"policy.toml\"\n\n{audit}\n[settings]\n{}\n\n[store]\n{}\n\n{}\n",
             state.display(),
             spec.settings,
+            spec.store,
             spec.directory
         );
+        let store_config: rampart_store::StoreConfig = toml::from_str(spec.store).unwrap();
         std::fs::write(dir.path().join("gateway.toml"), config).unwrap();
         let ca_pem = ca.cert_pem().to_owned();
         let mut gw = Self {
@@ -86,6 +93,7 @@ impl GatewayProc {
             ca,
             state,
             admin_url: String::new(),
+            store_config,
         };
         gw.wait_ready();
         gw
@@ -169,8 +177,7 @@ impl GatewayProc {
 
     /// Gives `stable_id` a pending token as the provisioner would; returns the base32 secret.
     pub async fn enrol(&self, stable_id: &str, username: &str) -> String {
-        let store = SqliteStore::open(&self.state).await.unwrap();
-        let keys = KeyRing::load_or_create(&self.state.join("master.key")).unwrap();
+        let (store, keys) = self.open_store().await;
         store
             .upsert_user(&UserRecord {
                 id: stable_id.into(),
@@ -195,7 +202,6 @@ impl GatewayProc {
             ))
             .await
             .unwrap();
-        store.close().await;
         let secret = secret_base32(&seed);
         crate::leaks::remember("seed", &secret);
         secret
@@ -216,7 +222,7 @@ impl GatewayProc {
     /// Creates an operator with `role` (`admin`, `helpdesk`, `auditor`) straight in the store,
     /// as `rampart-provisioner init` or `rampart operator create` would; returns the API key.
     pub async fn operator(&self, name: &str, role: &str) -> String {
-        let store = SqliteStore::open(&self.state).await.unwrap();
+        let (store, _) = self.open_store().await;
         let key = format!("rk_{}", hex::encode(crate::random_bytes(32)));
         store
             .insert_operator(&OperatorRecord {
@@ -230,8 +236,18 @@ impl GatewayProc {
             })
             .await
             .unwrap();
-        store.close().await;
         key
+    }
+
+    /// The gateway's store and seal keys, opened as another process would.
+    pub async fn open_store(&self) -> (std::sync::Arc<dyn Store>, KeyRing) {
+        let store = self.store_config.open(&self.state).await.unwrap();
+        let keys = self
+            .store_config
+            .key_ring(store.clone(), &self.state, true, 0)
+            .await
+            .unwrap();
+        (store, keys)
     }
 
     /// Calls the admin API; returns the status and the body (JSON, or a string for text).
@@ -378,6 +394,11 @@ impl LdapLab {
     /// Starts slapd, the echo target and the gateway with `policy` (a template) and
     /// `settings` (lines of `[settings]`).
     pub async fn start(policy: &str, settings: &str) -> Self {
+        Self::start_with_store(policy, settings, "").await
+    }
+
+    /// [`LdapLab::start`] with the gateway's `[store]` table.
+    pub async fn start_with_store(policy: &str, settings: &str, store: &str) -> Self {
         let slapd = crate::slapd::Slapd::start(None, "");
         let echo = spawn_echo().await;
         let secrets = tempfile::tempdir().unwrap();
@@ -399,6 +420,7 @@ impl LdapLab {
                 directory: &directory,
                 policy: &policy,
                 settings,
+                store,
                 ..GatewaySpec::default()
             },
         );
@@ -415,6 +437,12 @@ impl LdapLab {
     /// Another gateway with the same directory, policy and organisation CA, sharing the first
     /// one's store and master key, as a second gateway of one organisation does.
     pub fn second_gateway(&self, settings: &str) -> GatewayProc {
+        self.another_gateway(settings, Some(&self.gw.state), "")
+    }
+
+    /// Another gateway with the same directory, policy and organisation CA, with its own state
+    /// folder on its own "host" and the `[store]` table `store`.
+    pub fn another_gateway(&self, settings: &str, shared_state: Option<&std::path::Path>, store: &str) -> GatewayProc {
         let ca_dir = tempfile::tempdir().unwrap();
         self.gw.ca.save(ca_dir.path()).unwrap();
         let ca = CertificateAuthority::load(ca_dir.path()).unwrap();
@@ -424,7 +452,8 @@ impl LdapLab {
                 directory: &self.directory,
                 policy: &self.policy_text,
                 settings,
-                shared_state: Some(&self.gw.state),
+                shared_state,
+                store,
             },
         )
     }
