@@ -5,6 +5,7 @@
 
 mod admin;
 mod audit;
+mod cert;
 mod client;
 mod dev;
 mod enrol;
@@ -77,6 +78,10 @@ enum Command {
     /// The audit trail on disk: verify it was not altered, query it, follow it.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Server certificates from the organisation CA for more gateways or provisioners; show a
+    /// certificate file.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,9 +126,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Audit(command) = cli.command {
         return audit::run(output, command).await;
     }
+    if let Command::Cert(command) = cli.command {
+        return cert::run(output, command);
+    }
     let client = Client::new(&cli.connection)?;
     match cli.command {
-        Command::Dev(_) | Command::Sessions(_) | Command::Policy(_) | Command::Audit(_) | Command::Profile(_) => Ok(()),
+        Command::Dev(_)
+        | Command::Sessions(_)
+        | Command::Policy(_)
+        | Command::Audit(_)
+        | Command::Profile(_)
+        | Command::Cert(_) => Ok(()),
         Command::Token(command) => token::run(&client, output, command).await,
         Command::Enrol(args) => enrol::run(&client, output, args).await,
         Command::Report {

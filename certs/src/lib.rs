@@ -8,6 +8,8 @@
 //! * [`server_config`] and [`client_config`] build rustls configurations that speak TLS 1.3
 //!   only, with the ring provider, 0-RTT disabled, ALPN required and, on the client, only the
 //!   organisation CA trusted.
+//! * [`describe`] and [`describe_der`] read a certificate back as a [`CertSummary`] (subject,
+//!   issuer, names, validity, purpose).
 //!
 //! Private keys are written with mode 0600, wiped from memory when an [`IssuedCert`] is
 //! dropped, and never appear in `Debug` output or error messages. Nothing here reads the clock
@@ -17,6 +19,7 @@
 mod ca;
 mod error;
 mod fs;
+mod inspect;
 mod issue;
 mod pem;
 mod tls;
@@ -24,6 +27,7 @@ mod validity;
 
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, CertificateAuthority};
 pub use error::CertError;
+pub use inspect::{CertSummary, describe, describe_der};
 pub use issue::IssuedCert;
 pub use pem::{certs_from_pem, key_from_pem, load_certs, load_key};
 pub use tls::{client_config, server_config};

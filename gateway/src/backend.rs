@@ -190,7 +190,10 @@ impl AdminBackend for GatewayAdmin {
             true,
             &format!("{} resources, {} rules", status.resources, status.rules),
         );
-        let checks = vec![store, directory, policy];
+        // Fails while logins are refused for a clock that is off from the database's.
+        let (clock_ok, clock_detail) = self.shared.clock_check.readiness();
+        let clock = check("clock", clock_ok, &clock_detail);
+        let checks = vec![store, directory, policy, clock];
         Readiness {
             ready: checks.iter().all(|c| c.ok),
             checks,

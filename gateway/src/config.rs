@@ -4,6 +4,7 @@
 pub use rampart_audit::AuditConfig;
 use rampart_core::totp::TotpParams;
 pub use rampart_directory::DirectoryConfig;
+pub use rampart_store::StoreConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,10 @@ pub struct GatewayConfig {
     /// The audit trail (default: on, in `STATE_DIR/audit`).
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Where sessions, tokens and replay state live (default: SQLite in `state_dir`; a
+    /// PostgreSQL URL to share them with other gateways and provisioners).
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Tunables.
     #[serde(default)]
     pub settings: GatewaySettings,
@@ -87,8 +92,17 @@ pub struct GatewaySettings {
     /// How often the policy file is checked for changes, in seconds (default 2).
     pub policy_check_secs: u64,
     /// Seconds added to the system clock (default 0). For drills and tests only: it shows what
-    /// people see when clocks disagree (`rampart-connect doctor`).
+    /// people see when clocks disagree (`rampart-connect doctor`). Beyond `max_clock_skew_ms`
+    /// the clock check refuses logins, so a drill of what clients see raises that bound too.
     pub clock_offset_secs: i64,
+    /// Largest difference, in milliseconds, between this gateway's clock and the database's
+    /// that still allows logins (default 3000). Beyond it the gateway refuses every login with
+    /// "try later" before any code is checked, and says so in its log (`rampart::clock`),
+    /// `/readyz` and `/metrics`: a clock that is off would accept codes from the future.
+    pub max_clock_skew_ms: u64,
+    /// How often the clock is compared with the database's, in seconds (default 30); also
+    /// once at start, before the first login.
+    pub clock_check_secs: u64,
 }
 
 impl Default for GatewaySettings {
@@ -113,6 +127,8 @@ impl Default for GatewaySettings {
             retry_threshold: 64,
             policy_check_secs: 2,
             clock_offset_secs: 0,
+            max_clock_skew_ms: 3000,
+            clock_check_secs: 30,
         }
     }
 }
@@ -198,6 +214,14 @@ impl GatewaySettings {
             self.clock_offset_secs.abs() <= 86_400,
             "settings.clock_offset_secs must be within a day either way",
         );
+        need(
+            (100..=600_000).contains(&self.max_clock_skew_ms),
+            "settings.max_clock_skew_ms must be 100 to 600000",
+        );
+        need(
+            (1..=3600).contains(&self.clock_check_secs),
+            "settings.clock_check_secs must be 1 to 3600",
+        );
         problems
     }
 
@@ -219,6 +243,10 @@ impl GatewaySettings {
 
     pub(crate) fn policy_check(&self) -> Duration {
         Duration::from_secs(self.policy_check_secs)
+    }
+
+    pub(crate) fn clock_check(&self) -> Duration {
+        Duration::from_secs(self.clock_check_secs)
     }
 }
 
@@ -270,7 +298,9 @@ impl GatewayConfig {
             *p = base.join(&*p);
         }
         config.audit.resolve_paths(base);
+        config.store.resolve_paths(base);
         let mut problems = config.settings.problems();
+        problems.extend(config.store.problems());
         problems.extend(config.directory.prepare(base));
         problems.extend(config.audit.problems());
         if problems.is_empty() {
@@ -304,9 +334,23 @@ mod tests {
             max_token_failures: 0,
             totp_window: 50,
             login_deadline_secs: 0,
+            max_clock_skew_ms: 99,
+            clock_check_secs: 0,
             ..Default::default()
         };
-        assert_eq!(s.problems().len(), 3);
+        assert_eq!(s.problems().len(), 5);
+        let bounds = GatewaySettings {
+            max_clock_skew_ms: 600_000,
+            clock_check_secs: 3600,
+            ..Default::default()
+        };
+        assert!(bounds.problems().is_empty());
+        let beyond = GatewaySettings {
+            max_clock_skew_ms: 600_001,
+            clock_check_secs: 3601,
+            ..Default::default()
+        };
+        assert_eq!(beyond.problems().len(), 2);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod admission;
 mod backend;
 mod backoff;
 pub mod clock;
+mod clock_check;
 pub mod config;
 mod connection;
 pub mod flowlog;

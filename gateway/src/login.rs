@@ -1,6 +1,8 @@
 //! Login: directory password, then the person's TOTP code accepted by one atomic store update
 //! (or a service desk's temporary one-time code, used up atomically), then a new session.
-//! Every failure gives the client one answer; the log keeps the real reason.
+//! Every failure gives the client one answer; the log keeps the real reason. While this
+//! gateway's clock is off from the database's (`clock_check`), logins are refused with "try
+//! later" before anything is checked.
 
 use crate::registry::SessionInfo;
 use crate::server::Shared;
@@ -21,6 +23,11 @@ use std::net::SocketAddr;
 pub(crate) enum LoginFailure {
     Rejected(&'static str),
     Unavailable(String),
+    /// This gateway's clock is more than the bound off from the database's.
+    ClockSkew {
+        offset_ms: i64,
+        bound_ms: u64,
+    },
 }
 
 impl LoginFailure {
@@ -29,7 +36,7 @@ impl LoginFailure {
             // Only once the directory accepted the password and the code is right.
             Self::Rejected("token_locked") => ErrorCode::TokenLocked,
             Self::Rejected(_) => ErrorCode::InvalidCredentials,
-            Self::Unavailable(_) => ErrorCode::TryLater,
+            Self::Unavailable(_) | Self::ClockSkew { .. } => ErrorCode::TryLater,
         }
     }
 
@@ -38,12 +45,26 @@ impl LoginFailure {
         match self {
             Self::Rejected(reason) => reason,
             Self::Unavailable(_) => "service_unavailable",
+            Self::ClockSkew { .. } => "clock_skew",
         }
     }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LoginFailure {
     LoginFailure::Unavailable(e.to_string())
+}
+
+/// Refuses while the latest clock check found this gateway's clock out of bounds: a code
+/// checked against a wrong clock could be one from the future, and accepting it would mark a
+/// step that has not come yet as used. Nothing is checked, spent or counted.
+fn refuse_if_clock_off(shared: &Shared) -> Result<(), LoginFailure> {
+    match shared.clock_check.off() {
+        Some(reading) => Err(LoginFailure::ClockSkew {
+            offset_ms: reading.offset_ms,
+            bound_ms: shared.clock_check.bound_ms(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Runs one login attempt and logs its outcome.
@@ -99,6 +120,10 @@ pub(crate) async fn login(
             target: "rampart::auth", user = %shown_user, source = %source, outcome = "error",
             reason = "service_unavailable", detail = %detail, "login could not be checked"
         ),
+        Err(LoginFailure::ClockSkew { offset_ms, bound_ms }) => tracing::error!(
+            target: "rampart::auth", user = %shown_user, source = %source, outcome = "error",
+            reason = "clock_skew", offset_ms, bound_ms, "login refused: this gateway's clock is off from the database's"
+        ),
     }
     result
 }
@@ -110,6 +135,7 @@ async fn attempt(
     password: &Sensitive<String>,
     otp: &Sensitive<String>,
 ) -> Result<(SessionInfo, SessionGrant), LoginFailure> {
+    refuse_if_clock_off(shared)?;
     let username = normalize_username(typed_username).map_err(|_| LoginFailure::Rejected("bad_username"))?;
     let person = match shared.directory.authenticate(&username, password).await {
         Ok(person) => person,
@@ -118,6 +144,8 @@ async fn attempt(
         // Only group listings report unknown groups; a login never should.
         Err(other @ DirectoryError::UnknownGroup(_)) => return Err(LoginFailure::Unavailable(other.to_string())),
     };
+    // Again, in case a check found the clock off while the directory answered.
+    refuse_if_clock_off(shared)?;
     if let Some(code) = parse_temp_code(otp.expose()) {
         check_temp_code(shared, &person, &code).await?;
         return start_session(shared, source, person, None).await;
@@ -194,7 +222,11 @@ async fn check_code(
     otp: &Sensitive<String>,
 ) -> Result<(), LoginFailure> {
     let max_failures = shared.settings.max_token_failures;
-    let seed = shared.keys.open(&token.id, &token.sealed).map_err(unavailable)?;
+    let seed = shared
+        .keys
+        .open_fresh(&token.id, &token.sealed)
+        .await
+        .map_err(unavailable)?;
     let mut params = token.params;
     params.window = shared.settings.totp_window;
     // Checked on the owner's device clock, as learnt by the last resync.
@@ -415,5 +447,24 @@ fn grant_for(shared: &Shared, session: &SessionInfo, ticket: Option<String>) -> 
         user: session.username.clone(),
         expires_at: session.expires_at,
         resources: shared.policy().visible_to(&identity),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_off_is_try_later_for_the_client_and_clock_skew_on_record() {
+        let failure = LoginFailure::ClockSkew {
+            offset_ms: 120_000,
+            bound_ms: 3_000,
+        };
+        assert_eq!(failure.code(), ErrorCode::TryLater, "the client is told to retry");
+        assert_eq!(failure.reason(), "clock_skew");
+        assert_eq!(
+            LoginFailure::Rejected("wrong_code").code(),
+            ErrorCode::InvalidCredentials
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics of one gateway: logins by result and reason with their latency, sessions,
 //! flows by resource and decision, bytes, refused streams, admission and QUIC address
-//! validation. Label values come only from fixed sets or the policy's resource names, never
-//! from what a client typed, so a client cannot blow up the series count.
+//! validation, and the clock check. Label values come only from fixed sets or the policy's
+//! resource names, never from what a client typed, so a client cannot blow up the series count.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -56,6 +56,10 @@ pub(crate) struct Metrics {
     handshakes_in_progress: Gauge,
     quic_retries: Counter,
     policy_reloads: Family<ResultLabels, Counter>,
+    /// Metrics every Rampart service exports under the same names (`rampart_clock_*`).
+    common: Registry,
+    clock_offset_ms: Gauge,
+    clock_in_bounds: Gauge,
 }
 
 impl Default for Metrics {
@@ -126,6 +130,21 @@ impl Metrics {
         );
         let policy_reloads = Family::<ResultLabels, Counter>::default();
         registry.register("policy_reloads", "Policy reloads by result", policy_reloads.clone());
+        let mut common = Registry::with_prefix("rampart");
+        let clock_offset_ms = Gauge::default();
+        common.register(
+            "clock_offset_ms",
+            "This service's clock minus the database's at the latest check, in milliseconds",
+            clock_offset_ms.clone(),
+        );
+        // Unknown until the first check, which does not hold logins back.
+        let clock_in_bounds = Gauge::default();
+        clock_in_bounds.set(1);
+        common.register(
+            "clock_in_bounds",
+            "1 while the clock is within max_clock_skew_ms of the database's, 0 while logins are refused for it",
+            clock_in_bounds.clone(),
+        );
         Self {
             registry,
             logins,
@@ -141,13 +160,20 @@ impl Metrics {
             handshakes_in_progress,
             quic_retries,
             policy_reloads,
+            common,
+            clock_offset_ms,
+            clock_in_bounds,
         }
     }
 
     /// The Prometheus text exposition.
     pub(crate) fn encode(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        let encoded = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.common))
+            .and_then(|()| encode_eof(&mut out));
+        if encoded.is_err() {
             tracing::error!(target: "rampart::gateway", "cannot encode metrics");
         }
         out
@@ -223,6 +249,12 @@ impl Metrics {
         self.quic_retries.inc();
     }
 
+    /// The latest clock check: this gateway minus the database, and whether within the bound.
+    pub(crate) fn clock(&self, offset_ms: i64, in_bounds: bool) {
+        self.clock_offset_ms.set(offset_ms);
+        self.clock_in_bounds.set(i64::from(in_bounds));
+    }
+
     pub(crate) fn policy_reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "rejected" };
         self.policy_reloads.get_or_create(&ResultLabels { result }).inc();
@@ -249,5 +281,16 @@ mod tests {
         assert!(text.contains(r#"rampart_gateway_bytes_total{direction="to_target"} 42"#));
         assert!(text.contains("rampart_gateway_login_duration_seconds_bucket"));
         assert!(text.ends_with("# EOF\n"));
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+        assert!(text.contains("rampart_clock_in_bounds 1\n"), "unknown at first: {text}");
+        m.clock(120_004, false);
+        let text = m.encode();
+        assert!(text.contains("# TYPE rampart_clock_offset_ms gauge\n"), "{text}");
+        assert!(text.contains("rampart_clock_offset_ms 120004\n"), "{text}");
+        assert!(text.contains("rampart_clock_in_bounds 0\n"), "{text}");
+        m.clock(-12, true);
+        let text = m.encode();
+        assert!(text.contains("rampart_clock_offset_ms -12\n"), "{text}");
+        assert!(text.contains("rampart_clock_in_bounds 1\n"), "{text}");
     }
 }

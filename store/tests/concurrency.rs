@@ -41,7 +41,7 @@ async fn one_store_accepts_a_step_exactly_once(backend: Backend) {
     let stores: Vec<Arc<dyn Store>> = vec![store];
 
     let first = submit_concurrently(&stores, 500).await;
-    assert_eq!(accepted(&*first), 1);
+    assert_eq!(accepted(&first), 1);
     assert!(first.contains(&StepOutcome::Accepted { activated: true }));
     assert_eq!(
         first.iter().filter(|o| **o == StepOutcome::Replayed).count(),

@@ -14,16 +14,20 @@ fn the_systemd_units_verify() {
     let mut paths = Vec::new();
     for name in ["rampart-gateway", "rampart-provisioner"] {
         let text = std::fs::read_to_string(units.join(format!("{name}.service"))).unwrap();
-        assert!(text.contains("NoNewPrivileges=yes") && text.contains("ProtectSystem=strict"), "{name} is hardened");
-        let local = text.replace(
-            &format!("/usr/local/bin/{name}"),
-            &bin(name).display().to_string(),
+        assert!(
+            text.contains("NoNewPrivileges=yes") && text.contains("ProtectSystem=strict"),
+            "{name} is hardened"
         );
+        let local = text.replace(&format!("/usr/local/bin/{name}"), &bin(name).display().to_string());
         let path = dir.path().join(format!("{name}.service"));
         std::fs::write(&path, local).unwrap();
         paths.push(path);
     }
-    let out = Command::new("systemd-analyze").arg("verify").args(&paths).output().unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&paths)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "systemd-analyze verify: {}", output_text(&out));
     let text = output_text(&out);
     assert!(!text.contains("Unknown"), "systemd-analyze warned: {text}");

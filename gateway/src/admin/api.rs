@@ -67,7 +67,7 @@ pub struct PolicyStatus {
 /// One readiness check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    /// `store`, `directory`, `policy`.
+    /// `store`, `directory`, `policy`, `clock` (this gateway's clock against the database's).
     pub name: String,
     /// Whether it passed.
     pub ok: bool,

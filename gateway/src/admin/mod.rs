@@ -47,7 +47,7 @@ pub trait AdminBackend: Send + Sync + std::fmt::Debug + 'static {
     fn policy_status(&self) -> PolicyStatus;
     /// Re-reads the policy file now; its problems when it is invalid (the old policy stays).
     async fn reload_policy(&self) -> Result<PolicyStatus, AdminError>;
-    /// Store, directory and policy checks.
+    /// Store, directory, policy and clock checks.
     async fn readiness(&self) -> Readiness;
     /// Prometheus text exposition of the gateway's metrics.
     fn metrics(&self) -> String;

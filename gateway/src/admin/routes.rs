@@ -234,7 +234,8 @@ async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: store, directory and policy checks, 503 unless all pass; answers without a key.
+/// Readiness: store, directory, policy and clock checks, 503 unless all pass; answers without a
+/// key.
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, axum::Json<Readiness>) {
     let readiness = state.backend.readiness().await;
     let status = if readiness.ready {

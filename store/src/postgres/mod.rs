@@ -22,6 +22,8 @@ use crate::{StoreError, schema};
 
 pub use hosts::parse_hosts;
 
+// The shared statements' code, compiled here with this backend's `dialect` (see `ops/mod.rs`).
+#[allow(clippy::duplicate_mod, reason = "one source for both backends is the point")]
 #[path = "../ops/mod.rs"]
 mod ops;
 

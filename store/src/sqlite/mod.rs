@@ -3,6 +3,8 @@
 //! before the caller answers a login. Several processes may open the same file; SQLite's write
 //! lock serialises their conditional updates.
 
+// The shared statements' code, compiled here with this backend's `dialect` (see `ops/mod.rs`).
+#[allow(clippy::duplicate_mod, reason = "one source for both backends is the point")]
 #[path = "../ops/mod.rs"]
 mod ops;
 
