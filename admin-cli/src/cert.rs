@@ -64,7 +64,7 @@ pub fn run(output: Output, command: CertCommand) -> Result<(), CliError> {
 fn issue(output: Output, args: IssueArgs) -> Result<(), CliError> {
     let names = unique_names(&args.names);
     let ca = load_ca(&args.ca_dir)?;
-    let ca_subject = rampart_certs::describe(ca.cert_pem()).map(|s| s.subject).map_err(|e| {
+    let ca_summary = rampart_certs::describe(ca.cert_pem()).map_err(|e| {
         CliError::failure(format!(
             "cannot read the CA certificate in {}: {e}",
             args.ca_dir.display()
@@ -94,6 +94,12 @@ fn issue(output: Output, args: IssueArgs) -> Result<(), CliError> {
     let summary = rampart_certs::describe(&issued.cert_pem)
         .map_err(|e| CliError::failure(format!("cannot read back {}: {e}", cert.display())))?;
     let ca_dir = absolute(&args.ca_dir);
+    if summary.not_after > ca_summary.not_after {
+        eprintln!(
+            "warning: the CA itself expires on {}, before this certificate; clients refuse the server from then on",
+            time(Some(ca_summary.not_after))
+        );
+    }
     let settings = format!("cert = {}\nkey = {}", toml_string(&cert), toml_string(&key));
     match output {
         Output::Json => json(&serde_json::json!({
@@ -109,7 +115,10 @@ fn issue(output: Output, args: IssueArgs) -> Result<(), CliError> {
         }))?,
         Output::Table => {
             let now = jiff::Timestamp::now().as_second();
-            println!("Issued a server certificate from the CA {}", printable(&ca_subject));
+            println!(
+                "Issued a server certificate from the CA {}",
+                printable(&ca_summary.subject)
+            );
             println!("  names        {}", printable(&summary.names().join(", ")));
             println!(
                 "  valid until  {} ({})",
@@ -363,9 +372,12 @@ fn remaining(not_after: i64, now: i64) -> String {
     format!("in {}", days_text(not_after - now))
 }
 
+/// Whole days, rounded (a certificate issued for 365 days, backdated an hour, reads `365 days`).
 fn days_text(seconds: i64) -> String {
-    match seconds / SECONDS_PER_DAY {
-        0 => "less than a day".to_owned(),
+    if seconds < SECONDS_PER_DAY {
+        return "less than a day".to_owned();
+    }
+    match (seconds + SECONDS_PER_DAY / 2) / SECONDS_PER_DAY {
         1 => "1 day".to_owned(),
         days => format!("{days} days"),
     }
@@ -413,5 +425,6 @@ mod tests {
         assert_eq!(remaining(100, 0), "in less than a day");
         assert_eq!(remaining(SECONDS_PER_DAY * 365, 0), "in 365 days");
         assert_eq!(days_text(SECONDS_PER_DAY + 5), "1 day");
+        assert_eq!(days_text(SECONDS_PER_DAY * 365 - 3600), "365 days");
     }
 }
