@@ -5,6 +5,7 @@
 
 pub mod gateway;
 pub mod leaks;
+pub mod pg;
 pub mod provisioner;
 pub mod slapd;
 

@@ -9,43 +9,11 @@ use rampart_client::{ClientError, GatewayClient};
 use rampart_core::ErrorCode;
 use rampart_core::secret::Sensitive;
 use rampart_tests::gateway::{LdapLab, login_person, open_flow, totp_code};
+use rampart_tests::pg::SharedStore;
 use rampart_tests::slapd::ALICE;
 use std::time::{Duration, Instant};
 
 const POLICY: &str = "[[resource]]\nname = \"app\"\ntarget = \"{echo}\"\nallow_groups = [\"staff\"]\n";
-
-/// A fresh database in a PostgreSQL cluster of this test's own, migrated as an operator would
-/// with `rampart-provisioner migrate`, and the `[store]` table every node gets.
-struct SharedStore {
-    _cluster: rampart_pgtest::Cluster,
-    _kek_dir: tempfile::TempDir,
-    table: String,
-}
-
-async fn shared_store() -> SharedStore {
-    let cluster = tokio::task::spawn_blocking(|| rampart_pgtest::Cluster::start().unwrap())
-        .await
-        .unwrap();
-    let url = cluster.fresh_database().unwrap();
-    rampart_store::PgStore::migrate(rampart_store::parse_hosts(&url, None).unwrap(), Default::default())
-        .await
-        .unwrap();
-    let kek_dir = tempfile::tempdir().unwrap();
-    let kek_file = kek_dir.path().join("kek");
-    let (_, hex) = rampart_store::seal::LocalKek::generate().unwrap();
-    std::fs::write(&kek_file, hex.as_bytes()).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&kek_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let table = format!("url = \"{url}\"\nkek_file = \"{}\"\n", kek_file.display());
-    SharedStore {
-        _cluster: cluster,
-        _kek_dir: kek_dir,
-        table,
-    }
-}
 
 async fn login_refusal(addr: &str, ca: &str, code: Sensitive<String>) -> ErrorCode {
     let client = GatewayClient::connect(addr, ca).await.unwrap();
@@ -59,10 +27,11 @@ async fn login_refusal(addr: &str, ca: &str, code: Sensitive<String>) -> ErrorCo
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gateways_on_their_own_hosts_share_replay_lockout_and_kills_through_postgresql() {
-    let store = shared_store().await;
+    let store = SharedStore::start(false).await;
+    let table = store.table("");
     let settings = "session_check_secs = 1\nmax_token_failures = 4\nfailed_login_delay_ms = 200";
-    let lab = LdapLab::start_with_store(POLICY, settings, &store.table).await;
-    let gateway_b = lab.another_gateway(settings, None, &store.table);
+    let lab = LdapLab::start_with_store(POLICY, settings, &table).await;
+    let gateway_b = lab.another_gateway(settings, None, &table);
     let gateway_a = &lab.gw;
     assert_ne!(
         gateway_a.state, gateway_b.state,
