@@ -130,6 +130,7 @@ pub fn session_table(sessions: &[SessionView], now: i64, tz: &TimeZone) -> Table
     let mut table = Table::new(&[
         "SESSION",
         "USER",
+        "GATEWAY",
         "SOURCE",
         "SINCE",
         "IDLE",
@@ -143,6 +144,7 @@ pub fn session_table(sessions: &[SessionView], now: i64, tz: &TimeZone) -> Table
         table.row(vec![
             s.id.chars().take(SHORT_ID).collect(),
             s.user.clone(),
+            s.gateway.clone().unwrap_or_else(|| "-".to_owned()),
             s.source.clone(),
             local_time(s.since, tz),
             duration(now.saturating_sub(s.last_activity)),

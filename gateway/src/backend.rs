@@ -1,7 +1,7 @@
 //! The running gateway as the admin listener sees it: sessions, kills, policy explanations and
 //! reloads, readiness and metrics, with operators checked against the shared store.
 
-use crate::admin::api::{Check, KillResult, PolicyStatus, Readiness, SessionView};
+use crate::admin::api::{Check, GatewayView, KillResult, PolicyStatus, Readiness, SessionView};
 use crate::admin::{AdminBackend, AdminError};
 use crate::server::Shared;
 use rampart_core::policy::{Explanation, Identity};
@@ -62,8 +62,12 @@ impl AdminBackend for GatewayAdmin {
             .into_iter()
             .filter(|s| user.as_deref().is_none_or(|u| s.username == u))
             .map(|record| match self.shared.registry.get(&record.id) {
-                Some(live) => live.view(),
+                Some(live) => SessionView {
+                    gateway: Some(self.shared.node.id.clone()),
+                    ..live.view()
+                },
                 None => SessionView {
+                    gateway: record.gateway_id,
                     id: record.id,
                     user: record.username,
                     user_id: record.user_id,
@@ -82,6 +86,33 @@ impl AdminBackend for GatewayAdmin {
             .collect();
         views.sort_by(|a, b| (a.since, &a.id).cmp(&(b.since, &b.id)));
         Ok(views)
+    }
+
+    async fn gateways(&self) -> Result<Vec<GatewayView>, AdminError> {
+        let now = self.shared.clock.now();
+        let silent_after = i64::try_from(crate::node::HEARTBEAT.as_secs() * 3).unwrap_or(i64::MAX);
+        let nodes = self.shared.store.gateway_nodes().await.map_err(unavailable)?;
+        Ok(nodes
+            .into_iter()
+            .map(|node| GatewayView {
+                state: if node.stopped_at.is_some() {
+                    "stopped"
+                } else if now.saturating_sub(node.last_seen_at) > silent_after {
+                    "silent"
+                } else {
+                    "up"
+                }
+                .to_owned(),
+                id: node.id,
+                address: node.address,
+                admin_url: node.admin_url,
+                version: node.version,
+                started_at: node.started_at,
+                last_seen_at: node.last_seen_at,
+                sessions: node.sessions,
+                flows: node.flows,
+            })
+            .collect())
     }
 
     async fn kill_session(&self, id: &str, actor: &str) -> Result<KillResult, AdminError> {

@@ -17,6 +17,7 @@ pub mod logging;
 mod login;
 mod maintenance;
 mod metrics;
+mod node;
 mod registry;
 mod reload;
 mod server;

@@ -306,12 +306,19 @@ async fn start_session(
         end_reason: None,
         token_id: token_id.clone(),
         last_seen_at: None,
+        gateway_id: Some(shared.node.id.clone()),
     };
-    shared.store.create_session(&record).await.map_err(unavailable)?;
-    if let Err(e) = enforce_session_limit(shared, &person.stable_id, &id, now).await {
-        // The limit could not be checked: the new session does not go ahead unchecked.
-        shared.end_session(&id, "session_limit_unchecked").await;
-        return Err(e);
+    // The new session and the end of the person's oldest beyond the limit commit together:
+    // logins at the same moment on other gateways can neither exceed the limit nor end this one.
+    let max = shared.settings.max_sessions_per_user;
+    let ended = shared
+        .store
+        .create_session_within(&record, max, "session_limit", now)
+        .await
+        .map_err(unavailable)?;
+    for old in &ended {
+        tracing::info!(target: "rampart::auth", user = %person.username, session = %old, limit = max, "session limit reached: ending the oldest session");
+        shared.end_session(old, "session_limit").await;
     }
     let info = SessionInfo {
         id,
@@ -324,24 +331,6 @@ async fn start_session(
     };
     let grant = grant_for(shared, &info, Some(ticket));
     Ok((info, grant))
-}
-
-/// Ends the person's oldest sessions beyond `max_sessions_per_user`, keeping `new_id`.
-async fn enforce_session_limit(shared: &Shared, user_id: &str, new_id: &str, now: i64) -> Result<(), LoginFailure> {
-    let live = match shared.store.live_sessions_for_user(user_id, now).await {
-        Ok(live) => live,
-        Err(e) => {
-            tracing::error!(target: "rampart::auth", user_id, error = %e, "cannot count sessions");
-            return Err(unavailable(e));
-        }
-    };
-    let max = usize::try_from(shared.settings.max_sessions_per_user).unwrap_or(usize::MAX);
-    let excess = live.len().saturating_sub(max);
-    for old in live.iter().filter(|s| s.id != new_id).take(excess) {
-        tracing::info!(target: "rampart::auth", user = %old.username, session = %old.id, limit = max, "session limit reached: ending the oldest session");
-        shared.end_session(&old.id, "session_limit").await;
-    }
-    Ok(())
 }
 
 /// Resumes a session from its ticket: the session must be live and not idle, and the person
@@ -431,6 +420,9 @@ async fn resume_attempt(
         created_at: record.created_at,
         expires_at: record.expires_at,
     };
+    if let Err(e) = shared.store.move_session(&info.id, &shared.node.id).await {
+        tracing::warn!(target: "rampart::gateway", session = %info.id, error = %e, "cannot record which gateway holds the session");
+    }
     tracing::info!(target: "rampart::auth", user = %info.username, source = %source, session = %info.id, outcome = "success", "session resumed");
     let grant = grant_for(shared, &info, None);
     Ok((info, grant))

@@ -180,6 +180,7 @@ impl LiveSession {
     pub fn view(&self) -> SessionView {
         SessionView {
             id: self.id.clone(),
+            gateway: None,
             user: self.username.clone(),
             user_id: self.user_id.clone(),
             groups: self.identity().groups,

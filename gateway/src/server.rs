@@ -10,6 +10,7 @@ use crate::clock_check::ClockCheck;
 use crate::config::{GatewayConfig, GatewaySettings};
 use crate::flowlog::{FlowLog, FlowLogWriter};
 use crate::metrics::Metrics;
+use crate::node::{self, Node};
 use crate::registry::{LiveSession, Registry};
 use crate::reload::PolicyHolder;
 use crate::{backend, clock_check, connection, maintenance, transport};
@@ -43,6 +44,7 @@ pub(crate) struct Shared {
     pub admission: Admission,
     pub metrics: Metrics,
     pub login_backoff: LoginBackoff,
+    pub node: Node,
 }
 
 impl Shared {
@@ -152,7 +154,9 @@ impl Gateway {
             usize::try_from(settings.login_queue).unwrap_or(0),
             Duration::from_secs(settings.login_queue_wait_secs),
         );
+        let node = Node::new(endpoint.local_addr().context("no local address")?);
         let shared = Arc::new(Shared {
+            node,
             store: parts.store,
             keys: parts.keys,
             directory: parts.directory,
@@ -265,6 +269,9 @@ impl Gateway {
         // Compared once before the first login, then in a task of its own.
         clock_check::check(&self.shared).await;
         helpers.push(tokio::spawn(clock_check::run(self.shared.clone(), stop.clone())));
+        let admin_url = self.admin_addr().map(|addr| format!("https://{addr}"));
+        node::register(&self.shared, admin_url.clone()).await;
+        helpers.push(tokio::spawn(node::run(self.shared.clone(), stop.clone(), admin_url)));
         if self.shared.policy.path().is_some() {
             let hangup = maintenance::hangup_signal();
             helpers.push(tokio::spawn(maintenance::watch_policy(

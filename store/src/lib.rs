@@ -1,6 +1,6 @@
 //! Rampart persistence behind traits per concern ([`PeopleStore`], [`TokenStore`],
 //! [`SessionStore`], [`TempCodeStore`], [`OperatorStore`], [`VmStore`], [`KeyStore`],
-//! [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
+//! [`GatewayStore`], [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
 //! directory) is the embedded default and [`PgStore`] the scale-out backend; both run the same
 //! SQL and the same code (`ops/`), differing only where each backend's `dialect` says.
 //!
@@ -18,6 +18,7 @@
 
 pub mod access;
 mod config;
+pub mod copy;
 mod error;
 mod model;
 mod postgres;
@@ -31,7 +32,9 @@ pub mod vms;
 
 pub use config::{MASTER_KEY_FILE, MigrationReport, PASSWORD_ENV, StoreConfig, StoreTarget, URL_ENV};
 pub use error::StoreError;
-pub use model::{EndedSession, SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord, WrappedSealKey};
+pub use model::{
+    EndedSession, GatewayNode, SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord, WrappedSealKey,
+};
 pub use postgres::{PgSettings, PgStore, parse_hosts};
 pub use provisioning::{
     IssueMode, IssueOutcome, OperatorRecord, OperatorRole, TempCodeRecord, TokenEvent, TokenIssue, TokenQuery,
@@ -161,6 +164,21 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Stores a new session; a duplicate id or ticket hash is [`StoreError::Conflict`].
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+
+    /// Stores a new session and ends the person's oldest live sessions beyond `max_live`
+    /// (with `reason`), in one transaction serialised per person, so logins at the same moment
+    /// on several gateways can neither exceed the limit nor end each other's new sessions.
+    /// Returns the ids it ended.
+    async fn create_session_within(
+        &self,
+        session: &SessionRecord,
+        max_live: u32,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Records that a session now lives on gateway `gateway_id` (it resumed there).
+    async fn move_session(&self, session_id: &str, gateway_id: &str) -> Result<(), StoreError>;
 
     /// The session whose resume ticket hashes to `ticket_hash`, including ended and expired
     /// ones: the caller checks `ended_at` and `expires_at`.
@@ -328,18 +346,52 @@ pub trait StoreHealth: Send + Sync + std::fmt::Debug {
 /// from the concern traits, which must be in scope to call them.
 pub mod prelude {
     pub use crate::{
-        KeyStore, OperatorStore, PeopleStore, SessionStore, Store, StoreHealth, TempCodeStore, TokenStore, VmStore,
+        GatewayStore, KeyStore, OperatorStore, PeopleStore, SessionStore, Store, StoreHealth, TempCodeStore,
+        TokenStore, VmStore,
     };
+}
+
+/// Gateways sharing the store: each registers itself and beats, so any node can list them.
+#[async_trait::async_trait]
+pub trait GatewayStore: Send + Sync + std::fmt::Debug {
+    /// Registers (or re-registers after a restart) a gateway: its record replaces any older
+    /// one with the same id.
+    async fn register_gateway(&self, node: &GatewayNode) -> Result<(), StoreError>;
+
+    /// A gateway's heartbeat: when, and how busy it is.
+    async fn gateway_heartbeat(&self, id: &str, now: i64, sessions: u64, flows: u64) -> Result<(), StoreError>;
+
+    /// A gateway stopped cleanly.
+    async fn gateway_stopped(&self, id: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Every gateway that ever registered, by id.
+    async fn gateway_nodes(&self) -> Result<Vec<GatewayNode>, StoreError>;
 }
 
 /// Everything a gateway or provisioner keeps: every concern above on one database. Object safe:
 /// share it as `Arc<dyn Store>`; a part that needs one concern takes that trait instead.
 pub trait Store:
-    PeopleStore + TokenStore + SessionStore + TempCodeStore + OperatorStore + VmStore + KeyStore + StoreHealth
+    PeopleStore
+    + TokenStore
+    + SessionStore
+    + TempCodeStore
+    + OperatorStore
+    + VmStore
+    + KeyStore
+    + GatewayStore
+    + StoreHealth
 {
 }
 
 impl<T> Store for T where
-    T: PeopleStore + TokenStore + SessionStore + TempCodeStore + OperatorStore + VmStore + KeyStore + StoreHealth
+    T: PeopleStore
+        + TokenStore
+        + SessionStore
+        + TempCodeStore
+        + OperatorStore
+        + VmStore
+        + KeyStore
+        + GatewayStore
+        + StoreHealth
 {
 }

@@ -191,6 +191,31 @@ pub struct SessionRecord {
     pub token_id: Option<String>,
     /// When a gateway last saw the session in use, if since its creation.
     pub last_seen_at: Option<i64>,
+    /// The gateway that holds it: the one that opened it, then the one it last resumed on.
+    pub gateway_id: Option<String>,
+}
+
+/// A gateway sharing the store, as it last reported itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayNode {
+    /// Chosen by the gateway: its host name and QUIC port.
+    pub id: String,
+    /// Its QUIC listen address.
+    pub address: String,
+    /// Its admin listener, `https://…`, if it has one.
+    pub admin_url: Option<String>,
+    /// Its software version.
+    pub version: String,
+    /// When it started, unix seconds.
+    pub started_at: i64,
+    /// Its latest heartbeat, unix seconds.
+    pub last_seen_at: i64,
+    /// Sessions with a connection on it at the latest heartbeat.
+    pub sessions: u64,
+    /// Forwarded connections open on it at the latest heartbeat.
+    pub flows: u64,
+    /// When it stopped cleanly, if it did.
+    pub stopped_at: Option<i64>,
 }
 
 /// One entry of the feed of session ends ([`crate::Store::sessions_ended_after`]).
@@ -268,6 +293,7 @@ mod tests {
             end_reason: None,
             token_id: None,
             last_seen_at: None,
+            gateway_id: None,
         };
         assert!(!format!("{session:?}").contains("238"));
         let user = UserRecord {

@@ -92,16 +92,19 @@ UPDATE tokens SET failures = failures + 1, updated_at = $2 WHERE id = $1 RETURNI
 /// `$12` last seen.
 pub(crate) const INSERT_SESSION: &str = "\
 INSERT INTO sessions (id, ticket_hash, user_id, username, group_names, source, created_at, \
-expires_at, ended_at, end_reason, token_id, last_seen_at) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+expires_at, ended_at, end_reason, token_id, last_seen_at, gateway_id) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 /// The columns a [`crate::SessionRecord`] is decoded from.
 macro_rules! session_columns {
     () => {
         "id, ticket_hash, user_id, username, group_names, source, created_at, expires_at, ended_at, end_reason, \
-         token_id, last_seen_at"
+         token_id, last_seen_at, gateway_id"
     };
 }
+
+/// Records the gateway a session resumed on. `$1` id, `$2` gateway id.
+pub(crate) const MOVE_SESSION: &str = "UPDATE sessions SET gateway_id = $2 WHERE id = $1";
 
 /// `$1` ticket hash.
 pub(crate) const SESSION_BY_TICKET_HASH: &str =
@@ -114,6 +117,10 @@ pub(crate) const LIVE_SESSIONS_FOR_USER: &str = concat!(
     session_columns!(),
     " FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at, rowid"
 );
+
+/// Ids of a user's live sessions, oldest first. `$1` user id, `$2` now.
+pub(crate) const LIVE_SESSION_IDS_FOR_USER: &str =
+    "SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 ORDER BY created_at, rowid";
 
 /// Every live session, oldest first. `$1` now, `$2` limit.
 pub(crate) const LIVE_SESSIONS: &str = concat!(

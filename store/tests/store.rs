@@ -400,7 +400,87 @@ async fn corrupt_rows_are_reported_without_panicking() {
     ));
 }
 
+async fn concurrent_logins_on_two_gateways_keep_the_per_person_limit(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (a, b) = (db.open().await, db.open().await);
+    a.upsert_user(&user("u1", "alice", &[])).await.unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let mut record = session(&format!("s{i:02}"), format!("ticket-{i}").as_bytes());
+                record.gateway_id = Some(if i % 2 == 0 { "gw-a" } else { "gw-b" }.to_owned());
+                store
+                    .create_session_within(&record, 3, "session_limit", NOW)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut ended = Vec::new();
+    for task in tasks {
+        ended.extend(task.await.unwrap());
+    }
+    let live = a.live_sessions_for_user("u1", NOW).await.unwrap();
+    assert_eq!(live.len(), 3, "exactly the limit is live: {live:?}");
+    ended.sort();
+    ended.dedup();
+    assert_eq!(ended.len(), 9, "every other session was ended exactly once: {ended:?}");
+    assert!(live.iter().all(|s| !ended.contains(&s.id)));
+    // The ends are on the feed every gateway follows, with the reason.
+    let fed = a.sessions_ended_after(0).await.unwrap();
+    assert_eq!(fed.len(), 9);
+    assert!(fed.iter().all(|e| e.reason == "session_limit"));
+    // Where each live session is, and a resume moving one.
+    let moved = &live[0].id;
+    b.move_session(moved, "gw-c").await.unwrap();
+    let again = a.live_sessions_for_user("u1", NOW).await.unwrap();
+    assert_eq!(again[0].gateway_id.as_deref(), Some("gw-c"));
+    assert!(
+        again[1..]
+            .iter()
+            .all(|s| matches!(s.gateway_id.as_deref(), Some("gw-a" | "gw-b")))
+    );
+}
+
+async fn gateways_register_beat_and_stop(backend: Backend) {
+    let (_db, store) = fresh_store(backend).await;
+    let mut node = rampart_store::GatewayNode {
+        id: "gw1:4433".to_owned(),
+        address: "192.0.2.1:4433".to_owned(),
+        admin_url: Some("https://192.0.2.1:9443".to_owned()),
+        version: "0.1.0".to_owned(),
+        started_at: NOW,
+        last_seen_at: NOW,
+        sessions: 0,
+        flows: 0,
+        stopped_at: None,
+    };
+    store.register_gateway(&node).await.unwrap();
+    store.gateway_heartbeat("gw1:4433", NOW + 5, 12, 30).await.unwrap();
+    assert!(matches!(
+        store.gateway_heartbeat("nobody", NOW + 5, 0, 0).await,
+        Err(StoreError::NotFound)
+    ));
+    let listed = store.gateway_nodes().await.unwrap();
+    assert_eq!(
+        (listed[0].last_seen_at, listed[0].sessions, listed[0].flows),
+        (NOW + 5, 12, 30)
+    );
+    store.gateway_stopped("gw1:4433", NOW + 9).await.unwrap();
+    assert_eq!(store.gateway_nodes().await.unwrap()[0].stopped_at, Some(NOW + 9));
+    // A restart registers again and clears the stop.
+    node.started_at = NOW + 20;
+    node.last_seen_at = NOW + 20;
+    store.register_gateway(&node).await.unwrap();
+    let listed = store.gateway_nodes().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].started_at, listed[0].stopped_at), (NOW + 20, None));
+}
+
 both_backends!(
+    concurrent_logins_on_two_gateways_keep_the_per_person_limit,
+    gateways_register_beat_and_stop,
     store_is_usable_as_trait_object,
     users_upsert_and_lookup_with_groups,
     tokens_insert_live_lookup_and_one_live_per_user,

@@ -1,94 +1,159 @@
 //! Several gateways on their own hosts sharing one PostgreSQL database, as separate processes
 //! with separate state folders and no shared files: only the database URL, the key-encryption
-//! key and certificates from the organisation CA. A code accepted at one gateway is refused at
-//! the other, wrong codes at both add up to one lock, and a kill through one gateway's admin API
-//! cuts a live flow on the other within the documented bound (measured).
+//! key and certificates from the organisation CA. One code sent 100 times at once over both
+//! gateways logs in once; wrong codes at both add up to one lock; a kill through one gateway's
+//! admin API cuts a live flow on the other within the documented bound (measured); every
+//! gateway is listed, with the sessions it holds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rampart_client::{ClientError, GatewayClient};
 use rampart_core::ErrorCode;
 use rampart_core::secret::Sensitive;
-use rampart_tests::gateway::{LdapLab, login_person, open_flow, totp_code};
+use rampart_tests::gateway::{GatewayProc, LdapLab, open_flow, totp_code};
 use rampart_tests::pg::SharedStore;
 use rampart_tests::slapd::ALICE;
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const POLICY: &str = "[[resource]]\nname = \"app\"\ntarget = \"{echo}\"\nallow_groups = [\"staff\"]\n";
 
-async fn login_refusal(addr: &str, ca: &str, code: Sensitive<String>) -> ErrorCode {
+async fn login(addr: &str, ca: &str, code: Sensitive<String>) -> Result<GatewayClient, ErrorCode> {
     let client = GatewayClient::connect(addr, ca).await.unwrap();
-    let result = client.login("alice", Sensitive::new(ALICE.password.into()), code).await;
-    client.close().await;
-    match result {
-        Err(ClientError::Refused { code, .. }) => code,
-        other => panic!("expected a refusal, got {other:?}"),
+    match client.login("alice", Sensitive::new(ALICE.password.into()), code).await {
+        Ok(_) => Ok(client),
+        Err(ClientError::Refused { code, .. }) => {
+            client.close().await;
+            Err(code)
+        }
+        Err(other) => panic!("login failed unexpectedly: {other:?}"),
     }
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "{}", rampart_tests::output_text(out));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gateways_on_their_own_hosts_share_replay_lockout_and_kills_through_postgresql() {
     let store = SharedStore::start(false).await;
     let table = store.table("");
-    let settings = "session_check_secs = 1\nmax_token_failures = 4\nfailed_login_delay_ms = 200";
+    let settings = "session_check_secs = 1\nmax_token_failures = 4\nfailed_login_delay_ms = 200\n\
+                    max_logins_in_progress = 128\nlogin_queue = 256\nlogin_queue_wait_secs = 60";
     let lab = LdapLab::start_with_store(POLICY, settings, &table).await;
     let gateway_b = lab.another_gateway(settings, None, &table);
-    let gateway_a = &lab.gw;
+    let gateways: [&GatewayProc; 2] = [&lab.gw, &gateway_b];
     assert_ne!(
-        gateway_a.state, gateway_b.state,
+        gateways[0].state, gateways[1].state,
         "each gateway has a state folder of its own"
     );
-    assert!(!gateway_a.state.join("rampart.db").exists() && !gateway_b.state.join("master.key").exists());
-    let secret = gateway_a.enrol(ALICE.uuid, ALICE.uid).await;
+    for gw in gateways {
+        assert!(!gw.state.join("rampart.db").exists() && !gw.state.join("master.key").exists());
+    }
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
 
-    // A code accepted at A is refused at B.
+    // One code, 100 times at once, spread over both gateways: exactly one login.
     let code = totp_code(&secret, 0).await;
-    let (client, grant) = login_person(gateway_a, &ALICE, &secret, 0).await;
-    let replay = login_refusal(&gateway_b.addr, &gateway_b.ca_pem, code).await;
-    assert_eq!(replay, ErrorCode::InvalidCredentials);
+    let attempts: Vec<_> = (0..100)
+        .map(|i| {
+            let gw = gateways[i % 2];
+            let (addr, ca, code) = (gw.addr.clone(), gw.ca_pem.clone(), code.clone());
+            tokio::spawn(async move { (i % 2, login(&addr, &ca, code).await) })
+        })
+        .collect();
+    let mut winner = None;
+    let mut refusals = Vec::new();
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            (at, Ok(client)) => {
+                assert!(winner.is_none(), "a second login with one code");
+                winner = Some((at, client));
+            }
+            (_, Err(code)) => refusals.push(code),
+        }
+    }
+    let (holder, client) = winner.expect("one login succeeded");
+    assert_eq!(refusals.len(), 99);
     assert!(
-        gateway_b.log_events().iter().any(|e| e["reason"] == "code_replayed"),
-        "B records the replay as such"
+        refusals.iter().all(|c| *c == ErrorCode::InvalidCredentials),
+        "{refusals:?}"
     );
+    let replays: usize = gateways
+        .iter()
+        .map(|gw| {
+            gw.log_events()
+                .iter()
+                .filter(|e| e["reason"] == "code_replayed")
+                .count()
+        })
+        .sum();
+    assert_eq!(replays, 99, "both gateways refused the code as a replay");
+    let (here, there) = (gateways[holder], gateways[1 - holder]);
 
-    // A kill through B's admin API cuts the live flow on A within session_check_secs (+ slack).
-    let (_send, mut recv) = open_flow(&client, "app", b"before the kill").await;
-    let helpdesk = gateway_b.operator("desk-b", "helpdesk").await;
+    // Every gateway is listed from either one, with the session the holder carries.
+    let auditor = there.operator("audit-1", "auditor").await;
+    let (_send, mut recv) = open_flow(&client, "app", b"a live flow").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let listed = loop {
+        let listed = json_of(&there.cli(&auditor, &["-o", "json", "gateways", "list"]).await);
+        let busy = listed["gateways"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["address"] == here.addr.as_str() && g["sessions"] == 1);
+        if busy || Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let nodes = listed["gateways"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{listed}");
+    assert!(nodes.iter().all(|g| g["state"] == "up"), "{listed}");
+    let holder_node = nodes.iter().find(|g| g["address"] == here.addr.as_str()).unwrap();
+    assert_eq!(holder_node["sessions"], 1, "{listed}");
+    let sessions = json_of(&there.cli(&auditor, &["-o", "json", "sessions", "list"]).await);
+    assert_eq!(sessions["sessions"][0]["gateway"], holder_node["id"], "{sessions}");
+
+    // A kill through the other gateway's admin API cuts the live flow within
+    // session_check_secs (1 s here) plus slack.
+    let helpdesk = there.operator("desk-b", "helpdesk").await;
+    let session_id = sessions["sessions"][0]["id"].as_str().unwrap().to_owned();
     let started = Instant::now();
-    let (status, _) = gateway_b
-        .admin("DELETE", &format!("/v1/sessions/{}", grant.session_id), Some(&helpdesk))
+    let (status, _) = there
+        .admin("DELETE", &format!("/v1/sessions/{session_id}"), Some(&helpdesk))
         .await;
-    assert!((200..300).contains(&status), "kill through B: {status}");
+    assert!((200..300).contains(&status), "kill through the other gateway: {status}");
     let mut buf = [0u8; 64];
     let cut = tokio::time::timeout(Duration::from_secs(4), recv.read(&mut buf)).await;
     let elapsed = started.elapsed();
     assert!(
         matches!(cut, Ok(Err(_)) | Ok(Ok(None))),
-        "the flow on A was not cut within 4 s: {cut:?}"
+        "the flow was not cut within 4 s: {cut:?}"
     );
-    println!("kill through B reached the flow on A after {} ms", elapsed.as_millis());
+    println!(
+        "a kill through one gateway cut the flow on the other after {} ms",
+        elapsed.as_millis()
+    );
     client.close().await;
 
     // Wrong codes at both gateways add up to one lock (max_token_failures = 4).
-    let wrong = || Sensitive::new(rampart_tests::wrong_code(&secret));
-    for (gw, n) in [(gateway_a, 2), (&gateway_b, 2)] {
-        for _ in 0..n {
-            assert_eq!(
-                login_refusal(&gw.addr, &gw.ca_pem, wrong()).await,
-                ErrorCode::InvalidCredentials
-            );
-        }
+    for gw in [here, here, there, there] {
+        let wrong = Sensitive::new(rampart_tests::wrong_code(&secret));
+        assert_eq!(
+            login(&gw.addr, &gw.ca_pem, wrong).await.err(),
+            Some(ErrorCode::InvalidCredentials)
+        );
     }
-    let (shared, _) = gateway_b.open_store().await;
+    let (shared, _) = there.open_store().await;
     let token = shared.live_token_for_user(ALICE.uuid).await.unwrap().unwrap();
     assert_eq!(
         token.failures, 4,
         "failures from both gateways are counted on one token"
     );
-    let fresh = totp_code(&secret, 1).await;
-    let locked = login_refusal(&gateway_a.addr, &gateway_a.ca_pem, fresh).await;
+    let locked = login(&here.addr, &here.ca_pem, totp_code(&secret, 1).await).await.err();
     assert_eq!(
         locked,
-        ErrorCode::TokenLocked,
+        Some(ErrorCode::TokenLocked),
         "the right password and a right code meet the lock"
     );
 }

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 pub struct SessionView {
     /// Public session id (not a credential).
     pub id: String,
+    /// The gateway that holds it (`HOST:PORT`), when known.
+    #[serde(default)]
+    pub gateway: Option<String>,
     /// Normalised username.
     pub user: String,
     /// The person's stable directory id.
@@ -91,4 +94,35 @@ pub struct ApiError {
     pub error: String,
     /// Plain-language explanation.
     pub message: String,
+}
+
+/// A gateway sharing the store, as it last reported itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayView {
+    /// `HOST:PORT`.
+    pub id: String,
+    /// Its QUIC listen address.
+    pub address: String,
+    /// Its admin listener, if any.
+    pub admin_url: Option<String>,
+    /// Its software version.
+    pub version: String,
+    /// When it started, unix seconds.
+    pub started_at: i64,
+    /// Its latest heartbeat, unix seconds.
+    pub last_seen_at: i64,
+    /// Sessions with a connection on it at that heartbeat.
+    pub sessions: u64,
+    /// Forwarded connections open on it then.
+    pub flows: u64,
+    /// `up` (heard from within three heartbeats), `silent` (not heard from since: down or cut
+    /// off) or `stopped` (shut down cleanly).
+    pub state: String,
+}
+
+/// Answer to `GET /v1/gateways`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayList {
+    /// Every gateway that registered in the store, by id.
+    pub gateways: Vec<GatewayView>,
 }

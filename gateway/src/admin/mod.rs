@@ -10,7 +10,7 @@ mod tests;
 
 pub use server::AdminServer;
 
-use api::{KillResult, PolicyStatus, Readiness, SessionView};
+use api::{GatewayView, KillResult, PolicyStatus, Readiness, SessionView};
 use rampart_core::policy::Explanation;
 use rampart_store::OperatorRecord;
 
@@ -36,6 +36,8 @@ pub trait AdminBackend: Send + Sync + std::fmt::Debug + 'static {
     /// Live sessions (on every gateway sharing the store; those attached here with their
     /// connections, flows and bytes), oldest first; only `user`'s when given.
     async fn sessions(&self, user: Option<&str>) -> Result<Vec<SessionView>, AdminError>;
+    /// Every gateway sharing the store, as each last reported itself.
+    async fn gateways(&self) -> Result<Vec<GatewayView>, AdminError>;
     /// Ends one live session everywhere and closes its connections and flows here.
     async fn kill_session(&self, id: &str, actor: &str) -> Result<KillResult, AdminError>;
     /// Ends every live session of `username` everywhere.

@@ -1,7 +1,7 @@
 //! The admin API's routes and HTTP plumbing: the operator extractor (API key in
 //! `Authorization: Bearer` or `X-Api-Key`), role checks, and admin errors as JSON answers.
 
-use crate::admin::api::{ApiError, KillResult, PolicyStatus, Readiness, SessionList};
+use crate::admin::api::{ApiError, GatewayList, KillResult, PolicyStatus, Readiness, SessionList};
 use crate::admin::{AdminBackend, AdminError};
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -44,6 +44,7 @@ pub(super) fn router(backend: Arc<dyn AdminBackend>, audit: AuditLog) -> Router 
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/sessions", get(sessions))
+        .route("/v1/gateways", get(gateways))
         .route("/v1/sessions/{id}", delete(kill_session))
         .route("/v1/people/{username}/sessions", delete(kill_user))
         .route("/v1/policy", get(policy))
@@ -270,6 +271,17 @@ async fn sessions(
     let user = query.user.as_deref().map(str::trim).filter(|u| !u.is_empty());
     Ok(axum::Json(SessionList {
         sessions: state.backend.sessions(user).await?,
+    }))
+}
+
+/// Every gateway sharing the store.
+async fn gateways(
+    State(state): State<AdminState>,
+    operator: Operator,
+) -> Result<axum::Json<GatewayList>, AdminFailure> {
+    operator.require(Permission::Read)?;
+    Ok(axum::Json(GatewayList {
+        gateways: state.backend.gateways().await?,
     }))
 }
 

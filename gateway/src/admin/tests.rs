@@ -4,7 +4,7 @@
 
 use super::AdminServer;
 use super::routes::parse_at;
-use crate::admin::api::{ApiError, Check, KillResult, PolicyStatus, Readiness, SessionList, SessionView};
+use crate::admin::api::{ApiError, Check, GatewayView, KillResult, PolicyStatus, Readiness, SessionList, SessionView};
 use crate::admin::{AdminBackend, AdminError};
 use rampart_certs::CertificateAuthority;
 use rampart_core::policy::Explanation;
@@ -56,6 +56,7 @@ fn operator(name: &str, role: OperatorRole, revoked_at: Option<i64>) -> Operator
 
 fn session(id: &str, user: &str) -> SessionView {
     SessionView {
+        gateway: None,
         id: id.into(),
         user: user.into(),
         user_id: format!("uid-{user}"),
@@ -143,6 +144,10 @@ impl AdminBackend for FakeBackend {
 
     async fn sessions(&self, user: Option<&str>) -> Result<Vec<SessionView>, AdminError> {
         Ok(self.listed(user))
+    }
+
+    async fn gateways(&self) -> Result<Vec<GatewayView>, AdminError> {
+        Ok(Vec::new())
     }
 
     async fn kill_session(&self, id: &str, actor: &str) -> Result<KillResult, AdminError> {

@@ -3,6 +3,7 @@
 //! so SQLite and PostgreSQL run the same SQL text and the same Rust, and the few places where
 //! they differ are named in that one module.
 
+mod gateways;
 mod history;
 mod issue;
 mod operators;
@@ -22,10 +23,10 @@ use super::Backend;
 pub(super) use super::dialect;
 use super::dialect::{Db, Pool};
 use crate::{
-    AllocationRequest, EndedSession, IssueOutcome, KeyStore, OperatorRecord, OperatorStore, PeopleStore, PoolCounts,
-    PoolRecord, SealedSeed, SessionRecord, SessionStore, StepOutcome, StoreError, StoreHealth, TempCodeRecord,
-    TempCodeStore, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenStore, TokenView, UserRecord,
-    VmChange, VmEvent, VmRecord, VmState, VmStore, WrappedSealKey, sql,
+    AllocationRequest, EndedSession, GatewayNode, GatewayStore, IssueOutcome, KeyStore, OperatorRecord, OperatorStore,
+    PeopleStore, PoolCounts, PoolRecord, SealedSeed, SessionRecord, SessionStore, StepOutcome, StoreError, StoreHealth,
+    TempCodeRecord, TempCodeStore, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenStore, TokenView,
+    UserRecord, VmChange, VmEvent, VmRecord, VmState, VmStore, WrappedSealKey, sql,
 };
 
 #[async_trait::async_trait]
@@ -154,6 +155,22 @@ impl SessionStore for Backend {
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         let _writer = self.write_gate().await;
         sessions::insert(&self.pool(), session).await
+    }
+
+    async fn create_session_within(
+        &self,
+        session: &SessionRecord,
+        max_live: u32,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let _writer = self.write_gate().await;
+        sessions::insert_within(&self.pool(), session, max_live, reason, now).await
+    }
+
+    async fn move_session(&self, session_id: &str, gateway_id: &str) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        sessions::move_to(&self.pool(), session_id, gateway_id).await
     }
 
     async fn session_by_ticket_hash(&self, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
@@ -335,6 +352,28 @@ impl KeyStore for Backend {
         let mut tx = begin_write(&self.pool()).await?;
         seal_keys::retire(&mut tx, id).await?;
         commit(tx).await
+    }
+}
+
+#[async_trait::async_trait]
+impl GatewayStore for Backend {
+    async fn register_gateway(&self, node: &GatewayNode) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        gateways::register(&self.pool(), node).await
+    }
+
+    async fn gateway_heartbeat(&self, id: &str, now: i64, sessions: u64, flows: u64) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        gateways::heartbeat(&self.pool(), id, now, sessions, flows).await
+    }
+
+    async fn gateway_stopped(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        let _writer = self.write_gate().await;
+        gateways::stopped(&self.pool(), id, now).await
+    }
+
+    async fn gateway_nodes(&self) -> Result<Vec<GatewayNode>, StoreError> {
+        gateways::all(&self.pool()).await
     }
 }
 

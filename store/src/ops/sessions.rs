@@ -14,6 +14,12 @@ use crate::{EndedSession, SessionRecord, StoreError, sql};
 
 /// Inserts a new session. A duplicate id or ticket hash is [`StoreError::Conflict`].
 pub(super) async fn insert(pool: &Pool, session: &SessionRecord) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await.map_err(StoreError::from_sqlx)?;
+    insert_on(&mut conn, session).await
+}
+
+/// [`insert`] on a connection (or inside a transaction).
+async fn insert_on(conn: &mut Conn, session: &SessionRecord) -> Result<(), StoreError> {
     let groups = serde_json::to_string(&session.groups)
         .map_err(|err| StoreError::Conflict(format!("groups not encodable: {err}")))?;
     sqlx::query(sql::INSERT_SESSION)
@@ -29,7 +35,8 @@ pub(super) async fn insert(pool: &Pool, session: &SessionRecord) -> Result<(), S
         .bind(&session.end_reason)
         .bind(&session.token_id)
         .bind(session.last_seen_at)
-        .execute(pool)
+        .bind(&session.gateway_id)
+        .execute(conn)
         .await
         .map(|_| ())
         .map_err(StoreError::from_sqlx)
@@ -219,5 +226,55 @@ fn decode_session(row: &DbRow) -> Result<SessionRecord, StoreError> {
         end_reason: row.try_get("end_reason").map_err(get)?,
         token_id: row.try_get("token_id").map_err(get)?,
         last_seen_at: row.try_get("last_seen_at").map_err(get)?,
+        gateway_id: row.try_get("gateway_id").map_err(get)?,
     })
+}
+
+/// Stores a new session and, in the same transaction (serialised per person), ends the
+/// person's oldest live sessions beyond `max_live`; returns the ids it ended.
+pub(super) async fn insert_within(
+    pool: &Pool,
+    session: &SessionRecord,
+    max_live: u32,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut tx = begin_write(pool).await?;
+    super::dialect::serialize(&mut tx, &format!("person-sessions:{}", session.user_id)).await?;
+    insert_on(&mut tx, session).await?;
+    let live: Vec<String> = sqlx::query_scalar(sql::LIVE_SESSION_IDS_FOR_USER)
+        .bind(&session.user_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    let max = usize::try_from(max_live).unwrap_or(usize::MAX);
+    let excess = live.len().saturating_sub(max);
+    let ended: Vec<String> = live.into_iter().filter(|id| *id != session.id).take(excess).collect();
+    if !ended.is_empty() {
+        let seq = next_end_seq(&mut tx).await?;
+        for id in &ended {
+            sqlx::query(sql::END_SESSION)
+                .bind(id)
+                .bind(now)
+                .bind(reason)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+    }
+    commit(tx).await?;
+    Ok(ended)
+}
+
+/// Records the gateway a session now lives on.
+pub(super) async fn move_to(pool: &Pool, session_id: &str, gateway_id: &str) -> Result<(), StoreError> {
+    sqlx::query(sql::MOVE_SESSION)
+        .bind(session_id)
+        .bind(gateway_id)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from_sqlx)
 }

@@ -139,5 +139,6 @@ pub fn session(id: &str, ticket_hash: &[u8]) -> SessionRecord {
         end_reason: None,
         token_id: None,
         last_seen_at: None,
+        gateway_id: None,
     }
 }
