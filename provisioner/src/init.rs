@@ -1,13 +1,16 @@
 //! `rampart-provisioner init`: a ready-to-run provisioner in one command — the state directory
 //! (0700), the store, the master key file (0600), the organisation CA (unless one is given), a
 //! server certificate, `provisioner.toml`, and the first admin API key, shown once.
+//!
+//! With a PostgreSQL store (`--store-url`, `--kek-file`) the schema is migrated and the seal keys
+//! live in the database; a further provisioner joining a store that has operators already gets
+//! its own files and no new admin key.
 
 use crate::config::MASTER_KEY_FILE;
 use crate::service::{ServiceError, now};
 use anyhow::{Context, bail};
 use rampart_certs::CertificateAuthority;
-use rampart_store::prelude::*;
-use rampart_store::{KeyRing, OperatorRole, SqliteStore};
+use rampart_store::{OperatorRole, StoreConfig};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +31,10 @@ pub struct InitOptions {
     pub server_names: Vec<String>,
     /// An existing CA folder (`ca.pem`, `ca.key`); default: create one in `STATE/ca`.
     pub ca_dir: Option<PathBuf>,
+    /// A shared PostgreSQL store (`postgres://…`); None: SQLite in the state directory.
+    pub store_url: Option<String>,
+    /// The key-encryption key file every node of a shared store holds.
+    pub kek_file: Option<PathBuf>,
 }
 
 /// What was created; the API key appears only here.
@@ -41,10 +48,12 @@ pub struct InitReport {
     pub ca_cert: PathBuf,
     /// First admin's name.
     pub admin_name: String,
-    /// First admin's API key.
-    pub admin_api_key: String,
-    /// The master key file.
-    pub master_key: PathBuf,
+    /// First admin's API key; None when joining a shared store that has operators already.
+    pub admin_api_key: Option<String>,
+    /// The master key file; None when the seal keys live in a shared store.
+    pub master_key: Option<PathBuf>,
+    /// Where the store is (never a password).
+    pub store: String,
 }
 
 /// Creates everything; refuses if the state directory already has operators.
@@ -54,15 +63,36 @@ pub async fn initialise(options: &InitOptions) -> anyhow::Result<InitReport> {
     let state = state
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", state.display()))?;
-    let store = SqliteStore::open(&state).await.context("cannot open the store")?;
-    if !store.list_operators().await?.is_empty() {
+    let store_config = StoreConfig {
+        url: options.store_url.clone(),
+        kek_file: options.kek_file.clone(),
+        ..StoreConfig::default()
+    };
+    let shared = options.store_url.is_some();
+    if shared {
+        if options.kek_file.is_none() && std::env::var(rampart_store::seal::kek::KEK_ENV).is_err() {
+            bail!(
+                "a shared store needs a key-encryption key: --kek-file FILE (make one with `rampart-provisioner keys new-kek`)"
+            );
+        }
+        store_config
+            .migrate(&state)
+            .await
+            .context("cannot migrate the shared store")?;
+    }
+    let store = store_config.open(&state).await.context("cannot open the store")?;
+    let has_operators = !store.list_operators().await?.is_empty();
+    if has_operators && !shared {
         bail!(
             "{} is already initialised (it has operators); create more keys with `rampart operator create`",
             state.display()
         );
     }
-    let master_key = state.join(MASTER_KEY_FILE);
-    KeyRing::load_or_create(&master_key).context("cannot create the master key")?;
+    let master_key = (!shared).then(|| state.join(MASTER_KEY_FILE));
+    store_config
+        .key_ring(store.clone(), &state, true, now())
+        .await
+        .context("cannot set up the seed-sealing keys")?;
 
     let ca_dir = options.ca_dir.clone().unwrap_or_else(|| state.join("ca"));
     let ca = if ca_dir.join(rampart_certs::CA_CERT_FILE).exists() {
@@ -87,29 +117,44 @@ pub async fn initialise(options: &InitOptions) -> anyhow::Result<InitReport> {
 
     let config = state.join(CONFIG_FILE);
     if !config.exists() {
+        let store_table = match (&options.store_url, &options.kek_file) {
+            (Some(url), kek) => {
+                let kek = kek
+                    .as_ref()
+                    .map(|file| format!("kek_file = {:?}\n", file.display().to_string()))
+                    .unwrap_or_default();
+                format!("\n[store]\nurl = {url:?}\n{kek}")
+            }
+            (None, _) => String::new(),
+        };
         let text = format!(
             "# Rampart provisioner. See `rampart-provisioner --help`.\n\
              listen = \"{}\"\nstate_dir = \".\"\ncert = \"tls/provisioner.pem\"\nkey = \"tls/provisioner.key\"\n\n\
-             [directory]\nkind = \"local\"\n\n[settings]\nissuer = \"Rampart\"\n",
+             [directory]\nkind = \"local\"\n\n[settings]\nissuer = \"Rampart\"\n{store_table}",
             options.listen
         );
         std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
     }
 
-    let (operator, api_key) = crate::service::new_operator(&options.admin_name, OperatorRole::Admin, "init", now())
-        .map_err(|e: ServiceError| anyhow::anyhow!(e))?;
-    store
-        .insert_operator(&operator)
-        .await
-        .context("cannot create the admin operator")?;
-    store.close().await;
+    let admin_api_key = if has_operators {
+        None
+    } else {
+        let (operator, api_key) = crate::service::new_operator(&options.admin_name, OperatorRole::Admin, "init", now())
+            .map_err(|e: ServiceError| anyhow::anyhow!(e))?;
+        store
+            .insert_operator(&operator)
+            .await
+            .context("cannot create the admin operator")?;
+        Some(api_key)
+    };
     Ok(InitReport {
         config,
         url: format!("https://{}", url_host(options.listen)),
         ca_cert: ca_dir.join(rampart_certs::CA_CERT_FILE),
         admin_name: options.admin_name.clone(),
-        admin_api_key: api_key,
+        admin_api_key,
         master_key,
+        store: store.describe(),
     })
 }
 

@@ -40,6 +40,13 @@ enum Command {
         /// Print the result as JSON (for scripts).
         #[arg(long)]
         json: bool,
+        /// A shared PostgreSQL store (`postgres://USER@HOST:PORT[,HOST:PORT]/DB`) instead of SQLite
+        /// in the state directory; written into the config. Its schema is migrated.
+        #[arg(long, env = "RAMPART_STORE_URL", hide_env_values = true)]
+        store_url: Option<String>,
+        /// The key-encryption key file for a shared store (see `keys new-kek`).
+        #[arg(long)]
+        kek_file: Option<PathBuf>,
     },
     /// Check the config file and directory settings without starting.
     CheckConfig {
@@ -115,30 +122,55 @@ async fn run(command: Command) -> anyhow::Result<()> {
             dns_names,
             ca_dir,
             json,
+            store_url,
+            kek_file,
         } => {
+            let kek_file = kek_file
+                .map(|file| {
+                    file.canonicalize()
+                        .map_err(|e| anyhow::anyhow!("--kek-file {}: {e}", file.display()))
+                })
+                .transpose()?;
             let report = initialise(&InitOptions {
                 state_dir,
                 listen,
                 admin_name: admin,
                 server_names: dns_names,
                 ca_dir,
+                store_url,
+                kek_file,
             })
             .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
+                let keys = match &report.master_key {
+                    Some(file) => format!("{} (back it up; keep it secret)", file.display()),
+                    None => "in the store, wrapped by the key-encryption key".to_owned(),
+                };
                 println!(
-                    "Provisioner initialised.\n\n  config      {config}\n  master key  {master} (back it up; keep it secret)\n  CA          {ca}\n\n\
-                     Start it:\n  rampart-provisioner run --config {config}\n\n\
-                     The first admin API key is shown only now. For the `rampart` CLI:\n  \
-                     export RAMPART_URL={url}\n  export RAMPART_CA={ca}\n  export RAMPART_API_KEY={key}\n\n\
-                     Gateway certificates: rampart cert issue --ca-dir {ca_dir} --name GW_NAME --cert gw.pem --key gw.key\n",
+                    "Provisioner initialised.\n\n  config      {config}\n  store       {store}\n  seal keys   {keys}\n  CA          {ca}\n\n\
+                     Start it:\n  rampart-provisioner run --config {config}\n",
                     config = report.config.display(),
-                    ca_dir = report.ca_cert.parent().unwrap_or(std::path::Path::new(".")).display(),
-                    master = report.master_key.display(),
+                    store = report.store,
                     ca = report.ca_cert.display(),
-                    url = report.url,
-                    key = report.admin_api_key,
+                );
+                match &report.admin_api_key {
+                    Some(key) => println!(
+                        "The first admin API key is shown only now. For the `rampart` CLI:\n  \
+                         export RAMPART_URL={url}\n  export RAMPART_CA={ca}\n  export RAMPART_API_KEY={key}\n",
+                        url = report.url,
+                        ca = report.ca_cert.display(),
+                    ),
+                    None => println!(
+                        "The shared store has operators already: use their API keys with this provisioner too \
+                         (RAMPART_URL={url}).\n",
+                        url = report.url
+                    ),
+                }
+                println!(
+                    "Gateway certificates: rampart cert issue --ca-dir {ca_dir} --name GW_NAME --cert gw.pem --key gw.key",
+                    ca_dir = report.ca_cert.parent().unwrap_or(std::path::Path::new(".")).display(),
                 );
             }
             Ok(())

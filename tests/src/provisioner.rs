@@ -38,24 +38,40 @@ impl ProvisionerProc {
 
     /// Initialises and starts a provisioner on `state` with the CA in `ca_dir`.
     pub fn start(state: &Path, ca_dir: &Path, directory: &str, settings: &str) -> Self {
+        Self::start_with_store(state, ca_dir, directory, settings, None)
+    }
+
+    /// [`ProvisionerProc::start`] on a shared PostgreSQL store (its URL and key-encryption key
+    /// file), initialised with `init --store-url --kek-file` as an operator would.
+    pub fn start_with_store(
+        state: &Path,
+        ca_dir: &Path,
+        directory: &str,
+        settings: &str,
+        store: Option<(&str, &Path)>,
+    ) -> Self {
         std::fs::create_dir_all(state).unwrap();
         let config = state.join("provisioner.toml");
+        let store_table = store.map_or_else(String::new, |(url, kek)| {
+            format!("[store]\nurl = \"{url}\"\nkek_file = \"{}\"\n", kek.display())
+        });
         std::fs::write(
             &config,
             format!(
                 "listen = \"127.0.0.1:0\"\nstate_dir = \".\"\ncert = \"tls/provisioner.pem\"\n\
-                 key = \"tls/provisioner.key\"\n\n[settings]\n{settings}\n\n{directory}\n"
+                 key = \"tls/provisioner.key\"\n\n[settings]\n{settings}\n\n{store_table}\n{directory}\n"
             ),
         )
         .unwrap();
-        let init = Command::new(bin("rampart-provisioner"))
-            .args(["init", "--json", "--state-dir"])
+        let mut init = Command::new(bin("rampart-provisioner"));
+        init.args(["init", "--json", "--state-dir"])
             .arg(state)
             .arg("--ca-dir")
-            .arg(ca_dir)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .arg(ca_dir);
+        if let Some((url, kek)) = store {
+            init.arg("--store-url").arg(url).arg("--kek-file").arg(kek);
+        }
+        let init = init.stdin(Stdio::null()).output().unwrap();
         assert!(init.status.success(), "init failed: {}", crate::output_text(&init));
         let report: Value = serde_json::from_slice(&init.stdout).unwrap();
         let log_file = state.join("provisioner.log");

@@ -1,6 +1,7 @@
-//! Several gateways on their own hosts sharing one PostgreSQL database, as separate processes
-//! with separate state folders and no shared files: only the database URL, the key-encryption
-//! key and certificates from the organisation CA. One code sent 100 times at once over both
+//! Three nodes — a provisioner and two gateways — on their own "hosts" sharing one PostgreSQL
+//! database, as separate processes with separate state folders and no shared files: only the
+//! database URL, the key-encryption key and certificates from the organisation CA. A token issued
+//! at the provisioner logs in at a gateway; one code sent 100 times at once over both
 //! gateways logs in once; wrong codes at both add up to one lock; a kill through one gateway's
 //! admin API cuts a live flow on the other within the documented bound (measured); every
 //! gateway is listed, with the sessions it holds.
@@ -11,6 +12,7 @@ use rampart_core::ErrorCode;
 use rampart_core::secret::Sensitive;
 use rampart_tests::gateway::{GatewayProc, LdapLab, open_flow, totp_code};
 use rampart_tests::pg::SharedStore;
+use rampart_tests::provisioner::{ProvisionerProc, secret_of};
 use rampart_tests::slapd::ALICE;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -50,7 +52,21 @@ async fn gateways_on_their_own_hosts_share_replay_lockout_and_kills_through_post
     for gw in gateways {
         assert!(!gw.state.join("rampart.db").exists() && !gw.state.join("master.key").exists());
     }
-    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+
+    // The third node: a provisioner of its own, initialised on the shared store.
+    let ca_dir = tempfile::tempdir().unwrap();
+    lab.gw.ca.save(ca_dir.path()).unwrap();
+    let prov_state = tempfile::tempdir().unwrap();
+    let prov = ProvisionerProc::start_with_store(
+        prov_state.path(),
+        ca_dir.path(),
+        &lab.directory,
+        "max_token_failures = 4",
+        Some((&store.url, &store.kek_file)),
+    );
+    assert!(!prov_state.path().join("rampart.db").exists() && !prov_state.path().join("master.key").exists());
+    let issued = prov.rampart_json(&["token", "issue", "alice"]);
+    let secret = secret_of(issued["otpauth_uri"].as_str().unwrap());
 
     // One code, 100 times at once, spread over both gateways: exactly one login.
     let code = totp_code(&secret, 0).await;

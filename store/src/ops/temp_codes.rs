@@ -16,6 +16,8 @@ const USED_BY: &str = "gateway";
 /// `temp_code_issued`, in one transaction. An unknown person is [`StoreError::NotFound`].
 pub(super) async fn insert(pool: &Pool, code: &TempCodeRecord) -> Result<(), StoreError> {
     let mut tx = begin_write(pool).await?;
+    // Two desks issuing at once must not leave two live codes.
+    super::dialect::serialize(&mut tx, &format!("person-temp-codes:{}", code.user_id)).await?;
     sqlx::query(sql::WITHDRAW_TEMP_CODES)
         .bind(&code.user_id)
         .bind(code.created_at)
