@@ -1,7 +1,9 @@
 //! `rampart dev`: a complete Rampart on one machine: state directory, organisation CA and
 //! certificates, a demo user with a fresh password and TOTP token (issued through the
 //! provisioner), an in-process echo resource, the gateway and the provisioner sharing one
-//! store — plus `dev.json` and the exact commands to try it.
+//! store — plus `dev.json` and the exact commands to try it. `--gateways N` runs several
+//! gateways on one store and `--store-url` puts that store on PostgreSQL (primary and standbys),
+//! so scale-out and database failover can be tried on one machine.
 
 use anyhow::{Context, bail};
 use rampart_audit::{AuditConfig, AuditLog, AuditSettings, AuditWriter};
@@ -10,7 +12,7 @@ use rampart_core::policy::Policy;
 use rampart_directory::{LocalDirectory, hash_password};
 use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
 use rampart_provisioner::{Provisioner, ProvisionerServer, ProvisionerSettings};
-use rampart_store::{KeyRing, OperatorRole, SqliteStore, Store, UserRecord};
+use rampart_store::{OperatorRole, Store, StoreConfig, UserRecord};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -40,12 +42,24 @@ pub struct DevArgs {
     /// Extra resource allowed to the demo user, NAME=HOST:PORT (repeatable).
     #[arg(long = "resource", value_name = "NAME=HOST:PORT")]
     resources: Vec<String>,
+    /// Gateways to run on the one store (1–4), on consecutive ports from --listen and
+    /// --admin-listen; the demo profile lists them all.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=4))]
+    gateways: u16,
+    /// A PostgreSQL store (`postgres://USER@HOST:PORT[,HOST:PORT]/DB`, several hosts for a
+    /// primary and its standbys) instead of SQLite in the state directory. It is migrated at
+    /// start; the seal keys live in it, wrapped by STATE/kek (created when missing).
+    #[arg(long, env = "RAMPART_STORE_URL", hide_env_values = true)]
+    store_url: Option<String>,
 }
 
 /// What `dev.json` holds: everything a person or a script needs to try Rampart.
 #[derive(Debug, Serialize)]
 struct DevInfo {
     gateway: String,
+    gateways: Vec<String>,
+    admin_urls: Vec<String>,
+    store: String,
     ca_cert: PathBuf,
     user: String,
     password: String,
@@ -84,8 +98,22 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", state.display()))?;
 
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&state).await.context("cannot open the store")?);
-    let keys = Arc::new(KeyRing::load_or_create(&state.join("master.key")).context("cannot load the master key")?);
+    let store_config = StoreConfig {
+        url: args.store_url.clone(),
+        kek_file: args.store_url.as_ref().map(|_| state.join("kek")),
+        ..StoreConfig::default()
+    };
+    if args.store_url.is_some() {
+        create_kek_if_missing(&state.join("kek"))?;
+        store_config.migrate(&state).await.context("cannot migrate the store")?;
+    }
+    let store: Arc<dyn Store> = store_config.open(&state).await.context("cannot open the store")?;
+    let keys = Arc::new(
+        store_config
+            .key_ring(store.clone(), &state, true, Clock::system().now())
+            .await
+            .context("cannot load the seed-sealing keys")?,
+    );
 
     let ca = load_or_create_ca(&state.join("ca"))?;
     let ca_cert = state.join("ca").join(rampart_certs::CA_CERT_FILE);
@@ -108,6 +136,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         Ok((log, writer, settings))
     };
     let (gateway_audit, gateway_audit_writer, audit_settings) = open_audit("gateway")?;
+    let mut audit_writers = vec![gateway_audit_writer];
     let (provisioner_audit, provisioner_audit_writer, _) = open_audit("provisioner")?;
     let provisioner = Provisioner::new(
         store.clone(),
@@ -136,31 +165,55 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
 
     let flow_log = state.join("flows.jsonl");
-    let (flows, flow_writer) = FlowLog::open(&flow_log).await.context("cannot open the flow log")?;
-    let gateway = Gateway::bind(GatewayParts {
-        listen: args.listen,
-        admin_listen: Some(args.admin_listen),
-        cert_chain: gateway_cert.cert_chain()?,
-        key: gateway_cert.private_key()?,
-        store: store.clone(),
-        keys,
-        directory,
-        policy,
-        policy_file: Some(state.join("policy.toml")),
-        flows,
-        audit: gateway_audit,
-        settings: GatewaySettings::default(),
-        clock,
-    })?;
-    let gateway_addr = gateway.local_addr()?;
-    let admin_url = match gateway.admin_addr() {
-        Some(addr) => format!("https://{}", rampart_provisioner::init::url_host(addr)),
-        None => anyhow::bail!("the gateway's admin listener did not start"),
-    };
+    let mut gateways = Vec::new();
+    let mut flow_writers = Vec::new();
+    let mut gateway_audit = Some(gateway_audit);
+    for index in 0..args.gateways {
+        let (flows_path, audit) = match gateway_audit.take() {
+            Some(audit) => (flow_log.clone(), audit),
+            None => {
+                let (audit, writer, _) = open_audit(&format!("gateway-{}", index + 1))?;
+                audit_writers.push(writer);
+                (state.join(format!("flows-{}.jsonl", index + 1)), audit)
+            }
+        };
+        let (flows, flow_writer) = FlowLog::open(&flows_path).await.context("cannot open the flow log")?;
+        flow_writers.push(flow_writer);
+        let listen = nth_port(args.listen, index);
+        let admin_listen = nth_port(args.admin_listen, index);
+        let gateway = Gateway::bind(GatewayParts {
+            listen,
+            admin_listen: Some(admin_listen),
+            cert_chain: gateway_cert.cert_chain()?,
+            key: gateway_cert.private_key()?,
+            store: store.clone(),
+            keys: keys.clone(),
+            directory: directory.clone(),
+            policy: policy.clone(),
+            policy_file: Some(state.join("policy.toml")),
+            flows,
+            audit,
+            settings: GatewaySettings::default(),
+            clock,
+        })
+        .with_context(|| format!("cannot start gateway {} on {listen}", index + 1))?;
+        gateways.push(gateway);
+    }
+    let mut gateway_addrs = Vec::new();
+    let mut admin_urls = Vec::new();
+    for gateway in &gateways {
+        gateway_addrs.push(gateway.local_addr()?.to_string());
+        match gateway.admin_addr() {
+            Some(addr) => admin_urls.push(format!("https://{}", rampart_provisioner::init::url_host(addr))),
+            None => anyhow::bail!("a gateway's admin listener did not start"),
+        }
+    }
+    let gateway_addr = gateway_addrs[0].clone();
+    let admin_url = admin_urls[0].clone();
 
     let profile = crate::profile::build(
         "Rampart dev".into(),
-        vec![gateway_addr.to_string()],
+        gateway_addrs.clone(),
         ca.cert_pem().to_owned(),
         Some(DEMO_USER.into()),
         vec![],
@@ -169,7 +222,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     std::fs::write(&profile_file, serde_json::to_vec_pretty(&profile)?)
         .with_context(|| format!("cannot write {}", profile_file.display()))?;
     let info = DevInfo {
-        gateway: gateway_addr.to_string(),
+        gateway: gateway_addr,
+        gateways: gateway_addrs,
+        admin_urls,
+        store: store.describe(),
         ca_cert,
         user: DEMO_USER.into(),
         password,
@@ -193,15 +249,53 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let provisioner_task = tokio::spawn(provisioner_server.run(async move {
         let _ = provisioner_stopped.await;
     }));
-    gateway.run(rampart_gateway::shutdown::signal()).await;
+    // The first gateway stops on SIGINT or SIGTERM; the others with it.
+    let (stop_others, others_stop) = tokio::sync::watch::channel(false);
+    let mut gateways = gateways.into_iter();
+    let first = gateways.next().context("no gateway")?;
+    let others: Vec<_> = gateways
+        .map(|gateway| {
+            let mut stop = others_stop.clone();
+            tokio::spawn(gateway.run(async move {
+                let _ = stop.changed().await;
+            }))
+        })
+        .collect();
+    first.run(rampart_gateway::shutdown::signal()).await;
+    let _ = stop_others.send(true);
+    for other in others {
+        let _ = other.await;
+    }
     let _ = stop_provisioner.send(());
     if let Ok(Err(err)) = provisioner_task.await {
         tracing::error!(error = %err, "provisioner failed");
     }
-    flow_writer.finish().await;
-    gateway_audit_writer.finish().await;
+    for writer in flow_writers {
+        writer.finish().await;
+    }
+    for writer in audit_writers {
+        writer.finish().await;
+    }
     provisioner_audit_writer.finish().await;
     Ok(())
+}
+
+/// `base` with its port moved up by `index` (port 0 stays 0: any free port).
+fn nth_port(base: SocketAddr, index: u16) -> SocketAddr {
+    let port = match base.port() {
+        0 => 0,
+        port => port.saturating_add(index),
+    };
+    SocketAddr::new(base.ip(), port)
+}
+
+/// A key-encryption key for a dev store on PostgreSQL, made once and kept in the state folder.
+fn create_kek_if_missing(path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let (_, hex) = rampart_store::seal::LocalKek::generate()?;
+    write_private(path, hex.as_bytes())
 }
 
 fn load_or_create_ca(dir: &Path) -> anyhow::Result<CertificateAuthority> {
@@ -359,10 +453,11 @@ fn print_banner(info: &DevInfo, state: &Path) {
     let connect = connect_command();
     let profile = info.profile_file.display();
     let ca = info.ca_cert.display();
-    let gw = &info.gateway;
+    let gw = info.gateways.join(", ");
+    let store = &info.store;
     println!(
         "\nRampart dev is running. State: {state}\n\n  \
-         gateway   {gw}\n  user      {user}\n  password  {pw}\n  token     {uri}\n\n\
+         gateway   {gw}\n  store     {store}\n  user      {user}\n  password  {pw}\n  token     {uri}\n\n\
          Scan this with an authenticator app, or compute codes with `oathtool --totp -b {secret}`:\n{qr}\n\
          Set up and log in (in another terminal), as an employee would with their profile:\n  \
          {connect} --home {home} setup {profile}\n  \
