@@ -9,9 +9,11 @@ mod cert;
 mod client;
 mod dev;
 mod enrol;
+mod gateways;
 mod policy;
 mod profile;
 mod sessions;
+mod store_copy;
 mod token;
 mod view;
 mod vm;
@@ -68,6 +70,9 @@ enum Command {
     /// Who is connected through a gateway now; end a session (needs --gateway-admin).
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
+    /// Every gateway sharing the store and whether it is up (needs --gateway-admin).
+    #[command(subcommand)]
+    Gateways(gateways::GatewaysCommand),
     /// Why someone may or may not open a resource; the gateway's policy file (needs
     /// --gateway-admin).
     #[command(subcommand)]
@@ -82,6 +87,9 @@ enum Command {
     /// certificate file.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Move a one-host installation's SQLite store into PostgreSQL (stop its services first).
+    #[command(subcommand)]
+    Store(store_copy::StoreCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +125,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Sessions(command) = cli.command {
         return sessions::run(&cli.connection, output, command).await;
     }
+    if let Command::Gateways(command) = cli.command {
+        return gateways::run(&cli.connection, output, command).await;
+    }
     if let Command::Policy(command) = cli.command {
         return policy::run(&cli.connection, output, command).await;
     }
@@ -129,14 +140,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Cert(command) = cli.command {
         return cert::run(output, command);
     }
+    if let Command::Store(command) = cli.command {
+        return store_copy::run(output, command).await;
+    }
     let client = Client::new(&cli.connection)?;
     match cli.command {
         Command::Dev(_)
         | Command::Sessions(_)
+        | Command::Gateways(_)
         | Command::Policy(_)
         | Command::Audit(_)
         | Command::Profile(_)
-        | Command::Cert(_) => Ok(()),
+        | Command::Cert(_)
+        | Command::Store(_) => Ok(()),
         Command::Token(command) => token::run(&client, output, command).await,
         Command::Enrol(args) => enrol::run(&client, output, args).await,
         Command::Report {
