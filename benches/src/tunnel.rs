@@ -7,7 +7,6 @@
 use rampart_client::GatewayClient;
 use rampart_core::secret::Sensitive;
 use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp};
-use rampart_store::prelude::*;
 use rampart_store::{KeyRing, SqliteStore, Store, TokenRecord, UserRecord};
 use rampart_tests::slapd::generated_person as user;
 use std::path::Path;
@@ -30,6 +29,13 @@ pub fn seed_of(i: usize) -> Vec<u8> {
 pub async fn provision(state: &Path, users: usize) -> anyhow::Result<()> {
     let store = SqliteStore::open(state).await?;
     let keys = KeyRing::load_or_create(&state.join("master.key"))?;
+    provision_into(&store, &keys, users).await?;
+    store.close().await;
+    Ok(())
+}
+
+/// [`provision`] into any store, sealing with `keys`.
+pub async fn provision_into(store: &dyn Store, keys: &KeyRing, users: usize) -> anyhow::Result<()> {
     for i in 0..=users {
         let (uid, _, uuid) = user(i);
         store
@@ -54,7 +60,6 @@ pub async fn provision(state: &Path, users: usize) -> anyhow::Result<()> {
             ))
             .await?;
     }
-    store.close().await;
     Ok(())
 }
 

@@ -1,0 +1,257 @@
+//! The 9 a.m. login storm on a scaled-out Rampart beside a one-host one, in the same run:
+//! USERS people (real slapd, real TOTP codes) log in CONCURRENCY at a time, first through one
+//! gateway on SQLite, then spread over two gateways sharing PostgreSQL (a cluster this program
+//! starts, with a synchronous standby unless `--no-standby`). Then the time a kill through one
+//! gateway takes to cut a live flow on the other.
+//!
+//! `cargo run --release -p rampart-benches --bin scale-out-logins -- [USERS] [CONCURRENCY] [--no-standby]`
+//! (defaults 1000 and 50). Each login is a full one: QUIC handshake, LDAP search, user bind and
+//! group search, TOTP check, the atomic replay update and session creation in the store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rampart_benches::tunnel::{provision_into, seed_of};
+use rampart_client::GatewayClient;
+use rampart_core::policy::Policy;
+use rampart_core::secret::Sensitive;
+use rampart_core::totp::{TotpParams, generate_totp};
+use rampart_directory::LdapDirectory;
+use rampart_directory::ldap::LdapConfig;
+use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
+use rampart_store::seal::{KeyEncryptionKey, LocalKek};
+use rampart_store::{KeyRing, PgSettings, PgStore, SqliteStore, Store, parse_hosts};
+use rampart_tests::slapd::{SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+
+/// A running in-process gateway and the means to stop it.
+struct Running {
+    addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_gateway(
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
+    ldap: &LdapConfig,
+    ca: &rampart_certs::CertificateAuthority,
+    policy: &Policy,
+    flows_dir: &Path,
+    name: &str,
+) -> anyhow::Result<Running> {
+    let cert = ca.issue_server(&["127.0.0.1".into()])?;
+    let (flows, _writer) = FlowLog::open(&flows_dir.join(format!("{name}.jsonl"))).await?;
+    let settings = GatewaySettings {
+        session_check_secs: 1,
+        ..GatewaySettings::default()
+    };
+    let gateway = Gateway::bind(GatewayParts {
+        listen: "127.0.0.1:0".parse()?,
+        admin_listen: None,
+        cert_chain: cert.cert_chain()?,
+        key: cert.private_key()?,
+        store,
+        keys,
+        directory: Arc::new(LdapDirectory::new(ldap.clone()).map_err(anyhow::Error::msg)?),
+        policy: policy.clone(),
+        policy_file: None,
+        flows,
+        audit: rampart_audit::AuditLog::disabled(),
+        settings,
+        clock: Clock::system(),
+    })?;
+    let addr = gateway.local_addr()?.to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(gateway.run(async move {
+        let _ = stopped.await;
+    }));
+    Ok(Running { addr, stop, task })
+}
+
+/// One storm: every user logs in once, `concurrency` at a time, person `i` at gateway
+/// `i % gateways.len()`. Returns (logins/s, ok, failed, p50, p99, seconds).
+async fn storm(gateways: &[String], ca_pem: &str, users: usize, concurrency: usize) -> (f64, usize, usize, Duration, Duration, f64) {
+    let seeds: Arc<Vec<Vec<u8>>> = Arc::new((0..users).map(seed_of).collect());
+    let gateways = Arc::new(gateways.to_vec());
+    let ca_pem = Arc::new(ca_pem.to_owned());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (gateways, ca_pem, seeds, next) = (gateways.clone(), ca_pem.clone(), seeds.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let (mut latencies, mut failures, mut closers) = (Vec::new(), 0usize, Vec::new());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= seeds.len() {
+                    let last = Instant::now();
+                    for c in closers {
+                        let _ = c.await;
+                    }
+                    return (latencies, failures, last);
+                }
+                let (uid, pw, _) = user(i);
+                let code = generate_totp(&seeds[i], &TotpParams::default(), rampart_benches::tunnel::unix_now()).unwrap();
+                let t = Instant::now();
+                let ok = match GatewayClient::connect(&gateways[i % gateways.len()], &ca_pem).await {
+                    Ok(client) => {
+                        let r = client.login(&uid, Sensitive::new(pw), Sensitive::new(code)).await;
+                        closers.push(tokio::spawn(async move { client.close().await }));
+                        r.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                if ok {
+                    latencies.push(t.elapsed());
+                } else {
+                    failures += 1;
+                }
+            }
+        }));
+    }
+    let (mut latencies, mut failures, mut elapsed) = (Vec::new(), 0, Duration::ZERO);
+    for w in workers {
+        let (l, f, last) = w.await.unwrap();
+        latencies.extend(l);
+        failures += f;
+        elapsed = elapsed.max(last - started);
+    }
+    latencies.sort();
+    let rate = latencies.len() as f64 / elapsed.as_secs_f64();
+    (
+        rate,
+        latencies.len(),
+        failures,
+        rampart_benches::quantile(&latencies, 0.5),
+        rampart_benches::quantile(&latencies, 0.99),
+        elapsed.as_secs_f64(),
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let standby = !args.iter().any(|a| a == "--no-standby");
+    let mut numbers = args.iter().filter(|a| !a.starts_with("--"));
+    let users: usize = numbers.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
+    let concurrency: usize = numbers.next().map(|a| a.parse()).transpose()?.unwrap_or(50);
+
+    let slapd = Slapd::start_with(None, &ldif(users), false);
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("pw"), SERVICE_PASSWORD)?;
+    let ldap: LdapConfig = slapd.ldap_config(&dir.path().join("pw"), concurrency);
+    let ca = rampart_certs::CertificateAuthority::create("Bench")?;
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let echo_addr = echo.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = tcp.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let policy = Policy::parse(&format!(
+        "[[resource]]\nname = \"echo\"\ntarget = \"{echo_addr}\"\nallow_groups = [\"*\"]\nallow_users = [\"{}\"]\n",
+        user(0).0
+    ))
+    .or_else(|_| Policy::parse(&format!("[[resource]]\nname = \"echo\"\ntarget = \"{echo_addr}\"\nallow_users = [\"{}\"]\n", user(0).0)))?;
+
+    // One gateway on SQLite.
+    let sqlite_dir = dir.path().join("sqlite");
+    std::fs::create_dir_all(&sqlite_dir)?;
+    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&sqlite_dir).await?);
+    let sqlite_keys = Arc::new(KeyRing::load_or_create(&sqlite_dir.join("master.key"))?);
+    provision_into(sqlite.as_ref(), &sqlite_keys, users.saturating_sub(1)).await?;
+    let one = start_gateway(sqlite, sqlite_keys, &ldap, &ca, &policy, dir.path(), "sqlite").await?;
+    let single = storm(std::slice::from_ref(&one.addr), ca.cert_pem(), users, concurrency).await;
+    let _ = one.stop.send(());
+    let _ = one.task.await;
+
+    // Two gateways on PostgreSQL, each with its own connection pool, as on two hosts.
+    let (primary, standby_cluster, url) = tokio::task::spawn_blocking(move || {
+        let primary = rampart_pgtest::Cluster::start().unwrap();
+        let url = primary.fresh_database().unwrap();
+        let standby = standby.then(|| primary.start_standby(true).unwrap());
+        (primary, standby, url)
+    })
+    .await?;
+    let settings = PgSettings::default();
+    let (seeding, _, _) = PgStore::migrate(parse_hosts(&url, None)?, settings.clone()).await?;
+    let kek: Arc<dyn KeyEncryptionKey> = Arc::new(LocalKek::generate()?.0);
+    let seeding: Arc<dyn Store> = Arc::new(seeding);
+    let seed_keys = KeyRing::from_store(seeding.clone(), kek.clone(), "bench", 0).await?;
+    provision_into(seeding.as_ref(), &seed_keys, users.saturating_sub(1)).await?;
+    let mut running = Vec::new();
+    let mut stores = Vec::new();
+    for name in ["pg-a", "pg-b"] {
+        let store: Arc<dyn Store> = Arc::new(PgStore::connect(parse_hosts(&url, None)?, settings.clone()).await?);
+        let keys = Arc::new(KeyRing::from_store(store.clone(), kek.clone(), "bench", 0).await?);
+        stores.push(store.clone());
+        running.push(start_gateway(store, keys, &ldap, &ca, &policy, dir.path(), name).await?);
+    }
+    let addrs: Vec<String> = running.iter().map(|g| g.addr.clone()).collect();
+    let double = storm(&addrs, ca.cert_pem(), users, concurrency).await;
+
+    // Kill propagation: person 0 holds a flow on gateway A; the kill is written through
+    // gateway B's store, as B's admin API does; measured until A cuts the flow.
+    let mut kills = Vec::new();
+    for round in 0..5u64 {
+        tokio::time::sleep(Duration::from_millis(1000 + round * 137)).await;
+        let (uid, pw, _) = user(0);
+        let code = generate_totp(&seed_of(0), &TotpParams::default(), rampart_benches::tunnel::unix_now() + 30 * (round + 1)).unwrap();
+        let client = GatewayClient::connect(&addrs[0], ca.cert_pem()).await?;
+        let grant = match client.login(&uid, Sensitive::new(pw), Sensitive::new(code)).await {
+            Ok(grant) => grant,
+            Err(e) => {
+                println!("  (kill round {round} skipped: {e})");
+                continue;
+            }
+        };
+        let (mut send, mut recv) = client.open("echo").await?;
+        send.write_all(b"ping").await?;
+        let mut buf = [0u8; 4];
+        recv.read_exact(&mut buf).await?;
+        let started = Instant::now();
+        stores[1].end_session(&grant.session_id, "admin_kill", rampart_benches::tunnel::unix_now() as i64).await?;
+        let mut rest = [0u8; 16];
+        let cut = tokio::time::timeout(Duration::from_secs(10), recv.read(&mut rest)).await;
+        if matches!(cut, Ok(Err(_)) | Ok(Ok(None))) {
+            kills.push(started.elapsed());
+        }
+        client.close().await;
+    }
+    kills.sort();
+    for g in running {
+        let _ = g.stop.send(());
+        let _ = g.task.await;
+    }
+    drop(standby_cluster);
+    drop(primary);
+
+    println!("scale-out-logins: {users} users, {concurrency} at a time, slapd {}", slapd.url);
+    let line = |name: &str, r: &(f64, usize, usize, Duration, Duration, f64)| {
+        println!(
+            "  {name:<44} {:>7.0} logins/s  ({} ok, {} failed, {:.2} s, p50 {:?}, p99 {:?})",
+            r.0, r.1, r.2, r.5, r.3, r.4
+        );
+    };
+    line("one gateway, SQLite", &single);
+    let pg_name = if standby {
+        "two gateways, PostgreSQL + synchronous standby"
+    } else {
+        "two gateways, PostgreSQL"
+    };
+    line(pg_name, &double);
+    println!("  ratio two-on-PostgreSQL / one-on-SQLite: {:.2}", double.0 / single.0);
+    println!(
+        "  kill through gateway B cut a flow on gateway A (session_check_secs = 1), {} rounds: median {:?}, max {:?}",
+        kills.len(),
+        rampart_benches::quantile(&kills, 0.5),
+        kills.last().copied().unwrap_or_default()
+    );
+    Ok(())
+}
