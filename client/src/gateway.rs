@@ -11,6 +11,7 @@ use rampart_core::text::printable;
 use rampart_core::{ErrorCode, PROTOCOL_VERSION};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -30,6 +31,8 @@ pub struct GatewayClient {
     connection: quinn::Connection,
     control: Mutex<(quinn::SendStream, quinn::RecvStream)>,
     server_time: i64,
+    /// Set when this side gave the connection up because the gateway stopped answering.
+    abandoned: AtomicBool,
 }
 
 impl GatewayClient {
@@ -88,6 +91,7 @@ impl GatewayClient {
             connection,
             control: Mutex::new((send, recv)),
             server_time,
+            abandoned: AtomicBool::new(false),
         })
     }
 
@@ -161,7 +165,16 @@ impl GatewayClient {
 
     /// Gives the connection up without waiting (it is taken for dead).
     pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Relaxed);
         self.connection.close(VarInt::from_u32(0), b"gone");
+    }
+
+    /// Whether the connection ended because the gateway went silent (given up by
+    /// [`abandon`](Self::abandon), or QUIC's idle timeout) rather than being closed or reset
+    /// by the gateway: a silent gateway is likely dead, a closing one likely restarting.
+    pub fn went_silent(&self) -> bool {
+        self.abandoned.load(Ordering::Relaxed)
+            || matches!(self.connection.close_reason(), Some(quinn::ConnectionError::TimedOut))
     }
 
     /// Closes the connection and waits briefly for the close to reach the gateway.

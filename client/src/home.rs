@@ -25,7 +25,8 @@ pub struct Home {
 pub struct SavedSession {
     /// Gateway address, `HOST:PORT`, that granted the session.
     pub gateway: String,
-    /// Every gateway to fail over to, in order (from the profile); may be empty.
+    /// Every gateway to fail over to (the profile's, and one named on the command line); tried
+    /// after `gateway` in the person's order ([`crate::spread`]). May be empty.
     #[serde(default)]
     pub gateways: Vec<String>,
     /// The organisation CA certificate(s), PEM.
@@ -82,6 +83,23 @@ impl Home {
     pub fn save_session(&self, session: &SavedSession) -> Result<(), ClientError> {
         let json = serde_json::to_vec_pretty(session).map_err(|e| ClientError::Local(e.to_string()))?;
         write_private(&self.dir, SESSION_FILE, &json)
+    }
+
+    /// Records that session `session_id` is now on `gateway` (after a fail-over), so `status`
+    /// names it and the next `forward` starts there. Does nothing if the saved session is
+    /// another one by now (a new login) or already says so; returns whether it wrote.
+    pub fn note_gateway(&self, session_id: &str, gateway: &str) -> Result<bool, ClientError> {
+        match self.load_session()? {
+            Some(mut saved) if saved.session_id == session_id && saved.gateway != gateway => {
+                if !saved.gateways.iter().any(|g| g == &saved.gateway) {
+                    saved.gateways.push(saved.gateway.clone());
+                }
+                saved.gateway = gateway.to_owned();
+                self.save_session(&saved)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// The profile imported by `setup`, if any.
@@ -184,6 +202,30 @@ mod tests {
         }
         home.clear_session().unwrap();
         assert!(home.load_session().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_fail_over_is_noted_only_for_the_same_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::resolve(Some(dir.path().join("h"))).unwrap();
+        let session = SavedSession {
+            gateway: "a:4433".into(),
+            gateways: vec!["a:4433".into(), "b:4433".into()],
+            ca_pem: "pem".into(),
+            user: "alice".into(),
+            session_id: "s1".into(),
+            ticket: Sensitive::new("t".into()),
+            expires_at: 5,
+            resources: vec![],
+        };
+        home.save_session(&session).unwrap();
+        assert!(!home.note_gateway("s0", "b:4433").unwrap(), "another session");
+        assert!(!home.note_gateway("s1", "a:4433").unwrap(), "unchanged");
+        assert!(home.note_gateway("s1", "b:4433").unwrap());
+        let back = home.load_session().unwrap().unwrap();
+        assert_eq!(back.gateway, "b:4433");
+        assert_eq!(back.gateways, session.gateways);
+        assert_eq!(back.ticket.expose(), "t");
     }
 
     #[test]

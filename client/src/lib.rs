@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod home;
 pub mod messages;
 pub mod socks;
+pub mod spread;
 pub mod tunnel;
 
 pub use error::ClientError;

@@ -6,7 +6,7 @@ use rampart_client::doctor::diagnose;
 use rampart_client::error::exit;
 use rampart_client::forward::{self, Mapping, Tunnel};
 use rampart_client::messages::{Context, clock_skew, explain};
-use rampart_client::{ClientError, GatewayClient, Home, SavedSession, socks};
+use rampart_client::{ClientError, GatewayClient, Home, SavedSession, socks, spread};
 use rampart_core::profile::Profile;
 use rampart_core::protocol::{ResourceInfo, SessionGrant};
 use rampart_core::secret::Sensitive;
@@ -20,7 +20,8 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(version, about, after_help = EXIT_CODES)]
 struct Cli {
-    /// Gateway address, HOST:PORT (default: from the profile or the saved session).
+    /// Gateway address, HOST:PORT, tried first (then the profile's gateways in your order;
+    /// default: the profile's, or the saved session's).
     #[arg(long, global = true, env = "RAMPART_GATEWAY")]
     gateway: Option<String>,
     /// Organisation CA certificate (PEM) the gateway's certificate must chain to (default: from
@@ -134,7 +135,9 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
                 .ok_or(ClientError::NotLoggedIn)
                 .map_err(plain)?;
             let listeners = forward::bind(&mappings).await.map_err(plain)?;
+            let session_id = saved.session_id.clone();
             let tunnel = Tunnel::start(saved).await.map_err(plain)?;
+            remember_gateway(home.clone(), session_id, &tunnel);
             let mut tasks = tokio::task::JoinSet::new();
             for (listener, resource) in listeners {
                 let local = listener
@@ -160,7 +163,9 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
                 .ok_or(ClientError::NotLoggedIn)
                 .map_err(plain)?;
             let listener = socks::bind(listen).await.map_err(plain)?;
+            let session_id = saved.session_id.clone();
             let tunnel = Tunnel::start(saved).await.map_err(plain)?;
+            remember_gateway(home.clone(), session_id, &tunnel);
             let local = listener
                 .local_addr()
                 .map_err(|e| plain(ClientError::Local(e.to_string())))?;
@@ -173,8 +178,16 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
             }
         }
         Command::Doctor => {
-            let (gateways, ca_pem) = connection(&cli, &home).map_err(plain)?;
-            let checks = diagnose(&gateways, &ca_pem, unix_now).await;
+            let known = connection(&cli, &home).map_err(plain)?;
+            let saved = home.load_session().ok().flatten();
+            let gateways = match &saved {
+                Some(s) if cli.gateway.is_none() => {
+                    println!("Your session is on the gateway at {}.", s.gateway);
+                    spread::starting_with(Some(&s.gateway), &s.user, &known.all())
+                }
+                _ => known.order(home.load_profile().ok().flatten().and_then(|p| p.user).as_deref()),
+            };
+            let checks = diagnose(&gateways, &known.ca_pem, unix_now).await;
             for check in &checks {
                 match &check.fix {
                     None => println!("[ ok ] {}", check.finding),
@@ -200,20 +213,73 @@ fn session_over(ended: rampart_client::tunnel::Ended) -> ClientError {
     }
 }
 
-/// Gateways to try and the CA: the command line, else the profile, else the saved session.
-fn connection(cli: &Cli, home: &Home) -> Result<(Vec<String>, String), ClientError> {
+/// After a fail-over, the saved session names the gateway the link moved to.
+fn remember_gateway(home: Home, session_id: String, tunnel: &Tunnel) {
+    let mut changes = tunnel.gateway_changes();
+    tokio::spawn(async move {
+        loop {
+            let now_on = changes.borrow_and_update().clone();
+            if let Some(gateway) = now_on
+                && let Err(e) = home.note_gateway(&session_id, &gateway)
+            {
+                tracing::warn!(error = %e, "cannot note the session's new gateway");
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// The gateways a command may use and the organisation CA.
+struct Known {
+    /// Named on the command line: tried first.
+    explicit: Option<String>,
+    /// The profile's (else the saved session's), tried in the person's order.
+    listed: Vec<String>,
+    ca_pem: String,
+}
+
+impl Known {
+    /// Every gateway in the order `user` tries them: the one on the command line, then the
+    /// others by the person's stable choice ([`spread`]), or the profile's order if no
+    /// username is known.
+    fn order(&self, user: Option<&str>) -> Vec<String> {
+        match user {
+            Some(user) => spread::starting_with(self.explicit.as_deref(), user, &self.listed),
+            None => self.all(),
+        }
+    }
+
+    /// Every gateway, the command line's first, each once.
+    fn all(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.explicit.iter().cloned().collect();
+        for gateway in &self.listed {
+            if !all.contains(gateway) {
+                all.push(gateway.clone());
+            }
+        }
+        all
+    }
+}
+
+/// Gateways to try and the CA: the command line's gateway first, then the profile's, else the
+/// saved session's; the CA from the command line, else the profile, else the saved session.
+fn connection(cli: &Cli, home: &Home) -> Result<Known, ClientError> {
     let profile = home.load_profile()?;
     let saved = home.load_session().ok().flatten();
-    let gateways = match (&cli.gateway, &profile, &saved) {
-        (Some(g), _, _) => vec![g.clone()],
-        (None, Some(p), _) => p.gateways.clone(),
-        (None, None, Some(s)) => std::iter::once(s.gateway.clone()).chain(s.gateways.clone()).collect(),
-        (None, None, None) => {
-            return Err(ClientError::Local(
-                "no gateway known: run `rampart-connect setup` with the profile from the service desk (or pass --gateway and --ca)".into(),
-            ));
+    let listed = match (&profile, &saved) {
+        (Some(p), _) => p.gateways.clone(),
+        (None, Some(s)) if cli.gateway.is_none() => {
+            std::iter::once(s.gateway.clone()).chain(s.gateways.clone()).collect()
         }
+        _ => Vec::new(),
     };
+    if cli.gateway.is_none() && listed.is_empty() {
+        return Err(ClientError::Local(
+            "no gateway known: run `rampart-connect setup` with the profile from the service desk (or pass --gateway and --ca)".into(),
+        ));
+    }
     let ca_pem = match (&cli.ca, profile, saved) {
         (Some(path), _, _) => std::fs::read_to_string(path)
             .map_err(|e| ClientError::Local(format!("cannot read the CA file {}: {e}", path.display())))?,
@@ -225,7 +291,11 @@ fn connection(cli: &Cli, home: &Home) -> Result<(Vec<String>, String), ClientErr
             ));
         }
     };
-    Ok((gateways, ca_pem))
+    Ok(Known {
+        explicit: cli.gateway.clone(),
+        listed,
+        ca_pem,
+    })
 }
 
 /// Reads a profile, stopping one byte past the size limit so `setup /dev/zero` cannot fill
@@ -274,7 +344,7 @@ async fn login(
     otp: Option<String>,
     password_stdin: bool,
 ) -> Result<(), Failure<'static>> {
-    let (gateways, ca_pem) = connection(cli, home).map_err(plain)?;
+    let known = connection(cli, home).map_err(plain)?;
     let profile = home.load_profile().map_err(plain)?;
     let user = match user.or_else(|| profile.as_ref().and_then(|p| p.user.clone())) {
         Some(user) => user,
@@ -285,7 +355,9 @@ async fn login(
         Some(code) => Sensitive::new(code),
         None => Sensitive::new(prompt("Code from your authenticator app: ").map_err(plain)?),
     };
-    let (gateway, client) = connect_any(&gateways, &ca_pem).await.map_err(plain)?;
+    let (gateway, client) = connect_any(&known.order(Some(&user)), &known.ca_pem)
+        .await
+        .map_err(plain)?;
     let clock_offset = client.server_time().saturating_sub(unix_now());
     if let Some(warning) = clock_skew(clock_offset) {
         eprintln!("warning: {warning}");
@@ -304,8 +376,8 @@ async fn login(
         .ok_or_else(|| plain(ClientError::Protocol("no session ticket in the answer".into())))?;
     home.save_session(&SavedSession {
         gateway: gateway.clone(),
-        gateways: gateways.clone(),
-        ca_pem,
+        gateways: known.all(),
+        ca_pem: known.ca_pem.clone(),
         user: grant.user.clone(),
         session_id: grant.session_id.clone(),
         ticket,
@@ -315,7 +387,7 @@ async fn login(
     .map_err(plain)?;
     let _ = home.mark_logged_in();
     println!(
-        "Logged in as {} until {}.",
+        "Logged in as {} until {} (through {gateway}).",
         printable(&grant.user),
         local_time(grant.expires_at)
     );
@@ -336,11 +408,14 @@ async fn connect_any(gateways: &[String], ca_pem: &str) -> Result<(String, Gatew
     Err(last.unwrap_or_else(|| ClientError::Local("no gateway to connect to".into())))
 }
 
+/// The saved session's gateway, then the others in the person's order.
+fn session_gateways(saved: &SavedSession) -> Vec<String> {
+    spread::starting_with(Some(&saved.gateway), &saved.user, &saved.gateways)
+}
+
 async fn status(home: &Home) -> Result<u8, ClientError> {
     let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
-    let gateways: Vec<String> = std::iter::once(saved.gateway.clone())
-        .chain(saved.gateways.clone())
-        .collect();
+    let gateways = session_gateways(&saved);
     let checked: Result<(String, SessionGrant), ClientError> = async {
         let (gateway, client) = connect_any(&gateways, &saved.ca_pem).await?;
         let grant = client.resume(&saved.ticket).await;
@@ -377,9 +452,7 @@ async fn status(home: &Home) -> Result<u8, ClientError> {
 
 async fn logout(home: &Home, forget: bool) -> Result<(), ClientError> {
     let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
-    let gateways: Vec<String> = std::iter::once(saved.gateway.clone())
-        .chain(saved.gateways.iter().filter(|g| **g != saved.gateway).cloned())
-        .collect();
+    let gateways = session_gateways(&saved);
     let result = async {
         let (_, client) = connect_any(&gateways, &saved.ca_pem).await?;
         let ended = async {

@@ -1,9 +1,10 @@
 //! A session's connection to the gateway, kept up for forwards and the SOCKS listener: made on
 //! demand with the resume ticket (no new code), retried with backoff, and failed over to the
-//! profile's next gateway when one stops answering. Listeners never notice: only the forwarded
-//! connection that finds the link down waits for the reconnect. One slow or refused resource
-//! never takes the link down for the others, and a session the gateway has ended is remembered,
-//! so the listeners stop instead of knocking on the gateway for every new connection.
+//! person's next gateway (their stable order, [`crate::spread`]) when one stops answering.
+//! Listeners never notice: only the forwarded connection that finds the link down waits for the
+//! reconnect. One slow or refused resource never takes the link down for the others, and a
+//! session the gateway has ended is remembered, so the listeners stop instead of knocking on the
+//! gateway for every new connection.
 
 use crate::{ClientError, GatewayClient, SavedSession};
 use rampart_core::ErrorCode;
@@ -55,13 +56,14 @@ pub struct Tunnel {
     link: Mutex<Link>,
     resources: RwLock<Vec<ResourceInfo>>,
     ended: watch::Sender<Option<Ended>>,
+    on: watch::Sender<Option<String>>,
 }
 
 impl Tunnel {
     /// Connects and resumes the saved session now, so a dead session is reported at start.
+    /// The gateway holding the session comes first, then the person's order of the others.
     pub async fn start(saved: SavedSession) -> Result<Arc<Self>, ClientError> {
-        let mut gateways = vec![saved.gateway.clone()];
-        gateways.extend(saved.gateways.iter().filter(|g| **g != saved.gateway).cloned());
+        let gateways = crate::spread::starting_with(Some(&saved.gateway), &saved.user, &saved.gateways);
         let tunnel = Arc::new(Self {
             gateways,
             ca_pem: saved.ca_pem,
@@ -69,6 +71,7 @@ impl Tunnel {
             link: Mutex::new(Link::default()),
             resources: RwLock::new(saved.resources),
             ended: watch::Sender::new(None),
+            on: watch::Sender::new(None),
         });
         tunnel.client().await?;
         Ok(tunnel)
@@ -83,6 +86,11 @@ impl Tunnel {
     pub async fn gateway(&self) -> Option<String> {
         let link = self.link.lock().await;
         link.current.as_ref().map(|(i, _)| self.gateways[*i].clone())
+    }
+
+    /// The gateway each new link is on, as it comes up (after a fail-over, the new one).
+    pub fn gateway_changes(&self) -> watch::Receiver<Option<String>> {
+        self.on.subscribe()
     }
 
     /// Resolves once the gateway has said the session is over (ended, expired, killed).
@@ -122,10 +130,14 @@ impl Tunnel {
         {
             return Err(ClientError::ConnectionLost(reason.clone()));
         }
-        let first = link.current.as_ref().map_or(0, |(i, _)| *i);
+        let lost = link.current.as_ref().map(|(i, client)| (*i, client.went_silent()));
+        let first = attempt_order(self.gateways.len(), lost, 0)
+            .first()
+            .copied()
+            .unwrap_or(0);
         let had_link = link.current.take().is_some();
         let mut last: Option<ClientError> = None;
-        for delay in BACKOFF_MS {
+        for (round, delay) in BACKOFF_MS.into_iter().enumerate() {
             let busy_wait = match &last {
                 Some(ClientError::Busy { retry_after_secs }) => {
                     Duration::from_secs(u64::from(*retry_after_secs)).min(MAX_BUSY_WAIT)
@@ -133,8 +145,7 @@ impl Tunnel {
                 _ => Duration::ZERO,
             };
             tokio::time::sleep(Duration::from_millis(delay).max(busy_wait)).await;
-            for k in 0..self.gateways.len() {
-                let index = (first + k) % self.gateways.len();
+            for index in attempt_order(self.gateways.len(), lost, round) {
                 let gateway = &self.gateways[index];
                 match self.connect(gateway).await {
                     Ok(client) => {
@@ -143,6 +154,7 @@ impl Tunnel {
                         }
                         link.current = Some((index, client.clone()));
                         link.failed = None;
+                        self.on.send_replace(Some(gateway.clone()));
                         return Ok(client);
                     }
                     Err(e) if retryable(&e) => {
@@ -209,6 +221,20 @@ async fn open_on(
     }
 }
 
+/// The gateways (indexes into the tunnel's order) to try in reconnect round `round`, after the
+/// link on gateway `lost.0` was lost (`lost.1`: it went silent), or at start (`None`). A gateway
+/// that went silent is likely dead (killed, or its host lost): the others come first, and it is
+/// left out of the first round, where its handshake could only time out. One that closed or
+/// reset the link is likely restarting: it comes first, so people stay on their own gateway.
+fn attempt_order(n: usize, lost: Option<(usize, bool)>, round: usize) -> Vec<usize> {
+    let (first, skip) = match lost {
+        Some((i, true)) if n > 1 => ((i + 1) % n, (round == 0).then_some(i)),
+        Some((i, _)) => (i % n.max(1), None),
+        None => (0, None),
+    };
+    (0..n).map(|k| (first + k) % n).filter(|i| Some(*i) != skip).collect()
+}
+
 /// Errors after which another attempt (later, or at another gateway) may succeed.
 fn retryable(error: &ClientError) -> bool {
     error.is_connection_failure()
@@ -220,4 +246,24 @@ fn retryable(error: &ClientError) -> bool {
                 ..
             }
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_gateway_goes_last_and_a_closing_one_first() {
+        // At start: the session's gateway, then the person's order.
+        assert_eq!(attempt_order(3, None, 0), vec![0, 1, 2]);
+        // Gateway 1 closed or reset the link (a restart): it is tried again first.
+        assert_eq!(attempt_order(3, Some((1, false)), 0), vec![1, 2, 0]);
+        // Gateway 1 went silent (killed): the next ones first, it only from the second round.
+        assert_eq!(attempt_order(3, Some((1, true)), 0), vec![2, 0]);
+        assert_eq!(attempt_order(3, Some((1, true)), 1), vec![2, 0, 1]);
+        assert_eq!(attempt_order(2, Some((1, true)), 0), vec![0]);
+        // With one gateway there is nowhere else to go.
+        assert_eq!(attempt_order(1, Some((0, true)), 0), vec![0]);
+        assert_eq!(attempt_order(1, Some((0, false)), 3), vec![0]);
+    }
 }

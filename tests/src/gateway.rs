@@ -530,3 +530,52 @@ pub async fn open_refusal(client: &rampart_client::GatewayClient, resource: &str
         Ok(_) => panic!("{resource} opened"),
     }
 }
+
+impl GatewayProc {
+    /// Kills the gateway with SIGKILL, as a crash or a lost host would: no connection is
+    /// closed, its clients just stop hearing from it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LdapLab {
+    /// [`LdapLab::start`] with `extra_ldif` entries (e.g.
+    /// [`generated_people_ldif`](crate::slapd::generated_people_ldif)) added to the fixture
+    /// directory.
+    pub async fn start_with_people(policy: &str, settings: &str, extra_ldif: &str) -> Self {
+        let slapd = crate::slapd::Slapd::start(None, extra_ldif);
+        let echo = spawn_echo().await;
+        let secrets = tempfile::tempdir().unwrap();
+        let password_file = secrets.path().join("bind-password");
+        std::fs::write(&password_file, format!("{}\n", crate::slapd::SERVICE_PASSWORD)).unwrap();
+        let directory = format!(
+            "[directory]\nkind = \"ldap\"\nurls = [\"{url}\"]\nbind_dn = \"{dn}\"\nbind_password_file = \"{pw}\"\n\
+             user_base = \"ou=people,{base}\"\ngroup_base = \"ou=groups,{base}\"\nconnect_timeout_secs = 1\n\
+             operation_timeout_secs = 2\n",
+            url = slapd.url,
+            dn = crate::slapd::SERVICE_DN,
+            pw = password_file.display(),
+            base = crate::slapd::BASE,
+        );
+        let policy = policy.replace("{echo}", &echo);
+        let gw = GatewayProc::start(
+            GatewayProc::new_ca(),
+            &GatewaySpec {
+                directory: &directory,
+                policy: &policy,
+                settings,
+                ..GatewaySpec::default()
+            },
+        );
+        Self {
+            gw,
+            slapd,
+            echo,
+            directory,
+            policy_text: policy,
+            _secrets: secrets,
+        }
+    }
+}

@@ -1,8 +1,9 @@
 //! The 9 a.m. login storm on a scaled-out Rampart beside a one-host one, in the same run:
-//! USERS people (real slapd, real TOTP codes) log in CONCURRENCY at a time, first through one
-//! gateway on SQLite, then spread over two gateways sharing PostgreSQL (a cluster this program
-//! starts, with a synchronous standby unless `--no-standby`). Then the time a kill through one
-//! gateway takes to cut a live flow on the other.
+//! USERS people (real slapd, real TOTP codes) log in CONCURRENCY at a time through one gateway
+//! on SQLite, and spread over two gateways sharing PostgreSQL (a cluster this program starts,
+//! with a synchronous standby unless `--no-standby`), in alternating rounds (SQLite, PostgreSQL,
+//! SQLite, PostgreSQL; the second round with the next time step's codes). Then the time a kill
+//! through one gateway takes to cut a live flow on the other, over five people.
 //!
 //! `cargo run --release -p rampart-benches --bin scale-out-logins -- [USERS] [CONCURRENCY] [--no-standby]`
 //! (defaults 1000 and 50). Each login is a full one: QUIC handshake, LDAP search, user bind and
@@ -24,7 +25,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 
 /// A running in-process gateway and the means to stop it.
 struct Running {
@@ -71,9 +71,19 @@ async fn start_gateway(
     Ok(Running { addr, stop, task })
 }
 
+/// Kill-propagation rounds, with people beyond the storm's.
+const KILL_ROUNDS: usize = 5;
+
 /// One storm: every user logs in once, `concurrency` at a time, person `i` at gateway
-/// `i % gateways.len()`. Returns (logins/s, ok, failed, p50, p99, seconds).
-async fn storm(gateways: &[String], ca_pem: &str, users: usize, concurrency: usize) -> (f64, usize, usize, Duration, Duration, f64) {
+/// `i % gateways.len()`, with the code of the time step `step_ahead` steps from now.
+/// Returns (logins/s, ok, failed, p50, p99, seconds).
+async fn storm(
+    gateways: &[String],
+    ca_pem: &str,
+    users: usize,
+    concurrency: usize,
+    step_ahead: u64,
+) -> (f64, usize, usize, Duration, Duration, f64) {
     let seeds: Arc<Vec<Vec<u8>>> = Arc::new((0..users).map(seed_of).collect());
     let gateways = Arc::new(gateways.to_vec());
     let ca_pem = Arc::new(ca_pem.to_owned());
@@ -94,7 +104,8 @@ async fn storm(gateways: &[String], ca_pem: &str, users: usize, concurrency: usi
                     return (latencies, failures, last);
                 }
                 let (uid, pw, _) = user(i);
-                let code = generate_totp(&seeds[i], &TotpParams::default(), rampart_benches::tunnel::unix_now()).unwrap();
+                let at = rampart_benches::tunnel::unix_now() + 30 * step_ahead;
+                let code = generate_totp(&seeds[i], &TotpParams::default(), at).unwrap();
                 let t = Instant::now();
                 let ok = match GatewayClient::connect(&gateways[i % gateways.len()], &ca_pem).await {
                     Ok(client) => {
@@ -139,7 +150,8 @@ async fn main() -> anyhow::Result<()> {
     let users: usize = numbers.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let concurrency: usize = numbers.next().map(|a| a.parse()).transpose()?.unwrap_or(50);
 
-    let slapd = Slapd::start_with(None, &ldif(users), false);
+    let people = users + KILL_ROUNDS;
+    let slapd = Slapd::start_with(None, &ldif(people), false);
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("pw"), SERVICE_PASSWORD)?;
     let ldap: LdapConfig = slapd.ldap_config(&dir.path().join("pw"), concurrency);
@@ -154,11 +166,11 @@ async fn main() -> anyhow::Result<()> {
             });
         }
     });
+    let killed: Vec<String> = (users..people).map(|i| format!("{:?}", user(i).0)).collect();
     let policy = Policy::parse(&format!(
-        "[[resource]]\nname = \"echo\"\ntarget = \"{echo_addr}\"\nallow_groups = [\"*\"]\nallow_users = [\"{}\"]\n",
-        user(0).0
-    ))
-    .or_else(|_| Policy::parse(&format!("[[resource]]\nname = \"echo\"\ntarget = \"{echo_addr}\"\nallow_users = [\"{}\"]\n", user(0).0)))?;
+        "[[resource]]\nname = \"echo\"\ntarget = \"{echo_addr}\"\nallow_users = [{}]\n",
+        killed.join(", ")
+    ))?;
 
     // One gateway on SQLite.
     let sqlite_dir = dir.path().join("sqlite");
@@ -167,9 +179,6 @@ async fn main() -> anyhow::Result<()> {
     let sqlite_keys = Arc::new(KeyRing::load_or_create(&sqlite_dir.join("master.key"))?);
     provision_into(sqlite.as_ref(), &sqlite_keys, users.saturating_sub(1)).await?;
     let one = start_gateway(sqlite, sqlite_keys, &ldap, &ca, &policy, dir.path(), "sqlite").await?;
-    let single = storm(std::slice::from_ref(&one.addr), ca.cert_pem(), users, concurrency).await;
-    let _ = one.stop.send(());
-    let _ = one.task.await;
 
     // Two gateways on PostgreSQL, each with its own connection pool, as on two hosts.
     let (primary, standby_cluster, url) = tokio::task::spawn_blocking(move || {
@@ -184,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
     let kek: Arc<dyn KeyEncryptionKey> = Arc::new(LocalKek::generate()?.0);
     let seeding: Arc<dyn Store> = Arc::new(seeding);
     let seed_keys = KeyRing::from_store(seeding.clone(), kek.clone(), "bench", 0).await?;
-    provision_into(seeding.as_ref(), &seed_keys, users.saturating_sub(1)).await?;
+    provision_into(seeding.as_ref(), &seed_keys, people.saturating_sub(1)).await?;
     let mut running = Vec::new();
     let mut stores = Vec::new();
     for name in ["pg-a", "pg-b"] {
@@ -194,15 +203,22 @@ async fn main() -> anyhow::Result<()> {
         running.push(start_gateway(store, keys, &ldap, &ca, &policy, dir.path(), name).await?);
     }
     let addrs: Vec<String> = running.iter().map(|g| g.addr.clone()).collect();
-    let double = storm(&addrs, ca.cert_pem(), users, concurrency).await;
+    let mut single = Vec::new();
+    let mut double = Vec::new();
+    for step_ahead in 0..2 {
+        single.push(storm(std::slice::from_ref(&one.addr), ca.cert_pem(), users, concurrency, step_ahead).await);
+        double.push(storm(&addrs, ca.cert_pem(), users, concurrency, step_ahead).await);
+    }
+    let _ = one.stop.send(());
+    let _ = one.task.await;
 
     // Kill propagation: person 0 holds a flow on gateway A; the kill is written through
     // gateway B's store, as B's admin API does; measured until A cuts the flow.
     let mut kills = Vec::new();
-    for round in 0..5u64 {
-        tokio::time::sleep(Duration::from_millis(1000 + round * 137)).await;
-        let (uid, pw, _) = user(0);
-        let code = generate_totp(&seed_of(0), &TotpParams::default(), rampart_benches::tunnel::unix_now() + 30 * (round + 1)).unwrap();
+    for (round, person) in (users..people).enumerate() {
+        tokio::time::sleep(Duration::from_millis(700 + 137 * round as u64)).await;
+        let (uid, pw, _) = user(person);
+        let code = generate_totp(&seed_of(person), &TotpParams::default(), rampart_benches::tunnel::unix_now()).unwrap();
         let client = GatewayClient::connect(&addrs[0], ca.cert_pem()).await?;
         let grant = match client.login(&uid, Sensitive::new(pw), Sensitive::new(code)).await {
             Ok(grant) => grant,
@@ -239,14 +255,22 @@ async fn main() -> anyhow::Result<()> {
             r.0, r.1, r.2, r.5, r.3, r.4
         );
     };
-    line("one gateway, SQLite", &single);
     let pg_name = if standby {
         "two gateways, PostgreSQL + synchronous standby"
     } else {
         "two gateways, PostgreSQL"
     };
-    line(pg_name, &double);
-    println!("  ratio two-on-PostgreSQL / one-on-SQLite: {:.2}", double.0 / single.0);
+    for round in 0..single.len() {
+        line(&format!("round {}: one gateway, SQLite", round + 1), &single[round]);
+        line(&format!("round {}: {pg_name}", round + 1), &double[round]);
+    }
+    let rate = |runs: &[(f64, usize, usize, Duration, Duration, f64)]| runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64;
+    println!(
+        "  mean of the rounds: SQLite {:.0}/s, PostgreSQL {:.0}/s, ratio two-on-PostgreSQL / one-on-SQLite: {:.2}",
+        rate(&single),
+        rate(&double),
+        rate(&double) / rate(&single)
+    );
     println!(
         "  kill through gateway B cut a flow on gateway A (session_check_secs = 1), {} rounds: median {:?}, max {:?}",
         kills.len(),
