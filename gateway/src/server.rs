@@ -163,7 +163,7 @@ impl Gateway {
             flows: parts.flows,
             audit: parts.audit,
             clock: parts.clock,
-            clock_check: ClockCheck::new(settings.max_clock_skew_ms),
+            clock_check: clock_check::new(&settings),
             policy: PolicyHolder::new(
                 parts.policy,
                 parts.policy_file,

@@ -382,3 +382,23 @@ pub struct Health {
     /// `ok`.
     pub status: String,
 }
+
+/// One readiness check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReadinessCheck {
+    /// `clock`: this provisioner's clock against the database's.
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Plain words (never the offset: that is in the log and in the refusals operators get).
+    pub detail: String,
+}
+
+/// Answer to `/readyz` (200 when every check passes, 503 otherwise); the gateway's shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    /// All checks passed.
+    pub ready: bool,
+    /// Each check.
+    pub checks: Vec<ReadinessCheck>,
+}

@@ -51,6 +51,16 @@ pub struct ProvisionerSettings {
     /// How far from now, in time steps each way, a resync searches for two consecutive codes
     /// (default 60: half an hour with 30-second steps).
     pub resync_search_steps: u32,
+    /// Largest difference, in milliseconds, between this provisioner's clock and the database's
+    /// (default 3000). Beyond it the operations whose result depends on the time (token issue
+    /// and enrolment, resync, temporary codes) are refused with 503 until the clocks agree, and
+    /// the log (`rampart::clock`) and `/readyz` say so.
+    pub max_clock_skew_ms: u64,
+    /// How often the clock is compared with the database's, in seconds (default 30).
+    pub clock_check_secs: u64,
+    /// Seconds added to the system clock (default 0). For drills and tests only: the
+    /// provisioner then behaves as on a host whose clock is off, and logs a warning at start.
+    pub clock_offset_secs: i64,
 }
 
 impl Default for ProvisionerSettings {
@@ -60,6 +70,9 @@ impl Default for ProvisionerSettings {
             temporary_code_lifetime_secs: 15 * 60,
             max_token_failures: 10,
             resync_search_steps: 60,
+            max_clock_skew_ms: 3000,
+            clock_check_secs: 30,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -79,6 +92,15 @@ impl ProvisionerSettings {
         }
         if self.resync_search_steps == 0 || self.resync_search_steps > 2880 {
             problems.push("settings.resync_search_steps must be between 1 and 2880".into());
+        }
+        if !(100..=600_000).contains(&self.max_clock_skew_ms) {
+            problems.push("settings.max_clock_skew_ms must be between 100 and 600000".into());
+        }
+        if !(1..=3600).contains(&self.clock_check_secs) {
+            problems.push("settings.clock_check_secs must be between 1 and 3600".into());
+        }
+        if self.clock_offset_secs.abs() > 86_400 {
+            problems.push("settings.clock_offset_secs must be within a day either way".into());
         }
         problems
     }
@@ -162,6 +184,33 @@ mod tests {
     }
 
     #[test]
+    fn the_clock_settings_have_bounds() {
+        let defaults = ProvisionerSettings::default();
+        assert_eq!(
+            (
+                defaults.max_clock_skew_ms,
+                defaults.clock_check_secs,
+                defaults.clock_offset_secs
+            ),
+            (3000, 30, 0)
+        );
+        for (skew, every, offset, problems) in [
+            (100, 1, -86_400, 0),
+            (600_000, 3600, 86_400, 0),
+            (99, 0, -86_401, 3),
+            (600_001, 3601, 86_401, 3),
+        ] {
+            let settings = ProvisionerSettings {
+                max_clock_skew_ms: skew,
+                clock_check_secs: every,
+                clock_offset_secs: offset,
+                ..ProvisionerSettings::default()
+            };
+            assert_eq!(settings.problems().len(), problems, "{settings:?}");
+        }
+    }
+
+    #[test]
     fn every_problem_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("provisioner.toml");
@@ -174,6 +223,17 @@ mod tests {
             panic!("accepted")
         };
         assert_eq!(problems.len(), 2, "{problems:?}");
+        std::fs::write(
+            &path,
+            "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c'\nkey='k'\n[settings]\nmax_clock_skew_ms=99\n\
+             clock_check_secs=0\nclock_offset_secs=86401\n",
+        )
+        .unwrap();
+        let Err(ConfigError::Invalid { problems, .. }) = ProvisionerConfig::load(&path) else {
+            panic!("accepted")
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("max_clock_skew_ms")), "{problems:?}");
         std::fs::write(
             &path,
             "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c'\nkey='k'\nport=1\n",

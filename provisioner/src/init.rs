@@ -7,7 +7,7 @@
 //! its own files and no new admin key.
 
 use crate::config::MASTER_KEY_FILE;
-use crate::service::{ServiceError, now};
+use crate::service::{ServiceError, unix_now as now};
 use anyhow::{Context, bail};
 use rampart_certs::CertificateAuthority;
 use rampart_store::{OperatorRole, StoreConfig};

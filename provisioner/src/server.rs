@@ -73,18 +73,34 @@ impl ProvisionerServer {
 
     /// Serves until `shutdown` completes, then lets running requests finish. First, VMs a
     /// stopped provisioner left in the middle of a hook go to maintenance once that hook would
-    /// have timed out (those not yet due are watched in the background).
+    /// have timed out (those not yet due are watched in the background). The clock is compared
+    /// with the database's before serving, then every `clock_check_secs` in a task of its own.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         let provisioner = self.state.provisioner.clone();
+        let offset_secs = provisioner.settings().clock_offset_secs;
+        if offset_secs != 0 {
+            tracing::warn!(
+                target: rampart_store::clock::TARGET, offset_secs,
+                "DRILL: settings.clock_offset_secs shifts this provisioner's clock; never set it in production"
+            );
+        }
         let mut interrupted = provisioner
             .interrupted_hooks()
             .await
             .context("cannot look for VM hooks the last stop cut short")?;
+        let now = provisioner.now();
         provisioner
-            .fail_interrupted_hooks(&mut interrupted, crate::service::unix_now())
+            .fail_interrupted_hooks(&mut interrupted, now)
             .await
             .context("cannot recover VMs from hooks the last stop cut short")?;
+        // Compared once before the first request, then in a task of its own.
+        provisioner.check_clock().await;
+        let checker = provisioner.clone();
+        let period = Duration::from_secs(provisioner.settings().clock_check_secs);
+        let clock_task = tokio::spawn(async move {
+            rampart_store::clock::every(period, || checker.check_clock()).await;
+        });
         let recovery = (!interrupted.is_empty())
             .then(|| tokio::spawn(async move { provisioner.recover_interrupted_hooks(interrupted).await }));
         let handle = axum_server::Handle::new();
@@ -103,6 +119,7 @@ impl ProvisionerServer {
         if let Some(recovery) = recovery {
             recovery.abort();
         }
+        clock_task.abort();
         served.context("HTTPS server failed")?;
         if let Some(writer) = audit_writer {
             writer.finish().await;

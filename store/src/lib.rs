@@ -17,6 +17,7 @@
 //!   sealed blob, password hash or ticket hash.
 
 pub mod access;
+pub mod clock;
 mod config;
 pub mod copy;
 mod error;

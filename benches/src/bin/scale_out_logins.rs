@@ -206,7 +206,16 @@ async fn main() -> anyhow::Result<()> {
     let mut single = Vec::new();
     let mut double = Vec::new();
     for step_ahead in 0..2 {
-        single.push(storm(std::slice::from_ref(&one.addr), ca.cert_pem(), users, concurrency, step_ahead).await);
+        single.push(
+            storm(
+                std::slice::from_ref(&one.addr),
+                ca.cert_pem(),
+                users,
+                concurrency,
+                step_ahead,
+            )
+            .await,
+        );
         double.push(storm(&addrs, ca.cert_pem(), users, concurrency, step_ahead).await);
     }
     let _ = one.stop.send(());
@@ -218,7 +227,12 @@ async fn main() -> anyhow::Result<()> {
     for (round, person) in (users..people).enumerate() {
         tokio::time::sleep(Duration::from_millis(700 + 137 * round as u64)).await;
         let (uid, pw, _) = user(person);
-        let code = generate_totp(&seed_of(person), &TotpParams::default(), rampart_benches::tunnel::unix_now()).unwrap();
+        let code = generate_totp(
+            &seed_of(person),
+            &TotpParams::default(),
+            rampart_benches::tunnel::unix_now(),
+        )
+        .unwrap();
         let client = GatewayClient::connect(&addrs[0], ca.cert_pem()).await?;
         let grant = match client.login(&uid, Sensitive::new(pw), Sensitive::new(code)).await {
             Ok(grant) => grant,
@@ -232,7 +246,13 @@ async fn main() -> anyhow::Result<()> {
         let mut buf = [0u8; 4];
         recv.read_exact(&mut buf).await?;
         let started = Instant::now();
-        stores[1].end_session(&grant.session_id, "admin_kill", rampart_benches::tunnel::unix_now() as i64).await?;
+        stores[1]
+            .end_session(
+                &grant.session_id,
+                "admin_kill",
+                rampart_benches::tunnel::unix_now() as i64,
+            )
+            .await?;
         let mut rest = [0u8; 16];
         let cut = tokio::time::timeout(Duration::from_secs(10), recv.read(&mut rest)).await;
         if matches!(cut, Ok(Err(_)) | Ok(Ok(None))) {
@@ -248,7 +268,10 @@ async fn main() -> anyhow::Result<()> {
     drop(standby_cluster);
     drop(primary);
 
-    println!("scale-out-logins: {users} users, {concurrency} at a time, slapd {}", slapd.url);
+    println!(
+        "scale-out-logins: {users} users, {concurrency} at a time, slapd {}",
+        slapd.url
+    );
     let line = |name: &str, r: &(f64, usize, usize, Duration, Duration, f64)| {
         println!(
             "  {name:<44} {:>7.0} logins/s  ({} ok, {} failed, {:.2} s, p50 {:?}, p99 {:?})",
@@ -264,7 +287,9 @@ async fn main() -> anyhow::Result<()> {
         line(&format!("round {}: one gateway, SQLite", round + 1), &single[round]);
         line(&format!("round {}: {pg_name}", round + 1), &double[round]);
     }
-    let rate = |runs: &[(f64, usize, usize, Duration, Duration, f64)]| runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64;
+    let rate = |runs: &[(f64, usize, usize, Duration, Duration, f64)]| {
+        runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64
+    };
     println!(
         "  mean of the rounds: SQLite {:.0}/s, PostgreSQL {:.0}/s, ratio two-on-PostgreSQL / one-on-SQLite: {:.2}",
         rate(&single),

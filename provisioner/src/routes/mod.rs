@@ -6,9 +6,11 @@ mod enrol;
 mod tokens;
 mod vms;
 
-use crate::api::Health;
+use crate::api::{Health, Readiness, ReadinessCheck};
 use crate::http::AppState;
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use rampart_audit::http::{ApiAudit, api_activity};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -26,7 +28,7 @@ use utoipa_axum::routes;
         (name = "reports", description = "Reports"),
         (name = "operators", description = "Operators and API keys"),
         (name = "keys", description = "Seed-sealing keys"),
-        (name = "health", description = "Liveness"),
+        (name = "health", description = "Liveness and readiness"),
     )
 )]
 struct ApiDoc;
@@ -47,6 +49,34 @@ impl Modify for ApiKeyAuth {
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 async fn healthz() -> axum::Json<Health> {
     axum::Json(Health { status: "ok".into() })
+}
+
+/// Readiness: 503 while the latest clock check found this provisioner's clock off from the
+/// database's (token issue, enrolment, resync and temporary codes are then refused); answers
+/// without a key, so it says only whether the clock is within the bound.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
+    let check = state.provisioner.clock_check();
+    let (ok, detail) = match check.latest() {
+        None => (true, "not compared with the database's clock yet"),
+        Some(reading) if reading.in_bounds => (true, "within the bound of the database's clock"),
+        Some(_) => (
+            false,
+            "off from the database's clock beyond the bound: token issue, enrolment, resync and temporary codes are refused",
+        ),
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let checks = vec![ReadinessCheck {
+        name: "clock".into(),
+        ok,
+        detail: detail.into(),
+    }];
+    (status, axum::Json(Readiness { ready: ok, checks }))
 }
 
 /// The router with every route, plus `/openapi.json`.
@@ -77,6 +107,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .routes(routes!(admin::whoami))
         .routes(routes!(admin::report))
         .routes(routes!(admin::list_operators, admin::create_operator))

@@ -19,6 +19,7 @@ use axum::http::StatusCode;
         (status = 401, body = ApiError), (status = 403, body = ApiError),
         (status = 404, description = "Not in the directory", body = ApiError),
         (status = 409, description = "Already has a token", body = ApiError),
+        (status = 503, description = "The clock is off from the database's, or the store or directory fails", body = ApiError),
     ),
     security(("api_key" = [])))]
 pub(super) async fn issue(
@@ -83,7 +84,7 @@ pub(super) async fn revoke(
     params(("username" = String, Path, description = "Username")),
     request_body = LostRequest,
     responses((status = 200, body = LostResponse), (status = 401, body = ApiError), (status = 403, body = ApiError),
-        (status = 404, body = ApiError), (status = 409, body = ApiError)),
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 503, body = ApiError)),
     security(("api_key" = [])))]
 pub(super) async fn lost(
     State(app): State<Provisioner>,
@@ -115,7 +116,8 @@ pub(super) async fn unlock(
     params(("username" = String, Path, description = "Username")),
     request_body = ResyncRequest,
     responses((status = 200, body = TokenInfo), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)),
+        (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+        (status = 503, body = ApiError)),
     security(("api_key" = [])))]
 pub(super) async fn resync(
     State(app): State<Provisioner>,
@@ -134,7 +136,7 @@ pub(super) async fn resync(
 #[utoipa::path(post, path = "/v1/people/{username}/temporary-code", tag = "tokens",
     params(("username" = String, Path, description = "Username")),
     responses((status = 201, body = TemporaryCode), (status = 401, body = ApiError), (status = 403, body = ApiError),
-        (status = 404, body = ApiError)),
+        (status = 404, body = ApiError), (status = 503, body = ApiError)),
     security(("api_key" = [])))]
 pub(super) async fn temporary_code(
     State(app): State<Provisioner>,

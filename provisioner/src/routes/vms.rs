@@ -203,8 +203,7 @@ pub(super) async fn idle(
 ) -> Result<ApiJson<Vec<VmInfo>>, ApiFailure> {
     operator.require(Permission::Read)?;
     Ok(ApiJson(
-        app.idle_vms(query.days, query.pool.as_deref(), crate::service::unix_now())
-            .await?,
+        app.idle_vms(query.days, query.pool.as_deref(), app.now()).await?,
     ))
 }
 
@@ -235,5 +234,5 @@ pub(super) async fn capacity(
     operator: Operator,
 ) -> Result<ApiJson<CapacityReport>, ApiFailure> {
     operator.require(Permission::Read)?;
-    Ok(ApiJson(app.capacity_report(crate::service::unix_now()).await?))
+    Ok(ApiJson(app.capacity_report(app.now()).await?))
 }

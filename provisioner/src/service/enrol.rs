@@ -4,7 +4,7 @@
 //! token.
 
 use super::tokens::Minted;
-use super::{Provisioner, ServiceError, now};
+use super::{Provisioner, ServiceError};
 use crate::api::{EnrolBatch, EnrolResult, GroupMembers};
 use futures::StreamExt;
 use rampart_store::IssueMode;
@@ -17,7 +17,8 @@ const LOOKUPS_IN_FLIGHT: usize = 16;
 impl Provisioner {
     /// Issues undelivered tokens to every row's person. People whose delivered token exists
     /// are skipped unless `reissue`; a token left undelivered by an interrupted run is
-    /// replaced. Every row gets a result; one bad row never stops the others.
+    /// replaced. Every row gets a result; one bad row never stops the others. Refused as a
+    /// whole while the clock is off from the database's.
     pub async fn enrol_batch(&self, actor: &str, batch: &EnrolBatch) -> Result<Vec<EnrolResult>, ServiceError> {
         if batch.rows.len() > MAX_BATCH {
             return Err(ServiceError::Invalid(format!(
@@ -25,6 +26,7 @@ impl Provisioner {
                 batch.rows.len()
             )));
         }
+        self.require_clock("enrol people (issue tokens)")?;
         let names: Vec<String> = batch.rows.iter().map(|row| row.username.clone()).collect();
         let lookups: Vec<_> = futures::stream::iter(names)
             .map(|name| {
@@ -39,7 +41,7 @@ impl Provisioner {
         } else {
             IssueMode::ReplaceUndelivered
         };
-        let now = now();
+        let now = self.now();
         // Each row ends as a result, or as a token to store (with its row index).
         let mut results: Vec<Option<EnrolResult>> = Vec::with_capacity(batch.rows.len());
         let mut prepared = Vec::new();
@@ -97,7 +99,7 @@ impl Provisioner {
                 MAX_BATCH * 4
             )));
         }
-        Ok(self.store.confirm_delivery(token_ids, actor, now()).await?)
+        Ok(self.store.confirm_delivery(token_ids, actor, self.now()).await?)
     }
 
     /// Usernames of the enabled members of a directory group.

@@ -35,7 +35,7 @@ impl Provisioner {
     /// Adds a new key and re-seals every seed under it. Each seed is opened, re-sealed and
     /// swapped in only if its row did not change meanwhile; the plaintext is wiped at once.
     pub async fn rotate_keys(&self, actor: &str) -> Result<RotateResponse, ServiceError> {
-        let new_key = self.keys.rotate(actor, super::now()).await.map_err(|e| match e {
+        let new_key = self.keys.rotate(actor, self.now()).await.map_err(|e| match e {
             rampart_store::SealError::Store(message) => ServiceError::Conflict(message),
             other => ServiceError::Unavailable(other.to_string()),
         })?;

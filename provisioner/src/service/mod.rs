@@ -18,6 +18,7 @@ use rampart_audit::AuditLog;
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
 use rampart_core::username::normalize_username;
 use rampart_directory::{Directory, DirectoryError, DirectoryUser};
+use rampart_store::clock::{ClockCheck, Reading};
 use rampart_store::{KeyRing, OperatorRecord, Store, StoreError, TokenEvent, TokenView, UserRecord};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -96,6 +97,9 @@ pub struct Provisioner {
     audit: AuditLog,
     /// Slots for pool hooks (provision, reset, destroy), shared by every request.
     hook_slots: Arc<Semaphore>,
+    /// This provisioner's clock against the database's: while it is off, what depends on the
+    /// time is refused.
+    clock_check: Arc<ClockCheck>,
 }
 
 impl Provisioner {
@@ -110,9 +114,14 @@ impl Provisioner {
             store,
             keys,
             directory,
-            settings,
             audit: AuditLog::disabled(),
             hook_slots: Arc::new(Semaphore::new(vm_hooks::HOOKS_IN_FLIGHT)),
+            clock_check: Arc::new(ClockCheck::new(
+                settings.max_clock_skew_ms,
+                settings.clock_check_secs,
+                CLOCK_AFFECTED,
+            )),
+            settings,
         }
     }
 
@@ -136,6 +145,48 @@ impl Provisioner {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Unix seconds now on this provisioner's clock: the system clock, shifted by
+    /// `clock_offset_secs` in drills.
+    pub fn now(&self) -> i64 {
+        unix_now().saturating_add(self.settings.clock_offset_secs)
+    }
+
+    /// Unix milliseconds now on this provisioner's clock.
+    fn now_ms(&self) -> i64 {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        since.saturating_add(self.settings.clock_offset_secs.saturating_mul(1000))
+    }
+
+    /// The clock check: the latest comparison with the database's clock.
+    pub fn clock_check(&self) -> &ClockCheck {
+        &self.clock_check
+    }
+
+    /// Compares this provisioner's clock with the database's once, keeps the reading and logs
+    /// a change (`rampart::clock`); `None` when the database could not be asked.
+    pub async fn check_clock(&self) -> Option<Reading> {
+        self.clock_check.check(|| self.now_ms(), self.store.as_ref()).await
+    }
+
+    /// Refuses to `what` (an operation whose result depends on the time, e.g. "issue a token")
+    /// while the latest check found this provisioner's clock off from the database's. An unknown
+    /// clock (no reading yet) holds nothing back.
+    fn require_clock(&self, what: &str) -> Result<(), ServiceError> {
+        match self.clock_check.off() {
+            None => Ok(()),
+            Some(reading) => Err(ServiceError::Unavailable(format!(
+                "cannot {what} while the provisioner's clock is off from the database's by {:+} ms (bound ±{} ms): \
+                 the result depends on the time. Fix the time synchronisation (NTP, chrony) of the provisioner's \
+                 host; this works again within {} s of the clocks agreeing",
+                reading.offset_ms,
+                self.clock_check.bound_ms(),
+                self.settings.clock_check_secs
+            ))),
+        }
     }
 
     /// The operator holding `api_key`, if the key is known and not revoked.
@@ -252,13 +303,11 @@ fn event_info(event: TokenEvent, username: &str) -> TokenEventInfo {
     }
 }
 
-/// Unix seconds now.
-pub fn unix_now() -> i64 {
-    now()
-}
+/// What the provisioner refuses while its clock is off, for the clock check's log.
+const CLOCK_AFFECTED: &str = "token issue, enrolment, resync and temporary codes";
 
-/// Unix seconds now.
-pub(crate) fn now() -> i64 {
+/// Unix seconds now on the system clock (operations use [`Provisioner::now`]).
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -1,7 +1,7 @@
 //! Operators: people and scripts with API keys. Keys are shown once at creation and stored
 //! hashed; withdrawing one takes effect on the next request.
 
-use super::{Provisioner, ServiceError, now, random_hex};
+use super::{Provisioner, ServiceError, random_hex};
 use crate::api::{CreatedOperator, OperatorInfo};
 use crate::auth::{key_hash, new_api_key};
 use rampart_store::{OperatorRecord, OperatorRole};
@@ -25,7 +25,7 @@ impl Provisioner {
         }
         let role = OperatorRole::parse(role.trim())
             .ok_or_else(|| ServiceError::Invalid("role must be admin, helpdesk or auditor".into()))?;
-        let (record, api_key) = new_operator(name, role, actor, now())?;
+        let (record, api_key) = new_operator(name, role, actor, self.now())?;
         self.store.insert_operator(&record).await.map_err(|e| match e {
             rampart_store::StoreError::Conflict(_) => {
                 ServiceError::Conflict(format!("an operator named {name:?} exists"))
@@ -51,10 +51,15 @@ impl Provisioner {
                 "an operator cannot withdraw their own key".into(),
             ));
         }
-        self.store.revoke_operator(name, now()).await.map_err(|e| match e {
-            rampart_store::StoreError::NotFound => ServiceError::NotFound(format!("no active operator named {name:?}")),
-            other => other.into(),
-        })?;
+        self.store
+            .revoke_operator(name, self.now())
+            .await
+            .map_err(|e| match e {
+                rampart_store::StoreError::NotFound => {
+                    ServiceError::NotFound(format!("no active operator named {name:?}"))
+                }
+                other => other.into(),
+            })?;
         tracing::info!(target: "rampart::provisioner", operator = actor, revoked = name, "operator key withdrawn");
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The token report: counts by state, people who never finished setting up, locked tokens,
 //! and per-group figures — the service desk's view of a ramp-up.
 
-use super::{Provisioner, ServiceError, now};
+use super::{Provisioner, ServiceError};
 use crate::api::TokenReport;
 use rampart_store::{TokenQuery, TokenState};
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ impl Provisioner {
     /// Builds the report; `pending_days` defaults to [`DEFAULT_PENDING_DAYS`].
     pub async fn report(&self, pending_days: Option<u32>) -> Result<TokenReport, ServiceError> {
         let pending_days = pending_days.unwrap_or(DEFAULT_PENDING_DAYS);
-        let now = now();
+        let now = self.now();
         let views = self.store.list_tokens(&TokenQuery::default()).await?;
         let cutoff = now.saturating_sub(i64::from(pending_days).saturating_mul(86_400));
         let mut by_state: BTreeMap<String, u64> = TokenState::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();

@@ -1,7 +1,7 @@
 //! Token operations for one person: issue (the only time a seed is shown), show, list,
 //! revoke, lost (with a temporary code or a replacement), unlock, resync, temporary codes.
 
-use super::{Provisioner, ServiceError, now, random_hex, token_change};
+use super::{Provisioner, ServiceError, random_hex, token_change};
 use crate::api::{
     IssuedToken, LostRequest, LostResponse, PersonInfo, QrFormat, TemporaryCode, TokenInfo, TokenListQuery,
 };
@@ -22,6 +22,7 @@ const HISTORY_LIMIT: u32 = 200;
 impl Provisioner {
     /// Issues a token to the person named `username` in the directory. With `reissue` an
     /// existing token is revoked and replaced; without, an existing token is a conflict.
+    /// Refused while the clock is off from the database's (its times start the token's life).
     pub async fn issue(
         &self,
         actor: &str,
@@ -29,8 +30,9 @@ impl Provisioner {
         reissue: bool,
         qr: Option<QrFormat>,
     ) -> Result<IssuedToken, ServiceError> {
+        self.require_clock("issue a token")?;
         let person = self.directory_person(username).await?;
-        let now = now();
+        let now = self.now();
         let user = self.user_record(&person, now).await?;
         let mode = if reissue { IssueMode::Replace } else { IssueMode::New };
         match self.mint(user, actor, mode, true, qr, now).await? {
@@ -184,7 +186,7 @@ impl Provisioner {
     pub async fn revoke(&self, actor: &str, username: &str, reason: &str) -> Result<TokenInfo, ServiceError> {
         let (user, view) = self.live_token(username).await?;
         self.store
-            .end_token(&view.token.id, TokenState::Revoked, actor, reason, now())
+            .end_token(&view.token.id, TokenState::Revoked, actor, reason, self.now())
             .await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token revoked");
         token_change(
@@ -200,13 +202,19 @@ impl Provisioner {
     }
 
     /// Marks the person's live token lost (if any) and optionally issues a temporary code
-    /// and/or a replacement token.
+    /// and/or a replacement token. Asked for either while the clock is off, it changes nothing.
     pub async fn lost(&self, actor: &str, username: &str, request: &LostRequest) -> Result<LostResponse, ServiceError> {
+        if request.temporary_code {
+            self.require_clock("issue a temporary code")?;
+        }
+        if request.replacement {
+            self.require_clock("issue a token")?;
+        }
         let user = self.known_person(username).await?;
         let lost_token = match self.live_token(username).await {
             Ok((_, view)) => {
                 self.store
-                    .end_token(&view.token.id, TokenState::Lost, actor, &request.reason, now())
+                    .end_token(&view.token.id, TokenState::Lost, actor, &request.reason, self.now())
                     .await?;
                 tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token reported lost");
                 token_change(
@@ -241,7 +249,9 @@ impl Provisioner {
     }
 
     /// Issues a temporary one-time code for the person (replacing any unused earlier one).
+    /// Refused while the clock is off from the database's (the code's expiry would be wrong).
     pub async fn temporary_code(&self, actor: &str, username: &str) -> Result<TemporaryCode, ServiceError> {
+        self.require_clock("issue a temporary code")?;
         let user = self.known_person(username).await?;
         let mut code = Zeroizing::new(String::with_capacity(TEMP_CODE_DIGITS));
         let mut bytes = Zeroizing::new([0u8; TEMP_CODE_DIGITS * 2]);
@@ -253,7 +263,7 @@ impl Provisioner {
             let value = u16::from_be_bytes([pair[0], pair[1]]) % 10;
             code.push(char::from(b'0' + u8::try_from(value).unwrap_or(0)));
         }
-        let now = now();
+        let now = self.now();
         let lifetime = i64::try_from(self.settings.temporary_code_lifetime_secs).unwrap_or(i64::MAX);
         let record = TempCodeRecord {
             id: random_hex(16)?,
@@ -283,7 +293,7 @@ impl Provisioner {
     /// Clears the failure counter of the person's live token.
     pub async fn unlock(&self, actor: &str, username: &str) -> Result<TokenInfo, ServiceError> {
         let (user, view) = self.live_token(username).await?;
-        self.store.unlock_token(&view.token.id, actor, now()).await?;
+        self.store.unlock_token(&view.token.id, actor, self.now()).await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token unlocked");
         token_change(
             &self.audit,
@@ -306,6 +316,8 @@ impl Provisioner {
     /// else), and taking them as proof would make those codes valid again. Such a resync is
     /// refused with [`ServiceError::Conflict`] and changes nothing; the store checks the same
     /// in the update, so a login accepted meanwhile is taken into account too.
+    ///
+    /// Refused while the clock is off from the database's: the steps are searched around now.
     pub async fn resync(
         &self,
         actor: &str,
@@ -313,6 +325,7 @@ impl Provisioner {
         first: &str,
         second: &str,
     ) -> Result<TokenInfo, ServiceError> {
+        self.require_clock("resynchronise a token")?;
         let (user, view) = self.live_token(username).await?;
         let token = &view.token;
         let seed = self
@@ -320,7 +333,7 @@ impl Provisioner {
             .open(&token.id, &token.sealed)
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let params = token.params;
-        let current = params.step_at(u64::try_from(now()).unwrap_or(0));
+        let current = params.step_at(u64::try_from(self.now()).unwrap_or(0));
         let range = u64::from(self.settings.resync_search_steps);
         let (first, second) = (first.trim(), second.trim());
         let mut found = None;
@@ -354,7 +367,9 @@ impl Provisioner {
             ));
         }
         let drift = i64::try_from(step).unwrap_or(i64::MAX) - i64::try_from(current).unwrap_or(0);
-        self.store.resync_token(&token.id, step, drift, actor, now()).await?;
+        self.store
+            .resync_token(&token.id, step, drift, actor, self.now())
+            .await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %token.id, "token resynchronised");
         token_change(
             &self.audit,

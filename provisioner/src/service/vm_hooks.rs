@@ -5,7 +5,7 @@
 //! start, once they would have timed out.
 
 use super::hooks::{self, HookRun};
-use super::{Provisioner, ServiceError, now};
+use super::{Provisioner, ServiceError};
 use rampart_core::audit::Activity;
 use rampart_store::{PoolRecord, StoreError, VmChange, VmGuard, VmRecord, VmState};
 use std::collections::HashMap;
@@ -128,10 +128,10 @@ impl Provisioner {
     /// the next would time out; a store failure is retried a minute later.
     pub async fn recover_interrupted_hooks(&self, mut hooks: InterruptedHooks) {
         loop {
-            let wait = match self.fail_interrupted_hooks(&mut hooks, now()).await {
+            let wait = match self.fail_interrupted_hooks(&mut hooks, self.now()).await {
                 Ok(None) => return,
                 Ok(Some(deadline)) => {
-                    Duration::from_secs(u64::try_from(deadline.saturating_sub(now())).unwrap_or(0).max(1))
+                    Duration::from_secs(u64::try_from(deadline.saturating_sub(self.now())).unwrap_or(0).max(1))
                 }
                 Err(e) => {
                     tracing::warn!(target: "rampart::provisioner", error = %e, "cannot check for VM hooks cut short; retrying");
@@ -208,7 +208,7 @@ impl Provisioner {
             hook_output: None,
             only_if: VmGuard::default(),
         };
-        if let Err(e) = self.store.change_vm(&claim, now()).await {
+        if let Err(e) = self.store.change_vm(&claim, self.now()).await {
             tracing::warn!(target: "rampart::provisioner", vm = %vm.id, hook = kind, error = %e, "VM hook not run: the VM no longer waits for it");
             return None;
         }
@@ -251,7 +251,7 @@ impl Provisioner {
             hook_output: Some(run.output),
             only_if: VmGuard::default(),
         };
-        let updated = self.store.change_vm(&change, now()).await?;
+        let updated = self.store.change_vm(&change, self.now()).await?;
         if let Some(why) = &run.failure {
             tracing::warn!(target: "rampart::provisioner", vm = %vm_id, error = %why, "VM hook failed; VM in maintenance");
         }

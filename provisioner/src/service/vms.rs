@@ -4,7 +4,7 @@
 //! Every change is a VM event in the store and an Account Change record on the audit trail; a
 //! VM is `provisioning`, never allocatable, while any of its hooks runs (see `vm_hooks`).
 
-use super::{Provisioner, ServiceError, now};
+use super::{Provisioner, ServiceError};
 use crate::vm_api::{
     AddVms, AddVmsResponse, AllocateRequest, CapacityReport, PoolCapacity, PoolDetail, PoolInfo, PoolRequest,
     ReclaimReport, ReclaimSkipped, VmInfo, VmQuery,
@@ -63,7 +63,7 @@ impl Provisioner {
             reset_hook: request.reset_hook.clone(),
             destroy_hook: request.destroy_hook.clone(),
             hook_timeout_secs: timeout,
-            created_at: now(),
+            created_at: self.now(),
             created_by: actor.to_owned(),
         };
         self.store.create_pool(&pool).await?;
@@ -130,7 +130,7 @@ impl Provisioner {
         } else {
             VmState::Free
         };
-        let now = now();
+        let now = self.now();
         let records: Vec<VmRecord> = request
             .vms
             .iter()
@@ -193,7 +193,7 @@ impl Provisioner {
     ) -> Result<VmInfo, ServiceError> {
         self.pool_record(pool_name).await?;
         let person = self.directory_person(&request.username).await?;
-        let now = now();
+        let now = self.now();
         let user = self.user_record(&person, now).await?;
         self.store.upsert_user(&user).await?;
         let vm = self
@@ -267,7 +267,7 @@ impl Provisioner {
             hook_output: None,
             only_if,
         };
-        let updated = self.store.change_vm(&change, now()).await?;
+        let updated = self.store.change_vm(&change, self.now()).await?;
         let holder = vm.holder_name.unwrap_or_default();
         self.vm_audit(
             actor,
@@ -287,7 +287,7 @@ impl Provisioner {
     pub async fn reassign(&self, actor: &str, vm_id: &str, username: &str) -> Result<VmInfo, ServiceError> {
         self.vm_record(vm_id).await?;
         let person = self.directory_person(username).await?;
-        let now = now();
+        let now = self.now();
         let user = self.user_record(&person, now).await?;
         self.store.upsert_user(&user).await?;
         let vm = self
@@ -408,7 +408,7 @@ impl Provisioner {
     /// in one store transaction, the same person still holds it and it is still idle past the
     /// cutoff. One VM that cannot be released does not stop the others: the report says why.
     pub async fn reclaim(&self, actor: &str, days: u32, pool: Option<&str>) -> Result<ReclaimReport, ServiceError> {
-        let (cutoff, idle) = self.idle_records(days, pool, now()).await?;
+        let (cutoff, idle) = self.idle_records(days, pool, self.now()).await?;
         let reason = format!("reclaimed: idle {days} days");
         let mut report = ReclaimReport {
             released: Vec::new(),
@@ -528,7 +528,7 @@ impl Provisioner {
             hook_output: None,
             only_if: VmGuard::default(),
         };
-        Ok(self.store.change_vm(&change, now()).await?)
+        Ok(self.store.change_vm(&change, self.now()).await?)
     }
 
     pub(super) fn vm_audit(
