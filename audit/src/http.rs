@@ -7,7 +7,7 @@ use crate::writer::{AuditLog, now_ms};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -77,4 +77,16 @@ pub async fn api_activity(State(audit): State<ApiAudit>, mut request: Request, n
     }
     audit.log.record(event);
     response
+}
+
+/// Middleware (`layer(from_fn(run_to_completion))`): runs each request in a task of its own, so
+/// a client that disconnects or is killed mid-request cannot cancel the handler half-way
+/// through a store transaction (leaving SQLite's write lock held until the connection is reused)
+/// or before its audit record is written. The client no longer hears the answer; the change
+/// still completes or rolls back as a whole.
+pub async fn run_to_completion(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }

@@ -47,6 +47,9 @@ pub struct GatewaySpec<'a> {
     /// Lines of a `[store]` table (empty: SQLite in the state directory), e.g. a PostgreSQL
     /// URL and a key-encryption key shared with other gateways on their own hosts.
     pub store: &'a str,
+    /// Certificate and key files to serve with (e.g. from `rampart cert issue`); None: the
+    /// kit issues them from the CA.
+    pub cert_files: Option<(&'a std::path::Path, &'a std::path::Path)>,
 }
 
 impl GatewayProc {
@@ -70,9 +73,17 @@ impl GatewayProc {
             ),
             None => String::new(),
         };
-        let cert = ca.issue_server(&["127.0.0.1".into(), "localhost".into()]).unwrap();
-        cert.save(&dir.path().join("gateway.pem"), &dir.path().join("gateway.key"))
-            .unwrap();
+        match spec.cert_files {
+            Some((cert, key)) => {
+                std::fs::copy(cert, dir.path().join("gateway.pem")).unwrap();
+                std::fs::copy(key, dir.path().join("gateway.key")).unwrap();
+            }
+            None => {
+                let cert = ca.issue_server(&["127.0.0.1".into(), "localhost".into()]).unwrap();
+                cert.save(&dir.path().join("gateway.pem"), &dir.path().join("gateway.key"))
+                    .unwrap();
+            }
+        }
         std::fs::write(dir.path().join("policy.toml"), spec.policy).unwrap();
         let config = format!(
             "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncert = \"gateway.pem\"\nkey = \"gateway.key\"\n\
@@ -443,6 +454,18 @@ impl LdapLab {
     /// Another gateway with the same directory, policy and organisation CA, with its own state
     /// folder on its own "host" and the `[store]` table `store`.
     pub fn another_gateway(&self, settings: &str, shared_state: Option<&std::path::Path>, store: &str) -> GatewayProc {
+        self.another_gateway_with_cert(settings, shared_state, store, None)
+    }
+
+    /// [`LdapLab::another_gateway`] serving the certificate and key files given (e.g. made by
+    /// `rampart cert issue` from the organisation CA).
+    pub fn another_gateway_with_cert(
+        &self,
+        settings: &str,
+        shared_state: Option<&std::path::Path>,
+        store: &str,
+        cert_files: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> GatewayProc {
         let ca_dir = tempfile::tempdir().unwrap();
         self.gw.ca.save(ca_dir.path()).unwrap();
         let ca = CertificateAuthority::load(ca_dir.path()).unwrap();
@@ -454,6 +477,7 @@ impl LdapLab {
                 settings,
                 shared_state,
                 store,
+                cert_files,
             },
         )
     }

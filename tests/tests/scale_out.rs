@@ -43,7 +43,22 @@ async fn gateways_on_their_own_hosts_share_replay_lockout_and_kills_through_post
     let settings = "session_check_secs = 1\nmax_token_failures = 4\nfailed_login_delay_ms = 200\n\
                     max_logins_in_progress = 128\nlogin_queue = 256\nlogin_queue_wait_secs = 60";
     let lab = LdapLab::start_with_store(POLICY, settings, &table).await;
-    let gateway_b = lab.another_gateway(settings, None, &table);
+    // The second gateway serves a certificate from `rampart cert issue`, as an operator makes one
+    // for a new host; clients trust it through the organisation CA their profiles carry.
+    let ca_dir = tempfile::tempdir().unwrap();
+    lab.gw.ca.save(ca_dir.path()).unwrap();
+    let (b_cert, b_key) = (ca_dir.path().join("gw-b.pem"), ca_dir.path().join("gw-b.key"));
+    let issued = std::process::Command::new(rampart_tests::bin("rampart"))
+        .args(["cert", "issue", "--ca-dir"])
+        .arg(ca_dir.path())
+        .args(["--name", "127.0.0.1", "--name", "localhost", "--cert"])
+        .arg(&b_cert)
+        .arg("--key")
+        .arg(&b_key)
+        .output()
+        .unwrap();
+    assert!(issued.status.success(), "{}", rampart_tests::output_text(&issued));
+    let gateway_b = lab.another_gateway_with_cert(settings, None, &table, Some((&b_cert, &b_key)));
     let gateways: [&GatewayProc; 2] = [&lab.gw, &gateway_b];
     assert_ne!(
         gateways[0].state, gateways[1].state,
@@ -54,8 +69,6 @@ async fn gateways_on_their_own_hosts_share_replay_lockout_and_kills_through_post
     }
 
     // The third node: a provisioner of its own, initialised on the shared store.
-    let ca_dir = tempfile::tempdir().unwrap();
-    lab.gw.ca.save(ca_dir.path()).unwrap();
     let prov_state = tempfile::tempdir().unwrap();
     let prov = ProvisionerProc::start_with_store(
         prov_state.path(),
@@ -172,4 +185,38 @@ async fn gateways_on_their_own_hosts_share_replay_lockout_and_kills_through_post
         Some(ErrorCode::TokenLocked),
         "the right password and a right code meet the lock"
     );
+
+    // A node given another key-encryption key refuses to start, naming both keys.
+    let wrong = tempfile::tempdir().unwrap();
+    let wrong_kek = wrong.path().join("kek");
+    let (_, hex) = rampart_store::seal::LocalKek::generate().unwrap();
+    std::fs::write(&wrong_kek, hex.as_bytes()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrong_kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let config = std::fs::read_to_string(there.config_path())
+        .unwrap()
+        .replace(&store.kek_file.display().to_string(), &wrong_kek.display().to_string())
+        .replace(
+            &there.state.display().to_string(),
+            &wrong.path().join("state").display().to_string(),
+        );
+    std::fs::copy(there.dir.path().join("gateway.pem"), wrong.path().join("gateway.pem")).unwrap();
+    std::fs::copy(there.dir.path().join("gateway.key"), wrong.path().join("gateway.key")).unwrap();
+    std::fs::copy(there.policy_path(), wrong.path().join("policy.toml")).unwrap();
+    std::fs::write(wrong.path().join("gateway.toml"), config).unwrap();
+    let refused = std::process::Command::new(rampart_tests::bin("rampart-gateway"))
+        .args(["run", "--config"])
+        .arg(wrong.path().join("gateway.toml"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = rampart_tests::output_text(&refused);
+    assert!(
+        !refused.status.success(),
+        "a gateway with the wrong key-encryption key started: {text}"
+    );
+    assert!(text.contains("does not open seal key"), "{text}");
 }

@@ -54,6 +54,7 @@ pub(super) fn router(backend: Arc<dyn AdminBackend>, audit: AuditLog) -> Router 
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(rampart_audit::http::run_to_completion))
         .with_state(AdminState { backend })
 }
 

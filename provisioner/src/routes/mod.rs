@@ -96,6 +96,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route_layer(axum::middleware::from_fn_with_state(audit, api_activity))
+        .layer(axum::middleware::from_fn(rampart_audit::http::run_to_completion))
         .with_state(state)
 }
 
