@@ -45,6 +45,14 @@ async fn close_sessions_ended_elsewhere(shared: &Shared, cursor: &mut Option<u64
         return;
     };
     match shared.store.sessions_ended_after(after).await {
+        // Nothing after the cursor, and the feed itself is behind it: the database was
+        // restored or failed over to a standby that had not seen the latest ends. Follow the
+        // feed again from where it now is (re-checking the sessions held here), or new ends
+        // numbered at or below the old cursor would never be seen.
+        Ok(ended) if ended.is_empty() && shared.store.session_end_seq().await.is_ok_and(|seq| seq < after) => {
+            tracing::warn!(target: "rampart::gateway", cursor = after, "the feed of session ends went back (restore or failover): following it again");
+            *cursor = start_following(shared, now).await;
+        }
         Ok(ended) => {
             for end in &ended {
                 if let Some(session) = shared.registry.get(&end.id) {

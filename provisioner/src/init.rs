@@ -69,6 +69,14 @@ pub async fn initialise(options: &InitOptions) -> anyhow::Result<InitReport> {
         ..StoreConfig::default()
     };
     let shared = options.store_url.is_some();
+    if let Some(url) = &options.store_url
+        && rampart_store::without_password(url) != *url
+    {
+        bail!(
+            "the store URL carries a password, which would be written into provisioner.toml: leave it out and give it \
+             with [store] password_file or RAMPART_STORE_PASSWORD"
+        );
+    }
     if shared {
         if options.kek_file.is_none() && std::env::var(rampart_store::seal::kek::KEK_ENV).is_err() {
             bail!(
@@ -119,11 +127,12 @@ pub async fn initialise(options: &InitOptions) -> anyhow::Result<InitReport> {
     if !config.exists() {
         let store_table = match (&options.store_url, &options.kek_file) {
             (Some(url), kek) => {
+                let quoted = |text: String| toml::Value::String(text).to_string();
                 let kek = kek
                     .as_ref()
-                    .map(|file| format!("kek_file = {:?}\n", file.display().to_string()))
+                    .map(|file| format!("kek_file = {}\n", quoted(file.display().to_string())))
                     .unwrap_or_default();
-                format!("\n[store]\nurl = {url:?}\n{kek}")
+                format!("\n[store]\nurl = {}\n{kek}", quoted(url.clone()))
             }
             (None, _) => String::new(),
         };

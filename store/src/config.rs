@@ -22,8 +22,8 @@ pub const URL_ENV: &str = "RAMPART_STORE_URL";
 /// Environment variable that overrides `[store] password_file` (the password itself).
 pub const PASSWORD_ENV: &str = "RAMPART_STORE_PASSWORD";
 
-/// The `[store]` table.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+/// The `[store]` table. Its `Debug` hides the URL's password.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// `postgres://USER@HOST:PORT[,HOST:PORT…]/DATABASE`: several hosts for a primary and its
@@ -80,8 +80,9 @@ impl Default for StoreConfig {
     }
 }
 
-/// Which database a [`StoreConfig`] resolves to, with the environment applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which database a [`StoreConfig`] resolves to, with the environment applied. Its `Debug`
+/// hides passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreTarget {
     /// The embedded SQLite file in the state directory.
     Sqlite(PathBuf),
@@ -92,6 +93,50 @@ pub enum StoreTarget {
         /// The password from `password_file` or the environment, if any.
         password: Option<String>,
     },
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url.as_deref().map(without_password))
+            .field("password_file", &self.password_file)
+            .field("kek_file", &self.kek_file)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("statement_timeout_secs", &self.statement_timeout_secs)
+            .field("health_interval_ms", &self.health_interval_ms)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for StoreTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres { url, password } => f
+                .debug_struct("Postgres")
+                .field("url", &without_password(url))
+                .field("password", &password.as_ref().map(|_| "<redacted>"))
+                .finish(),
+        }
+    }
+}
+
+/// `url` with the password of its user part (`user:password@`) replaced, for display.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let hidden = if userinfo.contains(':') { ":<redacted>" } else { "" };
+            format!("{scheme}://{user}{hidden}@{hosts}{tail}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 impl StoreConfig {
@@ -184,9 +229,9 @@ impl StoreConfig {
         if let Some(path) = url.strip_prefix("sqlite:") {
             return Ok(StoreTarget::Sqlite(PathBuf::from(path)));
         }
-        let password = match std::env::var(PASSWORD_ENV) {
-            Ok(password) => Some(password),
-            Err(_) => match &self.password_file {
+        let password = match std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()) {
+            Some(password) => Some(password),
+            None => match &self.password_file {
                 Some(file) => Some(read_password(file)?),
                 None => None,
             },
@@ -277,4 +322,28 @@ fn read_password(file: &Path) -> Result<String, StoreError> {
         )));
     }
     Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_database_password() {
+        let config = StoreConfig {
+            url: Some("postgres://rampart:hunter2@db1:5432,db2:5432/rampart".to_owned()),
+            ..StoreConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("rampart:<redacted>@db1:5432,db2:5432/rampart"),
+            "{shown}"
+        );
+        let target = StoreTarget::Postgres {
+            url: "postgres://u@db1/x".to_owned(),
+            password: Some("hunter2".to_owned()),
+        };
+        assert!(!format!("{target:?}").contains("hunter2"));
+        assert_eq!(without_password("postgres://u@db1/x"), "postgres://u@db1/x");
+    }
 }

@@ -31,7 +31,7 @@ mod sqlite;
 pub mod temp_code;
 pub mod vms;
 
-pub use config::{MASTER_KEY_FILE, MigrationReport, PASSWORD_ENV, StoreConfig, StoreTarget, URL_ENV};
+pub use config::{MASTER_KEY_FILE, MigrationReport, PASSWORD_ENV, StoreConfig, StoreTarget, URL_ENV, without_password};
 pub use error::StoreError;
 pub use model::{
     EndedSession, GatewayNode, SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord, WrappedSealKey,

@@ -42,6 +42,7 @@ impl Provisioner {
             IssueMode::ReplaceUndelivered
         };
         let now = self.now();
+        self.fresh_keys().await?;
         // Each row ends as a result, or as a token to store (with its row index).
         let mut results: Vec<Option<EnrolResult>> = Vec::with_capacity(batch.rows.len());
         let mut prepared = Vec::new();

@@ -6,8 +6,19 @@ use crate::api::{KeyInfo, KeysInfo, RotateResponse};
 use std::collections::BTreeMap;
 
 impl Provisioner {
+    /// Re-reads the seal keys before sealing: another provisioner may have rotated (and even
+    /// retired the old key) since this one last looked, and a seed sealed under a retired key
+    /// could never be opened again.
+    pub(super) async fn fresh_keys(&self) -> Result<(), ServiceError> {
+        self.keys
+            .refresh()
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("cannot read the seal keys: {e}")))
+    }
+
     /// The keys and how many tokens each seals.
     pub async fn keys_info(&self) -> Result<KeysInfo, ServiceError> {
+        self.fresh_keys().await?;
         let counts = self.seal_counts().await?;
         let current = self.keys.current_key_id();
         Ok(KeysInfo {
@@ -36,7 +47,7 @@ impl Provisioner {
     /// swapped in only if its row did not change meanwhile; the plaintext is wiped at once.
     pub async fn rotate_keys(&self, actor: &str) -> Result<RotateResponse, ServiceError> {
         let new_key = self.keys.rotate(actor, self.now()).await.map_err(|e| match e {
-            rampart_store::SealError::Store(message) => ServiceError::Conflict(message),
+            err @ rampart_store::SealError::KeyExists(_) => ServiceError::Conflict(err.to_string()),
             other => ServiceError::Unavailable(other.to_string()),
         })?;
         tracing::info!(target: "rampart::provisioner", operator = actor, key = new_key, "seed-sealing key rotated");
@@ -65,7 +76,7 @@ impl Provisioner {
             if !self.keys.needs_reseal(&sealed) {
                 continue;
             }
-            let fresh = match self.keys.open(&token_id, &sealed) {
+            let fresh = match self.keys.open_fresh(&token_id, &sealed).await {
                 Ok(seed) => self.keys.seal(&token_id, &seed),
                 Err(err) => Err(err),
             };
@@ -86,6 +97,7 @@ impl Provisioner {
 
     /// Removes key `id` from the key file; refused while any token is sealed under it.
     pub async fn retire_key(&self, actor: &str, id: u32) -> Result<(), ServiceError> {
+        self.fresh_keys().await?;
         if !self.keys.key_ids().contains(&id) {
             return Err(ServiceError::NotFound(format!("no key {id}")));
         }

@@ -54,6 +54,7 @@ impl Provisioner {
         qr: Option<QrFormat>,
         now: i64,
     ) -> Result<Minted, ServiceError> {
+        self.fresh_keys().await?;
         let prepared = self.prepare(user, actor, mode, delivered, now)?;
         let outcome = self.store.issue_token(&prepared.issue, now).await?;
         prepared.finish(outcome, qr, &self.audit)
@@ -330,7 +331,8 @@ impl Provisioner {
         let token = &view.token;
         let seed = self
             .keys
-            .open(&token.id, &token.sealed)
+            .open_fresh(&token.id, &token.sealed)
+            .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let params = token.params;
         let current = params.step_at(u64::try_from(self.now()).unwrap_or(0));

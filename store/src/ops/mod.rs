@@ -32,39 +32,52 @@ use crate::{
 #[async_trait::async_trait]
 impl PeopleStore for Backend {
     async fn upsert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        let mut tx = begin_write(&self.pool()).await?;
-        users::upsert(&mut tx, user).await?;
-        commit(tx).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            let mut tx = begin_write(&self.pool()).await?;
+            users::upsert(&mut tx, user).await?;
+            commit(tx).await
+        })
+        .await
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        users::fetch(&self.pool(), sql::USER_BY_USERNAME, username).await
+        self.bounded(async move { users::fetch(&self.pool(), sql::USER_BY_USERNAME, username).await })
+            .await
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        users::fetch(&self.pool(), sql::USER_BY_ID, id).await
+        self.bounded(async move { users::fetch(&self.pool(), sql::USER_BY_ID, id).await })
+            .await
     }
 
     async fn users_in_group(&self, group: &str) -> Result<Vec<UserRecord>, StoreError> {
-        users::in_group(&self.pool(), group).await
+        self.bounded(async move { users::in_group(&self.pool(), group).await })
+            .await
     }
 }
 
 #[async_trait::async_trait]
 impl TokenStore for Backend {
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        tokens::insert(&self.pool(), token).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            tokens::insert(&self.pool(), token).await
+        })
+        .await
     }
 
     async fn live_token_for_user(&self, user_id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        tokens::live_for_user(&self.pool(), user_id).await
+        self.bounded(async move { tokens::live_for_user(&self.pool(), user_id).await })
+            .await
     }
 
     async fn set_token_state(&self, token_id: &str, state: TokenState, now: i64) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        tokens::set_state(&self.pool(), token_id, state, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            tokens::set_state(&self.pool(), token_id, state, now).await
+        })
+        .await
     }
 
     async fn accept_step(
@@ -74,18 +87,27 @@ impl TokenStore for Backend {
         max_failures: u32,
         now: i64,
     ) -> Result<StepOutcome, StoreError> {
-        let _writer = self.write_gate().await;
-        tokens::accept_step(&self.pool(), token_id, step, max_failures, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            tokens::accept_step(&self.pool(), token_id, step, max_failures, now).await
+        })
+        .await
     }
 
     async fn record_failure(&self, token_id: &str, now: i64) -> Result<u32, StoreError> {
-        let _writer = self.write_gate().await;
-        tokens::record_failure(&self.pool(), token_id, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            tokens::record_failure(&self.pool(), token_id, now).await
+        })
+        .await
     }
 
     async fn issue_token(&self, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
-        let _writer = self.write_gate().await;
-        issue::issue(&self.pool(), issue, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            issue::issue(&self.pool(), issue, now).await
+        })
+        .await
     }
 
     async fn issue_tokens(
@@ -93,21 +115,29 @@ impl TokenStore for Backend {
         issues: &[TokenIssue],
         now: i64,
     ) -> Result<Vec<Result<IssueOutcome, StoreError>>, StoreError> {
-        let _writer = self.write_gate().await;
-        issue::issue_many(&self.pool(), issues, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            issue::issue_many(&self.pool(), issues, now).await
+        })
+        .await
     }
 
     async fn confirm_delivery(&self, token_ids: &[String], actor: &str, now: i64) -> Result<u64, StoreError> {
-        let _writer = self.write_gate().await;
-        issue::confirm_delivery(&self.pool(), token_ids, actor, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            issue::confirm_delivery(&self.pool(), token_ids, actor, now).await
+        })
+        .await
     }
 
     async fn token_by_id(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        tokens::by_id(&self.pool(), token_id).await
+        self.bounded(async move { tokens::by_id(&self.pool(), token_id).await })
+            .await
     }
 
     async fn list_tokens(&self, query: &TokenQuery) -> Result<Vec<TokenView>, StoreError> {
-        token_views::list(&self.pool(), query).await
+        self.bounded(async move { token_views::list(&self.pool(), query).await })
+            .await
     }
 
     async fn end_token(
@@ -118,13 +148,19 @@ impl TokenStore for Backend {
         detail: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        token_admin::end(&self.pool(), token_id, state, actor, detail, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            token_admin::end(&self.pool(), token_id, state, actor, detail, now).await
+        })
+        .await
     }
 
     async fn unlock_token(&self, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        token_admin::unlock(&self.pool(), token_id, actor, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            token_admin::unlock(&self.pool(), token_id, actor, now).await
+        })
+        .await
     }
 
     async fn resync_token(
@@ -135,26 +171,36 @@ impl TokenStore for Backend {
         actor: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        token_admin::resync(&self.pool(), token_id, step, drift_steps, actor, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            token_admin::resync(&self.pool(), token_id, step, drift_steps, actor, now).await
+        })
+        .await
     }
 
     async fn record_token_event(&self, event: &TokenEvent) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        let mut conn = self.pool().acquire().await.map_err(StoreError::from_sqlx)?;
-        history::append(&mut conn, event).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            let mut conn = self.pool().acquire().await.map_err(StoreError::from_sqlx)?;
+            history::append(&mut conn, event).await
+        })
+        .await
     }
 
     async fn token_events(&self, user_id: Option<&str>, limit: u32) -> Result<Vec<TokenEvent>, StoreError> {
-        history::recent(&self.pool(), user_id, limit).await
+        self.bounded(async move { history::recent(&self.pool(), user_id, limit).await })
+            .await
     }
 }
 
 #[async_trait::async_trait]
 impl SessionStore for Backend {
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        sessions::insert(&self.pool(), session).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            sessions::insert(&self.pool(), session).await
+        })
+        .await
     }
 
     async fn create_session_within(
@@ -164,103 +210,141 @@ impl SessionStore for Backend {
         reason: &str,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let _writer = self.write_gate().await;
-        sessions::insert_within(&self.pool(), session, max_live, reason, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            sessions::insert_within(&self.pool(), session, max_live, reason, now).await
+        })
+        .await
     }
 
     async fn move_session(&self, session_id: &str, gateway_id: &str) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        sessions::move_to(&self.pool(), session_id, gateway_id).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            sessions::move_to(&self.pool(), session_id, gateway_id).await
+        })
+        .await
     }
 
     async fn session_by_ticket_hash(&self, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
-        sessions::by_ticket_hash(&self.pool(), ticket_hash).await
+        self.bounded(async move { sessions::by_ticket_hash(&self.pool(), ticket_hash).await })
+            .await
     }
 
     async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        sessions::end(&self.pool(), session_id, reason, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            sessions::end(&self.pool(), session_id, reason, now).await
+        })
+        .await
     }
 
     async fn live_sessions_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        sessions::live_for_user(&self.pool(), user_id, now).await
+        self.bounded(async move { sessions::live_for_user(&self.pool(), user_id, now).await })
+            .await
     }
 
     async fn live_sessions(&self, now: i64, limit: u32) -> Result<Vec<SessionRecord>, StoreError> {
-        sessions::live(&self.pool(), now, limit).await
+        self.bounded(async move { sessions::live(&self.pool(), now, limit).await })
+            .await
     }
 
     async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError> {
-        let _writer = self.write_gate().await;
-        sessions::end_for_user(&self.pool(), user_id, reason, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            sessions::end_for_user(&self.pool(), user_id, reason, now).await
+        })
+        .await
     }
 
     async fn session_end_seq(&self) -> Result<u64, StoreError> {
-        sessions::end_seq(&self.pool()).await
+        self.bounded(async move { sessions::end_seq(&self.pool()).await }).await
     }
 
     async fn sessions_ended_after(&self, after: u64) -> Result<Vec<EndedSession>, StoreError> {
-        sessions::ended_after(&self.pool(), after).await
+        self.bounded(async move { sessions::ended_after(&self.pool(), after).await })
+            .await
     }
 
     async fn touch_session(&self, session_id: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        sessions::touch(&self.pool(), session_id, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            sessions::touch(&self.pool(), session_id, now).await
+        })
+        .await
     }
 }
 
 #[async_trait::async_trait]
 impl TempCodeStore for Backend {
     async fn insert_temp_code(&self, code: &TempCodeRecord) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        temp_codes::insert(&self.pool(), code).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            temp_codes::insert(&self.pool(), code).await
+        })
+        .await
     }
 
     async fn consume_temp_code(&self, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError> {
-        let _writer = self.write_gate().await;
-        temp_codes::consume(&self.pool(), user_id, code_hash, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            temp_codes::consume(&self.pool(), user_id, code_hash, now).await
+        })
+        .await
     }
 }
 
 #[async_trait::async_trait]
 impl OperatorStore for Backend {
     async fn insert_operator(&self, operator: &OperatorRecord) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        operators::insert(&self.pool(), operator).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            operators::insert(&self.pool(), operator).await
+        })
+        .await
     }
 
     async fn operator_by_key_hash(&self, key_hash: &[u8]) -> Result<Option<OperatorRecord>, StoreError> {
-        operators::by_key_hash(&self.pool(), key_hash).await
+        self.bounded(async move { operators::by_key_hash(&self.pool(), key_hash).await })
+            .await
     }
 
     async fn list_operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
-        operators::list(&self.pool()).await
+        self.bounded(async move { operators::list(&self.pool()).await }).await
     }
 
     async fn revoke_operator(&self, name: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        operators::revoke(&self.pool(), name, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            operators::revoke(&self.pool(), name, now).await
+        })
+        .await
     }
 }
 
 #[async_trait::async_trait]
 impl VmStore for Backend {
     async fn create_pool(&self, pool: &PoolRecord) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        let mut tx = begin_write(&self.pool()).await?;
-        vms::create_pool(&mut tx, pool).await?;
-        commit(tx).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            let mut tx = begin_write(&self.pool()).await?;
+            vms::create_pool(&mut tx, pool).await?;
+            commit(tx).await
+        })
+        .await
     }
 
     async fn pools(&self, name: Option<&str>) -> Result<Vec<PoolRecord>, StoreError> {
-        vms::pools(&self.pool(), name).await
+        self.bounded(async move { vms::pools(&self.pool(), name).await }).await
     }
 
     async fn add_vms(&self, list: &[VmRecord], actor: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        let mut tx = begin_write(&self.pool()).await?;
-        vms::add_vms(&mut tx, list, actor, now).await?;
-        commit(tx).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            let mut tx = begin_write(&self.pool()).await?;
+            vms::add_vms(&mut tx, list, actor, now).await?;
+            commit(tx).await
+        })
+        .await
     }
 
     async fn vms(
@@ -269,27 +353,34 @@ impl VmStore for Backend {
         state: Option<VmState>,
         holder: Option<&str>,
     ) -> Result<Vec<VmRecord>, StoreError> {
-        vms::vms(&self.pool(), pool, state, holder).await
+        self.bounded(async move { vms::vms(&self.pool(), pool, state, holder).await })
+            .await
     }
 
     async fn vm(&self, id: &str) -> Result<Option<VmRecord>, StoreError> {
-        vms::vm(&self.pool(), id).await
+        self.bounded(async move { vms::vm(&self.pool(), id).await }).await
     }
 
     async fn allocate_vm(&self, request: &AllocationRequest, now: i64) -> Result<VmRecord, StoreError> {
-        let _writer = self.write_gate().await;
-        let mut tx = begin_write(&self.pool()).await?;
-        let vm = vms::allocate(&mut tx, request, now).await?;
-        commit(tx).await?;
-        Ok(vm)
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            let mut tx = begin_write(&self.pool()).await?;
+            let vm = vms::allocate(&mut tx, request, now).await?;
+            commit(tx).await?;
+            Ok(vm)
+        })
+        .await
     }
 
     async fn change_vm(&self, change: &VmChange, now: i64) -> Result<VmRecord, StoreError> {
-        let _writer = self.write_gate().await;
-        let mut tx = begin_write(&self.pool()).await?;
-        let vm = vms::change(&mut tx, change, now).await?;
-        commit(tx).await?;
-        Ok(vm)
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            let mut tx = begin_write(&self.pool()).await?;
+            let vm = vms::change(&mut tx, change, now).await?;
+            commit(tx).await?;
+            Ok(vm)
+        })
+        .await
     }
 
     async fn reassign_vm(
@@ -300,98 +391,131 @@ impl VmStore for Backend {
         actor: &str,
         now: i64,
     ) -> Result<VmRecord, StoreError> {
-        let _writer = self.write_gate().await;
-        let mut tx = begin_write(&self.pool()).await?;
-        let vm = vms::reassign(&mut tx, vm_id, user_id, username, actor, now).await?;
-        commit(tx).await?;
-        Ok(vm)
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            let mut tx = begin_write(&self.pool()).await?;
+            let vm = vms::reassign(&mut tx, vm_id, user_id, username, actor, now).await?;
+            commit(tx).await?;
+            Ok(vm)
+        })
+        .await
     }
 
     async fn vm_held(&self, user_id: &str, pool: &str) -> Result<Option<VmRecord>, StoreError> {
-        vms::held(&self.pool(), user_id, pool).await
+        self.bounded(async move { vms::held(&self.pool(), user_id, pool).await })
+            .await
     }
 
     async fn touch_vm_flow(&self, vm_id: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        let mut tx = begin_write(&self.pool()).await?;
-        vms::touch_flow(&mut tx, vm_id, now).await?;
-        commit(tx).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            let mut tx = begin_write(&self.pool()).await?;
+            vms::touch_flow(&mut tx, vm_id, now).await?;
+            commit(tx).await
+        })
+        .await
     }
 
     async fn pool_counts(&self) -> Result<Vec<PoolCounts>, StoreError> {
-        vms::counts(&self.pool()).await
+        self.bounded(async move { vms::counts(&self.pool()).await }).await
     }
 
     async fn vm_events(&self, pool: Option<&str>, since: i64) -> Result<Vec<VmEvent>, StoreError> {
-        vms::events(&self.pool(), pool, since).await
+        self.bounded(async move { vms::events(&self.pool(), pool, since).await })
+            .await
     }
 }
 
 #[async_trait::async_trait]
 impl KeyStore for Backend {
     async fn sealed_seeds(&self) -> Result<Vec<(String, SealedSeed)>, StoreError> {
-        reseal::sealed_seeds(&self.pool()).await
+        self.bounded(async move { reseal::sealed_seeds(&self.pool()).await })
+            .await
     }
 
     async fn reseal(&self, token_id: &str, old: &SealedSeed, new: &SealedSeed) -> Result<bool, StoreError> {
-        let _writer = self.write_gate().await;
-        reseal::reseal(&self.pool(), token_id, old, new).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            reseal::reseal(&self.pool(), token_id, old, new).await
+        })
+        .await
     }
 
     async fn seal_keys(&self) -> Result<Vec<WrappedSealKey>, StoreError> {
-        seal_keys::all(&self.pool()).await
+        self.bounded(async move { seal_keys::all(&self.pool()).await }).await
     }
 
     async fn add_seal_key(&self, key: &WrappedSealKey) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        seal_keys::add(&self.pool(), key).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            seal_keys::add(&self.pool(), key).await
+        })
+        .await
     }
 
     async fn retire_seal_key(&self, id: u32) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        let mut tx = begin_write(&self.pool()).await?;
-        seal_keys::retire(&mut tx, id).await?;
-        commit(tx).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            let mut tx = begin_write(&self.pool()).await?;
+            seal_keys::retire(&mut tx, id).await?;
+            commit(tx).await
+        })
+        .await
     }
 }
 
 #[async_trait::async_trait]
 impl GatewayStore for Backend {
     async fn register_gateway(&self, node: &GatewayNode) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        gateways::register(&self.pool(), node).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            gateways::register(&self.pool(), node).await
+        })
+        .await
     }
 
     async fn gateway_heartbeat(&self, id: &str, now: i64, sessions: u64, flows: u64) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        gateways::heartbeat(&self.pool(), id, now, sessions, flows).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            gateways::heartbeat(&self.pool(), id, now, sessions, flows).await
+        })
+        .await
     }
 
     async fn gateway_stopped(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        let _writer = self.write_gate().await;
-        gateways::stopped(&self.pool(), id, now).await
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            gateways::stopped(&self.pool(), id, now).await
+        })
+        .await
     }
 
     async fn gateway_nodes(&self) -> Result<Vec<GatewayNode>, StoreError> {
-        gateways::all(&self.pool()).await
+        self.bounded(async move { gateways::all(&self.pool()).await }).await
     }
 }
 
 #[async_trait::async_trait]
 impl StoreHealth for Backend {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(sql::PING)
-            .execute(&self.pool())
-            .await
-            .map(|_| ())
-            .map_err(StoreError::from_sqlx)
+        self.bounded(async move {
+            sqlx::query(sql::PING)
+                .execute(&self.pool())
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from_sqlx)
+        })
+        .await
     }
 
     async fn database_time_ms(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(dialect::DATABASE_TIME_MS)
-            .fetch_one(&self.pool())
-            .await
-            .map_err(StoreError::from_sqlx)
+        self.bounded(async move {
+            sqlx::query_scalar(dialect::DATABASE_TIME_MS)
+                .fetch_one(&self.pool())
+                .await
+                .map_err(StoreError::from_sqlx)
+        })
+        .await
     }
 
     fn describe(&self) -> String {

@@ -45,6 +45,13 @@ pub(super) async fn add(pool: &Pool, key: &WrappedSealKey) -> Result<(), StoreEr
 
 pub(super) async fn retire(tx: &mut Transaction<'static, Db>, id: u32) -> Result<(), StoreError> {
     dialect::serialize(tx, "seal-keys").await?;
+    // No token may be sealed under the key between the count below and the delete.
+    if !dialect::LOCK_TOKENS_AGAINST_WRITES.is_empty() {
+        sqlx::query(dialect::LOCK_TOKENS_AGAINST_WRITES)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+    }
     let current: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM seal_keys")
         .fetch_one(&mut **tx)
         .await

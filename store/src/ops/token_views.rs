@@ -12,7 +12,10 @@ use crate::{StoreError, TokenQuery, TokenView, sql};
 
 /// Tokens matching `query` with their owners and the owners' groups, newest first.
 pub(super) async fn list(pool: &Pool, query: &TokenQuery) -> Result<Vec<TokenView>, StoreError> {
-    let mut tx = pool.begin().await.map_err(StoreError::from_sqlx)?;
+    let mut tx = pool
+        .begin_with(super::dialect::BEGIN_READ)
+        .await
+        .map_err(StoreError::from_sqlx)?;
     let rows = bind_filter(sqlx::query(sql::LIST_TOKENS), query)
         .fetch_all(&mut *tx)
         .await

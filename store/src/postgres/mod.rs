@@ -11,6 +11,7 @@
 
 mod hosts;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -45,8 +46,13 @@ mod dialect {
     /// statement (re-checked by PostgreSQL on the locked row) or runs under [`serialize`] or
     /// [`LOCK_ROW`].
     pub(crate) const BEGIN_WRITE: &str = "BEGIN";
+    /// A read transaction whose statements all see one snapshot (READ COMMITTED would give
+    /// each statement its own).
+    pub(crate) const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     /// Appended to a read of a row a transaction will change: other writers wait until commit.
     pub(crate) const LOCK_ROW: &str = " FOR UPDATE";
+    /// Keeps other writers off `tokens` until commit (readers go on).
+    pub(crate) const LOCK_TOKENS_AGAINST_WRITES: &str = "LOCK TABLE tokens IN SHARE MODE";
     /// Appended to a pick among candidate rows: concurrent pickers take different rows
     /// instead of queueing for the same one and then finding it taken.
     pub(crate) const LOCK_ROW_SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
@@ -100,13 +106,24 @@ pub struct PgStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     /// Every host the store may use, in the order given.
     hosts: Vec<PgConnectOptions>,
     settings: PgSettings,
     /// The pool on the host that accepted writes when last checked, and that host's index.
     current: RwLock<(PgPool, usize)>,
+    /// Set by [`PgStore::close`]: the watcher stops and swaps in nothing more.
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Inner {
+    /// Hosts as `host:port` only: connect options hold the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("hosts", &self.hosts.iter().map(describe).collect::<Vec<_>>())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PgStore {
@@ -155,6 +172,7 @@ impl PgStore {
                 hosts,
                 settings,
                 current: RwLock::new((pool, index)),
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -168,6 +186,7 @@ impl PgStore {
     /// Closes every pooled connection. Later calls fail with [`StoreError::Unavailable`] and
     /// the watcher stops.
     pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
         self.pool().close().await;
     }
 
@@ -181,6 +200,20 @@ impl PgStore {
             Ok(current) => current.0.clone(),
             Err(poisoned) => poisoned.into_inner().0.clone(),
         }
+    }
+
+    /// Bounds a call by the statement timeout plus the connect timeout on this side: the
+    /// server's `statement_timeout` does nothing once the server is gone, and without keep-
+    /// alives a statement sent to a host that lost power would wait for the kernel to give
+    /// up (minutes). A call cut short fails closed as [`StoreError::Unavailable`].
+    async fn bounded<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        let limit = self.inner.settings.statement_timeout + self.inner.settings.connect_timeout;
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "the database did not answer within {} ms",
+                limit.as_millis()
+            )))
+        })
     }
 
     /// PostgreSQL needs no gate: its row locks and conditional statements serialise writers.
@@ -206,67 +239,118 @@ impl PgStore {
     }
 }
 
-/// One round of the watcher; false once the store is gone.
+/// One round of the watcher; false once the store is gone or closed.
 async fn check_once(weak: &Weak<Inner>) -> bool {
     let Some(inner) = weak.upgrade() else {
         return false;
     };
-    let pool = match inner.current.read() {
-        Ok(current) => current.0.clone(),
-        Err(poisoned) => poisoned.into_inner().0.clone(),
-    };
-    if pool.is_closed() {
+    if inner.closed.load(Ordering::Acquire) {
         return false;
     }
-    let probe = sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()").fetch_one(&pool);
-    match tokio::time::timeout(inner.settings.connect_timeout, probe).await {
-        Ok(Ok(false)) => return true,
-        Ok(Ok(true)) => {
-            tracing::warn!(target: "rampart::store", "the database host is now a standby: looking for the primary")
+    let (pool, index) = match inner.current.read() {
+        Ok(current) => current.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    if !pool.is_closed() {
+        let asked = sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()").fetch_one(&pool);
+        if let Ok(Ok(false)) = tokio::time::timeout(inner.settings.connect_timeout, asked).await {
+            return true;
         }
-        Ok(Err(err)) => {
-            tracing::warn!(target: "rampart::store", error = %err, "the database does not answer: looking for the primary")
-        }
-        Err(_) => {
-            tracing::warn!(target: "rampart::store", "the database did not answer in time: looking for the primary")
+        // The pool may only be busy (a login storm): ask the host on a connection of its own
+        // before deciding it is gone.
+        if let Some(host) = inner.hosts.get(index)
+            && let Ok(false) = probe(host, inner.settings.connect_timeout).await
+        {
+            return true;
         }
     }
+    tracing::warn!(target: "rampart::store", host = %inner.hosts.get(index).map(describe).unwrap_or_default(), "the database host does not accept writes: looking for the primary");
     match find_primary(&inner.hosts, &inner.settings).await {
-        Ok((new_pool, index)) => {
-            tracing::warn!(target: "rampart::store", host = %describe(&inner.hosts[index]), "store moved to the primary");
+        Ok((new_pool, found)) if found == index && !pool.is_closed() => {
+            // The same host answers again: keep the pool, which reconnects by itself.
+            new_pool.close().await;
+        }
+        Ok((new_pool, found)) => {
+            if inner.closed.load(Ordering::Acquire) {
+                new_pool.close().await;
+                return false;
+            }
+            tracing::warn!(target: "rampart::store", host = %describe(&inner.hosts[found]), "store moved to the primary");
             let old = match inner.current.write() {
-                Ok(mut current) => std::mem::replace(&mut *current, (new_pool, index)),
-                Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), (new_pool, index)),
+                Ok(mut current) => std::mem::replace(&mut *current, (new_pool, found)),
+                Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), (new_pool, found)),
             };
             // Connections to the old host go; statements still running on them finish or fail.
             tokio::spawn(async move { old.0.close().await });
         }
-        Err(err) => tracing::warn!(target: "rampart::store", error = %err, "no database host accepts writes yet"),
+        Err(err) => {
+            // No writable host: stop serving from this one (it may be a standby now, whose
+            // reads could be stale), so every call fails closed until a primary is found.
+            tracing::warn!(target: "rampart::store", error = %err, "no database host accepts writes: refusing until one does");
+            tokio::spawn(async move { pool.close().await });
+        }
     }
     true
 }
 
-/// Asks each host in order whether it accepts writes; opens a pool on the first that does.
+/// Asks every host whether it accepts writes and opens a pool on the one that does. Two
+/// writable hosts (an old primary back without fencing after a promotion) are refused: writing
+/// to either could accept a code the other already accepted.
 async fn find_primary(hosts: &[PgConnectOptions], settings: &PgSettings) -> Result<(PgPool, usize), StoreError> {
+    // Every host at once, so a dead host costs one connect timeout, not one per host.
+    let asked: Vec<_> = hosts
+        .iter()
+        .map(|host| {
+            let (host, timeout) = (host.clone(), settings.connect_timeout);
+            tokio::spawn(async move { probe(&host, timeout).await })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(asked.len());
+    for answer in asked {
+        answers.push(answer.await.unwrap_or_else(|_| Err("the probe failed".to_owned())));
+    }
     let mut problems = Vec::new();
-    for (index, host) in hosts.iter().enumerate() {
-        match probe(host, settings.connect_timeout).await {
-            Ok(false) => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(settings.pool_size)
-                    .acquire_timeout(settings.connect_timeout)
-                    .test_before_acquire(false)
-                    .connect_lazy_with(host.clone());
-                return Ok((pool, index));
-            }
+    let mut writable = Vec::new();
+    for (index, (host, answer)) in hosts.iter().zip(answers).enumerate() {
+        match answer {
+            Ok(false) => writable.push(index),
             Ok(true) => problems.push(format!("{} is a standby", describe(host))),
             Err(err) => problems.push(format!("{}: {err}", describe(host))),
         }
     }
-    Err(StoreError::Unavailable(format!(
-        "no PostgreSQL host accepts writes ({})",
-        problems.join("; ")
-    )))
+    match writable.as_slice() {
+        [index] => {
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.pool_size)
+                .acquire_timeout(settings.connect_timeout)
+                .test_before_acquire(false)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // A host that turned standby since it was chosen serves no connection.
+                        let in_recovery: bool =
+                            sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(conn).await?;
+                        if in_recovery {
+                            return Err(sqlx::Error::Configuration("the database host is a standby now".into()));
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(hosts[*index].clone());
+            Ok((pool, *index))
+        }
+        [] => Err(StoreError::Unavailable(format!(
+            "no PostgreSQL host accepts writes ({})",
+            problems.join("; ")
+        ))),
+        several => {
+            let names: Vec<String> = several.iter().map(|i| describe(&hosts[*i])).collect();
+            tracing::error!(target: "rampart::store", hosts = ?names, "more than one database host accepts writes: fence the old primary");
+            Err(StoreError::Unavailable(format!(
+                "more than one PostgreSQL host accepts writes ({}): fence the old primary",
+                names.join(", ")
+            )))
+        }
+    }
 }
 
 /// Whether `host` is in recovery (a standby), on a connection of its own.

@@ -52,6 +52,10 @@ pub enum SealError {
     /// The keys kept in the store cannot be read, written or opened.
     #[error("seal keys in the store: {0}")]
     Store(String),
+    /// Another node stored a key with this id first (two rotations at once); it is the
+    /// current key now.
+    #[error("another node added seal key {0} at the same time; it is the current key")]
+    KeyExists(u32),
 }
 
 /// A seed sealed under one master key: `blob` is a 12-byte random nonce, the ciphertext and
@@ -179,7 +183,7 @@ impl KeyRing {
                 ));
             }
             match add_key(store.as_ref(), kek.as_ref(), 1, actor, now).await {
-                Ok(()) | Err(SealError::Store(_)) => {} // another node made key 1 at the same moment
+                Ok(()) | Err(SealError::KeyExists(_)) => {} // another node made key 1 at the same moment
                 Err(other) => return Err(other),
             }
         }
@@ -255,7 +259,7 @@ impl KeyRing {
     /// Adds a new random key to the ring's source; it becomes the current key. Returns its id.
     /// Seeds sealed under older keys still open; re-seal them, then [`KeyRing::retire`] the old
     /// key. In the store, of two nodes rotating at once one adds the key and the other is told
-    /// so ([`SealError::Store`]); either way there is one current key.
+    /// so ([`SealError::KeyExists`]); either way there is one current key.
     pub async fn rotate(&self, actor: &str, now: i64) -> Result<u32, SealError> {
         let id = match &self.source {
             Source::Fixed => return Err(SealError::Io("this key ring has no key file".to_owned())),
@@ -268,13 +272,7 @@ impl KeyRing {
                     .ok_or_else(|| SealError::Store("key ids exhausted".to_owned()))?;
                 let added = add_key(store.as_ref(), kek.as_ref(), id, actor, now).await;
                 self.refresh().await?;
-                added.map_err(|err| match err {
-                    SealError::Store(_) => SealError::Store(format!(
-                        "another node rotated the keys at the same time; key {} is current",
-                        self.current_key_id()
-                    )),
-                    other => other,
-                })?;
+                added?;
                 id
             }
         };
@@ -437,7 +435,10 @@ async fn add_key(
             created_by: actor.to_owned(),
         })
         .await
-        .map_err(store_error)
+        .map_err(|err| match err {
+            crate::StoreError::Conflict(_) => SealError::KeyExists(id),
+            other => store_error(other),
+        })
 }
 
 /// Every key in the store, unwrapped.

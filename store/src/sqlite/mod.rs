@@ -33,9 +33,13 @@ mod dialect {
     /// before it writes could instead fail at once with `SQLITE_BUSY` when another process
     /// commits in between; with the lock held from the start, `busy_timeout` applies.
     pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    /// A read transaction: SQLite reads from one snapshot until it ends.
+    pub(crate) const BEGIN_READ: &str = "BEGIN";
     /// Appended to a read of a row a transaction will change. SQLite has no row locks and
     /// needs none: a write transaction holds the whole database.
     pub(crate) const LOCK_ROW: &str = "";
+    /// Keeps other writers off `tokens` until commit. A SQLite write transaction already does.
+    pub(crate) const LOCK_TOKENS_AGAINST_WRITES: &str = "";
     /// Appended to a pick among candidate rows that concurrent writers may also pick.
     pub(crate) const LOCK_ROW_SKIP_LOCKED: &str = "";
     /// The database's clock in unix milliseconds. SQLite runs in this process, on this
@@ -128,6 +132,12 @@ impl SqliteStore {
     /// The connection pool the shared statements run on.
     fn pool(&self) -> SqlitePool {
         self.pool.clone()
+    }
+
+    /// SQLite runs in this process: a statement cannot hang on a lost network, and
+    /// `busy_timeout` bounds the wait for another process's lock.
+    async fn bounded<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        call.await
     }
 
     /// One writer at a time inside this process (see the `writes` field).
