@@ -384,6 +384,14 @@ async fn populated_state() -> (tempfile::TempDir, PathBuf, Snapshot) {
     bulk_history(&state.join("rampart.db")).await;
     let before = snapshot(&store).await;
     store.close().await;
+    // The last connection's close checkpoints the WAL into the file on SQLite's worker thread,
+    // after `close` returns: wait for it, or that late write would look like the copy's.
+    let wal = state.join("rampart.db-wal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!wal.exists(), "the closed store's WAL was not checkpointed");
     (dir, state, before)
 }
 
