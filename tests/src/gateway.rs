@@ -410,7 +410,13 @@ impl LdapLab {
 
     /// [`LdapLab::start`] with the gateway's `[store]` table.
     pub async fn start_with_store(policy: &str, settings: &str, store: &str) -> Self {
-        let slapd = crate::slapd::Slapd::start(None, "");
+        Self::start_lab(policy, settings, store, "").await
+    }
+
+    /// slapd with the fixture people and `extra_ldif`, the echo target, and the gateway with
+    /// `policy`, `settings` and the `[store]` table `store`.
+    async fn start_lab(policy: &str, settings: &str, store: &str, extra_ldif: &str) -> Self {
+        let slapd = crate::slapd::Slapd::start(None, extra_ldif);
         let echo = spawn_echo().await;
         let secrets = tempfile::tempdir().unwrap();
         let password_file = secrets.path().join("bind-password");
@@ -569,37 +575,6 @@ impl LdapLab {
     /// [`generated_people_ldif`](crate::slapd::generated_people_ldif)) added to the fixture
     /// directory.
     pub async fn start_with_people(policy: &str, settings: &str, extra_ldif: &str) -> Self {
-        let slapd = crate::slapd::Slapd::start(None, extra_ldif);
-        let echo = spawn_echo().await;
-        let secrets = tempfile::tempdir().unwrap();
-        let password_file = secrets.path().join("bind-password");
-        std::fs::write(&password_file, format!("{}\n", crate::slapd::SERVICE_PASSWORD)).unwrap();
-        let directory = format!(
-            "[directory]\nkind = \"ldap\"\nurls = [\"{url}\"]\nbind_dn = \"{dn}\"\nbind_password_file = \"{pw}\"\n\
-             user_base = \"ou=people,{base}\"\ngroup_base = \"ou=groups,{base}\"\nconnect_timeout_secs = 1\n\
-             operation_timeout_secs = 2\n",
-            url = slapd.url,
-            dn = crate::slapd::SERVICE_DN,
-            pw = password_file.display(),
-            base = crate::slapd::BASE,
-        );
-        let policy = policy.replace("{echo}", &echo);
-        let gw = GatewayProc::start(
-            GatewayProc::new_ca(),
-            &GatewaySpec {
-                directory: &directory,
-                policy: &policy,
-                settings,
-                ..GatewaySpec::default()
-            },
-        );
-        Self {
-            gw,
-            slapd,
-            echo,
-            directory,
-            policy_text: policy,
-            _secrets: secrets,
-        }
+        Self::start_lab(policy, settings, "", extra_ldif).await
     }
 }
