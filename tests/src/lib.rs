@@ -419,3 +419,42 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .sum()
 }
+
+/// `rampart-connect --home HOME`, with no client settings inherited from the environment.
+pub fn rampart_connect(home: &Path) -> Command {
+    let mut cmd = Command::new(bin("rampart-connect"));
+    cmd.arg("--home").arg(home).stdin(Stdio::null());
+    cmd.env_remove("RAMPART_GATEWAY")
+        .env_remove("RAMPART_CA")
+        .env_remove("RAMPART_PASSWORD");
+    cmd
+}
+
+/// Starts a long-running `rampart-connect` subcommand (`forward`, `socks`) and reads the
+/// address its first output line gives after `prefix`; its standard error goes to the file
+/// returned.
+pub fn start_listening(home: &Path, args: &[&str], prefix: &str) -> (Child, String, PathBuf) {
+    let log = home.with_extension(format!("{}.stderr", args[0]));
+    let mut child = rampart_connect(home)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap_or_else(|| {
+            panic!(
+                "{args:?} printed nothing: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
+        .unwrap();
+    let addr = line
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split([' ', ';']).next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, addr, log)
+}

@@ -7,19 +7,11 @@
 use rampart_tests::gateway::{LdapLab, spawn_echo};
 use rampart_tests::slapd::ALICE;
 use rampart_tests::*;
+use rampart_tests::{rampart_connect as connect, start_listening};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn connect(home: &Path) -> Command {
-    let mut cmd = Command::new(bin("rampart-connect"));
-    cmd.arg("--home").arg(home).stdin(Stdio::null());
-    cmd.env_remove("RAMPART_GATEWAY")
-        .env_remove("RAMPART_CA")
-        .env_remove("RAMPART_PASSWORD");
-    cmd
-}
 
 /// `rampart-connect login` with the password on standard input and `code`, and nothing else.
 fn login(home: &Path, password: &str, code: &str) -> Output {
@@ -96,34 +88,6 @@ async fn spawn_http(body: &'static str) -> String {
         }
     });
     addr
-}
-
-/// Starts a long-running `rampart-connect` subcommand and reads the address it prints.
-fn start_listening(home: &Path, args: &[&str], prefix: &str) -> (std::process::Child, String, PathBuf) {
-    use std::io::BufRead;
-    let log = home.with_extension(format!("{}.stderr", args[0]));
-    let mut child = connect(home)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let line = std::io::BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap_or_else(|| {
-            panic!(
-                "{args:?} printed nothing: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        })
-        .unwrap();
-    let addr = line
-        .strip_prefix(prefix)
-        .and_then(|rest| rest.split([' ', ';']).next())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, addr, log)
 }
 
 #[tokio::test(flavor = "multi_thread")]

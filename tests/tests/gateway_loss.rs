@@ -9,9 +9,10 @@ use rampart_client::spread;
 use rampart_tests::gateway::{GatewayProc, LdapLab};
 use rampart_tests::slapd::{generated_people_ldif, generated_person};
 use rampart_tests::*;
+use rampart_tests::{rampart_connect as connect, start_listening};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// Generated people in the directory; enough that both gateways are someone's first choice
@@ -20,15 +21,6 @@ const PEOPLE: usize = 16;
 /// How long a forward may take to carry a new connection after its gateway was killed: the
 /// client gives a silent link up after 10 s, then resumes on the other gateway at once.
 const FAIL_OVER_BOUND: Duration = Duration::from_secs(15);
-
-fn connect(home: &Path) -> Command {
-    let mut cmd = Command::new(bin("rampart-connect"));
-    cmd.arg("--home").arg(home).stdin(Stdio::null());
-    cmd.env_remove("RAMPART_GATEWAY")
-        .env_remove("RAMPART_CA")
-        .env_remove("RAMPART_PASSWORD");
-    cmd
-}
 
 /// One person with a client home set up from a profile listing `gateways` in that order.
 struct Person {
@@ -97,35 +89,6 @@ fn session_at(gw: &GatewayProc, elsewhere: &GatewayProc, uid: &str) -> String {
     logins[0]["session"].as_str().unwrap().to_owned()
 }
 
-/// A running `rampart-connect forward 127.0.0.1:0=echo`: the process, its local address and
-/// the file with its standard error.
-fn forward(home: &Path) -> (std::process::Child, String, PathBuf) {
-    use std::io::BufRead;
-    let log = home.with_extension("forward.stderr");
-    let mut child = connect(home)
-        .args(["forward", "127.0.0.1:0=echo"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let line = std::io::BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap_or_else(|| {
-            panic!(
-                "forward printed nothing: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        })
-        .unwrap();
-    let local = line
-        .strip_prefix("forwarding ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, local, log)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn people_spread_over_two_gateways_and_a_killed_gateways_people_resume_on_the_other_without_a_code() {
     let users: Vec<String> = (0..PEOPLE).map(|i| format!("\"{}\"", generated_person(i).0)).collect();
@@ -157,8 +120,10 @@ async fn people_spread_over_two_gateways_and_a_killed_gateways_people_resume_on_
     let bert_session = session_at(&b, &lab.gw, &bert.uid);
 
     // Both carry data through their own gateway.
-    let (mut anna_fwd, anna_local, anna_log) = forward(&anna.home);
-    let (mut bert_fwd, bert_local, bert_log) = forward(&bert.home);
+    let (mut anna_fwd, anna_local, anna_log) =
+        start_listening(&anna.home, &["forward", "127.0.0.1:0=echo"], "forwarding ");
+    let (mut bert_fwd, bert_local, bert_log) =
+        start_listening(&bert.home, &["forward", "127.0.0.1:0=echo"], "forwarding ");
     let data = random_bytes(64 * 1024);
     assert!(echo_round_trip(&anna_local, &data) == data, "anna before the kill");
     assert!(echo_round_trip(&bert_local, &data) == data, "bert before the kill");
