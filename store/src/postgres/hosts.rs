@@ -57,7 +57,7 @@ mod tests {
     #[test]
     fn every_host_of_a_list_gets_the_same_user_database_and_options() {
         let hosts =
-            parse_hosts("postgres://rampart@db1:5432,db2:6543/rampart?sslmode=disable", None).unwrap_or_default();
+            parse_hosts("postgres://rampart@db1:15432,db2:6543/rampart?sslmode=disable", None).unwrap_or_default();
         let found: Vec<(String, u16, Option<String>)> = hosts
             .iter()
             .map(|h| {
@@ -71,7 +71,7 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                ("db1".to_owned(), 5432, Some("rampart".to_owned())),
+                ("db1".to_owned(), 15432, Some("rampart".to_owned())),
                 ("db2".to_owned(), 6543, Some("rampart".to_owned()))
             ]
         );
