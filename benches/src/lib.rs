@@ -3,6 +3,7 @@
 //! `cargo run --release -p rampart-benches --bin NAME`.
 
 pub mod provisioner;
+pub mod storm;
 pub mod tunnel;
 
 /// The value at quantile `q` (0–1) of sorted samples.

@@ -6,11 +6,8 @@
 //! group search, TOTP check and the atomic replay update in SQLite, session creation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use rampart_benches::tunnel::{provision, seed_of};
-use rampart_client::GatewayClient;
+use rampart_benches::tunnel::provision;
 use rampart_core::policy::Policy;
-use rampart_core::secret::Sensitive;
-use rampart_core::totp::{TotpParams, generate_totp};
 use rampart_directory::LdapDirectory;
 use rampart_directory::ldap::LdapConfig;
 use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
@@ -62,7 +59,6 @@ async fn main() -> anyhow::Result<()> {
     provision(dir.path(), users.saturating_sub(1)).await?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await?);
     let keys = Arc::new(KeyRing::load_or_create(&dir.path().join("master.key"))?);
-    let seeds: Vec<Vec<u8>> = (0..users).map(seed_of).collect();
 
     let ca = rampart_certs::CertificateAuthority::create("Bench")?;
     let cert = ca.issue_server(&["127.0.0.1".into()])?;
@@ -90,61 +86,8 @@ async fn main() -> anyhow::Result<()> {
 
     let bind_rate = raw_binds(&slapd.url, users, concurrency, Duration::from_secs(5)).await;
 
-    let ca_pem = Arc::new(ca.cert_pem().to_owned());
-    let seeds = Arc::new(seeds);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (addr, ca_pem, seeds, next) = (addr.clone(), ca_pem.clone(), seeds.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0usize;
-            let mut closers = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= seeds.len() {
-                    let last_login = Instant::now();
-                    for c in closers {
-                        let _ = c.await;
-                    }
-                    return (latencies, failures, last_login);
-                }
-                let (uid, pw, _) = user(i);
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs();
-                let code = generate_totp(&seeds[i], &TotpParams::default(), now).unwrap();
-                let t = Instant::now();
-                let ok = match GatewayClient::connect(&addr, &ca_pem).await {
-                    Ok(client) => {
-                        let r = client.login(&uid, Sensitive::new(pw), Sensitive::new(code)).await;
-                        // Closing waits for the QUIC draining period; not part of a login.
-                        closers.push(tokio::spawn(async move { client.close().await }));
-                        r.is_ok()
-                    }
-                    Err(_) => false,
-                };
-                if ok {
-                    latencies.push(t.elapsed());
-                } else {
-                    failures += 1;
-                }
-            }
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    let mut elapsed = Duration::ZERO;
-    for w in workers {
-        let (l, f, last_login) = w.await?;
-        latencies.extend(l);
-        failures += f;
-        elapsed = elapsed.max(last_login - started);
-    }
-    latencies.sort();
-    let login_rate = latencies.len() as f64 / elapsed.as_secs_f64();
+    let storm = rampart_benches::storm::run(&[addr], ca.cert_pem(), users, concurrency, 0).await;
+    let (latencies, failures, elapsed, login_rate) = (storm.latencies, storm.failures, storm.elapsed, storm.rate);
     let _ = stop_tx.send(());
     let _ = server.await;
 

@@ -10,6 +10,7 @@
 //! group search, TOTP check, the atomic replay update and session creation in the store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use rampart_benches::storm::{self, Storm};
 use rampart_benches::tunnel::{provision_into, seed_of};
 use rampart_client::GatewayClient;
 use rampart_core::policy::Policy;
@@ -23,7 +24,6 @@ use rampart_store::{KeyRing, PgSettings, PgStore, SqliteStore, Store, parse_host
 use rampart_tests::slapd::{SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A running in-process gateway and the means to stop it.
@@ -73,74 +73,6 @@ async fn start_gateway(
 
 /// Kill-propagation rounds, with people beyond the storm's.
 const KILL_ROUNDS: usize = 5;
-
-/// One storm: every user logs in once, `concurrency` at a time, person `i` at gateway
-/// `i % gateways.len()`, with the code of the time step `step_ahead` steps from now.
-/// Returns (logins/s, ok, failed, p50, p99, seconds).
-async fn storm(
-    gateways: &[String],
-    ca_pem: &str,
-    users: usize,
-    concurrency: usize,
-    step_ahead: u64,
-) -> (f64, usize, usize, Duration, Duration, f64) {
-    let seeds: Arc<Vec<Vec<u8>>> = Arc::new((0..users).map(seed_of).collect());
-    let gateways = Arc::new(gateways.to_vec());
-    let ca_pem = Arc::new(ca_pem.to_owned());
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (gateways, ca_pem, seeds, next) = (gateways.clone(), ca_pem.clone(), seeds.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let (mut latencies, mut failures, mut closers) = (Vec::new(), 0usize, Vec::new());
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= seeds.len() {
-                    let last = Instant::now();
-                    for c in closers {
-                        let _ = c.await;
-                    }
-                    return (latencies, failures, last);
-                }
-                let (uid, pw, _) = user(i);
-                let at = rampart_benches::tunnel::unix_now() + 30 * step_ahead;
-                let code = generate_totp(&seeds[i], &TotpParams::default(), at).unwrap();
-                let t = Instant::now();
-                let ok = match GatewayClient::connect(&gateways[i % gateways.len()], &ca_pem).await {
-                    Ok(client) => {
-                        let r = client.login(&uid, Sensitive::new(pw), Sensitive::new(code)).await;
-                        closers.push(tokio::spawn(async move { client.close().await }));
-                        r.is_ok()
-                    }
-                    Err(_) => false,
-                };
-                if ok {
-                    latencies.push(t.elapsed());
-                } else {
-                    failures += 1;
-                }
-            }
-        }));
-    }
-    let (mut latencies, mut failures, mut elapsed) = (Vec::new(), 0, Duration::ZERO);
-    for w in workers {
-        let (l, f, last) = w.await.unwrap();
-        latencies.extend(l);
-        failures += f;
-        elapsed = elapsed.max(last - started);
-    }
-    latencies.sort();
-    let rate = latencies.len() as f64 / elapsed.as_secs_f64();
-    (
-        rate,
-        latencies.len(),
-        failures,
-        rampart_benches::quantile(&latencies, 0.5),
-        rampart_benches::quantile(&latencies, 0.99),
-        elapsed.as_secs_f64(),
-    )
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -207,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     let mut double = Vec::new();
     for step_ahead in 0..2 {
         single.push(
-            storm(
+            storm::run(
                 std::slice::from_ref(&one.addr),
                 ca.cert_pem(),
                 users,
@@ -216,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await,
         );
-        double.push(storm(&addrs, ca.cert_pem(), users, concurrency, step_ahead).await);
+        double.push(storm::run(&addrs, ca.cert_pem(), users, concurrency, step_ahead).await);
     }
     let _ = one.stop.send(());
     let _ = one.task.await;
@@ -272,10 +204,15 @@ async fn main() -> anyhow::Result<()> {
         "scale-out-logins: {users} users, {concurrency} at a time, slapd {}",
         slapd.url
     );
-    let line = |name: &str, r: &(f64, usize, usize, Duration, Duration, f64)| {
+    let line = |name: &str, r: &Storm| {
         println!(
             "  {name:<44} {:>7.0} logins/s  ({} ok, {} failed, {:.2} s, p50 {:?}, p99 {:?})",
-            r.0, r.1, r.2, r.5, r.3, r.4
+            r.rate,
+            r.latencies.len(),
+            r.failures,
+            r.elapsed.as_secs_f64(),
+            rampart_benches::quantile(&r.latencies, 0.5),
+            rampart_benches::quantile(&r.latencies, 0.99)
         );
     };
     let pg_name = if standby {
@@ -287,9 +224,7 @@ async fn main() -> anyhow::Result<()> {
         line(&format!("round {}: one gateway, SQLite", round + 1), &single[round]);
         line(&format!("round {}: {pg_name}", round + 1), &double[round]);
     }
-    let rate = |runs: &[(f64, usize, usize, Duration, Duration, f64)]| {
-        runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64
-    };
+    let rate = |runs: &[Storm]| runs.iter().map(|r| r.rate).sum::<f64>() / runs.len() as f64;
     println!(
         "  mean of the rounds: SQLite {:.0}/s, PostgreSQL {:.0}/s, ratio two-on-PostgreSQL / one-on-SQLite: {:.2}",
         rate(&single),
