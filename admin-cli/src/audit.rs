@@ -1,6 +1,7 @@
 //! `rampart audit`: the security team's view of the audit trail on disk — verify that nothing
-//! was edited, removed, moved or cut; query records by user, resource, decision, source and
-//! time; follow new records as they are written. Works on folders or files, local or copied.
+//! was edited, removed, moved or cut (against the checkpoint heads anchored in the store, when
+//! given the store); query records by user, resource, decision, source and time; follow new
+//! records as they are written. Works on folders or files, local or copied.
 //! `query` and `tail` show only lines whose own hash holds and say how many they skipped;
 //! `tail` ends (status 0) as soon as nobody reads its output any more.
 
@@ -10,11 +11,14 @@ use crate::view::{Output, Table};
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use rampart_audit::anchor::StoreBook;
 use rampart_audit::files::{collect, read_new_lines};
 use rampart_audit::keys::read_public_key;
 use rampart_audit::query::{Filter, checked_record, query, row};
-use rampart_audit::verify::{StreamReport, VerifyOptions, verify_paths};
+use rampart_audit::verify::{Anchoring, StreamReport, VerifyOptions, verify_paths};
+use rampart_core::audit::checkpoint::key_id;
 use rampart_core::audit::{Class, Problem};
+use rampart_store::{DB_FILE_NAME, StoreConfig, StoreTarget};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Write;
@@ -42,6 +46,19 @@ pub enum AuditCommand {
         /// Accept streams whose oldest files were removed on purpose (retention).
         #[arg(long)]
         allow_missing_start: bool,
+        /// The store the services anchor their checkpoints in (`sqlite:STATE_DIR`,
+        /// `sqlite:FILE.db` or `postgres://…`): also finds records cut off a stream's end,
+        /// streams deleted whole and files rewritten under anchored records. Needs --public-key,
+        /// whose key names the streams.
+        #[arg(long, value_name = "URL", env = rampart_store::URL_ENV, hide_env_values = true)]
+        store_url: Option<String>,
+        /// A file holding the database password (its first line); or RAMPART_STORE_PASSWORD.
+        #[arg(long, value_name = "FILE", requires = "store_url")]
+        store_password_file: Option<PathBuf>,
+        /// Fail a stream whose last records follow no checkpoint (stop the service first: a
+        /// running one signs its newest records at its next checkpoint).
+        #[arg(long)]
+        require_signed_tail: bool,
     },
     /// Records matching every filter given, oldest first (a table, or JSON lines with -o json).
     Query(FilterArgs),
@@ -91,7 +108,21 @@ pub async fn run(output: Output, command: AuditCommand) -> Result<(), CliError> 
             paths,
             public_key,
             allow_missing_start,
-        } => verify(output, &paths_or_env(paths)?, public_key, allow_missing_start),
+            store_url,
+            store_password_file,
+            require_signed_tail,
+        } => {
+            let store = store_url.map(|url| StoreConfig {
+                url: Some(url),
+                password_file: store_password_file,
+                ..StoreConfig::default()
+            });
+            let checks = VerifyChecks {
+                allow_missing_start,
+                require_signed_tail,
+            };
+            verify(output, &paths_or_env(paths)?, public_key, store, checks).await
+        }
         AuditCommand::Query(args) => {
             let (paths, filter) = args.resolve()?;
             let (records, rejected) = query(&paths, &filter).map_err(|e| CliError::failure(e.to_string()))?;
@@ -143,20 +174,42 @@ fn paths_or_env(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>, CliError> {
     }
 }
 
-fn verify(
+/// What `verify` holds against the files beyond the chain itself.
+#[derive(Debug, Clone, Copy)]
+struct VerifyChecks {
+    allow_missing_start: bool,
+    require_signed_tail: bool,
+}
+
+async fn verify(
     output: Output,
     paths: &[PathBuf],
     public_key: Option<PathBuf>,
-    allow_missing_start: bool,
+    store: Option<StoreConfig>,
+    checks: VerifyChecks,
 ) -> Result<(), CliError> {
     let public_key = public_key
         .map(|path| read_public_key(&path))
         .transpose()
         .map_err(|e| CliError::failure(e.to_string()))?;
     let checked_signatures = public_key.is_some();
+    let anchors = match (&store, &public_key) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(CliError {
+                message: "--store-url needs --public-key: the checkpoint key names the streams anchored in the store"
+                    .into(),
+                code: 2,
+            });
+        }
+        (Some(store), Some(key)) => Some(anchors(store, &key_id(key)).await?),
+    };
+    let anchors_checked = anchors.is_some();
     let options = VerifyOptions {
         public_key,
-        allow_missing_start,
+        allow_missing_start: checks.allow_missing_start,
+        require_signed_tail: checks.require_signed_tail,
+        anchors,
     };
     let reports = verify_paths(paths, &options).map_err(|e| CliError::failure(e.to_string()))?;
     if reports.is_empty() {
@@ -175,10 +228,16 @@ fn verify(
             crate::view::json(&list)?;
         }
         Output::Table => {
-            let text: String = reports
+            let mut text: String = reports
                 .iter()
                 .map(|report| format!("{}\n", report_line(report, checked_signatures)))
                 .collect();
+            if !anchors_checked {
+                text.push_str(
+                    "anchors not checked (give --store-url and --public-key): records cut off the end of a stream, \
+                     or a stream deleted whole, cannot be told from a trail that ended there\n",
+                );
+            }
             // The exit code tells the verdict even when nobody reads the lines.
             write_out(&mut std::io::stdout().lock(), &text)?;
         }
@@ -196,9 +255,37 @@ fn verify(
     Ok(())
 }
 
+/// Every stream the store knows for the checkpoint key `key_id`, with its anchored heads.
+async fn anchors(
+    config: &StoreConfig,
+    key_id: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<rampart_core::audit::Anchor>>, CliError> {
+    let unavailable = |e: &dyn std::fmt::Display| CliError {
+        message: format!("cannot read the audit anchors from the store: {e}"),
+        code: exit::UNAVAILABLE,
+    };
+    // Opening a SQLite store creates it when missing; an empty one would vouch for nothing.
+    if let StoreTarget::Sqlite(path) = config.target(std::path::Path::new(".")).map_err(|e| unavailable(&e))? {
+        let file = if path.extension().is_some_and(|ext| ext == "db") {
+            path
+        } else {
+            path.join(DB_FILE_NAME)
+        };
+        if !file.is_file() {
+            return Err(CliError::failure(format!("no store at {}", file.display())));
+        }
+    }
+    let store = config
+        .open(std::path::Path::new("."))
+        .await
+        .map_err(|e| unavailable(&e))?;
+    StoreBook::new(store).anchors(key_id).await.map_err(|e| unavailable(&e))
+}
+
 fn report_line(report: &StreamReport, checked_signatures: bool) -> String {
     let s = &report.summary;
     match &report.finding {
+        Some(finding) if report.files == 0 => format!("{}: BROKEN: {finding}", report.stream),
         Some(finding) => format!("{}: BROKEN at {finding}", report.stream),
         None => {
             let range = match (s.first_seq, s.last_seq) {
@@ -213,8 +300,17 @@ fn report_line(report: &StreamReport, checked_signatures: bool) -> String {
                     s.checkpoints_unchecked
                 )
             };
+            let unsigned = match s.unsigned_tail {
+                0 => String::new(),
+                n => format!(", {n} records after the last checkpoint (not yet signed)"),
+            };
+            let anchoring = match report.anchoring {
+                Anchoring::NotChecked => String::new(),
+                Anchoring::Unknown => ", not anchored in the store".to_owned(),
+                Anchoring::Checked { anchors } => format!(", {anchors} checkpoints anchored in the store"),
+            };
             format!(
-                "{}: intact: {} files, {} records{range}, {signatures}",
+                "{}: intact: {} files, {} records{range}, {signatures}{unsigned}{anchoring}",
                 report.stream, report.files, s.records
             )
         }
@@ -231,12 +327,21 @@ fn report_json(report: &StreamReport) -> Value {
             Problem::Missing { .. } => "missing",
             Problem::Reordered { .. } => "reordered",
             Problem::BadSignature(_) | Problem::OtherStream { .. } => "bad_signature",
+            Problem::CutTail { .. } => "cut",
+            Problem::Deleted { .. } | Problem::DeletedUnanchored => "deleted",
+            Problem::NotAnchored { .. } => "replaced",
+            Problem::UnsignedTail { .. } => "unsigned",
         };
         json!({
-            "file": f.place.file, "line": f.place.line, "seq": f.seq,
+            "file": f.place.as_ref().map(|p| &p.file), "line": f.place.as_ref().map(|p| p.line), "seq": f.seq,
             "kind": kind, "message": f.problem.to_string(),
         })
     });
+    let anchoring = match report.anchoring {
+        Anchoring::NotChecked => json!("not_checked"),
+        Anchoring::Unknown => json!("unknown"),
+        Anchoring::Checked { anchors } => json!({ "anchors": anchors, "matched": s.anchors_matched }),
+    };
     json!({
         "stream": report.stream,
         "intact": report.finding.is_none(),
@@ -246,6 +351,8 @@ fn report_json(report: &StreamReport) -> Value {
         "last_seq": s.last_seq,
         "checkpoints_verified": s.checkpoints_verified,
         "checkpoints_unchecked": s.checkpoints_unchecked,
+        "unsigned_tail": s.unsigned_tail,
+        "anchoring": anchoring,
         "problem": problem,
     })
 }

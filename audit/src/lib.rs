@@ -2,9 +2,12 @@
 //! chained JSON-lines files in an audit directory (`STREAM-SEQ.jsonl`, rotated by size and age),
 //! with periodic checkpoints signed by an Ed25519 key kept outside that directory. A crash's torn
 //! last line is cut off (and kept beside its file) before appending; failed writes and a full
-//! queue never leave a gap in the chain — the loss is counted and written as a record. The same
-//! crate reads the files back to verify the chain and to query or follow records.
+//! queue never leave a gap in the chain — the loss is counted and written as a record. Each
+//! checkpoint's head is anchored outside the folder (in the store), so records cut off the end
+//! or a stream deleted whole are found by the next writer and by `verify`. The same crate reads
+//! the files back to verify the chain and to query or follow records.
 
+pub mod anchor;
 pub mod config;
 pub mod files;
 #[cfg(feature = "http")]
@@ -43,6 +46,9 @@ pub enum AuditError {
     /// A key file is not what it should be.
     #[error("{0}")]
     Key(String),
+    /// The anchor book (the store) could not be read when the stream opened.
+    #[error("cannot read the audit trail's anchors from the store: {0}")]
+    Anchor(String),
 }
 
 impl AuditError {

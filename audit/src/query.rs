@@ -9,13 +9,15 @@
 use crate::AuditError;
 use crate::files::{collect, for_each_line};
 use rampart_core::audit::{Class, LineError, check_line};
+use rampart_core::username::normalize_username;
 use serde_json::Value;
 use std::path::PathBuf;
 
 /// Which records to keep; every set field must match.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// The person (`user.name`) or the operator (`actor.user.name`), case-insensitive.
+    /// The person (`user.name`) or the operator (`actor.user.name`), as usernames compare:
+    /// case-insensitive, and any spelling normalising to the same name (`ＡＬＩＣＥ` is `alice`).
     pub user: Option<String>,
     /// The resource (`dst_endpoint.svc_name`, or a changed resource's name).
     pub resource: Option<String>,
@@ -39,11 +41,12 @@ impl Filter {
         }
         let text = |v: &Value| v.as_str().map(str::to_owned);
         if let Some(user) = &self.user {
+            let wanted = normalize_username(user).ok();
             let names = [&record["user"]["name"], &record["actor"]["user"]["name"]];
             if !names
                 .iter()
                 .filter_map(|v| v.as_str())
-                .any(|n| n.eq_ignore_ascii_case(user))
+                .any(|n| n.eq_ignore_ascii_case(user) || wanted.is_some() && normalize_username(n).ok() == wanted)
             {
                 return false;
             }
@@ -211,6 +214,19 @@ mod tests {
         }));
         assert!(!pass(Filter {
             user: Some("bob".into()),
+            ..Filter::default()
+        }));
+        for spelling in ["ＡＬＩＣＥ", " alice\t", "Ａlice"] {
+            assert!(
+                pass(Filter {
+                    user: Some(spelling.into()),
+                    ..Filter::default()
+                }),
+                "{spelling:?} is alice"
+            );
+        }
+        assert!(!pass(Filter {
+            user: Some("alic".into()),
             ..Filter::default()
         }));
         assert!(pass(Filter {

@@ -9,6 +9,10 @@
 //! that found the queue full — is counted, and the first write that works again starts with one
 //! sealed `records_dropped` record (OCSF Event Log Activity) saying how many were lost and why.
 //! A loss is on the record instead of looking like a deletion.
+//!
+//! An anchored writer ([`AuditLog::open_anchored`]) also hands every synced checkpoint's head to
+//! an [`AnchorBook`] (the store) through a task of its own, and on opening compares its files
+//! with the newest anchored head: a cut or replaced tail is recorded as a chain gap.
 
 mod segment;
 #[cfg(test)]
@@ -16,6 +20,7 @@ mod tests;
 mod worker;
 
 use crate::AuditError;
+use crate::anchor::{self, AnchorBook};
 use crate::config::AuditSettings;
 use rampart_core::audit::AuditEvent;
 use std::sync::Arc;
@@ -29,6 +34,8 @@ use worker::Writer;
 pub const QUEUE_CAPACITY: usize = 65_536;
 /// How long a flush waits for the writer before it reports failure.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long closing waits for the last checkpoint's head to be anchored.
+pub const ANCHOR_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a record is not known to be in the file. Each one means the caller must not claim it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +85,8 @@ struct Handle {
 pub struct AuditWriter {
     tx: mpsc::SyncSender<Command>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The task carrying checkpoint heads to the anchor book, if anchored.
+    anchoring: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Command {
@@ -101,9 +110,37 @@ impl AuditLog {
     /// file there, after cutting a torn last line a crash may have left — and starts the writer
     /// thread. `version` is the program's version.
     pub fn open(settings: &AuditSettings, version: &str) -> Result<(Self, AuditWriter), AuditError> {
-        let writer = Writer::open(settings, version)?;
+        let writer = Writer::open_locked(worker::lock(settings)?, settings, version, None)?;
         let (handle, rx) = queue(QUEUE_CAPACITY, FLUSH_TIMEOUT);
         start(writer, handle, rx)
+    }
+
+    /// [`open`](AuditLog::open), anchored in `book`: the stream is registered there (named by
+    /// its signing key's id and its name), its files are compared with the newest head the
+    /// book holds — a cut or replaced tail is recorded as a `chain_gap` record (and an error
+    /// in the log) before anything else — and every checkpoint's head is recorded there once
+    /// it is on disk. Fails when the book cannot be read: a writer that cannot compare would
+    /// carry on silently over a gap.
+    pub async fn open_anchored(
+        settings: &AuditSettings,
+        version: &str,
+        book: Arc<dyn AnchorBook>,
+    ) -> Result<(Self, AuditWriter), AuditError> {
+        // Read under the lock, so a predecessor's last head is in the book (it holds the lock
+        // until then).
+        let locked = worker::lock(settings)?;
+        let head = book
+            .open_stream(&locked.key_id, &settings.stream, &settings.service)
+            .await
+            .map_err(AuditError::Anchor)?;
+        let lock = Arc::clone(&locked.lock);
+        let (heads, published) = tokio::sync::watch::channel(None);
+        let anchoring = worker::Anchoring { head, heads };
+        let writer = Writer::open_locked(locked, settings, version, Some(anchoring))?;
+        let (handle, rx) = queue(QUEUE_CAPACITY, FLUSH_TIMEOUT);
+        let (log, mut running) = start(writer, handle, rx)?;
+        running.anchoring = Some(tokio::spawn(anchor::forward(published, book, lock)));
+        Ok((log, running))
     }
 
     /// Whether records are kept.
@@ -188,6 +225,8 @@ impl Handle {
 
 impl AuditWriter {
     /// Writes everything queued, a last checkpoint, syncs, and stops the thread.
+    /// When anchored, then waits (at most [`ANCHOR_TIMEOUT`]) for the last checkpoint's head
+    /// to be recorded.
     pub async fn finish(mut self) {
         let tx = self.tx.clone();
         let thread = self.thread.take();
@@ -199,6 +238,16 @@ impl AuditWriter {
             }
         })
         .await;
+        if let Some(anchoring) = self.anchoring.take() {
+            let abort = anchoring.abort_handle();
+            if tokio::time::timeout(ANCHOR_TIMEOUT, anchoring).await.is_err() {
+                abort.abort();
+                tracing::error!(
+                    target: "rampart::audit",
+                    "the last audit checkpoint could not be anchored in the store; the next start compares the files with the head before it"
+                );
+            }
+        }
     }
 }
 
@@ -231,6 +280,7 @@ fn start(
         AuditWriter {
             tx,
             thread: Some(thread),
+            anchoring: None,
         },
     ))
 }

@@ -75,24 +75,57 @@ impl ProvisionerProc {
         assert!(init.status.success(), "init failed: {}", crate::output_text(&init));
         let report: Value = serde_json::from_slice(&init.stdout).unwrap();
         let log_file = state.join("provisioner.log");
-        let child = Command::new(bin("rampart-provisioner"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_file).unwrap())
-            .spawn()
-            .unwrap();
         let mut proc = Self {
-            child,
+            child: Self::spawn(&config, &log_file),
             url: String::new(),
             admin_key: report["admin_api_key"].as_str().unwrap().to_owned(),
             ca_file: PathBuf::from(report["ca_cert"].as_str().unwrap()),
             state: state.to_owned(),
             log_file,
         };
+        proc.wait_ready();
+        proc
+    }
+
+    fn spawn(config: &Path, log_file: &Path) -> Child {
+        Command::new(bin("rampart-provisioner"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log_file).unwrap())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Stops the provisioner with SIGTERM (a clean shutdown) and waits for it.
+    pub fn stop(&mut self) {
+        if self.child.try_wait().unwrap().is_some() {
+            return;
+        }
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the provisioner did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Stops the provisioner and runs it again on the same config (a new address); the log
+    /// before the restart is kept as `provisioner.before-restart.log`.
+    pub fn restart(&mut self) {
+        self.stop();
+        let _ = std::fs::rename(&self.log_file, self.state.join("provisioner.before-restart.log"));
+        self.child = Self::spawn(&self.state.join("provisioner.toml"), &self.log_file);
+        self.url.clear();
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let proc = self;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let log = proc.log();
@@ -111,7 +144,6 @@ impl ProvisionerProc {
             assert!(Instant::now() < deadline, "provisioner did not start: {log}");
             std::thread::sleep(Duration::from_millis(25));
         }
-        proc
     }
 
     /// The provisioner's log.

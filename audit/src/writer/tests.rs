@@ -76,6 +76,7 @@ fn assert_verifies(s: &AuditSettings) {
     let options = VerifyOptions {
         public_key: Some(read_public_key(&public_key_path(&s.signing_key)).unwrap()),
         allow_missing_start: false,
+        ..VerifyOptions::default()
     };
     let reports = verify_paths(std::slice::from_ref(&s.dir), &options).unwrap();
     assert_eq!(reports.len(), 1);

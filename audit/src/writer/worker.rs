@@ -2,14 +2,17 @@
 //! appends them, rotates and checkpoints. A failed write is cut back out of the file and the
 //! chain rewinds to the last record on file, so the numbers never skip; dropped events are
 //! counted and reported by the first record of the next write that works. Everyone waiting
-//! for a write hears whether it happened.
+//! for a write hears whether it happened. Each checkpoint, once synced, is published for
+//! anchoring outside the files; a writer that opens behind (or beside) its anchored head
+//! records a chain gap first and goes on after the anchored record.
 
 use super::segment::{Segment, chain_end, create_private_dir, open_segment, repair_newest};
 use super::{Ack, Command, FlushError, now_ms, segment};
+use crate::anchor::{self, AnchorHead};
 use crate::config::AuditSettings;
 use crate::{AuditError, keys};
-use rampart_core::audit::{AuditEvent, CheckpointRecord, Metadata, RecordLoss, checkpoint, seal};
-use ring::signature::Ed25519KeyPair;
+use rampart_core::audit::{AuditEvent, ChainGap, CheckpointRecord, GapKind, Metadata, RecordLoss, checkpoint, seal};
+use ring::signature::{Ed25519KeyPair, KeyPair};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,16 +65,64 @@ struct PendingLoss {
     last_ms: i64,
 }
 
+/// A stream locked for this process, with its signing key: the first step of opening.
+pub(super) struct Locked {
+    /// Held for the writer's life (and the anchoring task's): one process per stream and folder.
+    pub(super) lock: Arc<std::fs::File>,
+    key: Ed25519KeyPair,
+    /// The key's id, which names the stream outside the files.
+    pub(super) key_id: String,
+}
+
+/// Where the writer publishes its checkpoint heads, and the newest one anchored before it opened.
+pub(super) struct Anchoring {
+    pub(super) head: Option<AnchorHead>,
+    pub(super) heads: tokio::sync::watch::Sender<Option<AnchorHead>>,
+}
+
+/// Creates the folder, takes the stream's lock and loads (or creates) the signing key.
+pub(super) fn lock(settings: &AuditSettings) -> Result<Locked, AuditError> {
+    let dir = &settings.dir;
+    create_private_dir(dir)?;
+    let lock_path = dir.join(format!(".{}.lock", settings.stream));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| AuditError::io("cannot open", &lock_path, e))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(AuditError::InUse {
+                stream: settings.stream.clone(),
+                dir: dir.display().to_string(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(AuditError::io("cannot lock", &lock_path, e)),
+    }
+    let key = keys::load_or_create(&settings.signing_key)?;
+    let key_id = checkpoint::key_id(key.public_key().as_ref());
+    Ok(Locked {
+        lock: Arc::new(lock),
+        key,
+        key_id,
+    })
+}
+
 pub(super) struct Writer {
     pub(super) dir: PathBuf,
     pub(super) stream: String,
     key: Ed25519KeyPair,
+    key_id: String,
+    /// Where synced checkpoint heads go to be anchored; none when the stream is not anchored.
+    heads: Option<tokio::sync::watch::Sender<Option<AnchorHead>>>,
     metadata: Metadata,
     max_file_bytes: u64,
     max_file_age: Duration,
     checkpoint_every: Duration,
     /// Held for the writer's life: one process per stream and folder.
-    _lock: std::fs::File,
+    _lock: Arc<std::fs::File>,
     segment: Segment,
     file_opened: Instant,
     /// After every record sealed so far.
@@ -96,30 +147,40 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    /// Opens a stream that is not anchored outside its files.
+    #[cfg(test)]
     pub(super) fn open(settings: &AuditSettings, version: &str) -> Result<Self, AuditError> {
+        Self::open_locked(lock(settings)?, settings, version, None)
+    }
+
+    /// Opens the locked stream: cuts a torn end, finds where the chain ends and, when it is
+    /// anchored, compares that with the anchored head — a gap is recorded before anything else
+    /// and the chain goes on after the anchored record.
+    pub(super) fn open_locked(
+        locked: Locked,
+        settings: &AuditSettings,
+        version: &str,
+        anchoring: Option<Anchoring>,
+    ) -> Result<Self, AuditError> {
         let dir = &settings.dir;
-        create_private_dir(dir)?;
-        let lock_path = dir.join(format!(".{}.lock", settings.stream));
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| AuditError::io("cannot open", &lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(AuditError::InUse {
-                    stream: settings.stream.clone(),
-                    dir: dir.display().to_string(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(AuditError::io("cannot lock", &lock_path, e)),
-        }
-        let key = keys::load_or_create(&settings.signing_key)?;
         // Under the lock: a crash mid-write may have left the newest file ending mid-record.
         repair_newest(dir, &settings.stream)?;
-        let (next_seq, prev_hash) = chain_end(dir, &settings.stream)?;
+        let (mut next_seq, mut prev_hash) = chain_end(dir, &settings.stream)?;
+        let (head, heads) = match anchoring {
+            Some(Anchoring { head, heads }) => (head, Some(heads)),
+            None => (None, None),
+        };
+        let gap = match &head {
+            Some(head) => anchor::compare(dir, &settings.stream, next_seq, head)?,
+            None => None,
+        };
+        if let (Some(gap), Some(head)) = (&gap, &head)
+            && gap.gap == GapKind::Cut
+        {
+            // Numbered on from the anchored record, so the missing ones stay visible as missing.
+            next_seq = head.seq + 1;
+            prev_hash.clone_from(&head.hash);
+        }
         let segment = open_segment(dir, &settings.stream, next_seq)?;
         tracing::info!(target: "rampart::audit", file = %segment.path.display(), seq = next_seq, "audit trail open");
         let chain = ChainState {
@@ -127,15 +188,17 @@ impl Writer {
             prev_hash,
             since_checkpoint: 0,
         };
-        Ok(Self {
+        let mut writer = Self {
             dir: dir.clone(),
             stream: settings.stream.clone(),
-            key,
+            key: locked.key,
+            key_id: locked.key_id,
+            heads,
             metadata: Metadata::rampart(&settings.service, version, &settings.stream),
             max_file_bytes: settings.max_file_bytes,
             max_file_age: settings.max_file_age,
             checkpoint_every: settings.checkpoint_every,
-            _lock: lock,
+            _lock: locked.lock,
             segment,
             file_opened: Instant::now(),
             durable: chain.clone(),
@@ -151,7 +214,48 @@ impl Writer {
             last_queue_warning: None,
             #[cfg(test)]
             fail_writes: Arc::default(),
-        })
+        };
+        if let Some(gap) = gap {
+            writer.record_gap(gap);
+        }
+        Ok(writer)
+    }
+
+    /// Says loudly, in the log and as the first record, that the files do not reach the
+    /// anchored head, and checkpoints at once so the new head is anchored past the gap.
+    fn record_gap(&mut self, gap: ChainGap) {
+        tracing::error!(
+            target: "rampart::audit", stream = %self.stream, gap = ?gap.gap, files_end_seq = ?gap.files_end_seq,
+            anchored_seq = gap.anchored_seq, anchored_file = %gap.anchored_file, missing = gap.missing(),
+            "AUDIT CHAIN GAP: this stream's files do not reach the checkpoint anchored in the store; \
+             records were removed or replaced while the writer was stopped (recorded as chain_gap)"
+        );
+        let mut event = AuditEvent::chain_gap(now_ms(), gap);
+        event.metadata = self.metadata.clone();
+        if self.seal_record(&event) {
+            self.out.events += 1;
+        }
+        self.checkpoint();
+    }
+
+    /// Publishes the last record on file, a synced checkpoint, for anchoring.
+    fn publish_head(&self) {
+        let Some(heads) = &self.heads else {
+            return;
+        };
+        let file = self
+            .segment
+            .path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        heads.send_replace(Some(AnchorHead {
+            key_id: self.key_id.clone(),
+            stream: self.stream.clone(),
+            seq: self.durable.next_seq - 1,
+            hash: self.durable.prev_hash.clone(),
+            file,
+        }));
     }
 
     pub(super) fn run(mut self, rx: &mpsc::Receiver<Command>) {
@@ -427,12 +531,24 @@ impl Writer {
             metadata: self.metadata.clone(),
             checkpoint: checkpoint::sign(&self.key, &self.stream, self.chain.next_seq - 1, &self.chain.prev_hash),
         };
-        if self.seal_record(&record) {
+        let sealed = self.seal_record(&record);
+        if sealed {
             // Rewound with the rest if the write fails, so the checkpoint is tried again.
             self.chain.since_checkpoint = 0;
         }
         self.write_out();
         self.next_checkpoint = Instant::now() + self.checkpoint_every;
+        // Anchored only once on disk: a head the files could lose to a power cut would later
+        // look like a cut tail.
+        let on_file = sealed && self.durable.since_checkpoint == 0 && self.durable.next_seq == self.chain.next_seq;
+        if on_file {
+            match self.segment.file.sync_data() {
+                Ok(()) => self.publish_head(),
+                Err(e) => {
+                    tracing::error!(target: "rampart::audit", file = %self.segment.path.display(), error = %e, "cannot sync the audit trail");
+                }
+            }
+        }
     }
 
     fn periodic(&mut self) {

@@ -1,6 +1,6 @@
 //! Audit events shaped after OCSF classes, so a SIEM maps them without custom parsing:
 //! Authentication (3002), Authorization (3003), Network Activity (4001), Account Change (3001),
-//! API Activity (6003) and Event Log Activity (1008, the trail's own losses). Every string from
+//! API Activity (6003) and Event Log Activity (1008, the trail's own losses and gaps). Every string from
 //! outside is a plain field: serialisation escapes it, so it can never split or forge a record.
 
 use serde::{Deserialize, Serialize};
@@ -151,6 +151,12 @@ impl Activity {
         id: 99,
         name: "Records Dropped",
     };
+    /// Event Log Activity: a restarted writer found its files behind or unlike the head the
+    /// store anchored (OCSF `Other`, named by `activity_name`).
+    pub const CHAIN_GAP: Self = Self {
+        id: 99,
+        name: "Chain Gap",
+    };
 }
 
 /// Whether the activity succeeded.
@@ -269,9 +275,62 @@ pub struct AuditEvent {
     /// OCSF `count`: how many events this record stands for (in a loss report, the records lost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
-    /// OCSF `unmapped`: in a loss report, how many records each cause dropped.
+    /// OCSF `unmapped`: in a loss report, how many records each cause dropped; in a chain gap,
+    /// what the files hold against what the store anchored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unmapped: Option<RecordLoss>,
+    pub unmapped: Option<Unmapped>,
+}
+
+/// The trail's own details that OCSF has no field for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Unmapped {
+    /// A loss report's causes.
+    Loss(RecordLoss),
+    /// A chain gap's extent.
+    Gap(ChainGap),
+}
+
+/// What a restarted writer found missing or changed: its files against the last checkpoint
+/// head recorded in the store (a chain-gap record's OCSF `unmapped`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainGap {
+    /// `cut`: the files end before the anchored record; `differs`: the files hold another
+    /// record under the anchored number, or not that record at all.
+    pub gap: GapKind,
+    /// The last record on file (none: no file of the stream is left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_end_seq: Option<u64>,
+    /// The record the store anchored: the stream's last checkpoint it was told of.
+    pub anchored_seq: u64,
+    /// That record's hash.
+    pub anchored_hash: String,
+    /// The file that held it.
+    pub anchored_file: String,
+}
+
+/// How a stream's files disagree with the store's anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapKind {
+    /// Records up to the anchored one are gone from the end of the stream.
+    Cut,
+    /// The anchored record is not in the files as it was anchored.
+    Differs,
+}
+
+impl ChainGap {
+    /// Records known to be missing: from after the last one on file to the anchored one (a
+    /// `differs` gap counts the anchored record alone).
+    pub fn missing(&self) -> u64 {
+        match self.gap {
+            GapKind::Cut => self
+                .anchored_seq
+                .saturating_sub(self.files_end_seq.map_or(0, |end| end.saturating_add(1)))
+                .saturating_add(1),
+            GapKind::Differs => 1,
+        }
+    }
 }
 
 /// Why audit records were dropped, cause by cause (a loss report's OCSF `unmapped`).
@@ -597,7 +656,30 @@ impl AuditEvent {
         event.count = Some(loss.total());
         event.start_time = Some(first_ms);
         event.end_time = Some(last_ms);
-        event.unmapped = Some(loss);
+        event.unmapped = Some(Unmapped::Loss(loss));
+        event
+    }
+
+    /// A chain gap: a restarted writer found its files behind, or unlike, the last checkpoint
+    /// head the store holds — records were cut or the files replaced while it was stopped. The
+    /// writer records it before anything else instead of carrying on as if nothing happened.
+    /// `status_detail` is `chain_gap`; severity critical; `count` the records known missing.
+    pub fn chain_gap(time_ms: i64, gap: ChainGap) -> Self {
+        let message = match gap.gap {
+            GapKind::Cut => "audit chain gap: records were cut off the end of this stream",
+            GapKind::Differs => "audit chain gap: this stream's files do not hold the anchored record",
+        };
+        let mut event = Self::new(
+            Class::EventLogActivity,
+            Activity::CHAIN_GAP,
+            time_ms,
+            Status::Failure,
+            message,
+        )
+        .detail("chain_gap");
+        event.severity_id = 5;
+        event.count = Some(gap.missing());
+        event.unmapped = Some(Unmapped::Gap(gap));
         event
     }
 
@@ -770,5 +852,31 @@ mod tests {
         assert_eq!(event.class(), Some(Class::EventLogActivity));
         let back: AuditEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_chain_gap_names_what_is_missing() {
+        let gap = ChainGap {
+            gap: GapKind::Cut,
+            files_end_seq: Some(41),
+            anchored_seq: 50,
+            anchored_hash: "ab".repeat(32),
+            anchored_file: "gateway-0000000000000000.jsonl".into(),
+        };
+        let event = AuditEvent::chain_gap(9, gap.clone());
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["status_detail"], "chain_gap");
+        assert_eq!(json["activity_name"], "Chain Gap");
+        assert_eq!(json["severity_id"], 5);
+        assert_eq!(json["count"], 9, "records 42 to 50");
+        assert_eq!(json["unmapped"]["gap"], "cut");
+        assert_eq!(json["unmapped"]["anchored_seq"], 50);
+        let back: AuditEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+        let deleted = ChainGap {
+            files_end_seq: None,
+            ..gap
+        };
+        assert_eq!(deleted.missing(), 51, "records 0 to 50");
     }
 }

@@ -10,6 +10,7 @@ pub mod verify;
 pub use chain::{GENESIS, LineError, Link, SealedLine, check_line, seal};
 pub use checkpoint::{Checkpoint, CheckpointRecord};
 pub use event::{
-    Activity, Actor, AuditEvent, Class, Disposition, Endpoint, Metadata, RecordLoss, Status, Traffic, User,
+    Activity, Actor, AuditEvent, ChainGap, Class, Disposition, Endpoint, GapKind, Metadata, RecordLoss, Status,
+    Traffic, Unmapped, User,
 };
-pub use verify::{Finding, Place, Problem, StreamVerifier, Summary};
+pub use verify::{Anchor, Finding, Place, Problem, StreamVerifier, Summary};

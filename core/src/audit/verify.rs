@@ -1,6 +1,9 @@
 //! Verifying one audit stream: lines are fed in file order and the verifier reports the first
 //! record that breaks the chain — edited, missing, reordered, truncated, or a checkpoint whose
-//! signature does not hold or that was signed for another stream — with its place.
+//! signature does not hold or that was signed for another stream — with its place. Given the
+//! checkpoint heads recorded outside the files ([`Anchor`]s, from the store), it also reports
+//! records cut off the end and records replaced under an anchored number; asked to, it fails
+//! a stream whose last records follow no checkpoint.
 //!
 //! Memory stays constant however long the stream: sequence numbers must rise by exactly one, so
 //! until the first jump every earlier number has been seen once and a repeat or step back is
@@ -24,6 +27,18 @@ impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} line {}", self.file, self.line)
     }
+}
+
+/// A checkpoint's head as recorded outside the stream's files (in the store): the record's
+/// number and hash, and the file it was written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// The checkpoint record's sequence number.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+    /// The file it was in (its name).
+    pub file: String,
 }
 
 /// What is wrong with a record.
@@ -63,6 +78,37 @@ pub enum Problem {
         /// The stream the checkpoint names.
         found: String,
     },
+    /// The files end before a record the store anchored: their last records were cut off.
+    CutTail {
+        /// The last record on file (none: the files hold no record).
+        last: Option<u64>,
+        /// The newest anchored record.
+        anchored: u64,
+        /// The file the anchored record was in.
+        file: String,
+    },
+    /// The stream has no file at all, but the store anchored its records: it was deleted.
+    Deleted {
+        /// The newest anchored record.
+        anchored: u64,
+        /// The file it was in.
+        file: String,
+    },
+    /// The stream has no file at all and no anchored checkpoint, but the store knows it: a
+    /// writer opened it (and created its first file) before it was deleted.
+    DeletedUnanchored,
+    /// The record under an anchored number is not the one anchored: the files were rewritten.
+    NotAnchored {
+        /// The file the anchored record was in.
+        file: String,
+    },
+    /// Records after the last checkpoint (reported only when a signed tail is required).
+    UnsignedTail {
+        /// The first record after the last checkpoint.
+        from: u64,
+        /// The last record.
+        to: u64,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -83,6 +129,40 @@ impl fmt::Display for Problem {
                 f,
                 "bad signature: checkpoint for another stream (it names {found:?}, this is {expected:?})"
             ),
+            Self::CutTail {
+                last: Some(last),
+                anchored,
+                file,
+            } => write!(
+                f,
+                "cut: the files end at record {last} but the store anchored record {anchored} (in {file}); records {} to {anchored} are missing",
+                last.saturating_add(1)
+            ),
+            Self::CutTail {
+                last: None,
+                anchored,
+                file,
+            } => write!(
+                f,
+                "cut: the files hold no record but the store anchored record {anchored} (in {file}); records 0 to {anchored} are missing"
+            ),
+            Self::Deleted { anchored, file } => write!(
+                f,
+                "deleted: no file of this stream is left but the store anchored its record {anchored} (in {file})"
+            ),
+            Self::DeletedUnanchored => f.write_str(
+                "deleted: no file of this stream is left; the store knows the stream but had no checkpoint of it anchored yet",
+            ),
+            Self::NotAnchored { file } => write!(
+                f,
+                "replaced: it is not the record the store anchored under this number (in {file})"
+            ),
+            Self::UnsignedTail { from, to } if from == to => {
+                write!(f, "unsigned: record {from} comes after the last checkpoint")
+            }
+            Self::UnsignedTail { from, to } => {
+                write!(f, "unsigned: records {from} to {to} come after the last checkpoint")
+            }
         }
     }
 }
@@ -90,8 +170,8 @@ impl fmt::Display for Problem {
 /// The first problem of a stream, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// Where.
-    pub place: Place,
+    /// Where (none for a stream with no line to point at).
+    pub place: Option<Place>,
     /// The record's sequence number, when readable.
     pub seq: Option<u64>,
     /// What.
@@ -100,9 +180,10 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.seq {
-            Some(seq) => write!(f, "{} (record {seq}): {}", self.place, self.problem),
-            None => write!(f, "{}: {}", self.place, self.problem),
+        match (&self.place, self.seq) {
+            (Some(place), Some(seq)) => write!(f, "{place} (record {seq}): {}", self.problem),
+            (Some(place), None) => write!(f, "{place}: {}", self.problem),
+            (None, _) => write!(f, "{}", self.problem),
         }
     }
 }
@@ -120,6 +201,11 @@ pub struct Summary {
     pub checkpoints_verified: u64,
     /// Checkpoints not checked for want of a public key.
     pub checkpoints_unchecked: u64,
+    /// Records after the last checkpoint (all of them when there is none): not yet covered
+    /// by a signature.
+    pub unsigned_tail: u64,
+    /// Anchored records found in the files with the anchored hash.
+    pub anchors_matched: u64,
 }
 
 /// Feeds one stream's lines in order; stops judging at the first problem.
@@ -135,6 +221,11 @@ pub struct StreamVerifier {
     gap: Option<Gap>,
     finding: Option<Finding>,
     summary: Summary,
+    /// Anchored heads not yet met, lowest first.
+    anchors: std::collections::VecDeque<Anchor>,
+    require_signed_tail: bool,
+    /// The last line read.
+    last_place: Option<Place>,
 }
 
 /// A jump forward in sequence numbers, judged at the end.
@@ -161,7 +252,26 @@ impl StreamVerifier {
             gap: None,
             finding: None,
             summary: Summary::default(),
+            anchors: std::collections::VecDeque::new(),
+            require_signed_tail: false,
+            last_place: None,
         }
+    }
+
+    /// Checks the records against the checkpoint heads recorded outside the files: each must
+    /// be in the files with its hash, and the files must not end before the newest.
+    #[must_use]
+    pub fn with_anchors(mut self, mut anchors: Vec<Anchor>) -> Self {
+        anchors.sort_by_key(|anchor| anchor.seq);
+        self.anchors = anchors.into();
+        self
+    }
+
+    /// Fails a stream whose last records follow no checkpoint.
+    #[must_use]
+    pub fn require_signed_tail(mut self, required: bool) -> Self {
+        self.require_signed_tail = required;
+        self
     }
 
     /// Requires every checkpoint to name `stream`. Without it the first checkpoint's stream is
@@ -177,6 +287,7 @@ impl StreamVerifier {
         if self.finding.is_some() {
             return;
         }
+        self.last_place = Some(place.clone());
         if !terminated {
             self.found(place, None, Problem::Truncated);
             return;
@@ -249,13 +360,40 @@ impl StreamVerifier {
                 }
             }
         }
-        if let Some(cp) = link.record.get("checkpoint")
+        let checkpoint = link.record.get("checkpoint");
+        if let Some(cp) = checkpoint
             && let Some(problem) = self.check_checkpoint(cp, &link.prev_hash, link.seq)
         {
             self.found(place, Some(link.seq), problem);
             return;
         }
+        if let Some(problem) = self.check_anchor(link.seq, &link.hash) {
+            self.found(place, Some(link.seq), problem);
+            return;
+        }
+        self.summary.unsigned_tail = if checkpoint.is_some() {
+            0
+        } else {
+            self.summary.unsigned_tail + 1
+        };
         self.next = Some((link.seq + 1, link.hash));
+    }
+
+    /// Compares a record with the anchor of its number, if there is one.
+    fn check_anchor(&mut self, seq: u64, hash: &str) -> Option<Problem> {
+        // Anchors below the first record read were removed with the oldest files.
+        while self.anchors.front().is_some_and(|anchor| anchor.seq < seq) {
+            self.anchors.pop_front();
+        }
+        let anchor = self.anchors.front().filter(|anchor| anchor.seq == seq)?;
+        if anchor.hash != hash {
+            return Some(Problem::NotAnchored {
+                file: anchor.file.clone(),
+            });
+        }
+        self.anchors.pop_front();
+        self.summary.anchors_matched += 1;
+        None
     }
 
     /// Ends the stream: the first problem, if any, and what was read.
@@ -278,16 +416,50 @@ impl StreamVerifier {
                 }
             };
             self.finding = Some(Finding {
-                place,
+                place: Some(place),
                 seq: Some(found),
                 problem,
+            });
+        }
+        if self.finding.is_none()
+            && let Some(newest) = self.anchors.back()
+        {
+            // Every anchor at or below the last record was met, so these lie beyond the end.
+            let last = self.next.as_ref().map(|(next, _)| next - 1);
+            self.finding = Some(Finding {
+                place: self.last_place.take(),
+                seq: last,
+                problem: Problem::CutTail {
+                    last,
+                    anchored: newest.seq,
+                    file: newest.file.clone(),
+                },
+            });
+        }
+        if self.finding.is_none()
+            && self.require_signed_tail
+            && self.summary.unsigned_tail > 0
+            && let Some((next, _)) = &self.next
+        {
+            let to = next - 1;
+            self.finding = Some(Finding {
+                place: self.last_place.take(),
+                seq: Some(to),
+                problem: Problem::UnsignedTail {
+                    from: (to + 1).saturating_sub(self.summary.unsigned_tail),
+                    to,
+                },
             });
         }
         (self.finding, self.summary)
     }
 
     fn found(&mut self, place: Place, seq: Option<u64>, problem: Problem) {
-        self.finding = Some(Finding { place, seq, problem });
+        self.finding = Some(Finding {
+            place: Some(place),
+            seq,
+            problem,
+        });
     }
 
     fn check_checkpoint(&mut self, value: &serde_json::Value, prev_hash: &str, seq: u64) -> Option<Problem> {
@@ -403,7 +575,7 @@ mod tests {
         let (finding, _) = run(&lines, None);
         let finding = finding.unwrap();
         assert_eq!(finding.problem, Problem::Missing { from: 3, to: 3 });
-        assert_eq!(finding.place.line, 4);
+        assert_eq!(finding.place.as_ref().unwrap().line, 4);
         assert_eq!(finding.seq, Some(4));
     }
 
@@ -414,7 +586,7 @@ mod tests {
         let (finding, _) = run(&lines, None);
         let finding = finding.unwrap();
         assert_eq!(finding.problem, Problem::Reordered { expected: 6, found: 7 });
-        assert_eq!(finding.place.line, 7);
+        assert_eq!(finding.place.as_ref().unwrap().line, 7);
     }
 
     #[test]
@@ -425,7 +597,7 @@ mod tests {
         let (finding, _) = run(&lines, None);
         let finding = finding.unwrap();
         assert_eq!(finding.problem, Problem::Edited);
-        assert_eq!(finding.place.line, 3);
+        assert_eq!(finding.place.as_ref().unwrap().line, 3);
     }
 
     #[test]
@@ -474,7 +646,7 @@ mod tests {
         }
         let finding = v.finish().0.unwrap();
         assert_eq!(finding.problem, Problem::Truncated);
-        assert_eq!(finding.place.line, 4);
+        assert_eq!(finding.place.as_ref().unwrap().line, 4);
     }
 
     #[test]
@@ -522,7 +694,7 @@ mod tests {
                 found: "gw".into()
             }
         );
-        assert_eq!((finding.place.line, finding.seq), (6, Some(5)));
+        assert_eq!((finding.place.as_ref().unwrap().line, finding.seq), (6, Some(5)));
         assert!(
             finding
                 .to_string()
@@ -545,13 +717,97 @@ mod tests {
         lines.insert(4, again);
         let finding = run(&lines, None).0.unwrap();
         assert_eq!(finding.problem, Problem::Reordered { expected: 4, found: 3 });
-        assert_eq!(finding.place.line, 5);
+        assert_eq!(finding.place.as_ref().unwrap().line, 5);
         // Record 2 moved to the end: a jump at line 3, and 2 turns up later.
         let mut lines = stream(10);
         let moved = lines.remove(2);
         lines.push(moved);
         let finding = run(&lines, None).0.unwrap();
         assert_eq!(finding.problem, Problem::Reordered { expected: 2, found: 3 });
-        assert_eq!(finding.place.line, 3);
+        assert_eq!(finding.place.as_ref().unwrap().line, 3);
+    }
+    fn anchor_of(lines: &[Vec<u8>], seq: usize) -> Anchor {
+        Anchor {
+            seq: seq as u64,
+            hash: check_line(&lines[seq]).unwrap().hash,
+            file: "gw-0000000000000000.jsonl".into(),
+        }
+    }
+
+    #[test]
+    fn anchored_records_are_found_and_a_cut_tail_is_named() {
+        let lines = stream_with_checkpoints(12, &[(5, "gw"), (11, "gw")]);
+        let anchors = vec![anchor_of(&lines, 11), anchor_of(&lines, 5)];
+        let verifier = StreamVerifier::new(None, false).with_anchors(anchors.clone());
+        let (finding, summary) = feed(verifier, &lines);
+        assert_eq!(finding, None);
+        assert_eq!(summary.anchors_matched, 2);
+        assert_eq!(summary.unsigned_tail, 0);
+        // The last four records cut off at a line's end: the chain alone cannot tell.
+        assert_eq!(run(&lines[..8], None).0, None);
+        let verifier = StreamVerifier::new(None, false).with_anchors(anchors.clone());
+        let finding = feed(verifier, &lines[..8]).0.unwrap();
+        assert_eq!(
+            finding.problem,
+            Problem::CutTail {
+                last: Some(7),
+                anchored: 11,
+                file: "gw-0000000000000000.jsonl".into()
+            }
+        );
+        assert_eq!(finding.place.as_ref().unwrap().line, 8);
+        assert!(finding.to_string().contains("records 8 to 11 are missing"), "{finding}");
+        // Nothing left at all.
+        let verifier = StreamVerifier::new(None, false).with_anchors(anchors);
+        let finding = feed(verifier, &[]).0.unwrap();
+        assert!(
+            matches!(finding.problem, Problem::CutTail { last: None, .. }),
+            "{finding}"
+        );
+        assert_eq!(finding.place, None);
+    }
+
+    #[test]
+    fn a_rewrite_without_checkpoints_misses_the_anchor() {
+        let lines = stream(10);
+        let anchors = vec![anchor_of(&lines, 5)];
+        // The same number of records, hashed anew, with no checkpoint to give it away.
+        let mut prev = GENESIS.to_owned();
+        let rewritten: Vec<Vec<u8>> = (0..10)
+            .map(|seq| {
+                let s = seal(seq, &prev, &json!({"message": format!("rewritten {seq}")})).unwrap();
+                prev.clone_from(&s.hash);
+                s.line[..s.line.len() - 1].to_vec()
+            })
+            .collect();
+        let public = key().public_key().as_ref().to_vec();
+        assert_eq!(
+            run(&rewritten, Some(public.clone())).0,
+            None,
+            "no checkpoint, nothing to check"
+        );
+        let verifier = StreamVerifier::new(Some(public.clone()), false).with_anchors(anchors);
+        let finding = feed(verifier, &rewritten).0.unwrap();
+        assert!(matches!(finding.problem, Problem::NotAnchored { .. }), "{finding}");
+        assert_eq!(finding.seq, Some(5));
+        // Without the store, requiring a signed tail catches it too.
+        let verifier = StreamVerifier::new(Some(public), false).require_signed_tail(true);
+        let finding = feed(verifier, &rewritten).0.unwrap();
+        assert_eq!(finding.problem, Problem::UnsignedTail { from: 0, to: 9 });
+    }
+
+    #[test]
+    fn records_after_the_last_checkpoint_are_counted_and_can_fail() {
+        let lines = stream(10);
+        let (finding, summary) = run(&lines, None);
+        assert_eq!(finding, None);
+        assert_eq!(summary.unsigned_tail, 4, "records 6 to 9");
+        let verifier = StreamVerifier::new(None, false).require_signed_tail(true);
+        let finding = feed(verifier, &lines).0.unwrap();
+        assert_eq!(finding.problem, Problem::UnsignedTail { from: 6, to: 9 });
+        assert_eq!(finding.place.as_ref().unwrap().line, 10);
+        let signed = stream_with_checkpoints(10, &[(9, "gw")]);
+        let verifier = StreamVerifier::new(None, false).require_signed_tail(true);
+        assert_eq!(feed(verifier, &signed).0, None);
     }
 }

@@ -1,6 +1,9 @@
 //! The seed-sealing key file: parse `v1 <key_id> <hex>` lines, create a new file with one
 //! random key atomically and privately (0600 in a 0700 directory), and refuse files that
-//! group or others can access. Key bytes are zeroized after use and never appear in errors.
+//! group or others can access. Rotation and retirement read, change and replace the file
+//! under an exclusive lock on `.FILE.lock` beside it, so concurrent ones (threads of one
+//! provisioner, or processes on one host) follow each other instead of overwriting each
+//! other's keys. Key bytes are zeroized after use and never appear in errors.
 
 use std::io::Write;
 use std::path::Path;
@@ -47,6 +50,7 @@ pub(super) fn create_if_missing(path: &Path) -> Result<(), SealError> {
 /// Appends a fresh random key with the next id, rewriting the file atomically (private
 /// temporary file, synced, renamed over the old one). Returns the new id.
 pub(super) fn append_key(path: &Path) -> Result<u32, SealError> {
+    let _lock = lock(path)?;
     let mut keys = read_keys(path)?;
     let id = keys
         .iter()
@@ -66,6 +70,7 @@ pub(super) fn append_key(path: &Path) -> Result<u32, SealError> {
 /// Removes key `id` from the file, rewriting it atomically. Unknown ids and removing the last
 /// key are errors.
 pub(super) fn remove_key(path: &Path, id: u32) -> Result<(), SealError> {
+    let _lock = lock(path)?;
     let mut keys = read_keys(path)?;
     let before = keys.len();
     keys.retain(|(key_id, _)| *key_id != id);
@@ -78,6 +83,28 @@ pub(super) fn remove_key(path: &Path, id: u32) -> Result<(), SealError> {
     replace_key_file(path, &keys)?;
     tracing::info!(target: "rampart::store", path = %path.display(), key_id = id, "removed seed-sealing key");
     Ok(())
+}
+
+/// Takes the exclusive lock that serialises changes to the key file at `path`, waiting for
+/// another holder; released when the returned file is dropped. The lock is on a file of its
+/// own (`.FILE.lock`, 0600), since the key file itself is replaced by a rename.
+fn lock(path: &Path) -> Result<std::fs::File, SealError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let lock_path = dir.join(format!(".{file_name}.lock"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(&lock_path)
+        .map_err(|err| io_error("cannot open", &lock_path, &err))?;
+    // Held for a read, a write and a sync at most.
+    file.lock().map_err(|err| io_error("cannot lock", &lock_path, &err))?;
+    Ok(file)
 }
 
 fn replace_key_file(path: &Path, keys: &[RawKey]) -> Result<(), SealError> {
@@ -296,11 +323,53 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != ".seal.keys.lock")
+            .collect();
+        assert_eq!(left, ["seal.keys"], "no temporary files left");
+    }
+
+    /// Before the lock, rotations at once each read the file, appended "their" next id and
+    /// renamed their copy over the file: several reported the same new key, only the last
+    /// rename's bytes survived, and seeds sealed under the others' key could never be opened.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn rotations_at_once_each_add_a_key_and_none_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seal.keys");
+        KeyRing::load_or_create(&path).unwrap();
+        let rotations: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                tokio::spawn(async move {
+                    // Each as a provisioner of its own on this host.
+                    let ring = KeyRing::load(&path).unwrap();
+                    let id = ring.rotate("desk", 0).await.unwrap();
+                    let token = format!("tok-{i}");
+                    (id, token.clone(), ring.seal(&token, b"seed-seed-seed-seed!").unwrap())
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        let mut sealed = Vec::new();
+        for rotation in rotations {
+            let (id, token, seed) = rotation.await.unwrap();
+            ids.push(id);
+            sealed.push((token, seed));
+        }
+        ids.sort_unstable();
         assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temporary files left"
+            ids,
+            (2..=9).collect::<Vec<u32>>(),
+            "every rotation added a key of its own"
         );
+        let after = KeyRing::load(&path).unwrap();
+        assert_eq!(after.key_ids(), (1..=9).collect::<Vec<u32>>());
+        assert_eq!(after.current_key_id(), 9);
+        for (token, seed) in &sealed {
+            assert_eq!(&**after.open(token, seed).unwrap(), b"seed-seed-seed-seed!", "{token}");
+        }
     }
 
     #[cfg(unix)]
