@@ -73,7 +73,7 @@ impl ClientError {
         match self {
             Self::Refused { code, .. } => match code {
                 ErrorCode::InvalidCredentials | ErrorCode::TokenLocked => exit::CREDENTIALS,
-                ErrorCode::SessionExpired | ErrorCode::NotAuthenticated => exit::SESSION,
+                ErrorCode::SessionExpired | ErrorCode::NotAuthenticated | ErrorCode::TicketReused => exit::SESSION,
                 ErrorCode::TryLater | ErrorCode::Busy => exit::BUSY,
                 ErrorCode::SessionTooOld => exit::SESSION,
                 ErrorCode::UnknownResource

@@ -1,11 +1,14 @@
 //! A connection to a gateway: QUIC handshake against the organisation CA, the control stream
-//! (hello, login, resume, logout), and data streams opened per forwarded connection.
+//! (hello, login, resume, logout), and data streams opened per forwarded connection. A login
+//! binds the session to a new key; a resume proves that key on this connection and takes the
+//! session's next ticket.
 
-use crate::ClientError;
+use crate::{ClientError, ClientKey, ResumeCredential};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
 use rampart_core::io::{read_frame, write_frame};
 use rampart_core::protocol::{ClientMessage, ServerMessage, SessionGrant};
+use rampart_core::resume_proof::{EXPORTER_LABEL, EXPORTER_LEN};
 use rampart_core::secret::Sensitive;
 use rampart_core::text::printable;
 use rampart_core::{ErrorCode, PROTOCOL_VERSION};
@@ -33,6 +36,8 @@ pub struct GatewayClient {
     server_time: i64,
     /// Set when this side gave the connection up because the gateway stopped answering.
     abandoned: AtomicBool,
+    /// What resumes the session this connection logged in to or resumed, as of its grant.
+    credential: std::sync::Mutex<Option<ResumeCredential>>,
 }
 
 impl GatewayClient {
@@ -92,6 +97,7 @@ impl GatewayClient {
             control: Mutex::new((send, recv)),
             server_time,
             abandoned: AtomicBool::new(false),
+            credential: std::sync::Mutex::new(None),
         })
     }
 
@@ -106,25 +112,72 @@ impl GatewayClient {
         self.server_time
     }
 
-    /// Logs in with password and code.
+    /// Logs in with password and code, binding the session to a new key; afterwards
+    /// [`credential`](Self::credential) resumes it.
     pub async fn login(
         &self,
         username: &str,
         password: Sensitive<String>,
         otp: Sensitive<String>,
     ) -> Result<SessionGrant, ClientError> {
-        self.request_grant(ClientMessage::Login {
-            username: username.to_owned(),
-            password,
-            otp,
-        })
-        .await
+        let key = ClientKey::generate()?;
+        let grant = self
+            .request_grant(ClientMessage::Login {
+                username: username.to_owned(),
+                password,
+                otp,
+                client_key: Some(key.public_key()?),
+            })
+            .await?;
+        let ticket = grant
+            .ticket
+            .clone()
+            .ok_or_else(|| ClientError::Protocol("no session ticket in the answer".into()))?;
+        self.remember(ResumeCredential {
+            session_id: grant.session_id.clone(),
+            ticket,
+            key,
+        });
+        Ok(grant)
     }
 
-    /// Attaches this connection to an existing session.
-    pub async fn resume(&self, ticket: &Sensitive<String>) -> Result<SessionGrant, ClientError> {
-        self.request_grant(ClientMessage::Resume { ticket: ticket.clone() })
-            .await
+    /// Attaches this connection to an existing session, proving the session's key on this
+    /// connection. On success `credential` holds the session's next ticket: the one presented
+    /// is spent, and presenting it again ends the session.
+    pub async fn resume(&self, credential: &mut ResumeCredential) -> Result<SessionGrant, ClientError> {
+        let mut exporter = [0u8; EXPORTER_LEN];
+        self.connection
+            .export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
+            .map_err(|_| ClientError::Local("cannot derive the resume proof from this connection".into()))?;
+        let proof = credential.key.prove(&exporter, &credential.session_id)?;
+        let grant = self
+            .request_grant(ClientMessage::Resume {
+                ticket: credential.ticket.clone(),
+                proof,
+            })
+            .await?;
+        let ticket = grant
+            .ticket
+            .clone()
+            .ok_or_else(|| ClientError::Protocol("no new session ticket in the answer".into()))?;
+        credential.ticket = ticket;
+        self.remember(credential.clone());
+        Ok(grant)
+    }
+
+    /// What resumes the session of this connection's latest login or resume.
+    pub fn credential(&self) -> Option<ResumeCredential> {
+        self.credential
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn remember(&self, credential: ResumeCredential) {
+        *self
+            .credential
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(credential);
     }
 
     /// Ends the session on the gateway.
@@ -284,5 +337,8 @@ async fn resolve(gateway: &str) -> Result<(String, SocketAddr), String> {
 
 /// Whether an error code means the session is gone.
 pub fn session_ended(code: ErrorCode) -> bool {
-    matches!(code, ErrorCode::SessionExpired | ErrorCode::NotAuthenticated)
+    matches!(
+        code,
+        ErrorCode::SessionExpired | ErrorCode::NotAuthenticated | ErrorCode::TicketReused
+    )
 }

@@ -1,7 +1,8 @@
-//! The client's home folder: the saved session (gateway, organisation CA, ticket), written
-//! with mode 0600 because the ticket resumes the session.
+//! The client's home folder: the saved session (gateway, organisation CA, ticket and the key
+//! the session is bound to), written with mode 0600 because together they resume the session,
+//! and the lock that lets one process at a time spend the ticket and write its successor.
 
-use crate::ClientError;
+use crate::{ClientError, ClientKey, ResumeCredential};
 use rampart_core::profile::Profile;
 use rampart_core::protocol::ResourceInfo;
 use rampart_core::secret::Sensitive;
@@ -11,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 const SESSION_FILE: &str = "session.json";
 const PROFILE_FILE: &str = "profile.json";
+/// Held (an advisory lock on the open file) while a process resumes the saved session.
+const LOCK_FILE: &str = "session.lock";
 /// Present once a login from this home has succeeded.
 const LOGGED_IN_BEFORE_FILE: &str = "logged-in-before";
 
@@ -35,12 +38,38 @@ pub struct SavedSession {
     pub user: String,
     /// Public session id.
     pub session_id: String,
-    /// Bearer ticket that resumes the session.
+    /// The session's latest ticket: replaced at every resume, and useless without `key`.
     pub ticket: Sensitive<String>,
+    /// The key the session is bound to (every resume is signed with it). Sessions saved by a
+    /// client before keys have none and cannot be resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<ClientKey>,
     /// End of the session, unix seconds.
     pub expires_at: i64,
     /// Resources the person may open.
     pub resources: Vec<ResourceInfo>,
+}
+
+impl SavedSession {
+    /// What resumes this session.
+    pub fn credential(&self) -> Result<ResumeCredential, ClientError> {
+        let key = self.key.clone().ok_or_else(|| {
+            ClientError::Local(
+                "the saved session comes from an older rampart-connect and cannot be resumed; log in again".into(),
+            )
+        })?;
+        Ok(ResumeCredential {
+            session_id: self.session_id.clone(),
+            ticket: self.ticket.clone(),
+            key,
+        })
+    }
+}
+
+/// While held, no other process resumes the saved session or rewrites its file.
+#[derive(Debug)]
+pub struct SessionLock {
+    _file: std::fs::File,
 }
 
 impl Home {
@@ -85,16 +114,38 @@ impl Home {
         write_private(&self.dir, SESSION_FILE, &json)
     }
 
-    /// Records that session `session_id` is now on `gateway` (after a fail-over), so `status`
-    /// names it and the next `forward` starts there. Does nothing if the saved session is
-    /// another one by now (a new login) or already says so; returns whether it wrote.
-    pub fn note_gateway(&self, session_id: &str, gateway: &str) -> Result<bool, ClientError> {
+    /// Waits for, then holds, the lock on the saved session: a process spends the saved ticket
+    /// and writes its successor under it, so processes sharing this home never present a ticket
+    /// another one has already replaced.
+    pub async fn lock_session(&self) -> Result<SessionLock, ClientError> {
+        let file = open_private(&self.dir, LOCK_FILE)?;
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || file.lock().map(|()| SessionLock { _file: file }))
+            .await
+            .map_err(|e| ClientError::Local(format!("cannot lock the saved session: {e}")))?
+            .map_err(|e| ClientError::Local(format!("cannot lock the saved session in {}: {e}", dir.display())))
+    }
+
+    /// After a resume of `credential`'s session on `gateway`, saves its new ticket, the
+    /// gateway and the resources the gateway listed. Call with [`lock_session`](Self::lock_session)
+    /// held. Does nothing if the saved session is another one by now (a new login); returns
+    /// whether it wrote.
+    pub fn record_resume(
+        &self,
+        credential: &ResumeCredential,
+        gateway: &str,
+        resources: &[ResourceInfo],
+    ) -> Result<bool, ClientError> {
         match self.load_session()? {
-            Some(mut saved) if saved.session_id == session_id && saved.gateway != gateway => {
-                if !saved.gateways.iter().any(|g| g == &saved.gateway) {
-                    saved.gateways.push(saved.gateway.clone());
+            Some(mut saved) if saved.session_id == credential.session_id => {
+                if saved.gateway != gateway {
+                    if !saved.gateways.iter().any(|g| g == &saved.gateway) {
+                        saved.gateways.push(saved.gateway.clone());
+                    }
+                    saved.gateway = gateway.to_owned();
                 }
-                saved.gateway = gateway.to_owned();
+                saved.ticket = credential.ticket.clone();
+                saved.resources = resources.to_vec();
                 self.save_session(&saved)?;
                 Ok(true)
             }
@@ -140,13 +191,31 @@ impl Home {
     }
 }
 
-fn write_private(dir: &Path, name: &str, content: &[u8]) -> Result<(), ClientError> {
+/// Opens (creating it, 0600, in a 0700 folder) a file that is only ever locked, never written.
+fn open_private(dir: &Path, name: &str) -> Result<std::fs::File, ClientError> {
     let local = |what: &str, e: std::io::Error| ClientError::Local(format!("cannot {what} in {}: {e}", dir.display()));
+    create_private_dir(dir).map_err(|e| local("create the folder", e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(dir.join(name)).map_err(|e| local("open the lock file", e))
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|e| local("create the folder", e))?;
+    builder.create(dir)
+}
+
+fn write_private(dir: &Path, name: &str, content: &[u8]) -> Result<(), ClientError> {
+    let local = |what: &str, e: std::io::Error| ClientError::Local(format!("cannot {what} in {}: {e}", dir.display()));
+    create_private_dir(dir).map_err(|e| local("create the folder", e))?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -185,6 +254,7 @@ mod tests {
             user: "alice".into(),
             session_id: "s".into(),
             ticket: Sensitive::new("t".into()),
+            key: None,
             expires_at: 5,
             resources: vec![],
         };
@@ -205,27 +275,52 @@ mod tests {
     }
 
     #[test]
-    fn a_fail_over_is_noted_only_for_the_same_session() {
+    fn a_resume_is_recorded_only_for_the_same_session() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::resolve(Some(dir.path().join("h"))).unwrap();
+        let key = ClientKey::generate().unwrap();
         let session = SavedSession {
             gateway: "a:4433".into(),
             gateways: vec!["a:4433".into(), "b:4433".into()],
             ca_pem: "pem".into(),
             user: "alice".into(),
             session_id: "s1".into(),
-            ticket: Sensitive::new("t".into()),
+            ticket: Sensitive::new("t1".into()),
+            key: Some(key.clone()),
             expires_at: 5,
             resources: vec![],
         };
         home.save_session(&session).unwrap();
-        assert!(!home.note_gateway("s0", "b:4433").unwrap(), "another session");
-        assert!(!home.note_gateway("s1", "a:4433").unwrap(), "unchanged");
-        assert!(home.note_gateway("s1", "b:4433").unwrap());
+        let mut credential = home.load_session().unwrap().unwrap().credential().unwrap();
+        assert_eq!(credential.key, key, "the key is saved with the session");
+        credential.ticket = Sensitive::new("t2".into());
+        let other = ResumeCredential {
+            session_id: "s0".into(),
+            ..credential.clone()
+        };
+        assert!(!home.record_resume(&other, "b:4433", &[]).unwrap(), "another session");
+        assert!(home.record_resume(&credential, "b:4433", &[]).unwrap());
         let back = home.load_session().unwrap().unwrap();
         assert_eq!(back.gateway, "b:4433");
         assert_eq!(back.gateways, session.gateways);
-        assert_eq!(back.ticket.expose(), "t");
+        assert_eq!(back.ticket.expose(), "t2", "the new ticket replaced the spent one");
+    }
+
+    #[test]
+    fn a_session_saved_without_a_key_asks_for_a_new_login() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(SESSION_FILE),
+            r#"{"gateway":"a:1","ca_pem":"","user":"u","session_id":"s","ticket":"t","expires_at":1,"resources":[]}"#,
+        )
+        .unwrap();
+        let saved = Home::resolve(Some(dir.path().into()))
+            .unwrap()
+            .load_session()
+            .unwrap()
+            .unwrap();
+        let err = saved.credential().unwrap_err();
+        assert!(err.to_string().contains("log in again"), "{err}");
     }
 
     #[test]

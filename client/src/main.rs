@@ -6,6 +6,7 @@ use rampart_client::doctor::diagnose;
 use rampart_client::error::exit;
 use rampart_client::forward::{self, Mapping, Tunnel};
 use rampart_client::messages::{Context, clock_skew, explain};
+use rampart_client::resume::resume_saved;
 use rampart_client::{ClientError, GatewayClient, Home, SavedSession, socks, spread};
 use rampart_core::profile::Profile;
 use rampart_core::protocol::{ResourceInfo, SessionGrant};
@@ -86,11 +87,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    rampart_core::logging::init(rampart_core::logging::Format::Text, "warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -135,9 +132,7 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
                 .ok_or(ClientError::NotLoggedIn)
                 .map_err(plain)?;
             let listeners = forward::bind(&mappings).await.map_err(plain)?;
-            let session_id = saved.session_id.clone();
-            let tunnel = Tunnel::start(saved).await.map_err(plain)?;
-            remember_gateway(home.clone(), session_id, &tunnel);
+            let tunnel = Tunnel::start(home.clone(), saved).await.map_err(plain)?;
             let mut tasks = tokio::task::JoinSet::new();
             for (listener, resource) in listeners {
                 let local = listener
@@ -163,9 +158,7 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
                 .ok_or(ClientError::NotLoggedIn)
                 .map_err(plain)?;
             let listener = socks::bind(listen).await.map_err(plain)?;
-            let session_id = saved.session_id.clone();
-            let tunnel = Tunnel::start(saved).await.map_err(plain)?;
-            remember_gateway(home.clone(), session_id, &tunnel);
+            let tunnel = Tunnel::start(home.clone(), saved).await.map_err(plain)?;
             let local = listener
                 .local_addr()
                 .map_err(|e| plain(ClientError::Local(e.to_string())))?;
@@ -211,24 +204,6 @@ fn session_over(ended: rampart_client::tunnel::Ended) -> ClientError {
         code: ended.code,
         message: ended.message,
     }
-}
-
-/// After a fail-over, the saved session names the gateway the link moved to.
-fn remember_gateway(home: Home, session_id: String, tunnel: &Tunnel) {
-    let mut changes = tunnel.gateway_changes();
-    tokio::spawn(async move {
-        loop {
-            let now_on = changes.borrow_and_update().clone();
-            if let Some(gateway) = now_on
-                && let Err(e) = home.note_gateway(&session_id, &gateway)
-            {
-                tracing::warn!(error = %e, "cannot note the session's new gateway");
-            }
-            if changes.changed().await.is_err() {
-                return;
-            }
-        }
-    });
 }
 
 /// The gateways a command may use and the organisation CA.
@@ -370,17 +345,18 @@ async fn login(
         ..Context::default()
     };
     let grant = grant.map_err(|e| (e, context))?;
-    let ticket = grant
-        .ticket
-        .clone()
+    let credential = client
+        .credential()
         .ok_or_else(|| plain(ClientError::Protocol("no session ticket in the answer".into())))?;
+    let _lock = home.lock_session().await.map_err(plain)?;
     home.save_session(&SavedSession {
         gateway: gateway.clone(),
         gateways: known.all(),
         ca_pem: known.ca_pem.clone(),
         user: grant.user.clone(),
         session_id: grant.session_id.clone(),
-        ticket,
+        ticket: credential.ticket,
+        key: Some(credential.key),
         expires_at: grant.expires_at,
         resources: grant.resources.clone(),
     })
@@ -416,9 +392,10 @@ fn session_gateways(saved: &SavedSession) -> Vec<String> {
 async fn status(home: &Home) -> Result<u8, ClientError> {
     let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
     let gateways = session_gateways(&saved);
+    let mut credential = saved.credential()?;
     let checked: Result<(String, SessionGrant), ClientError> = async {
         let (gateway, client) = connect_any(&gateways, &saved.ca_pem).await?;
-        let grant = client.resume(&saved.ticket).await;
+        let grant = resume_saved(home, &client, &gateway, &mut credential).await;
         client.close().await;
         Ok((gateway, grant?))
     }
@@ -431,9 +408,6 @@ async fn status(home: &Home) -> Result<u8, ClientError> {
                 local_time(grant.expires_at)
             );
             print_resources(&grant.resources);
-            let mut updated = saved;
-            updated.resources = grant.resources;
-            let _ = home.save_session(&updated);
             Ok(exit::OK)
         }
         Err(e) if e.is_connection_failure() => {
@@ -454,9 +428,10 @@ async fn logout(home: &Home, forget: bool) -> Result<(), ClientError> {
     let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
     let gateways = session_gateways(&saved);
     let result = async {
-        let (_, client) = connect_any(&gateways, &saved.ca_pem).await?;
+        let mut credential = saved.credential()?;
+        let (gateway, client) = connect_any(&gateways, &saved.ca_pem).await?;
         let ended = async {
-            client.resume(&saved.ticket).await?;
+            resume_saved(home, &client, &gateway, &mut credential).await?;
             client.logout().await
         }
         .await;

@@ -72,6 +72,11 @@ pub fn explain(error: &ClientError, context: Context<'_>) -> String {
                  rampart-connect login"
                     .to_owned()
             }
+            ErrorCode::TicketReused => "Your session was ended because a copy of it was used from another \
+                                        place (someone may have copied your session file, or another \
+                                        computer of yours holds an old copy). Log in again: rampart-connect \
+                                        login. If you did not copy it, tell the service desk."
+                .to_owned(),
             ErrorCode::UnknownResource => format!(
                 "There is no resource named {resource:?}. Run `rampart-connect status` to see the ones you can \
                  reach."

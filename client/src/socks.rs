@@ -202,6 +202,7 @@ fn reply_for(error: &ClientError) -> u8 {
             | ErrorCode::OutsideHours
             | ErrorCode::SessionTooOld
             | ErrorCode::SessionExpired
+            | ErrorCode::TicketReused
             | ErrorCode::NotAuthenticated => reply::NOT_ALLOWED,
             ErrorCode::TargetRefused => reply::CONNECTION_REFUSED,
             ErrorCode::TargetUnreachable | ErrorCode::TargetTimeout => reply::HOST_UNREACHABLE,

@@ -1,12 +1,13 @@
 //! A session's connection to the gateway, kept up for forwards and the SOCKS listener: made on
-//! demand with the resume ticket (no new code), retried with backoff, and failed over to the
+//! demand by resuming the session (its latest ticket and the proof of its key, no new code;
+//! [`crate::resume`]), retried with backoff, and failed over to the
 //! person's next gateway (their stable order, [`crate::spread`]) when one stops answering.
 //! Listeners never notice: only the forwarded connection that finds the link down waits for the
 //! reconnect. One slow or refused resource never takes the link down for the others, and a
 //! session the gateway has ended is remembered, so the listeners stop instead of knocking on the
 //! gateway for every new connection.
 
-use crate::{ClientError, GatewayClient, SavedSession};
+use crate::{ClientError, GatewayClient, Home, ResumeCredential, SavedSession};
 use rampart_core::ErrorCode;
 use rampart_core::protocol::ResourceInfo;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -41,10 +42,12 @@ pub struct Ended {
     pub message: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Link {
     current: Option<(usize, Arc<GatewayClient>)>,
     failed: Option<(Instant, String)>,
+    /// The session's id, key and the latest ticket this process knows.
+    credential: ResumeCredential,
 }
 
 /// The link to the gateways for one saved session.
@@ -52,26 +55,31 @@ struct Link {
 pub struct Tunnel {
     gateways: Vec<String>,
     ca_pem: String,
-    ticket: rampart_core::secret::Sensitive<String>,
+    home: Home,
     link: Mutex<Link>,
     resources: RwLock<Vec<ResourceInfo>>,
     ended: watch::Sender<Option<Ended>>,
-    on: watch::Sender<Option<String>>,
 }
 
 impl Tunnel {
     /// Connects and resumes the saved session now, so a dead session is reported at start.
     /// The gateway holding the session comes first, then the person's order of the others.
-    pub async fn start(saved: SavedSession) -> Result<Arc<Self>, ClientError> {
+    /// Each resume's new ticket, and the gateway it was made on (after a fail-over, the new
+    /// one), is saved in `home`, shared with other processes.
+    pub async fn start(home: Home, saved: SavedSession) -> Result<Arc<Self>, ClientError> {
         let gateways = crate::spread::starting_with(Some(&saved.gateway), &saved.user, &saved.gateways);
+        let credential = saved.credential()?;
         let tunnel = Arc::new(Self {
             gateways,
             ca_pem: saved.ca_pem,
-            ticket: saved.ticket,
-            link: Mutex::new(Link::default()),
+            home,
+            link: Mutex::new(Link {
+                current: None,
+                failed: None,
+                credential,
+            }),
             resources: RwLock::new(saved.resources),
             ended: watch::Sender::new(None),
-            on: watch::Sender::new(None),
         });
         tunnel.client().await?;
         Ok(tunnel)
@@ -86,11 +94,6 @@ impl Tunnel {
     pub async fn gateway(&self) -> Option<String> {
         let link = self.link.lock().await;
         link.current.as_ref().map(|(i, _)| self.gateways[*i].clone())
-    }
-
-    /// The gateway each new link is on, as it comes up (after a fail-over, the new one).
-    pub fn gateway_changes(&self) -> watch::Receiver<Option<String>> {
-        self.on.subscribe()
     }
 
     /// Resolves once the gateway has said the session is over (ended, expired, killed).
@@ -147,14 +150,13 @@ impl Tunnel {
             tokio::time::sleep(Duration::from_millis(delay).max(busy_wait)).await;
             for index in attempt_order(self.gateways.len(), lost, round) {
                 let gateway = &self.gateways[index];
-                match self.connect(gateway).await {
+                match self.connect(gateway, &mut link.credential).await {
                     Ok(client) => {
                         if had_link || index != first {
                             eprintln!("reconnected to the gateway at {gateway}");
                         }
                         link.current = Some((index, client.clone()));
                         link.failed = None;
-                        self.on.send_replace(Some(gateway.clone()));
                         return Ok(client);
                     }
                     Err(e) if retryable(&e) => {
@@ -177,9 +179,13 @@ impl Tunnel {
         Err(error)
     }
 
-    async fn connect(&self, gateway: &str) -> Result<Arc<GatewayClient>, ClientError> {
+    async fn connect(
+        &self,
+        gateway: &str,
+        credential: &mut ResumeCredential,
+    ) -> Result<Arc<GatewayClient>, ClientError> {
         let client = GatewayClient::connect(gateway, &self.ca_pem).await?;
-        let grant = client.resume(&self.ticket).await?;
+        let grant = crate::resume::resume_saved(&self.home, &client, gateway, credential).await?;
         *self.resources.write().unwrap_or_else(PoisonError::into_inner) = grant.resources;
         Ok(Arc::new(client))
     }

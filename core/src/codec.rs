@@ -102,6 +102,7 @@ mod tests {
             username: "alice".into(),
             password: Sensitive::new("pw".into()),
             otp: Sensitive::new("123456".into()),
+            client_key: Some("key".into()),
         };
         let frame = encode(&msg).unwrap();
         let (back, used) = decode::<ClientMessage>(&frame).unwrap().unwrap();

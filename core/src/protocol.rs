@@ -1,17 +1,22 @@
-//! Wire protocol v1: the messages exchanged on QUIC streams and the error codes the gateway
+//! Wire protocol v2: the messages exchanged on QUIC streams and the error codes the gateway
 //! answers with.
 //!
 //! The first bidirectional stream a client opens is the control stream: `Hello` → `Welcome`,
 //! then `Login` or `Resume` → `SessionGranted`. Every further bidirectional stream carries one
 //! forwarded TCP connection: `Open{resource}` → `Opened`, then raw bytes both ways; or
 //! `Refused{code}` and the stream ends. Frames are encoded by [`crate::codec`].
+//!
+//! Version 2 binds the resume ticket to a key the client holds: `Login` names the client's
+//! public key, `Resume` proves possession of it on the new connection
+//! ([`crate::resume_proof`]), and every resume hands out a new ticket. A version 1 client is
+//! answered `unsupported_version` at `Hello`.
 
 use crate::secret::Sensitive;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// TLS application protocol negotiated by client and gateway.
 pub const ALPN: &[u8] = b"rampart/1";
 
@@ -34,11 +39,19 @@ pub enum ClientMessage {
         password: Sensitive<String>,
         /// The current TOTP code.
         otp: Sensitive<String>,
+        /// The Ed25519 public key (base64url) that must sign every resume of the session. A
+        /// session opened without one lives only as long as this connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_key: Option<String>,
     },
-    /// Attach this connection to a live session with the ticket from an earlier login.
+    /// Attach this connection to a live session with its latest ticket, signed for this
+    /// connection by the key named at login.
     Resume {
-        /// The bearer ticket returned by `SessionGranted`.
+        /// The ticket from the latest `SessionGranted` of the session; an older one ends it.
         ticket: Sensitive<String>,
+        /// Ed25519 signature (base64url) over [`crate::resume_proof::message`] for this
+        /// connection's exported keying material and the session's id.
+        proof: String,
     },
     /// End the session.
     Logout,
@@ -83,7 +96,9 @@ pub enum ServerMessage {
 pub struct SessionGrant {
     /// Public session id (for logs and the service desk); not a credential.
     pub session_id: String,
-    /// Bearer ticket to resume the session on a new connection; present after `Login` only.
+    /// Ticket for the next resume, new at every login and resume: the one it replaces no
+    /// longer resumes, and presenting it ends the session. None for a login without a client
+    /// key (the session cannot be resumed).
     pub ticket: Option<Sensitive<String>>,
     /// The normalised username.
     pub user: String,
@@ -159,6 +174,9 @@ pub enum ErrorCode {
     TokenLocked,
     /// The resource leads to the person's own VM in a pool, and they hold none there.
     NoVmAllocated,
+    /// A ticket this session had already replaced was presented: someone holds a copy of the
+    /// session, so it was ended. Log in again.
+    TicketReused,
 }
 
 impl ErrorCode {
@@ -183,6 +201,7 @@ impl ErrorCode {
             Self::SessionTooOld => 16,
             Self::TokenLocked => 17,
             Self::NoVmAllocated => 18,
+            Self::TicketReused => 19,
         }
     }
 
@@ -207,6 +226,7 @@ impl ErrorCode {
             Self::SessionTooOld => "your session is too old for this resource; log in again",
             Self::TokenLocked => "your token is locked after too many wrong codes; the service desk can unlock it",
             Self::NoVmAllocated => "no desktop allocated — contact the service desk",
+            Self::TicketReused => "your session was ended because a copy of it was used from elsewhere; log in again",
         }
     }
 }
@@ -247,6 +267,7 @@ mod tests {
             username: "alice".into(),
             password: Sensitive::new("pw-secret".into()),
             otp: Sensitive::new("123456".into()),
+            client_key: None,
         };
         let text = format!("{m:?}");
         assert!(!text.contains("pw-secret") && !text.contains("123456"), "{text}");
@@ -262,6 +283,23 @@ mod tests {
             resources: vec![],
         };
         assert!(!format!("{g:?}").contains("tkt-secret"));
+    }
+
+    #[test]
+    fn resume_debug_hides_ticket_and_a_login_without_key_omits_it() {
+        let m = ClientMessage::Resume {
+            ticket: Sensitive::new("tkt-secret".into()),
+            proof: "sig".into(),
+        };
+        assert!(!format!("{m:?}").contains("tkt-secret"));
+        let login = ClientMessage::Login {
+            username: "alice".into(),
+            password: Sensitive::new("pw".into()),
+            otp: Sensitive::new("123456".into()),
+            client_key: None,
+        };
+        let json = serde_json::to_string(&login).unwrap_or_default();
+        assert!(!json.contains("client_key"), "{json}");
     }
 
     #[test]
@@ -284,6 +322,9 @@ mod tests {
             ErrorCode::TooManyStreams,
             ErrorCode::OutsideHours,
             ErrorCode::SessionTooOld,
+            ErrorCode::TokenLocked,
+            ErrorCode::NoVmAllocated,
+            ErrorCode::TicketReused,
         ];
         let numbers: HashSet<u32> = all.iter().map(|c| c.as_u32()).collect();
         assert_eq!(numbers.len(), all.len());

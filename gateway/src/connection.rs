@@ -5,12 +5,14 @@
 use crate::forward;
 use crate::login;
 use crate::registry::{LiveSession, SessionInfo};
+use crate::resume::{self, ResumeRequest};
 use crate::server::Shared;
 use rampart_core::PROTOCOL_VERSION;
 use rampart_core::audit::{Activity, AuditEvent, Class, Status, User};
 use rampart_core::codec::FrameError;
 use rampart_core::io::{read_frame, write_frame};
 use rampart_core::protocol::{ClientMessage, ErrorCode, ServerMessage};
+use rampart_core::resume_proof::{ClientPublicKey, EXPORTER_LABEL, EXPORTER_LEN};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -216,19 +218,24 @@ async fn control_loop(
                 username,
                 password,
                 otp,
-            })) => {
+                client_key,
+            })) => 'login: {
+                let Ok(client_key) = client_key.as_deref().map(ClientPublicKey::parse).transpose() else {
+                    failures += 1;
+                    tracing::debug!(target: "rampart::gateway", source = %source, "login refused: malformed client key");
+                    break 'login ServerMessage::refused(ErrorCode::BadRequest);
+                };
                 let began = Instant::now();
                 let outcome = match shared.admission.admit().await {
                     Err(busy) => Err(ServerMessage::busy(busy.retry_after_secs)),
                     Ok(slot) => {
-                        let checked = Instant::now();
                         shared.metrics.logins_in_progress().inc();
-                        let result = login::login(shared, source, &username, &password, &otp).await;
+                        let result =
+                            login::login(shared, source, &username, &password, &otp, client_key.as_ref()).await;
                         shared.metrics.logins_in_progress().dec();
                         drop(slot);
                         match result {
                             Ok((info, grant)) => {
-                                shared.login_backoff.succeeded(&backoff_key(&username));
                                 shared.metrics.login("login", "success", "", began.elapsed());
                                 attach(shared, connection, state, info).await;
                                 Ok(ServerMessage::SessionGranted(grant))
@@ -241,14 +248,11 @@ async fn control_loop(
                                     "failure"
                                 };
                                 shared.metrics.login("login", result, failure.reason(), began.elapsed());
-                                if failure.code() == ErrorCode::InvalidCredentials {
-                                    // Every rejection is answered after the same delay, whatever
-                                    // was wrong, so timing does not tell a right password from a
-                                    // wrong one or a known user from an unknown one; it grows
-                                    // with consecutive rejections of one name, to slow guessing.
-                                    // The login slot is free meanwhile.
-                                    let delay = shared.login_backoff.rejected(&backoff_key(&username), checked);
-                                    tokio::time::sleep_until((checked + delay).into()).await;
+                                // Every rejection is answered after its person's growing delay,
+                                // whatever was wrong (see `login`); the login slot is free
+                                // meanwhile.
+                                if let Some(answer_at) = failure.answer_at() {
+                                    tokio::time::sleep_until(answer_at.into()).await;
                                 }
                                 Err(ServerMessage::refused(failure.code()))
                             }
@@ -270,24 +274,38 @@ async fn control_loop(
                     refusal
                 })
             }
-            Ok(Some(ClientMessage::Resume { ticket })) => {
+            Ok(Some(ClientMessage::Resume { ticket, proof })) => {
                 let began = Instant::now();
+                // What the client's proof must be signed over: only this connection has it.
+                let mut exporter = [0u8; EXPORTER_LEN];
+                if let Err(e) = connection.export_keying_material(&mut exporter, EXPORTER_LABEL, b"") {
+                    tracing::error!(target: "rampart::gateway", source = %source, error = ?e, "cannot export keying material for a resume");
+                    refuse(&mut send, ErrorCode::Internal).await;
+                    return;
+                }
+                let request = ResumeRequest {
+                    ticket: &ticket,
+                    proof: &proof,
+                    exporter,
+                };
                 match shared.admission.admit().await {
                     Err(busy) => {
                         shared.metrics.login("resume", "busy", "admission", began.elapsed());
                         audit_busy(shared, Activity::RESUME, None, source);
                         ServerMessage::busy(busy.retry_after_secs)
                     }
-                    Ok(_slot) => match login::resume(shared, source, &ticket).await {
+                    Ok(_slot) => match resume::resume(shared, source, request).await {
                         Ok((info, grant)) => {
                             shared.metrics.login("resume", "success", "", began.elapsed());
                             attach(shared, connection, state, info).await;
                             ServerMessage::SessionGranted(grant)
                         }
-                        Err((code, reason)) => {
+                        Err(refusal) => {
                             failures += 1;
-                            shared.metrics.login("resume", "failure", reason, began.elapsed());
-                            ServerMessage::refused(code)
+                            shared
+                                .metrics
+                                .login("resume", "failure", refusal.reason, began.elapsed());
+                            ServerMessage::refused(refusal.code)
                         }
                     },
                 }
@@ -324,13 +342,6 @@ async fn control_loop(
             return;
         }
     }
-}
-
-/// The name a login's backoff is kept under: the normalised username, or for a name that
-/// cannot be one, a short prefix of what was typed (bounded, so junk cannot grow the table's
-/// keys).
-fn backoff_key(typed: &str) -> String {
-    rampart_core::username::normalize_username(typed).unwrap_or_else(|_| typed.chars().take(64).collect())
 }
 
 /// Records a login or resume the admission gate turned away (told to retry later).

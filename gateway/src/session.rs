@@ -16,6 +16,11 @@ pub(crate) fn new_id_and_ticket() -> Option<(String, String)> {
     Some((random_hex(16)?, random_hex(32)?))
 }
 
+/// A new ticket (256 bits), as handed out at every resume.
+pub(crate) fn new_ticket() -> Option<String> {
+    random_hex(32)
+}
+
 /// The form of a ticket that is stored and looked up.
 pub(crate) fn ticket_hash(ticket: &str) -> Vec<u8> {
     digest(&SHA256, ticket.as_bytes()).as_ref().to_vec()

@@ -84,7 +84,7 @@ struct Table {
 use Kind::{Blob, Bool, Int, Text};
 
 /// Every table of the schema this build was made for, parents before children (foreign keys:
-/// `user_groups`, `tokens`, `temp_codes` and `vms.holder_id` name `users`; `vms.pool` names
+/// `user_groups`, `tokens`, `temp_codes`, `reset_requests` and `vms.holder_id` name `users`; `vms.pool` names
 /// `vm_pools`). The column lists are those of `migrations/sqlite` and `migrations/postgres`
 /// (a migration that adds a table or a column must add it here); the copy checks them against
 /// both databases before it writes anything, so a list that falls behind stops the copy
@@ -185,6 +185,27 @@ const TABLES: &[Table] = &[
         write: Write::Insert,
     },
     Table {
+        name: "reset_requests",
+        columns: &[
+            ("id", Text),
+            ("user_id", Text),
+            ("action", Text),
+            ("token_id", Text),
+            ("reason", Text),
+            ("requested_by", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("status", Text),
+            ("decided_by", Text),
+            ("decided_at", Int),
+            ("decision_reason", Text),
+            ("completed_at", Int),
+        ],
+        rowid_into: None,
+        identity: None,
+        write: Write::Insert,
+    },
+    Table {
         name: "sessions",
         columns: &[
             ("id", Text),
@@ -201,9 +222,17 @@ const TABLES: &[Table] = &[
             ("last_seen_at", Int),
             ("end_seq", Int),
             ("gateway_id", Text),
+            ("client_key", Blob),
         ],
         rowid_into: Some("rowid"),
         identity: Some("rowid"),
+        write: Write::Insert,
+    },
+    Table {
+        name: "replaced_tickets",
+        columns: &[("hash", Blob), ("session_id", Text), ("replaced_at", Int)],
+        rowid_into: None,
+        identity: None,
         write: Write::Insert,
     },
     Table {
@@ -292,6 +321,33 @@ const TABLES: &[Table] = &[
             ("sessions", Int),
             ("flows", Int),
             ("stopped_at", Int),
+        ],
+        rowid_into: None,
+        identity: None,
+        write: Write::Insert,
+    },
+    Table {
+        name: "audit_streams",
+        columns: &[
+            ("key_id", Text),
+            ("stream", Text),
+            ("service", Text),
+            ("first_seen_at", Int),
+            ("last_opened_at", Int),
+        ],
+        rowid_into: None,
+        identity: None,
+        write: Write::Insert,
+    },
+    Table {
+        name: "audit_anchors",
+        columns: &[
+            ("key_id", Text),
+            ("stream", Text),
+            ("seq", Int),
+            ("hash", Text),
+            ("file", Text),
+            ("recorded_at", Int),
         ],
         rowid_into: None,
         identity: None,
@@ -964,8 +1020,10 @@ mod tests {
             ("user_groups", "users"),
             ("tokens", "users"),
             ("temp_codes", "users"),
+            ("reset_requests", "users"),
             ("vms", "users"),
             ("vms", "vm_pools"),
+            ("audit_anchors", "audit_streams"),
         ] {
             assert!(at(parent) < at(child), "{parent} must come before {child}");
         }

@@ -193,6 +193,9 @@ pub struct SessionRecord {
     pub last_seen_at: Option<i64>,
     /// The gateway that holds it: the one that opened it, then the one it last resumed on.
     pub gateway_id: Option<String>,
+    /// The client's Ed25519 public key (32 bytes) that must sign every resume; `None`: the
+    /// session cannot be resumed.
+    pub client_key: Option<Vec<u8>>,
 }
 
 /// A gateway sharing the store, as it last reported itself.
@@ -216,6 +219,27 @@ pub struct GatewayNode {
     pub flows: u64,
     /// When it stopped cleanly, if it did.
     pub stopped_at: Option<i64>,
+}
+
+/// What a presented resume ticket is to the store
+/// ([`SessionStore::session_for_ticket`](crate::SessionStore::session_for_ticket)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketMatch {
+    /// The session's current ticket.
+    Current(SessionRecord),
+    /// A ticket one of the session's resumes replaced: whoever presents it holds a copy of the
+    /// session made before that resume.
+    Replaced(SessionRecord),
+}
+
+/// Result of [`SessionStore::rotate_ticket`](crate::SessionStore::rotate_ticket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented ticket was current: the new one replaced it.
+    Rotated,
+    /// The presented ticket was no longer current (another resume replaced it first), or the
+    /// session ended or expired: nothing changed.
+    NotCurrent,
 }
 
 /// One entry of the feed of session ends ([`crate::Store::sessions_ended_after`]).
@@ -294,6 +318,7 @@ mod tests {
             token_id: None,
             last_seen_at: None,
             gateway_id: None,
+            client_key: None,
         };
         assert!(!format!("{session:?}").contains("238"));
         let user = UserRecord {

@@ -1,7 +1,7 @@
 //! `rampart_store::copy`: a SQLite store populated through the store API (people and groups,
 //! tokens in every state with sealed seeds, history, sessions live, ended and expired, the feed
-//! of ends, operators, a temporary code, a VM pool with free and allocated VMs, seal keys and a
-//! gateway) copied into a fresh PostgreSQL database reads back the same through the store API;
+//! of ends, a resume's replaced ticket, operators, a temporary code, a VM pool with free and
+//! allocated VMs, seal keys and a gateway) copied into a fresh PostgreSQL database reads back the same through the store API;
 //! a step accepted before the copy stays refused after it, and new history, sessions, ends and
 //! VM events number after the copied ones. A target that is not empty, or not migrated, is
 //! refused and left unchanged, and the source file is never changed.
@@ -18,14 +18,16 @@ use rampart_store::prelude::*;
 use rampart_store::temp_code::temp_code_hash;
 use rampart_store::{
     AllocationRequest, EndedSession, GatewayNode, IssueMode, IssueOutcome, OperatorRecord, OperatorRole, PgSettings,
-    PgStore, PoolCounts, PoolRecord, SealedSeed, SessionRecord, SqliteStore, StepOutcome, StoreError, TempCodeRecord,
-    TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenView, UserRecord, VmEvent, VmRecord, VmState,
-    WrappedSealKey, parse_hosts,
+    PgStore, PoolCounts, PoolRecord, Rotation, SealedSeed, SessionRecord, SqliteStore, StepOutcome, StoreError,
+    TempCodeRecord, TicketMatch, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenView, UserRecord,
+    VmEvent, VmRecord, VmState, WrappedSealKey, parse_hosts,
 };
 
 const USERS: [&str; 4] = ["u1", "u2", "u3", "u4"];
 const TOKENS: [&str; 5] = ["t1", "t2", "t2b", "t3", "t4"];
 const TICKETS: [u8; 5] = [0xa, 0xb, 0xc, 0xd, 0xe];
+/// The ticket a resume of s-a replaced 0xa with.
+const RESUMED_TICKET: u8 = 0x1a;
 const TEMP_CODE: &str = "4817293056";
 /// More than two batches of the copy (500 rows each).
 const BULK_EVENTS: i64 = 1203;
@@ -195,6 +197,14 @@ async fn populate(store: &dyn Store) {
         .await
         .unwrap();
     store.touch_session("s-a", NOW + 30).await.unwrap();
+    // s-a was resumed: its first ticket is replaced (its reuse would end the session).
+    assert_eq!(
+        store
+            .rotate_ticket("s-a", &[0xa; 32], &[RESUMED_TICKET; 32], "gw-1", NOW + 31)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
     store
         .end_token("t2", TokenState::Revoked, "desk", "left the company", NOW + 5)
         .await
@@ -293,6 +303,7 @@ struct Snapshot {
     token_list: Vec<TokenView>,
     events: Vec<TokenEvent>,
     by_ticket: Vec<Option<SessionRecord>>,
+    resumed: Vec<Option<TicketMatch>>,
     live: Vec<SessionRecord>,
     live_alice: Vec<SessionRecord>,
     end_seq: u64,
@@ -322,6 +333,10 @@ async fn snapshot(store: &dyn Store) -> Snapshot {
     for ticket in TICKETS {
         by_ticket.push(store.session_by_ticket_hash(&[ticket; 32]).await.unwrap());
     }
+    let mut resumed = Vec::new();
+    for ticket in [0xa, RESUMED_TICKET] {
+        resumed.push(store.session_for_ticket(&[ticket; 32]).await.unwrap());
+    }
     let mut sealed = store.sealed_seeds().await.unwrap();
     sealed.sort_by(|a, b| a.0.cmp(&b.0));
     Snapshot {
@@ -331,6 +346,7 @@ async fn snapshot(store: &dyn Store) -> Snapshot {
         token_list: store.list_tokens(&TokenQuery::default()).await.unwrap(),
         events: store.token_events(None, 10_000).await.unwrap(),
         by_ticket,
+        resumed,
         live: store.live_sessions(NOW, 100).await.unwrap(),
         live_alice: store.live_sessions_for_user("u1", NOW).await.unwrap(),
         end_seq: store.session_end_seq().await.unwrap(),
@@ -435,6 +451,15 @@ async fn a_populated_sqlite_store_reads_back_the_same_from_postgresql_and_keeps_
         "live sessions of one second come in insertion order"
     );
     assert_eq!(before.end_seq, 3, "two token ends and a logout took positions");
+    assert!(
+        matches!(
+            &before.resumed[..],
+            [Some(TicketMatch::Replaced(old)), Some(TicketMatch::Current(new))]
+                if old.id == "s-a" && new.id == "s-a" && new.client_key.is_some()
+        ),
+        "{:?}",
+        before.resumed
+    );
     assert_eq!(before.held.as_ref().map(|vm| vm.id.as_str()), Some("vm-a"));
     assert!(
         before.events.len() >= 8 + usize::try_from(BULK_EVENTS).unwrap() && before.vm_events.len() == 4,
@@ -456,7 +481,7 @@ async fn a_populated_sqlite_store_reads_back_the_same_from_postgresql_and_keeps_
     );
 
     // Counts: every table, equal on both sides, and what the fixture wrote.
-    assert_eq!(report.tables.len(), 13, "{report:?}");
+    assert_eq!(report.tables.len(), 17, "{report:?}");
     assert!(
         report.tables.iter().all(|t| t.source_rows == t.target_rows),
         "{report:?}"
@@ -466,6 +491,7 @@ async fn a_populated_sqlite_store_reads_back_the_same_from_postgresql_and_keeps_
         ("user_groups", 4),
         ("tokens", 5),
         ("sessions", 5),
+        ("replaced_tickets", 1),
         ("session_end_feed", 1),
         ("operators", 2),
         ("temp_codes", 1),

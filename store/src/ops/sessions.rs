@@ -1,6 +1,7 @@
-//! Sessions: created once, looked up by the hash of their resume ticket, ended once
-//! (alone, per user, or with their token), and polled by gateways for endings.
-//! The store never sees a ticket, only its SHA-256.
+//! Sessions: created once, looked up by the hash of their resume ticket, the ticket replaced
+//! at each resume by one compare-and-swap, ended once (alone, per user, or with their token),
+//! and polled by gateways for endings. The store never sees a ticket, only its SHA-256.
+//! Every hash a resume replaced is kept (`replaced_tickets`), so a reuse is recognised.
 //!
 //! Every transaction that ends sessions first takes the next position of the feed of session
 //! ends ([`sql::NEXT_SESSION_END_SEQ`]) and stamps it on the sessions it ends, so gateways follow
@@ -10,7 +11,7 @@ use super::dialect::{Conn, DbRow, Pool};
 use sqlx::Row;
 
 use super::{begin_write, commit, decode_int};
-use crate::{EndedSession, SessionRecord, StoreError, sql};
+use crate::{EndedSession, Rotation, SessionRecord, StoreError, TicketMatch, sql};
 
 /// Inserts a new session. A duplicate id or ticket hash is [`StoreError::Conflict`].
 pub(super) async fn insert(pool: &Pool, session: &SessionRecord) -> Result<(), StoreError> {
@@ -36,6 +37,7 @@ async fn insert_on(conn: &mut Conn, session: &SessionRecord) -> Result<(), Store
         .bind(&session.token_id)
         .bind(session.last_seen_at)
         .bind(&session.gateway_id)
+        .bind(&session.client_key)
         .execute(conn)
         .await
         .map(|_| ())
@@ -51,6 +53,54 @@ pub(super) async fn by_ticket_hash(pool: &Pool, ticket_hash: &[u8]) -> Result<Op
         .await
         .map_err(StoreError::from_sqlx)?;
     row.as_ref().map(decode_session).transpose()
+}
+
+/// The session whose current or replaced ticket hashes to `ticket_hash`.
+pub(super) async fn for_ticket(pool: &Pool, ticket_hash: &[u8]) -> Result<Option<TicketMatch>, StoreError> {
+    if let Some(current) = by_ticket_hash(pool, ticket_hash).await? {
+        return Ok(Some(TicketMatch::Current(current)));
+    }
+    let row = sqlx::query(sql::SESSION_BY_REPLACED_TICKET_HASH)
+        .bind(ticket_hash)
+        .fetch_optional(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    Ok(row.as_ref().map(decode_session).transpose()?.map(TicketMatch::Replaced))
+}
+
+/// Swaps a live session's ticket hash `current` for `next` in one conditional update, and
+/// keeps `current` among the replaced tickets in the same transaction.
+pub(super) async fn rotate_ticket(
+    pool: &Pool,
+    session_id: &str,
+    current: &[u8],
+    next: &[u8],
+    gateway_id: &str,
+    now: i64,
+) -> Result<Rotation, StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let done = sqlx::query(sql::ROTATE_TICKET)
+        .bind(session_id)
+        .bind(current)
+        .bind(next)
+        .bind(gateway_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    if done.rows_affected() != 1 {
+        tx.rollback().await.map_err(StoreError::from_sqlx)?;
+        return Ok(Rotation::NotCurrent);
+    }
+    sqlx::query(sql::INSERT_REPLACED_TICKET)
+        .bind(current)
+        .bind(session_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    commit(tx).await?;
+    Ok(Rotation::Rotated)
 }
 
 /// Marks a session ended, with the next feed position. Ending an already ended session keeps
@@ -135,8 +185,9 @@ pub(super) async fn end_for_user(
     Ok(ids)
 }
 
-/// Ends every live session opened with `token_id`, at one feed position, inside the caller's
-/// write transaction (which may leave a gap in the feed when there was none to end).
+/// Ends every live session of `token_id`'s owner (including those opened with a temporary
+/// code), at one feed position, inside the caller's write transaction (which may leave a gap
+/// in the feed when there was none to end).
 pub(super) async fn end_for_token(conn: &mut Conn, token_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
     let seq = next_end_seq(conn).await?;
     sqlx::query(sql::END_TOKEN_SESSIONS)
@@ -227,6 +278,7 @@ fn decode_session(row: &DbRow) -> Result<SessionRecord, StoreError> {
         token_id: row.try_get("token_id").map_err(get)?,
         last_seen_at: row.try_get("last_seen_at").map_err(get)?,
         gateway_id: row.try_get("gateway_id").map_err(get)?,
+        client_key: row.try_get("client_key").map_err(get)?,
     })
 }
 
