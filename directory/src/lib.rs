@@ -40,25 +40,84 @@ pub enum RejectReason {
     WrongPassword,
     /// Empty or white-space-only password: refused before any check.
     EmptyPassword,
-    /// The account is disabled or locked in the directory.
+    /// The account is disabled in the directory (a disabled rule, or the server says so).
     Disabled,
+    /// The directory has locked the account (too many wrong passwords there).
+    Locked,
+    /// The password has expired or must be changed before it can be used.
+    PasswordExpired,
+    /// The account itself has expired.
+    AccountExpired,
+    /// The account may not log in now or from here (logon hours, allowed workstations).
+    Restricted,
+    /// The server refused the bind with another LDAP result (e.g. 19 constraintViolation,
+    /// 50 insufficientAccessRights, 53 unwillingToPerform): a refusal, not an outage.
+    BindRefused(u32),
 }
 
 impl RejectReason {
-    /// Short name for logs: `unknown_user`, `wrong_password`, `empty_password`, `disabled`.
+    /// Short name for logs and metrics: `unknown_user`, `wrong_password`, `empty_password`,
+    /// `disabled`, `locked`, `password_expired`, `account_expired`, `restricted`,
+    /// `bind_refused`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::UnknownUser => "unknown_user",
             Self::WrongPassword => "wrong_password",
             Self::EmptyPassword => "empty_password",
             Self::Disabled => "disabled",
+            Self::Locked => "locked",
+            Self::PasswordExpired => "password_expired",
+            Self::AccountExpired => "account_expired",
+            Self::Restricted => "restricted",
+            Self::BindRefused(_) => "bind_refused",
         }
     }
 }
 
+/// [`RejectReason::as_str`], with the LDAP result of a refused bind: `bind_refused (LDAP result 53)`.
 impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            Self::BindRefused(code) => write!(f, "{} (LDAP result {code})", self.as_str()),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// The person a typed name resolved to, as far as the directory got before refusing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReachedPerson {
+    /// The directory's stable identifier.
+    pub stable_id: String,
+    /// The directory's spelling of the username, normalised.
+    pub username: String,
+}
+
+/// A refusal: why, and whom it concerned when the directory had resolved the name (every
+/// refusal after the lookup: a wrong password, a disabled or locked account, a refused bind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The real reason, for the audit log.
+    pub reason: RejectReason,
+    /// The person reached, when the name resolved to one.
+    pub person: Option<ReachedPerson>,
+}
+
+impl Rejection {
+    /// A refusal that reached nobody (unknown name, empty password).
+    pub fn anonymous(reason: RejectReason) -> Self {
+        Self { reason, person: None }
+    }
+
+    /// A refusal of `person`, when known.
+    pub fn of(reason: RejectReason, person: Option<ReachedPerson>) -> Self {
+        Self { reason, person }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.reason.fmt(f)
     }
 }
 
@@ -67,7 +126,7 @@ impl fmt::Display for RejectReason {
 pub enum DirectoryError {
     /// The person is refused.
     #[error("rejected: {0}")]
-    Rejected(RejectReason),
+    Rejected(Rejection),
     /// The directory cannot answer now (down, hung, overloaded): fail closed, retry later.
     #[error("directory unavailable: {0}")]
     Unavailable(String),
@@ -105,7 +164,9 @@ pub fn is_blank(password: &str) -> bool {
 /// (RFC 4513 §5.1.2).
 pub fn refuse_blank(password: &Sensitive<String>) -> Result<(), DirectoryError> {
     if is_blank(password.expose()) {
-        Err(DirectoryError::Rejected(RejectReason::EmptyPassword))
+        Err(DirectoryError::Rejected(Rejection::anonymous(
+            RejectReason::EmptyPassword,
+        )))
     } else {
         Ok(())
     }

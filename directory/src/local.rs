@@ -1,7 +1,7 @@
 //! The embedded directory: users, groups and argon2id hashes kept in the Rampart store.
 
 use crate::password::{hash_password, verify_password};
-use crate::{Directory, DirectoryError, DirectoryUser, RejectReason, refuse_blank};
+use crate::{Directory, DirectoryError, DirectoryUser, ReachedPerson, RejectReason, Rejection, refuse_blank};
 use rampart_core::secret::Sensitive;
 use rampart_store::{Store, UserRecord};
 use std::sync::Arc;
@@ -70,17 +70,26 @@ impl Directory for LocalDirectory {
         refuse_blank(password)?;
         let Some(record) = self.find(username).await? else {
             let _ = self.check(password, &self.decoy_hash).await;
-            return Err(DirectoryError::Rejected(RejectReason::UnknownUser));
+            return Err(DirectoryError::Rejected(Rejection::anonymous(
+                RejectReason::UnknownUser,
+            )));
+        };
+        let refused = |reason| {
+            let person = ReachedPerson {
+                stable_id: record.id.clone(),
+                username: record.username.clone(),
+            };
+            DirectoryError::Rejected(Rejection::of(reason, Some(person)))
         };
         let Some(hash) = record.password_hash.as_deref() else {
             let _ = self.check(password, &self.decoy_hash).await;
-            return Err(DirectoryError::Rejected(RejectReason::WrongPassword));
+            return Err(refused(RejectReason::WrongPassword));
         };
         if !self.check(password, hash).await? {
-            return Err(DirectoryError::Rejected(RejectReason::WrongPassword));
+            return Err(refused(RejectReason::WrongPassword));
         }
         if !record.enabled {
-            return Err(DirectoryError::Rejected(RejectReason::Disabled));
+            return Err(refused(RejectReason::Disabled));
         }
         Ok(to_user(record))
     }

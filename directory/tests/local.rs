@@ -32,7 +32,7 @@ fn pw(s: &str) -> Sensitive<String> {
 
 fn reason(result: Result<rampart_directory::DirectoryUser, DirectoryError>) -> RejectReason {
     match result {
-        Err(DirectoryError::Rejected(reason)) => reason,
+        Err(DirectoryError::Rejected(rejection)) => rejection.reason,
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
@@ -66,6 +66,27 @@ async fn every_refusal_has_its_reason() {
             RejectReason::EmptyPassword
         );
     }
+}
+
+#[tokio::test]
+async fn refusals_after_the_lookup_name_the_person_reached() {
+    let (_dir, d) = directory_with(&[("alice", "s3cret-pass", true), ("bob", "bob-pass", false)]).await;
+    let reached = |result: Result<rampart_directory::DirectoryUser, DirectoryError>| match result {
+        Err(DirectoryError::Rejected(rejection)) => rejection.person.map(|p| (p.stable_id, p.username)),
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    let alice = Some(("id-0".to_owned(), "alice".to_owned()));
+    assert_eq!(reached(d.authenticate("alice", &pw("wrong")).await), alice);
+    assert_eq!(
+        reached(d.authenticate("bob", &pw("bob-pass")).await),
+        Some(("id-1".to_owned(), "bob".to_owned()))
+    );
+    assert_eq!(reached(d.authenticate("nobody", &pw("x")).await), None);
+    assert_eq!(
+        reached(d.authenticate("alice", &pw(" ")).await),
+        None,
+        "refused before the lookup"
+    );
 }
 
 #[tokio::test]

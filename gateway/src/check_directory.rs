@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use rampart_core::secret::Sensitive;
+use rampart_core::text::printable;
 use rampart_core::username::normalize_username;
 use rampart_directory::{Directory, DirectoryError, LdapDirectory, LocalDirectory};
 use rampart_gateway::{DirectoryConfig, GatewayConfig};
@@ -60,18 +61,19 @@ async fn report_ldap(
         println!("user:      {username}\nfound:     no (no entry, or several, match the user filter)");
         return Ok(ExitCode::FAILURE);
     };
-    println!("user:      {}", person.username);
-    println!("dn:        {}", person.dn);
+    // Directory values are shown escaped: an entry cannot drive the operator's terminal.
+    println!("user:      {}", printable(&person.username));
+    println!("dn:        {}", printable(&person.dn));
     println!(
         "stable id: {}",
-        person.stable_id.as_deref().unwrap_or("MISSING (check id_attribute)")
+        printable(person.stable_id.as_deref().unwrap_or("MISSING (check id_attribute)"))
     );
     println!(
         "groups:    {}",
         if person.groups.is_empty() {
             "(none)".into()
         } else {
-            person.groups.join(", ")
+            printable(&person.groups.join(", "))
         }
     );
     println!(
@@ -82,8 +84,11 @@ async fn report_ldap(
             "no (a disabled_when rule matches)"
         }
     );
-    if let Some(ok) = person.password_ok {
-        println!("password:  {}", if ok { "accepted" } else { "REJECTED" });
+    match (person.password_ok, person.password_refusal) {
+        (Some(true), _) => println!("password:  accepted"),
+        (Some(false), Some(why)) => println!("password:  REJECTED ({why})"),
+        (Some(false), None) => println!("password:  REJECTED"),
+        (None, _) => {}
     }
     let healthy = person.enabled && person.stable_id.is_some() && person.password_ok != Some(false);
     Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -102,9 +107,9 @@ async fn report_local(
         Ok(Some(p)) => {
             println!(
                 "user:      {}\nstable id: {}\ngroups:    {}",
-                p.username,
-                p.stable_id,
-                p.groups.join(", ")
+                printable(&p.username),
+                printable(&p.stable_id),
+                printable(&p.groups.join(", "))
             );
             println!("enabled:   yes");
             if password.is_some() {

@@ -1,27 +1,31 @@
 //! Login: directory password, then the person's TOTP code accepted by one atomic store update
 //! (or a service desk's temporary one-time code, used up atomically), then a new session.
-//! Every failure gives the client one answer; the log keeps the real reason. While this
+//! Every failure gives the client one answer after the same growing delay, kept per person
+//! the directory resolved (`refusal`); the audit record and the log keep the real reason and
+//! whom it reached. While this
 //! gateway's clock is off from the database's (`clock_check`), logins are refused with "try
 //! later" before anything is checked.
 
+use crate::refusal::{Refusal, Subject};
 use crate::registry::SessionInfo;
 use crate::server::Shared;
 use crate::session::{new_id_and_ticket, ticket_hash};
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
 use rampart_core::policy::Identity;
 use rampart_core::protocol::{ErrorCode, SessionGrant};
+use rampart_core::resume_proof::ClientPublicKey;
 use rampart_core::secret::Sensitive;
 use rampart_core::totp::{TotpError, verify_totp};
-use rampart_core::username::normalize_username;
-use rampart_directory::{DirectoryError, DirectoryUser};
+use rampart_directory::{DirectoryError, DirectoryUser, ReachedPerson};
 use rampart_store::temp_code::{parse_temp_code, temp_code_hash};
 use rampart_store::{SessionRecord, StepOutcome, TokenEvent, TokenRecord};
 use std::net::SocketAddr;
+use std::time::Instant;
 
 /// Why a login failed, for the log. The client sees only [`LoginFailure::code`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LoginFailure {
-    Rejected(&'static str),
+    Rejected(Refusal),
     Unavailable(String),
     /// This gateway's clock is more than the bound off from the database's.
     ClockSkew {
@@ -33,9 +37,7 @@ pub(crate) enum LoginFailure {
 impl LoginFailure {
     pub(crate) fn code(&self) -> ErrorCode {
         match self {
-            // Only once the directory accepted the password and the code is right.
-            Self::Rejected("token_locked") => ErrorCode::TokenLocked,
-            Self::Rejected(_) => ErrorCode::InvalidCredentials,
+            Self::Rejected(refusal) => refusal.code(),
             Self::Unavailable(_) | Self::ClockSkew { .. } => ErrorCode::TryLater,
         }
     }
@@ -43,10 +45,35 @@ impl LoginFailure {
     /// The reason label for metrics.
     pub(crate) fn reason(&self) -> &'static str {
         match self {
-            Self::Rejected(reason) => reason,
+            Self::Rejected(refusal) => refusal.label(),
             Self::Unavailable(_) => "service_unavailable",
             Self::ClockSkew { .. } => "clock_skew",
         }
+    }
+}
+
+/// A refused login as the connection answers it: the failure, and when to answer.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    failure: LoginFailure,
+    answer_at: Option<Instant>,
+}
+
+impl Refused {
+    /// What the client hears.
+    pub(crate) fn code(&self) -> ErrorCode {
+        self.failure.code()
+    }
+
+    /// The reason label for metrics.
+    pub(crate) fn reason(&self) -> &'static str {
+        self.failure.reason()
+    }
+
+    /// When a rejection is answered (its person's growing delay after the check began); `None`
+    /// for "try later", answered at once.
+    pub(crate) fn answer_at(&self) -> Option<Instant> {
+        self.answer_at
     }
 }
 
@@ -67,15 +94,20 @@ fn refuse_if_clock_off(shared: &Shared) -> Result<(), LoginFailure> {
     }
 }
 
-/// Runs one login attempt and logs its outcome.
+/// Runs one login attempt, records and logs its outcome, and counts a rejection against the
+/// person reached (or the name, when it reached nobody).
 pub(crate) async fn login(
     shared: &Shared,
     source: SocketAddr,
     typed_username: &str,
     password: &Sensitive<String>,
     otp: &Sensitive<String>,
-) -> Result<(SessionInfo, SessionGrant), LoginFailure> {
-    let result = attempt(shared, source, typed_username, password, otp).await;
+    client_key: Option<&ClientPublicKey>,
+) -> Result<(SessionInfo, SessionGrant), Refused> {
+    let checked = Instant::now();
+    let mut reached = None;
+    let result = attempt(shared, source, typed_username, password, otp, client_key, &mut reached).await;
+    let subject = Subject::of(typed_username, reached);
     let event = match &result {
         Ok((session, _)) => AuditEvent::new(
             Class::Authentication,
@@ -86,16 +118,23 @@ pub(crate) async fn login(
         )
         .user(User::with_uid(&session.username, &session.user_id).groups(&session.groups))
         .session(&session.id),
-        // The name exactly as typed: the record is data, whatever it holds.
-        Err(failure) => AuditEvent::new(
-            Class::Authentication,
-            Activity::LOGON,
-            shared.clock.now_ms(),
-            Status::Failure,
-            "login refused",
-        )
-        .user(User::named(typed_username))
-        .detail(failure.reason()),
+        // The person reached (directory name and stable id), whatever the spelling; else the
+        // normalised name, or the name exactly as typed: the record is data, whatever it holds.
+        Err(failure) => {
+            let detail = match failure {
+                LoginFailure::Rejected(refusal) => refusal.to_string(),
+                other => other.reason().to_owned(),
+            };
+            AuditEvent::new(
+                Class::Authentication,
+                Activity::LOGON,
+                shared.clock.now_ms(),
+                Status::Failure,
+                "login refused",
+            )
+            .user(subject.audit_user())
+            .detail(&detail)
+        }
     };
     // On file before the client hears the answer; a login that cannot be on file is refused.
     let audited = shared.audit.try_record_flushed(event.source(source)).await;
@@ -107,14 +146,16 @@ pub(crate) async fn login(
         }
         (result, _) => result,
     };
-    let shown_user = normalize_username(typed_username).unwrap_or_else(|_| "<invalid>".into());
+    let shown_user = subject.shown_name();
+    let user_id = subject.stable_id().unwrap_or_default();
     match &result {
         Ok((session, _)) => tracing::info!(
             target: "rampart::auth", user = %session.username, user_id = %session.user_id,
             source = %source, session = %session.id, outcome = "success", "login"
         ),
-        Err(LoginFailure::Rejected(reason)) => tracing::warn!(
-            target: "rampart::auth", user = %shown_user, source = %source, outcome = "failure", reason, "login refused"
+        Err(LoginFailure::Rejected(refusal)) => tracing::warn!(
+            target: "rampart::auth", user = %shown_user, user_id, source = %source, outcome = "failure",
+            reason = refusal.label(), detail = %refusal, "login refused"
         ),
         Err(LoginFailure::Unavailable(detail)) => tracing::error!(
             target: "rampart::auth", user = %shown_user, source = %source, outcome = "error",
@@ -125,7 +166,20 @@ pub(crate) async fn login(
             reason = "clock_skew", offset_ms, bound_ms, "login refused: this gateway's clock is off from the database's"
         ),
     }
-    result
+    // Every rejection adds to its person's growing delay, whatever was wrong, so timing tells a
+    // guesser neither a right password nor a known user; a success starts them afresh.
+    let key = subject.backoff_key();
+    match result {
+        Ok(done) => {
+            shared.login_backoff.succeeded(&key);
+            Ok(done)
+        }
+        Err(failure) => {
+            let answer_at =
+                (failure.code() != ErrorCode::TryLater).then(|| checked + shared.login_backoff.rejected(&key, checked));
+            Err(Refused { failure, answer_at })
+        }
+    }
 }
 
 async fn attempt(
@@ -134,30 +188,40 @@ async fn attempt(
     typed_username: &str,
     password: &Sensitive<String>,
     otp: &Sensitive<String>,
+    client_key: Option<&ClientPublicKey>,
+    reached: &mut Option<ReachedPerson>,
 ) -> Result<(SessionInfo, SessionGrant), LoginFailure> {
     refuse_if_clock_off(shared)?;
-    let username = normalize_username(typed_username).map_err(|_| LoginFailure::Rejected("bad_username"))?;
+    let username = rampart_core::username::normalize_username(typed_username)
+        .map_err(|why| LoginFailure::Rejected(Refusal::BadUsername(why)))?;
     let person = match shared.directory.authenticate(&username, password).await {
         Ok(person) => person,
-        Err(DirectoryError::Rejected(reason)) => return Err(LoginFailure::Rejected(reason.as_str())),
+        Err(DirectoryError::Rejected(rejection)) => {
+            *reached = rejection.person;
+            return Err(LoginFailure::Rejected(Refusal::Directory(rejection.reason)));
+        }
         Err(DirectoryError::Unavailable(detail)) => return Err(LoginFailure::Unavailable(detail)),
         // Only group listings report unknown groups; a login never should.
         Err(other @ DirectoryError::UnknownGroup(_)) => return Err(LoginFailure::Unavailable(other.to_string())),
     };
+    *reached = Some(ReachedPerson {
+        stable_id: person.stable_id.clone(),
+        username: person.username.clone(),
+    });
     // Again, in case a check found the clock off while the directory answered.
     refuse_if_clock_off(shared)?;
     if let Some(code) = parse_temp_code(otp.expose()) {
         check_temp_code(shared, &person, &code).await?;
-        return start_session(shared, source, person, None).await;
+        return start_session(shared, source, person, None, client_key).await;
     }
     let token = shared
         .store
         .live_token_for_user(&person.stable_id)
         .await
         .map_err(unavailable)?
-        .ok_or(LoginFailure::Rejected("no_token"))?;
+        .ok_or(LoginFailure::Rejected(Refusal::NoToken))?;
     check_code(shared, &token, &person.username, otp).await?;
-    start_session(shared, source, person, Some(token.id)).await
+    start_session(shared, source, person, Some(token.id), client_key).await
 }
 
 /// A temporary one-time code (issued by the service desk for a lost token): used up
@@ -176,7 +240,7 @@ async fn check_temp_code(shared: &Shared, person: &DirectoryUser, code: &str) ->
         tracing::info!(target: "rampart::auth", user = %person.username, method = "temporary_code", "temporary code used");
         Ok(())
     } else {
-        Err(LoginFailure::Rejected("wrong_temporary_code"))
+        Err(LoginFailure::Rejected(Refusal::WrongTemporaryCode))
     }
 }
 
@@ -240,13 +304,13 @@ async fn check_code(
         // Locked. Only someone with the password and the device learns it: a password guesser
         // gets the same answer as for a wrong password. The code is not used up.
         return Err(LoginFailure::Rejected(match verified {
-            Ok(_) | Err(TotpError::Replayed) => "token_locked",
-            Err(_) => "locked_wrong_code",
+            Ok(_) | Err(TotpError::Replayed) => Refusal::TokenLocked,
+            Err(_) => Refusal::LockedWrongCode,
         }));
     }
     let step = match verified {
         Ok(step) => step,
-        Err(TotpError::Replayed) => return Err(LoginFailure::Rejected("code_replayed")),
+        Err(TotpError::Replayed) => return Err(LoginFailure::Rejected(Refusal::CodeReplayed)),
         Err(TotpError::BadParams(_)) => return Err(unavailable("token parameters are invalid")),
         Err(TotpError::Malformed | TotpError::Mismatch) => {
             let failures = shared
@@ -259,9 +323,9 @@ async fn check_code(
             }
             // A wrong code that locks the token is still only a wrong code to the client.
             return Err(LoginFailure::Rejected(if failures >= max_failures {
-                "locked_wrong_code"
+                Refusal::LockedWrongCode
             } else {
-                "wrong_code"
+                Refusal::WrongCode
             }));
         }
     };
@@ -277,9 +341,9 @@ async fn check_code(
             }
             Ok(())
         }
-        StepOutcome::Replayed => Err(LoginFailure::Rejected("code_replayed")),
-        StepOutcome::Locked => Err(LoginFailure::Rejected("token_locked")),
-        StepOutcome::NotLive => Err(LoginFailure::Rejected("token_not_live")),
+        StepOutcome::Replayed => Err(LoginFailure::Rejected(Refusal::CodeReplayed)),
+        StepOutcome::Locked => Err(LoginFailure::Rejected(Refusal::TokenLocked)),
+        StepOutcome::NotLive => Err(LoginFailure::Rejected(Refusal::TokenNotLive)),
     }
 }
 
@@ -288,6 +352,7 @@ async fn start_session(
     source: SocketAddr,
     person: DirectoryUser,
     token_id: Option<String>,
+    client_key: Option<&ClientPublicKey>,
 ) -> Result<(SessionInfo, SessionGrant), LoginFailure> {
     let (id, ticket) = new_id_and_ticket().ok_or_else(|| unavailable("system random generator failed"))?;
     let now = shared.clock.now();
@@ -307,6 +372,7 @@ async fn start_session(
         token_id: token_id.clone(),
         last_seen_at: None,
         gateway_id: Some(shared.node.id.clone()),
+        client_key: client_key.map(|key| key.as_bytes().to_vec()),
     };
     // The new session and the end of the person's oldest beyond the limit commit together:
     // logins at the same moment on other gateways can neither exceed the limit nor end this one.
@@ -329,106 +395,13 @@ async fn start_session(
         created_at: now,
         expires_at,
     };
-    let grant = grant_for(shared, &info, Some(ticket));
+    // Without a key to prove, the session lives only as long as this connection.
+    let grant = grant_for(shared, &info, client_key.map(|_| ticket));
     Ok((info, grant))
 }
 
-/// Resumes a session from its ticket: the session must be live and not idle, and the person
-/// still enabled in the directory (their groups are refreshed from it). The outcome is on file
-/// before the client hears it.
-pub(crate) async fn resume(
-    shared: &Shared,
-    source: SocketAddr,
-    ticket: &Sensitive<String>,
-) -> Result<(SessionInfo, SessionGrant), (ErrorCode, &'static str)> {
-    let result = resume_attempt(shared, source, ticket).await;
-    let now = shared.clock.now_ms();
-    let event = match &result {
-        Ok((session, _)) => AuditEvent::new(
-            Class::Authentication,
-            Activity::RESUME,
-            now,
-            Status::Success,
-            "session resumed",
-        )
-        .user(User::with_uid(&session.username, &session.user_id).groups(&session.groups))
-        .session(&session.id),
-        Err((_, reason)) => AuditEvent::new(
-            Class::Authentication,
-            Activity::RESUME,
-            now,
-            Status::Failure,
-            "resume refused",
-        )
-        .detail(reason),
-    };
-    match (result, shared.audit.try_record_flushed(event.source(source)).await) {
-        (Ok((session, _)), Err(e)) => {
-            tracing::error!(target: "rampart::audit", user = %session.username, session = %session.id, error = %e, "resume refused: its audit record could not be written");
-            Err((ErrorCode::TryLater, "audit_unavailable"))
-        }
-        (result, _) => result,
-    }
-}
-
-async fn resume_attempt(
-    shared: &Shared,
-    source: SocketAddr,
-    ticket: &Sensitive<String>,
-) -> Result<(SessionInfo, SessionGrant), (ErrorCode, &'static str)> {
-    let unavailable = |what: &str, e: &dyn std::fmt::Display| {
-        tracing::error!(target: "rampart::auth", source = %source, error = %e, "resume could not be checked: {what}");
-        (ErrorCode::TryLater, "service_unavailable")
-    };
-    let found = shared
-        .store
-        .session_by_ticket_hash(&ticket_hash(ticket.expose()))
-        .await
-        .map_err(|e| unavailable("store", &e))?;
-    let now = shared.clock.now();
-    let Some(record) = found.filter(|s| s.ended_at.is_none() && s.expires_at > now) else {
-        tracing::warn!(target: "rampart::auth", source = %source, outcome = "failure", reason = "unknown_or_expired_ticket", "resume refused");
-        return Err((ErrorCode::SessionExpired, "unknown_or_expired_ticket"));
-    };
-    let local_activity = shared.registry.get(&record.id).map(|s| s.last_activity());
-    let last_used = [Some(record.created_at), record.last_seen_at, local_activity]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(record.created_at);
-    let idle = i64::try_from(shared.settings.session_idle_secs).unwrap_or(i64::MAX);
-    if now.saturating_sub(last_used) >= idle {
-        tracing::warn!(target: "rampart::auth", user = %record.username, source = %source, session = %record.id, outcome = "failure", reason = "session_idle", "resume refused");
-        shared.end_session(&record.id, "idle").await;
-        return Err((ErrorCode::SessionExpired, "session_idle"));
-    }
-    let person = match shared.directory.lookup(&record.username).await {
-        Ok(Some(person)) if person.stable_id == record.user_id => person,
-        Ok(_) => {
-            tracing::warn!(target: "rampart::auth", user = %record.username, source = %source, session = %record.id, outcome = "failure", reason = "account_disabled", "resume refused");
-            shared.end_session(&record.id, "account_disabled").await;
-            return Err((ErrorCode::SessionExpired, "account_disabled"));
-        }
-        Err(e) => return Err(unavailable("directory", &e)),
-    };
-    let info = SessionInfo {
-        id: record.id,
-        user_id: record.user_id,
-        username: record.username,
-        groups: person.groups,
-        source: source.to_string(),
-        created_at: record.created_at,
-        expires_at: record.expires_at,
-    };
-    if let Err(e) = shared.store.move_session(&info.id, &shared.node.id).await {
-        tracing::warn!(target: "rampart::gateway", session = %info.id, error = %e, "cannot record which gateway holds the session");
-    }
-    tracing::info!(target: "rampart::auth", user = %info.username, source = %source, session = %info.id, outcome = "success", "session resumed");
-    let grant = grant_for(shared, &info, None);
-    Ok((info, grant))
-}
-
-fn grant_for(shared: &Shared, session: &SessionInfo, ticket: Option<String>) -> SessionGrant {
+/// The grant for a logged-in or resumed session: the resources the person may use now.
+pub(crate) fn grant_for(shared: &Shared, session: &SessionInfo, ticket: Option<String>) -> SessionGrant {
     let identity = Identity {
         username: session.username.clone(),
         groups: session.groups.clone(),
@@ -455,7 +428,7 @@ mod tests {
         assert_eq!(failure.code(), ErrorCode::TryLater, "the client is told to retry");
         assert_eq!(failure.reason(), "clock_skew");
         assert_eq!(
-            LoginFailure::Rejected("wrong_code").code(),
+            LoginFailure::Rejected(Refusal::WrongCode).code(),
             ErrorCode::InvalidCredentials
         );
     }

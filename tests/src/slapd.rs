@@ -67,6 +67,10 @@ pub struct SlapdOptions {
     /// runs no overlay, so the values are written out instead: the fixture's people carry
     /// theirs, and `extra_ldif` people must carry their own (see [`member_of_lines`]).
     pub member_of: bool,
+    /// More modules to load from `/usr/lib/ldap` (e.g. `ppolicy`, `retcode`).
+    pub modules: Vec<String>,
+    /// `slapd.conf` lines appended to the database's section (overlays and their settings).
+    pub database_config: String,
 }
 
 impl Default for SlapdOptions {
@@ -76,6 +80,8 @@ impl Default for SlapdOptions {
             extra_ldif: String::new(),
             stats: true,
             member_of: false,
+            modules: Vec::new(),
+            database_config: String::new(),
         }
     }
 }
@@ -170,6 +176,8 @@ impl Slapd {
             extra_ldif,
             stats,
             member_of,
+            modules,
+            database_config,
         } = options;
         let slapd = Path::new("/usr/sbin/slapd");
         assert!(
@@ -190,6 +198,9 @@ impl Slapd {
         if member_of {
             conf.push_str("moduleload memberof\n");
         }
+        for module in &modules {
+            conf.push_str(&format!("moduleload {module}\n"));
+        }
         if let Some(tls) = &tls {
             conf.push_str(&format!(
                 "TLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
@@ -209,6 +220,7 @@ impl Slapd {
         if member_of {
             conf.push_str("overlay memberof\n");
         }
+        conf.push_str(&database_config);
         let conf_path = dir.path().join("slapd.conf");
         if !stats {
             conf = conf.replace("database mdb\n", "loglevel 0\ndatabase mdb\n");

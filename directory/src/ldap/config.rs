@@ -75,7 +75,8 @@ pub struct LdapConfig {
     /// How groups are found.
     #[serde(default)]
     pub group_mode: GroupMode,
-    /// Where groups are searched (group_search and ad_nested).
+    /// Where groups are: searched (group_search and ad_nested), or the branch whose `memberOf`
+    /// groups count (member_of). Required.
     #[serde(default)]
     pub group_base: Option<String>,
     /// Attribute holding a group's name.
@@ -156,8 +157,14 @@ impl LdapConfig {
         if !(self.user_filter.starts_with('(') && self.user_filter.ends_with(')')) {
             problems.push("directory.user_filter: must be a parenthesised LDAP filter".to_owned());
         }
-        if self.group_mode != GroupMode::MemberOf && self.group_base.is_none() {
-            problems.push("directory.group_base: required unless group_mode = \"member_of\"".to_owned());
+        if self.group_base.as_deref().is_none_or(|base| base.trim().is_empty()) {
+            problems.push(match self.group_mode {
+                GroupMode::MemberOf => "directory.group_base: required with group_mode = \"member_of\" too: only \
+                                        groups under it count, so a same-named group elsewhere grants nothing (name \
+                                        the domain to accept groups anywhere)"
+                    .to_owned(),
+                _ => "directory.group_base: required".to_owned(),
+            });
         }
         for (i, rule) in self.disabled_when.iter().enumerate() {
             if rule.attribute.trim().is_empty() {
@@ -268,6 +275,20 @@ mod tests {
         );
         let problems = c.problems();
         assert_eq!(problems.len(), 9, "{problems:#?}");
+    }
+
+    #[test]
+    fn member_of_needs_the_group_base_that_scopes_it() {
+        let without = MINIMAL.replace(
+            "group_base = \"ou=groups,dc=bank,dc=example\"",
+            "group_mode = \"member_of\"",
+        );
+        let problems = parse(&without).problems();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(problems[0].starts_with("directory.group_base: required with group_mode = \"member_of\""));
+        assert!(problems[0].contains("same-named group elsewhere grants nothing"));
+        let with = format!("{MINIMAL}\ngroup_mode = \"member_of\"");
+        assert!(parse(&with).problems().is_empty());
     }
 
     #[test]

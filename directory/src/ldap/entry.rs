@@ -141,21 +141,6 @@ pub(crate) fn dn_within(dn: &str, base: &str) -> bool {
     rdn_keys(dn).ends_with(&rdn_keys(base))
 }
 
-/// The domain part of a DN: its trailing `dc=` RDNs (`ou=people,dc=bank,dc=example` →
-/// `dc=bank,dc=example`), or the whole DN when it has none.
-pub(crate) fn domain_of(dn: &str) -> String {
-    let parts = rdns(dn);
-    let first_dc = parts
-        .iter()
-        .rposition(|rdn| !rdn.to_ascii_lowercase().starts_with("dc="))
-        .map_or(0, |i| i + 1);
-    if first_dc >= parts.len() {
-        dn.trim().to_owned()
-    } else {
-        parts[first_dc..].join(",")
-    }
-}
-
 /// The stable identifier: text (`entryUUID`), or binary `objectGUID` formatted as a GUID.
 pub(crate) fn stable_id(entry: &Entry, attribute: &str) -> Option<String> {
     if let Some(bytes) = entry.binary(attribute) {
@@ -288,10 +273,8 @@ mod tests {
         assert!(!dn_within("uid=bob,ou=staff,dc=x", "ou=people,dc=x"));
         assert!(!dn_within("uid=bob,xou=people,dc=x", "ou=people,dc=x"));
         assert!(!dn_within(r"uid=a\,ou=people,dc=x", "ou=people,dc=x"));
-        assert_eq!(domain_of("ou=people,dc=bank,dc=example"), "dc=bank,dc=example");
-        assert_eq!(domain_of("OU=Staff, DC=corp,DC=bank"), "DC=corp,DC=bank");
-        assert_eq!(domain_of("o=bank"), "o=bank");
-        assert_eq!(domain_of("dc=bank,dc=example"), "dc=bank,dc=example");
+        assert!(dn_within("cn=payments-ops,ou=groups,dc=x", "OU=Groups, DC=x"));
+        assert!(!dn_within("cn=payments-ops,ou=lists,dc=x", "ou=groups,dc=x"));
     }
 
     #[test]

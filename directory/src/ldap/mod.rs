@@ -3,6 +3,7 @@
 //! connection never used for service searches, read their groups, key them by a stable id.
 //! `members` lists the people in a group for enrolment.
 
+mod bind;
 mod config;
 mod entry;
 mod members;
@@ -10,16 +11,15 @@ mod pool;
 
 pub use config::{DisabledRule, GroupMode, LdapConfig};
 
-use crate::{Directory, DirectoryError, DirectoryUser, RejectReason, is_blank, refuse_blank};
-use entry::{Entry, fill_filter, first_rdn_value, group_filter, is_disabled, stable_id};
+use crate::{Directory, DirectoryError, DirectoryUser, ReachedPerson, RejectReason, Rejection, is_blank, refuse_blank};
+use bind::BindOutcome;
+use entry::{Entry, dn_within, fill_filter, first_rdn_value, group_filter, is_disabled, stable_id};
 use ldap3::{ResultEntry, Scope, SearchEntry, SearchOptions};
 use pool::{Pool, Servers};
 use rampart_core::secret::Sensitive;
 use rampart_core::username::normalize_username;
 use std::sync::Arc;
 
-/// LDAP result code for wrong credentials (RFC 4511).
-const INVALID_CREDENTIALS: u32 = 49;
 /// LDAP result code when more entries matched than the size limit allows.
 const SIZE_LIMIT_EXCEEDED: u32 = 4;
 
@@ -38,6 +38,8 @@ pub struct Inspection {
     pub enabled: bool,
     /// Whether a bind with the given password succeeded (None when no password was given).
     pub password_ok: Option<bool>,
+    /// Why the directory refused that bind (wrong password, locked, …), when it did.
+    pub password_refusal: Option<RejectReason>,
 }
 
 /// A directory served by one or more LDAP servers.
@@ -84,9 +86,13 @@ impl LdapDirectory {
             return Ok(None);
         };
         let groups = self.groups(&entry).await?;
-        let password_ok = match password {
-            Some(p) if !is_blank(p.expose()) => Some(self.bind_as(&entry.dn, p).await?),
-            Some(_) => Some(false),
+        let password_refusal = match password {
+            Some(p) if !is_blank(p.expose()) => match self.bind_as(&entry.dn, p).await? {
+                BindOutcome::Accepted => Some(None),
+                BindOutcome::Refused(reason) => Some(Some(reason)),
+                BindOutcome::Unavailable(detail) => return Err(unavailable(detail)),
+            },
+            Some(_) => Some(Some(RejectReason::EmptyPassword)),
             None => None,
         };
         Ok(Some(Inspection {
@@ -94,7 +100,8 @@ impl LdapDirectory {
             username: self.username_of(&entry, username),
             groups,
             enabled: !is_disabled(&entry, &self.config.disabled_when),
-            password_ok,
+            password_ok: password_refusal.map(|refusal| refusal.is_none()),
+            password_refusal: password_refusal.flatten(),
             dn: entry.dn,
         }))
     }
@@ -157,9 +164,17 @@ impl LdapDirectory {
 
     async fn groups(&self, entry: &Entry) -> Result<Vec<String>, DirectoryError> {
         let mut names = match self.config.group_mode {
+            // A `memberOf` value names its group by DN: only groups under `group_base` count, so a
+            // same-named group elsewhere (a self-service list in another branch) grants nothing.
             GroupMode::MemberOf => entry
                 .values("memberOf")
                 .iter()
+                .filter(|dn| {
+                    self.config
+                        .group_base
+                        .as_deref()
+                        .is_some_and(|base| dn_within(dn, base))
+                })
                 .filter_map(|dn| first_rdn_value(dn))
                 .collect(),
             mode => {
@@ -189,25 +204,23 @@ impl LdapDirectory {
         Ok(names)
     }
 
-    /// Binds as `dn` on a connection reserved for user binds.
-    async fn bind_as(&self, dn: &str, password: &Sensitive<String>) -> Result<bool, DirectoryError> {
+    /// Binds as `dn` on a connection reserved for user binds, asking for the password policy
+    /// control; a server that is busy or unavailable is an error, every refusal an outcome.
+    async fn bind_as(&self, dn: &str, password: &Sensitive<String>) -> Result<BindOutcome, DirectoryError> {
         let mut lease = self.binds.get().await.map_err(unavailable)?;
         let result = lease
             .ldap()
             .map_err(unavailable)?
+            .with_controls(bind::policy_request())
             .simple_bind(dn, password.expose())
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        match result.rc {
-            0 => {
+        match bind::outcome(&result) {
+            BindOutcome::Unavailable(detail) => Err(unavailable(detail)),
+            outcome => {
                 lease.keep();
-                Ok(true)
+                Ok(outcome)
             }
-            INVALID_CREDENTIALS => {
-                lease.keep();
-                Ok(false)
-            }
-            rc => Err(unavailable(format!("user bind failed (LDAP result {rc})"))),
         }
     }
 }
@@ -223,12 +236,24 @@ impl Directory for LdapDirectory {
         let entry = self
             .find(username)
             .await?
-            .ok_or(DirectoryError::Rejected(RejectReason::UnknownUser))?;
+            .ok_or(DirectoryError::Rejected(Rejection::anonymous(
+                RejectReason::UnknownUser,
+            )))?;
+        // From here on the name has reached a person: every refusal says whom.
+        let refused = |reason| {
+            let person = stable_id(&entry, &self.config.id_attribute).map(|stable_id| ReachedPerson {
+                stable_id,
+                username: self.username_of(&entry, username),
+            });
+            DirectoryError::Rejected(Rejection::of(reason, person))
+        };
         if is_disabled(&entry, &self.config.disabled_when) {
-            return Err(DirectoryError::Rejected(RejectReason::Disabled));
+            return Err(refused(RejectReason::Disabled));
         }
-        if !self.bind_as(&entry.dn, password).await? {
-            return Err(DirectoryError::Rejected(RejectReason::WrongPassword));
+        match self.bind_as(&entry.dn, password).await? {
+            BindOutcome::Accepted => {}
+            BindOutcome::Refused(reason) => return Err(refused(reason)),
+            BindOutcome::Unavailable(detail) => return Err(unavailable(detail)),
         }
         self.to_user(entry, username).await
     }
