@@ -1,5 +1,7 @@
 //! Output for people and for scripts: aligned tables with plain dates, or JSON
-//! (`--output json`) carrying the API's fields unchanged.
+//! (`--output json`) carrying the API's fields unchanged. Text for people goes through
+//! [`say!`] or [`Table`], which escape control and invisible characters in outside text (a
+//! display name from the directory cannot move the cursor, recolour or fake a line).
 
 use serde::Serialize;
 use std::io::Write;
@@ -12,6 +14,25 @@ pub enum Output {
     Table,
     /// JSON for scripts.
     Json,
+}
+
+/// Prints one message for people on standard output, like `println!`, with control and
+/// invisible characters escaped (line breaks in the text itself are kept).
+macro_rules! say {
+    () => {
+        $crate::view::say_text("")
+    };
+    ($($arg:tt)*) => {
+        $crate::view::say_text(&format!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+/// What [`say!`] prints: `text` made printable, and a newline. A reader that stops early
+/// (`| head`) is not an error.
+pub fn say_text(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", rampart_core::text::printable_lines(text)).and_then(|()| out.flush());
 }
 
 /// Prints `value` as pretty JSON on standard output.
@@ -67,7 +88,7 @@ impl Table {
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
                 if let Some(width) = widths.get_mut(i) {
-                    *width = (*width).max(cell.chars().count());
+                    *width = (*width).max(clean(cell).chars().count());
                 }
             }
         }
@@ -77,7 +98,8 @@ impl Table {
             let mut line = String::new();
             for (i, width) in widths.iter().enumerate() {
                 let cell = row.get(i).map(String::as_str).unwrap_or("");
-                line.push_str(&clean(cell));
+                let cell = clean(cell);
+                line.push_str(&cell);
                 if i + 1 < widths.len() {
                     let pad = width.saturating_sub(cell.chars().count()) + 2;
                     line.extend(std::iter::repeat_n(' ', pad));
@@ -99,9 +121,9 @@ impl Table {
     }
 }
 
-/// Control characters from outside data never reach the terminal.
+/// Control and invisible characters from outside data never reach the terminal.
 fn clean(cell: &str) -> String {
-    cell.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    rampart_core::text::printable(cell)
 }
 
 /// Unix seconds as `2026-03-16 09:30Z`; `-` for none.
@@ -121,10 +143,10 @@ mod tests {
         table.row(vec!["b\u{1b}[31m".into(), "pending".into()]);
         let text = table.render();
         let lines: Vec<&str> = text.lines().collect();
-        // The escape sequence counts as six cells once neutralised, so the column is six wide.
-        assert_eq!(lines[0], "USER    STATE");
-        assert_eq!(lines[1], "alice   active");
-        assert_eq!(lines[2], "b?[31m  pending");
+        // The escape sequence is written out, and the column is as wide as what is shown.
+        assert_eq!(lines[0], "USER         STATE");
+        assert_eq!(lines[1], "alice        active");
+        assert_eq!(lines[2], "b\\u{1b}[31m  pending");
         assert!(!text.contains('\u{1b}'));
         assert_eq!(time(Some(0)), "1970-01-01 00:00Z");
         assert_eq!(time(None), "-");

@@ -3,16 +3,20 @@
 //!
 //! Nothing here opens a socket, reads the clock or draws randomness: `now` and random bytes
 //! are arguments, so every rule can be tested with a fixed clock. The optional `io` feature adds
-//! async frame helpers over any tokio reader/writer for the gateway and client.
+//! async frame helpers over any tokio reader/writer for the gateway and client; `logging` the
+//! process-log formatter that escapes outside text in every field.
 
 pub mod audit;
 pub mod codec;
 pub mod flow;
 #[cfg(feature = "io")]
 pub mod io;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod policy;
 pub mod profile;
 pub mod protocol;
+pub mod resume_proof;
 pub mod secret;
 pub mod text;
 pub mod totp;

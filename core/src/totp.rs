@@ -172,7 +172,7 @@ pub fn otpauth_uri(secret: &[u8], params: &TotpParams, issuer: &str, account: &s
 
 /// Base32 (RFC 4648, no padding) form of a secret, as typed into `oathtool -b` or an app.
 pub fn secret_base32(secret: &[u8]) -> String {
-    totp_rs::Secret::from(secret.to_vec()).to_base32()
+    totp_rs::Secret::from(Box::<[u8]>::from(secret)).to_base32()
 }
 
 fn build(secret: &[u8], params: &TotpParams, issuer: Option<&str>, account: &str) -> Result<Totp, TotpError> {
@@ -185,7 +185,8 @@ fn build(secret: &[u8], params: &TotpParams, issuer: Option<&str>, account: &str
         .with_digits(params.digits)
         .with_step_duration(params.period)
         .with_skew(0)
-        .with_secret(secret.to_vec())
+        // One exact-size copy, owned by the `Totp` and wiped when it drops (totp-rs `zeroize`).
+        .with_secret(Box::<[u8]>::from(secret))
         .with_issuer(issuer)
         .with_account_name(account)
         .build()
@@ -208,6 +209,17 @@ mod tests {
             period: 30,
             window: 1,
         }
+    }
+
+    /// The TOTP object built per verification used to keep an unwiped copy of the seed: every
+    /// totp-rs type that holds it must wipe it when dropped (compile-time check).
+    #[test]
+    fn every_copy_of_the_seed_is_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<Totp>();
+        wiped_on_drop::<Builder>();
+        wiped_on_drop::<totp_rs::Secret>();
+        wiped_on_drop::<Zeroizing<String>>();
     }
 
     /// RFC 6238 Appendix B, all rows and all three algorithms.

@@ -1,7 +1,9 @@
 //! Flow log: one JSON line per forwarded connection, appended by a background writer so the
-//! data path never waits on disk.
+//! data path never waits on disk. Its `rampart::flow` process-log event is escaped, like every
+//! other, by the formatter `rampart_core::logging` installs.
 
 use rampart_core::flow::FlowRecord;
+use rampart_core::text::escape_json_extras;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -67,8 +69,10 @@ async fn write_records(mut file: tokio::fs::File, mut rx: mpsc::Receiver<FlowRec
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut out = Vec::new();
         for record in batch.drain(..) {
-            // serde_json escapes control characters, so one record is always one line.
-            if serde_json::to_writer(&mut out, &record).is_ok() {
+            // serde_json escapes control characters, and the rest of what a reader could split
+            // a line at is escaped on top, so one record is always one line.
+            if let Ok(line) = serde_json::to_string(&record) {
+                out.extend_from_slice(escape_json_extras(&line).as_bytes());
                 out.push(b'\n');
             }
         }

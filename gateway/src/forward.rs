@@ -247,14 +247,15 @@ pub(crate) async fn serve(
 /// Longest resource name written to the log: the name comes from the client.
 const SHOWN_RESOURCE_CHARS: usize = 128;
 
-/// A client-chosen resource name as it may appear in a log line: control characters escaped
-/// (no forged lines, no terminal escapes) and cut to [`SHOWN_RESOURCE_CHARS`].
+/// A client-chosen resource name as it may appear in a log line: cut to
+/// [`SHOWN_RESOURCE_CHARS`]. Its control characters are escaped by the log formatter
+/// (`rampart_core::logging`), as every field's are.
 fn shown(resource: &str) -> String {
     let mut cut: String = resource.chars().take(SHOWN_RESOURCE_CHARS).collect();
     if cut.len() < resource.len() {
         cut.push('…');
     }
-    rampart_core::text::printable(&cut)
+    cut
 }
 
 /// How often a long flow to a VM marks it used, so reclaim never takes a desktop in use.

@@ -1,7 +1,5 @@
 //! Process logging: `tracing` to standard error, human-readable or JSON, filtered by
-//! `RUST_LOG` (default `info`).
-
-use tracing_subscriber::EnvFilter;
+//! `RUST_LOG` (default `info`), with every field escaped by `rampart_core::logging`.
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -15,12 +13,9 @@ pub enum LogFormat {
 
 /// Installs the global subscriber; later calls are ignored.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let format = match format {
+        LogFormat::Text => rampart_core::logging::Format::Text,
+        LogFormat::Json => rampart_core::logging::Format::Json,
     };
+    rampart_core::logging::init(format, "info");
 }

@@ -1,7 +1,9 @@
 //! Listing a directory group's people (`Directory::group_members`, for enrolling a whole group)
 //! against a real OpenLDAP `slapd`: `group_search` and `member_of` modes, disabled people, odd
 //! member values, hostile group names, and 700 members fetched with paged results past the
-//! server's 500-entry size limit.
+//! server's 500-entry size limit. Also group scoping: with `member_of`, a same-named group
+//! outside `group_base` grants nothing, for enrolment and at the gateway, and `check-config`
+//! refuses `member_of` without a `group_base`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rampart_directory::ldap::LdapConfig;
@@ -80,11 +82,11 @@ fn mixed_group() -> String {
     )
 }
 
-/// An LDAP directory over `slapd` in `mode`; `member_of` is configured without `group_base`.
+/// An LDAP directory over `slapd` in `mode`, groups under `ou=groups`.
 fn directory(slapd: &Slapd, dir: &tempfile::TempDir, mode: &str) -> LdapDirectory {
     let password_file = dir.path().join("bind-password");
     std::fs::write(&password_file, format!("{SERVICE_PASSWORD}\n")).unwrap();
-    let mut config = serde_json::json!({
+    let config = serde_json::json!({
         "urls": [slapd.url],
         "bind_dn": SERVICE_DN,
         "bind_password_file": password_file,
@@ -92,10 +94,8 @@ fn directory(slapd: &Slapd, dir: &tempfile::TempDir, mode: &str) -> LdapDirector
         "group_mode": mode,
         "operation_timeout_secs": 5,
         "disabled_when": [{"attribute": "employeeType", "equals": "disabled"}],
+        "group_base": format!("ou=groups,{BASE}"),
     });
-    if mode != "member_of" {
-        config["group_base"] = format!("ou=groups,{BASE}").into();
-    }
     let config: LdapConfig = serde_json::from_value(config).unwrap();
     LdapDirectory::new(config).unwrap()
 }
@@ -247,5 +247,122 @@ async fn seven_hundred_members_are_paged_past_the_size_limit() {
     assert!(
         pages >= 2,
         "expected the member search in several pages, saw {pages} requests"
+    );
+}
+
+/// Dave is in the real `payments-ops` under `ou=groups`; Mallory only in a self-service list of
+/// the same name under `ou=lists`. Both carry `memberOf` values (as the overlay would write).
+fn lookalike_groups() -> String {
+    let person = |uid: &str, i: usize, group_dn: &str| {
+        format!(
+            "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid} Example\nsn: Example\n\
+             userPassword: {uid}-Passw0rd-fixture\nentryUUID: {id}\nmemberOf: {group_dn}\n\n",
+            id = uuid(900 + i)
+        )
+    };
+    let real = format!("cn=payments-ops,ou=groups,{BASE}");
+    let list = format!("cn=payments-ops,ou=lists,{BASE}");
+    format!(
+        "{dave}{mallory}dn: ou=lists,{BASE}\nobjectClass: organizationalUnit\nou: lists\n\n\
+         dn: {real}\nobjectClass: groupOfNames\ncn: payments-ops\nmember: uid=dave,ou=people,{BASE}\n\n\
+         dn: {list}\nobjectClass: groupOfNames\ncn: payments-ops\nmember: uid=mallory,ou=people,{BASE}\n\n",
+        dave = person("dave", 1, &real),
+        mallory = person("mallory", 2, &list),
+    )
+}
+
+/// In `member_of` mode a group used to be the first RDN of any `memberOf` value, so Mallory's
+/// self-service list `cn=payments-ops,ou=lists,…` made her a member of the policy group
+/// `payments-ops`; with no `group_base` the enrolment search looked under the whole domain.
+/// Now only groups under `group_base` count, for a login and for enrolment alike.
+#[tokio::test]
+async fn member_of_counts_only_groups_under_the_group_base() {
+    let slapd = Slapd::start_opts(SlapdOptions {
+        extra_ldif: lookalike_groups(),
+        member_of: true,
+        ..SlapdOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = directory(&slapd, &dir, "member_of");
+    let dave = d.lookup("dave").await.unwrap().unwrap();
+    assert_eq!(dave.groups, ["payments-ops"]);
+    let mallory = d.lookup("mallory").await.unwrap().unwrap();
+    assert!(
+        mallory.groups.is_empty(),
+        "a same-named list elsewhere is no group: {:?}",
+        mallory.groups
+    );
+    assert_eq!(names(&members(&d, "payments-ops").await), ["dave"]);
+}
+
+/// The same at the gateway: Mallory logs in (she is a person with a token) but the payments
+/// resource, allowed to `payments-ops`, refuses her; Dave reaches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_same_named_group_elsewhere_does_not_reach_a_resource() {
+    use rampart_tests::gateway::{GatewayProc, GatewaySpec, open_flow, open_refusal, spawn_echo, totp_code};
+    let slapd = Slapd::start_opts(SlapdOptions {
+        extra_ldif: lookalike_groups(),
+        member_of: true,
+        ..SlapdOptions::default()
+    });
+    let echo = spawn_echo().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("bind-password");
+    std::fs::write(&password_file, format!("{SERVICE_PASSWORD}\n")).unwrap();
+    let directory = format!(
+        "[directory]\nkind = \"ldap\"\nurls = [\"{url}\"]\nbind_dn = \"{SERVICE_DN}\"\nbind_password_file = \"{pw}\"\n\
+         user_base = \"ou=people,{BASE}\"\ngroup_mode = \"member_of\"\ngroup_base = \"ou=groups,{BASE}\"\n",
+        url = slapd.url,
+        pw = password_file.display(),
+    );
+    let policy = format!("[[resource]]\nname = \"payments\"\ntarget = \"{echo}\"\nallow_groups = [\"payments-ops\"]\n");
+    let gw = GatewayProc::start(
+        GatewayProc::new_ca(),
+        &GatewaySpec {
+            directory: &directory,
+            policy: &policy,
+            ..GatewaySpec::default()
+        },
+    );
+    for (uid, i, reaches) in [("dave", 1, true), ("mallory", 2, false)] {
+        let password = format!("{uid}-Passw0rd-fixture");
+        rampart_tests::leaks::remember("password", &password);
+        let secret = gw.enrol(&uuid(900 + i), uid).await;
+        let client = rampart_client::GatewayClient::connect(&gw.addr, &gw.ca_pem)
+            .await
+            .unwrap();
+        client
+            .login(
+                uid,
+                rampart_core::secret::Sensitive::new(password),
+                totp_code(&secret, 0).await,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{uid} cannot log in: {e}"));
+        if reaches {
+            open_flow(&client, "payments", b"ping").await;
+        } else {
+            let refusal = open_refusal(&client, "payments").await;
+            assert_eq!(refusal, rampart_core::ErrorCode::Forbidden, "{uid}");
+        }
+    }
+
+    // `check-config` used to accept `member_of` without `group_base` without a word; the same
+    // config without it is now refused, saying why.
+    let config = std::fs::read_to_string(gw.config_path()).unwrap();
+    let unscoped = config.replace(&format!("group_base = \"ou=groups,{BASE}\"\n"), "");
+    assert_ne!(unscoped, config, "the test's config names a group base");
+    let path = gw.config_path().with_file_name("unscoped.toml");
+    std::fs::write(&path, unscoped).unwrap();
+    let checked = std::process::Command::new(rampart_tests::bin("rampart-gateway"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = rampart_tests::output_text(&checked);
+    assert_eq!(checked.status.code(), Some(78), "{text}");
+    assert!(
+        text.contains("directory.group_base: required with group_mode = \"member_of\" too: only groups under it count"),
+        "{text}"
     );
 }

@@ -6,7 +6,7 @@
 use super::output::{Entry, OutputDir};
 use super::rows::{BadRow, Row, parse_csv};
 use crate::client::{CliError, Client, exit, segment};
-use crate::view::{Output, json};
+use crate::view::{Output, json, say};
 use rampart_provisioner::api::{
     ConfirmRequest, ConfirmResponse, EnrolBatch, EnrolBatchResponse, EnrolRow, GroupMembers,
 };
@@ -193,23 +193,25 @@ fn report(summary: &Summary, output: Output) -> Result<(), CliError> {
     if output == Output::Json {
         return json(summary).map_err(CliError::from);
     }
-    println!(
+    say!(
         "Issued {} token(s); {} already enrolled; {} already in this folder.",
-        summary.issued, summary.already_enrolled, summary.already_in_folder
+        summary.issued,
+        summary.already_enrolled,
+        summary.already_in_folder
     );
-    println!(
+    say!(
         "QR images in {}; manifest: {} and {}.",
         summary.output_dir.join("qr").display(),
         summary.manifest_csv.display(),
         summary.manifest_json.display()
     );
     if !summary.refused.is_empty() {
-        println!("\nRefused rows:");
+        say!("\nRefused rows:");
         for r in &summary.refused {
             match (r.line, r.username.is_empty()) {
-                (0, _) => println!("  {}: {}", r.username, r.reason),
-                (line, true) => println!("  line {line}: {}", r.reason),
-                (line, false) => println!("  line {line} ({}): {}", r.username, r.reason),
+                (0, _) => say!("  {}: {}", r.username, r.reason),
+                (line, true) => say!("  line {line}: {}", r.reason),
+                (line, false) => say!("  line {line} ({}): {}", r.username, r.reason),
             }
         }
     }

@@ -6,6 +6,7 @@
 //! journal and manifests never hold an `otpauth` URI or seed; only the images do (mode 0600 in a
 //! 0700 folder).
 
+use rampart_core::text::{csv_cell, printable};
 use rampart_provisioner::qr::{self, QrError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -74,6 +75,15 @@ pub(crate) enum OutputError {
     /// An entry's `issued_at` is outside the range of dates.
     #[error("the issue time of {username} ({issued_at}) is not a valid date")]
     IssuedAt { username: String, issued_at: i64 },
+    /// A file or folder the output is kept in is a symbolic link: following it could append to
+    /// or cut another file.
+    #[error(
+        "refusing {what}: it is a symbolic link (it could point at another file); remove it or choose another folder"
+    )]
+    Symlink { what: String },
+    /// The journal is not a regular file.
+    #[error("refusing {JOURNAL}: it is not a regular file")]
+    NotAFile,
     /// Encoding a journal line or manifest failed.
     #[error("cannot encode {what}: {message}")]
     Encode { what: &'static str, message: String },
@@ -102,6 +112,7 @@ impl OutputDir {
             what: ".".into(),
             source,
         })?;
+        refuse_symlink(&dir.join(QR_DIR), &format!("{QR_DIR}/"))?;
         create_private_dir(&dir.join(QR_DIR)).map_err(|source| OutputError::CreateDir {
             what: format!("{QR_DIR}/"),
             source,
@@ -117,11 +128,7 @@ impl OutputDir {
             what: JOURNAL.into(),
             source,
         };
-        let mut options = OpenOptions::new();
-        options.read(true).append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut journal = options.open(dir.join(JOURNAL)).map_err(read_err)?;
+        let mut journal = open_journal(&dir.join(JOURNAL))?;
         let mut content = Vec::new();
         journal.read_to_end(&mut content).map_err(read_err)?;
         let loaded = load_journal(&content)?;
@@ -229,15 +236,21 @@ impl OutputDir {
                 username: entry.username.clone(),
                 issued_at: entry.issued_at,
             })?;
-            csv.write_record([
-                entry.username.as_str(),
-                entry.display_name.as_str(),
-                entry.email.as_deref().unwrap_or_default(),
-                entry.group.as_deref().unwrap_or_default(),
-                entry.token_id.as_str(),
-                issued_at.to_string().as_str(),
-                entry.qr_file.as_str(),
-            ])
+            // Directory values must stay text: a display name like `=HYPERLINK(…)` never becomes a
+            // formula in a spreadsheet, and control characters (escape sequences) are written out
+            // as `\u{…}`, so neither `cat manifest.csv` nor a printed letter obeys them.
+            csv.write_record(
+                [
+                    entry.username.as_str(),
+                    entry.display_name.as_str(),
+                    entry.email.as_deref().unwrap_or_default(),
+                    entry.group.as_deref().unwrap_or_default(),
+                    entry.token_id.as_str(),
+                    issued_at.to_string().as_str(),
+                    entry.qr_file.as_str(),
+                ]
+                .map(|cell| csv_cell(&printable(cell)).into_owned()),
+            )
             .map_err(|e| encode_error(MANIFEST_CSV, e))?;
         }
         let csv = csv.into_inner().map_err(|e| encode_error(MANIFEST_CSV, e))?;
@@ -365,6 +378,53 @@ fn create_private_dir(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(path)
+}
+
+/// Opens (creating, 0600) the journal for reading and appending without following a symbolic
+/// link in its place: a link planted there could otherwise have another file read, appended to
+/// or cut at the "torn" last line.
+fn open_journal(path: &Path) -> Result<File, OutputError> {
+    refuse_symlink(path, JOURNAL)?;
+    let journal = journal_options().open(path).map_err(|source| {
+        if path.is_symlink() {
+            OutputError::Symlink { what: JOURNAL.into() }
+        } else {
+            OutputError::Read {
+                what: JOURNAL.into(),
+                source,
+            }
+        }
+    })?;
+    let is_file = journal.metadata().map_err(|source| OutputError::Read {
+        what: JOURNAL.into(),
+        source,
+    })?;
+    if !is_file.is_file() {
+        return Err(OutputError::NotAFile);
+    }
+    Ok(journal)
+}
+
+/// Read, append, create with mode 0600, and (so that a link appearing after the check in
+/// [`open_journal`] is refused too) never through a symbolic link.
+fn journal_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.read(true).append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+        options.custom_flags(i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0));
+    }
+    options
+}
+
+/// Refuses `path` when it is a symbolic link (a missing path is fine).
+fn refuse_symlink(path: &Path, what: &str) -> Result<(), OutputError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(OutputError::Symlink { what: what.to_owned() }),
+        _ => Ok(()),
+    }
 }
 
 fn remove_temporary_files(dir: &Path) -> io::Result<()> {
@@ -510,6 +570,73 @@ mod tests {
                 assert_eq!(mode(&dir.join(&name)), 0o600, "{name}");
             }
         }
+    }
+
+    /// A display name from the directory used to reach the manifest as is, so a spreadsheet
+    /// opening `manifest.csv` ran it as a formula.
+    #[test]
+    fn manifest_cells_never_start_a_formula() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut out = OutputDir::open(tmp.path()).unwrap();
+        let mut mallory = entry("mallory", "t-m", 1_700_000_000);
+        mallory.display_name = "=HYPERLINK(\"http://x\",\"y\")".into();
+        mallory.email = Some("@evil".into());
+        mallory.group = Some("-1+2".into());
+        out.write_qr_and_record(mallory, &uri("mallory")).unwrap();
+        let mut eve = entry("eve", "t-e", 1_700_000_000);
+        eve.display_name = "\u{1b}[2JEve\u{7}".into();
+        out.write_qr_and_record(eve, &uri("eve")).unwrap();
+        out.finish().unwrap();
+        let csv = fs::read_to_string(tmp.path().join("manifest.csv")).unwrap();
+        let row = csv.lines().find(|l| l.starts_with("mallory,")).unwrap();
+        assert!(
+            row.starts_with("mallory,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'@evil,'-1+2,t-m,"),
+            "{row}"
+        );
+        let row = csv.lines().find(|l| l.starts_with("eve,")).unwrap();
+        assert!(row.starts_with("eve,\\u{1b}[2JEve\\u{7},"), "{row}");
+        let json: Vec<Entry> = serde_json::from_slice(&fs::read(tmp.path().join("manifest.json")).unwrap()).unwrap();
+        let display = |user: &str| json.iter().find(|e| e.username == user).map(|e| e.display_name.clone());
+        assert_eq!(
+            display("mallory").as_deref(),
+            Some("=HYPERLINK(\"http://x\",\"y\")"),
+            "JSON keeps the value"
+        );
+        assert_eq!(display("eve").as_deref(), Some("\u{1b}[2JEve\u{7}"));
+    }
+
+    /// The journal used to be opened through whatever stood at its name, so a symbolic link
+    /// planted there had another file read, appended to, and cut back at its "torn" last line.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_in_place_of_the_journal_is_refused_and_its_target_untouched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("victim.txt");
+        let original = "precious data with no trailing newline";
+        fs::write(&victim, original).unwrap();
+        let dir = tmp.path().join("letters");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(JOURNAL)).unwrap();
+        let err = OutputDir::open(&dir).unwrap_err();
+        assert!(matches!(err, OutputError::Symlink { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "refusing journal.jsonl: it is a symbolic link (it could point at another file); remove it or choose \
+             another folder"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), original);
+
+        // A dangling link (to a file that would be created elsewhere) is refused too.
+        fs::remove_file(dir.join(JOURNAL)).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("elsewhere"), dir.join(JOURNAL)).unwrap();
+        assert!(matches!(OutputDir::open(&dir), Err(OutputError::Symlink { .. })));
+        assert!(!tmp.path().join("elsewhere").exists());
+
+        // And the link is refused by the open itself, not only by the check before it.
+        fs::remove_file(dir.join(JOURNAL)).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(JOURNAL)).unwrap();
+        assert!(journal_options().open(dir.join(JOURNAL)).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), original);
     }
 
     #[test]

@@ -351,9 +351,9 @@ mod tests {
     #[test]
     fn quoted_fields_may_hold_commas_quotes_and_newlines() {
         let text =
-            b"username,group,email\n\"smith, j\",\"Ops \"\"A\"\"\",\n\"multi\nline\",x,\ndave,y,dave@example.org\n";
+            b"username,group,email\n\"smith,j\",\"Ops \"\"A\"\"\",\n\"multi\nline\",x,\ndave,y,dave@example.org\n";
         let parsed = parse(text);
-        assert_eq!(parsed.rows[0], row(2, "smith, j", None, Some("Ops \"A\"")));
+        assert_eq!(parsed.rows[0], row(2, "smith,j", None, Some("Ops \"A\"")));
         // A username with a newline is refused, and the next row's line number counts the
         // physical lines of the quoted field.
         assert_eq!(parsed.bad, [bad(3, "the username contains control characters")]);

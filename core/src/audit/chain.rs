@@ -5,6 +5,7 @@
 //! Hashing the bytes as written (not a re-serialisation) means a verifier needs no canonical
 //! JSON: it cuts the fixed-size `,"hash":"<64 hex>"}` suffix and hashes what is left.
 
+use crate::text::escape_json_extras;
 use ring::digest::{SHA256, digest};
 use serde::Serialize;
 use serde_json::Value;
@@ -109,30 +110,16 @@ pub fn check_line(line: &[u8]) -> Result<Link, LineError> {
     })
 }
 
-/// JSON allows U+2028 and U+2029 raw inside strings, but some line readers split on them;
-/// written escaped, a record is one line for every reader.
+/// JSON allows DEL, C1 controls, U+2028/U+2029 and invisible or bidirectional marks raw inside
+/// strings, but some line readers split on them and terminals obey them; written escaped (the
+/// same escaping as every process log, `crate::text::escape_json_extras`), a record is one
+/// line for every reader and inert on a terminal.
 fn escape_line_separators(bytes: &mut Vec<u8>) {
-    const LS: [u8; 3] = [0xE2, 0x80, 0xA8];
-    const PS: [u8; 3] = [0xE2, 0x80, 0xA9];
-    if !bytes.windows(3).any(|w| w == LS || w == PS) {
-        return;
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && let std::borrow::Cow::Owned(escaped) = escape_json_extras(text)
+    {
+        *bytes = escaped.into_bytes();
     }
-    let mut out = Vec::with_capacity(bytes.len() + 16);
-    let mut i = 0;
-    while i < bytes.len() {
-        let rest = &bytes[i..];
-        if rest.starts_with(&LS) {
-            out.extend_from_slice(b"\\u2028");
-            i += 3;
-        } else if rest.starts_with(&PS) {
-            out.extend_from_slice(b"\\u2029");
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    *bytes = out;
 }
 
 #[cfg(test)]
@@ -170,11 +157,14 @@ mod tests {
 
     #[test]
     fn hostile_strings_stay_on_one_line() {
-        let name = "eve\n{\"seq\":0}\r\"\u{2028}\u{2029}\u{1b}[31m\u{0}";
+        let name = "eve\n{\"seq\":0}\r\"\u{2028}\u{2029}\u{1b}[31m\u{0}\u{7f}\u{9b}2J\u{202e}";
         let sealed = seal(0, GENESIS, &json!({"user": {"name": name}})).unwrap();
         let text = std::str::from_utf8(&sealed.line).unwrap();
         assert_eq!(text.lines().count(), 1);
-        assert!(!text.contains('\u{2028}') && !text.contains('\u{1b}') && !text.contains('\r'));
+        assert!(
+            !text.chars().any(|c| c != '\n' && crate::text::is_hazard(c)),
+            "{text:?}"
+        );
         let link = check_line(line(&sealed)).unwrap();
         assert_eq!(link.record["user"]["name"], name);
     }

@@ -52,11 +52,12 @@ impl Target {
         if port == 0 {
             return Err("port 0 is not a valid target".into());
         }
-        Ok(Self {
-            host: canonical_host(host)?,
-            port,
-            pool: None,
-        })
+        let host = canonical_host(host)?;
+        // Written back, a host named `allocated` would read as an `allocated:` target.
+        if host == "allocated" {
+            return Err("a host named \"allocated\" reads as allocated:<pool>:<port>; write its full name".into());
+        }
+        Ok(Self { host, port, pool: None })
     }
 
     /// The target with the VM's address as host (for `allocated:` targets).

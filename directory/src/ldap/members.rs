@@ -6,8 +6,7 @@
 //! cannot silently shorten the list.
 
 use super::entry::{
-    Entry, any_user_filter, dn_key, dn_within, domain_of, group_by_name_filter, is_disabled, member_dn, member_filter,
-    stable_id,
+    Entry, any_user_filter, dn_key, dn_within, group_by_name_filter, is_disabled, member_dn, member_filter, stable_id,
 };
 use super::{GroupMode, LdapDirectory, SIZE_LIMIT_EXCEEDED, to_entry, unavailable};
 use crate::{DirectoryError, DirectoryUser};
@@ -53,15 +52,14 @@ impl LdapDirectory {
         self.config.pool_size.clamp(1, MAX_CONCURRENT_READS)
     }
 
-    /// The group entries whose name (as people's group lists report it) is `name`, ignoring
-    /// case. Several entries may share a name (in different branches): people in any of them
-    /// report it, so all count. Without `group_base` (`member_of`), the domain part of
-    /// `user_base` is searched.
+    /// The group entries under `group_base` whose name (as people's group lists report it) is
+    /// `name`, ignoring case. Several entries there may share a name (in different branches):
+    /// people in any of them report it, so all count. Groups outside `group_base` never count,
+    /// as at login.
     async fn find_groups(&self, name: &str) -> Result<Vec<Entry>, DirectoryError> {
         let mode = self.config.group_mode;
-        let base = match &self.config.group_base {
-            Some(base) => base.clone(),
-            None => domain_of(&self.config.user_base),
+        let Some(base) = self.config.group_base.clone() else {
+            return Ok(Vec::new());
         };
         let filter = group_by_name_filter(
             name.trim(),

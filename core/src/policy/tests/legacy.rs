@@ -171,3 +171,18 @@ fn equivalent_target_spellings_are_equal() {
         assert!(Target::parse(bad).is_err(), "{bad:?}");
     }
 }
+
+/// Found by the `policy` fuzz target: `allocated.:22` and `Allocated:22` used to parse as the
+/// host `allocated`, whose canonical form `allocated:22` reads back as a malformed
+/// `allocated:<pool>:<port>` target, so a policy shown to an operator could not be loaded again.
+#[test]
+fn a_host_named_allocated_is_refused() {
+    for text in ["allocated.:22", "Allocated:22", "ALLOCATED.:22"] {
+        let error = Target::parse(text).unwrap_err();
+        assert!(error.contains("full name"), "{text:?}: {error}");
+    }
+    let pool = Target::parse("allocated:desktops:3389").unwrap();
+    assert_eq!(Target::parse(&pool.to_string()), Ok(pool));
+    let named = Target::parse("allocated.bank.example:22").unwrap();
+    assert_eq!(Target::parse(&named.to_string()), Ok(named));
+}
