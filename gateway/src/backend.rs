@@ -13,6 +13,8 @@ use std::sync::Arc;
 /// A name the readiness check looks up: it exists nowhere, so the directory answers "no such
 /// person" quickly when it is healthy.
 const READINESS_PROBE_USER: &str = "rampart-readiness-probe";
+/// Longest a readiness check may take before it counts as failed.
+const READINESS_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Most sessions one listing returns (a few thousand employees fit many times over).
 const MAX_LISTED_SESSIONS: u32 = 20_000;
 
@@ -207,13 +209,21 @@ impl AdminBackend for GatewayAdmin {
     }
 
     async fn readiness(&self) -> Readiness {
-        let store = match self.shared.store.ping().await {
-            Ok(()) => check("store", true, "answers"),
-            Err(e) => check("store", false, &e.to_string()),
+        let bound = READINESS_CHECK_TIMEOUT;
+        let no_answer = || format!("no answer within {} s", bound.as_secs());
+        let (store, directory) = tokio::join!(
+            tokio::time::timeout(bound, self.shared.store.ping()),
+            tokio::time::timeout(bound, self.shared.directory.lookup(READINESS_PROBE_USER)),
+        );
+        let store = match store {
+            Ok(Ok(())) => check("store", true, "answers"),
+            Ok(Err(e)) => check("store", false, &e.to_string()),
+            Err(_) => check("store", false, &no_answer()),
         };
-        let directory = match self.shared.directory.lookup(READINESS_PROBE_USER).await {
-            Ok(_) => check("directory", true, "answers"),
-            Err(e) => check("directory", false, &e.to_string()),
+        let directory = match directory {
+            Ok(Ok(_)) => check("directory", true, "answers"),
+            Ok(Err(e)) => check("directory", false, &e.to_string()),
+            Err(_) => check("directory", false, &no_answer()),
         };
         let status = self.shared.policy.status();
         let policy = check(
@@ -248,6 +258,6 @@ fn check(name: &str, ok: bool, detail: &str) -> Check {
     Check {
         name: name.to_owned(),
         ok,
-        detail: detail.to_owned(),
+        detail: Some(detail.to_owned()),
     }
 }

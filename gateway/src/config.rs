@@ -278,11 +278,17 @@ impl GatewayConfig {
             path: path.into(),
             source,
         })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates the text of the config file at `path` (named in errors; relative
+    /// paths in the text are taken from its folder). Reads no file.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let invalid = |problems| ConfigError::Invalid {
             path: path.into(),
             problems,
         };
-        let mut config: Self = toml::from_str(&text).map_err(|e| invalid(vec![e.to_string()]))?;
+        let mut config: Self = toml::from_str(text).map_err(|e| invalid(vec![e.to_string()]))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             &mut config.state_dir,

@@ -1,20 +1,32 @@
 //! Background upkeep: closes sessions that ended elsewhere (operator kill, revoked token,
-//! another gateway), expired or went idle; asks the directory again about connected people;
-//! and reloads the policy on SIGHUP or when its file changes.
+//! another gateway), expired or went idle; asks the directory again about connected people in a
+//! task of its own, so a slow or hung directory never delays a session's end; and reloads the
+//! policy on SIGHUP or when its file changes.
 
+use crate::registry::LiveSession;
 use crate::server::Shared;
 use rampart_core::policy::Identity;
+use rampart_directory::DirectoryUser;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the session checks every `session_check_secs` until `stop`.
+/// Longest one person's directory re-check may take before it counts as failed.
+const RECHECK_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest one round of directory re-checks may take; people not reached are checked next round.
+const RECHECK_ROUND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Directory lookups of one round in flight at once.
+const RECHECK_CONCURRENCY: usize = 4;
+
+/// Runs the session checks every `session_check_secs` until `stop`. Nothing here waits on the
+/// directory: [`run_directory_recheck`] asks it in a task of its own.
 pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(shared.settings.session_check());
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut ended_cursor = None;
-    let mut last_directory_check = shared.clock.now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -23,15 +35,35 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         let now = shared.clock.now();
         close_sessions_ended_elsewhere(&shared, &mut ended_cursor, now).await;
         close_expired_and_idle(&shared, now).await;
-        let recheck = i64::try_from(shared.settings.directory_recheck_secs).unwrap_or(i64::MAX);
-        if now.saturating_sub(last_directory_check) >= recheck {
-            last_directory_check = now;
-            recheck_directory(&shared).await;
-        }
         shared
             .metrics
             .sessions_active()
             .set(i64::try_from(shared.registry.len()).unwrap_or(i64::MAX));
+    }
+}
+
+/// Re-checks connected people against the directory every `directory_recheck_secs` until
+/// `stop`. Rounds never overlap (the next waits for the previous one), each is cut off after
+/// [`RECHECK_ROUND_TIMEOUT`] or the interval, whichever is shorter, and each lookup after
+/// [`RECHECK_LOOKUP_TIMEOUT`], with at most [`RECHECK_CONCURRENCY`] in flight.
+pub(crate) async fn run_directory_recheck(shared: Arc<Shared>, stop: CancellationToken) {
+    let interval = Duration::from_secs(shared.settings.directory_recheck_secs.max(1));
+    let round_bound = interval.clamp(RECHECK_LOOKUP_TIMEOUT, RECHECK_ROUND_TIMEOUT);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        tokio::select! {
+            outcome = tokio::time::timeout(round_bound, recheck_directory(&shared)) => {
+                if outcome.is_err() {
+                    tracing::warn!(target: "rampart::gateway", bound_secs = round_bound.as_secs(), "directory re-check round cut off at its bound; the rest is checked next round");
+                }
+            }
+            () = stop.cancelled() => return,
+        }
     }
 }
 
@@ -120,38 +152,70 @@ async fn close_expired_and_idle(shared: &Shared, now: i64) {
 /// Asks the directory about every connected person: a disabled or vanished account ends their
 /// sessions; a group change that takes a resource away ends them too (the person logs in
 /// again and sees what they may use now); other group changes apply to new streams. When the
-/// directory cannot answer, sessions are kept and the check is tried at the next interval.
-async fn recheck_directory(shared: &Shared) {
-    let mut by_user: BTreeMap<String, Vec<_>> = BTreeMap::new();
+/// directory cannot answer in time, sessions are kept and the person is asked again next round.
+async fn recheck_directory(shared: &Arc<Shared>) {
+    let mut by_user: BTreeMap<String, Vec<Arc<LiveSession>>> = BTreeMap::new();
     for session in shared.registry.all() {
-        by_user.entry(session.username.clone()).or_default().push(session);
+        if !session.is_ended() {
+            by_user.entry(session.username.clone()).or_default().push(session);
+        }
     }
-    for (username, sessions) in by_user {
-        let found = match shared.directory.lookup(&username).await {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::warn!(target: "rampart::gateway", user = %username, error = %e, "directory re-check failed; sessions kept");
-                continue;
-            }
+    let mut people = by_user.into_iter();
+    let mut lookups = JoinSet::new();
+    loop {
+        while lookups.len() < RECHECK_CONCURRENCY {
+            let Some((username, sessions)) = people.next() else {
+                break;
+            };
+            let directory = shared.directory.clone();
+            lookups.spawn(async move {
+                let found = tokio::time::timeout(RECHECK_LOOKUP_TIMEOUT, directory.lookup(&username)).await;
+                (username, sessions, found)
+            });
+        }
+        let Some(joined) = lookups.join_next().await else {
+            return;
         };
-        for session in sessions {
-            match &found {
-                Some(person) if person.stable_id == session.user_id => {
-                    let before = shared.policy().visible_to(&session.identity());
-                    let after_identity = Identity {
-                        username: session.username.clone(),
-                        groups: person.groups.clone(),
-                    };
-                    let after = shared.policy().visible_to(&after_identity);
-                    let lost_access = before.iter().any(|r| !after.contains(r));
-                    if lost_access {
-                        shared.end_session(&session.id, "groups_changed").await;
-                    } else if session.set_groups(person.groups.clone()) {
-                        tracing::info!(target: "rampart::auth", user = %username, session = %session.id, groups = ?person.groups, "groups refreshed from the directory");
-                    }
-                }
-                _ => shared.end_session(&session.id, "account_disabled").await,
+        let Ok((username, sessions, found)) = joined else {
+            continue;
+        };
+        match found {
+            Ok(Ok(found)) => apply_recheck(shared, &username, sessions, found.as_ref()).await,
+            Ok(Err(e)) => {
+                tracing::warn!(target: "rampart::gateway", user = %username, error = %e, "directory re-check failed; sessions kept");
             }
+            Err(_) => {
+                let bound_secs = RECHECK_LOOKUP_TIMEOUT.as_secs();
+                tracing::warn!(target: "rampart::gateway", user = %username, bound_secs, "directory re-check got no answer in time; sessions kept");
+            }
+        }
+    }
+}
+
+/// Applies one person's directory answer to their sessions here.
+async fn apply_recheck(
+    shared: &Shared,
+    username: &str,
+    sessions: Vec<Arc<LiveSession>>,
+    found: Option<&DirectoryUser>,
+) {
+    for session in sessions {
+        match found {
+            Some(person) if person.stable_id == session.user_id => {
+                let before = shared.policy().visible_to(&session.identity());
+                let after_identity = Identity {
+                    username: session.username.clone(),
+                    groups: person.groups.clone(),
+                };
+                let after = shared.policy().visible_to(&after_identity);
+                let lost_access = before.iter().any(|r| !after.contains(r));
+                if lost_access {
+                    shared.end_session(&session.id, "groups_changed").await;
+                } else if session.set_groups(person.groups.clone()) {
+                    tracing::info!(target: "rampart::auth", user = %username, session = %session.id, groups = ?person.groups, "groups refreshed from the directory");
+                }
+            }
+            _ => shared.end_session(&session.id, "account_disabled").await,
         }
     }
 }

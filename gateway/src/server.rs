@@ -220,7 +220,9 @@ impl Gateway {
             .with_context(|| format!("cannot open flow log {}", config.flow_log_path().display()))?;
         let (audit, audit_writer) = match config.audit.settings(&config.state_dir, "gateway") {
             Some(settings) => {
-                let (log, writer) = AuditLog::open(&settings, env!("CARGO_PKG_VERSION"))
+                let book = Arc::new(rampart_audit::anchor::StoreBook::new(store.clone()));
+                let (log, writer) = AuditLog::open_anchored(&settings, env!("CARGO_PKG_VERSION"), book)
+                    .await
                     .with_context(|| format!("cannot open the audit trail in {}", settings.dir.display()))?;
                 (log, Some(writer))
             }
@@ -265,7 +267,10 @@ impl Gateway {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let addr = self.endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let stop = CancellationToken::new();
-        let mut helpers = vec![tokio::spawn(maintenance::run(self.shared.clone(), stop.clone()))];
+        let mut helpers = vec![
+            tokio::spawn(maintenance::run(self.shared.clone(), stop.clone())),
+            tokio::spawn(maintenance::run_directory_recheck(self.shared.clone(), stop.clone())),
+        ];
         // Compared once before the first login, then in a task of its own.
         clock_check::check(&self.shared).await;
         helpers.push(tokio::spawn(clock_check::run(self.shared.clone(), stop.clone())));

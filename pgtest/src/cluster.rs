@@ -231,6 +231,22 @@ impl Cluster {
         killed.and(reaped).map(drop)
     }
 
+    /// Stops the server (immediate shutdown, as an outage would), keeping its data, port and
+    /// folder for [`Cluster::start_again`]. Does nothing if the server is not running.
+    pub fn shut_down(&mut self) {
+        self.stop();
+    }
+
+    /// Starts the server again on its data folder and port after [`Cluster::shut_down`] or
+    /// [`Cluster::kill9`], and waits until it accepts connections. Does nothing if it runs.
+    pub fn start_again(&mut self) -> Result<(), Error> {
+        if self.postmaster.is_some() {
+            return Ok(());
+        }
+        self.spawn_postmaster()?;
+        self.wait_ready()
+    }
+
     /// Promotes this standby (`pg_ctl promote -w`) and waits until it is out of recovery.
     pub fn promote(&self) -> Result<(), Error> {
         let mut promote = server_command(&self.bindir, "pg_ctl", self.root.path())?;

@@ -1,4 +1,5 @@
-//! Starts real PostgreSQL clusters: a plain one, the shared one, and a synchronous standby failover.
+//! Starts real PostgreSQL clusters: a plain one, the shared one, a synchronous standby failover,
+//! and a server shut down and started again.
 
 use std::time::{Duration, Instant};
 
@@ -75,5 +76,18 @@ fn synchronous_standby_takes_over_after_the_primary_is_killed() -> Result<(), Er
         standby.psql("SELECT string_agg(v, ',' ORDER BY v) FROM t")?,
         "after,before"
     );
+    Ok(())
+}
+
+#[test]
+fn a_shut_down_server_starts_again_on_its_port_with_its_data() -> Result<(), Error> {
+    let mut cluster = Cluster::start()?;
+    cluster.psql("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before')")?;
+    let port = cluster.port();
+    cluster.shut_down();
+    assert!(cluster.psql("SELECT 1").is_err(), "the server is down");
+    cluster.start_again()?;
+    assert_eq!(cluster.port(), port);
+    assert_eq!(cluster.psql("SELECT v FROM kept")?, "before");
     Ok(())
 }

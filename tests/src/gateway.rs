@@ -142,8 +142,12 @@ impl GatewayProc {
         }
     }
 
-    /// Stops the gateway with SIGTERM (connections are closed cleanly) and waits for it.
+    /// Stops the gateway with SIGTERM (connections are closed cleanly) and waits for it; does
+    /// nothing when it has exited already (e.g. after [`GatewayProc::kill9`]).
     pub fn stop(&mut self) {
+        if self.child.try_wait().unwrap().is_some() {
+            return;
+        }
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -562,6 +566,11 @@ pub async fn open_refusal(client: &rampart_client::GatewayClient, resource: &str
 }
 
 impl GatewayProc {
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the gateway with SIGKILL, as a crash or a lost host would: no connection is
     /// closed, its clients just stop hearing from it.
     pub fn kill9(&mut self) {

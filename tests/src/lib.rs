@@ -3,6 +3,7 @@
 //! and collects every output so tests can check that no secret leaked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod faults;
 pub mod gateway;
 pub mod leaks;
 pub mod pg;

@@ -1,6 +1,9 @@
 //! LDAP connections: servers tried in order with failed ones skipped for a while (failover),
 //! and a bounded pool of connections with connect and operation timeouts. A pool either binds
-//! every connection as the service account, or leaves them for user binds — never both.
+//! every connection as the service account, or leaves them for user binds — never both. An
+//! exchange that fails or times out on a pooled connection marks its server failed too, and
+//! pooled connections to a failed server are not reused, so a server that hangs after its
+//! connections were opened costs one exchange, not one per pooled connection.
 
 use super::config::LdapConfig;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
@@ -46,6 +49,18 @@ impl Servers {
         healthy.into_iter().chain(failed).collect()
     }
 
+    /// Whether server `index` failed within the last `retry_failed_server_secs`.
+    fn is_down(&self, index: usize) -> bool {
+        let down = self
+            .down_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        down.get(index)
+            .copied()
+            .flatten()
+            .is_some_and(|until| until > Instant::now())
+    }
+
     fn mark(&self, index: usize, failed: bool) {
         let mut down = self
             .down_until
@@ -57,15 +72,16 @@ impl Servers {
     }
 
     /// Opens a connection, trying each server in turn; `bind` authenticates it as the service
-    /// account. A server that fails or hangs is skipped for `retry_failed_server_secs`.
-    async fn connect(&self, bind: Option<&(String, Sensitive<String>)>) -> Result<Ldap, String> {
+    /// account. A server that fails or hangs is skipped for `retry_failed_server_secs`. Returns
+    /// the connection and the index of its server.
+    async fn connect(&self, bind: Option<&(String, Sensitive<String>)>) -> Result<(usize, Ldap), String> {
         let mut errors = Vec::new();
         for index in self.order() {
             let url = &self.urls[index];
             match self.connect_one(url, bind).await {
                 Ok(ldap) => {
                     self.mark(index, false);
-                    return Ok(ldap);
+                    return Ok((index, ldap));
                 }
                 Err(e) => {
                     tracing::warn!(target: "rampart::directory", server = %url, error = %e, "LDAP server failed; trying the next");
@@ -120,15 +136,18 @@ impl Servers {
 pub(crate) struct Pool {
     servers: Arc<Servers>,
     bind: Option<(String, Sensitive<String>)>,
-    idle: Mutex<Vec<Ldap>>,
+    /// Connections ready for reuse, each with its server's index.
+    idle: Mutex<Vec<(usize, Ldap)>>,
     permits: Semaphore,
 }
 
 /// One connection borrowed from a pool. Call [`Lease::keep`] after a successful exchange to
-/// return it; dropped otherwise (its state is unknown after an error or timeout).
+/// return it; dropped otherwise (its state is unknown after an error or timeout), which marks
+/// its server failed.
 #[derive(Debug)]
 pub(crate) struct Lease<'a> {
     pool: &'a Pool,
+    server: usize,
     ldap: Option<Ldap>,
     _permit: SemaphorePermit<'a>,
 }
@@ -154,20 +173,21 @@ impl Pool {
         let reused = {
             let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut found = None;
-            while let Some(mut ldap) = idle.pop() {
-                if !ldap.is_closed() {
-                    found = Some(ldap);
+            while let Some((server, mut ldap)) = idle.pop() {
+                if !ldap.is_closed() && !self.servers.is_down(server) {
+                    found = Some((server, ldap));
                     break;
                 }
             }
             found
         };
-        let ldap = match reused {
-            Some(ldap) => ldap,
+        let (server, ldap) = match reused {
+            Some(reused) => reused,
             None => self.servers.connect(self.bind.as_ref()).await?,
         };
         Ok(Lease {
             pool: self,
+            server,
             ldap: Some(ldap),
             _permit: permit,
         })
@@ -195,7 +215,17 @@ impl Lease<'_> {
                 .idle
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(ldap);
+                .push((self.server, ldap));
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    /// A connection not kept ended in an error or a timeout: its server is tried last for a
+    /// while, and the pools stop reusing their other connections to it.
+    fn drop(&mut self) {
+        if self.ldap.take().is_some() {
+            self.pool.servers.mark(self.server, true);
         }
     }
 }

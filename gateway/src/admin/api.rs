@@ -74,11 +74,13 @@ pub struct Check {
     pub name: String,
     /// Whether it passed.
     pub ok: bool,
-    /// Plain words, e.g. the error.
-    pub detail: String,
+    /// Plain words, e.g. the error; only for callers with an operator key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
-/// Answer to `/readyz` (200 when every check passes, 503 otherwise).
+/// Answer to `/readyz` (200 when every check passes, 503 otherwise; 429 to callers without a
+/// key beyond their budget).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Readiness {
     /// All checks passed.

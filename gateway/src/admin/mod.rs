@@ -3,11 +3,13 @@
 //! `/healthz` and `/readyz`.
 
 pub mod api;
+mod readiness;
 mod routes;
 mod server;
 #[cfg(test)]
 mod tests;
 
+pub use readiness::ReadyzLimits;
 pub use server::AdminServer;
 
 use api::{GatewayView, KillResult, PolicyStatus, Readiness, SessionView};
@@ -49,7 +51,8 @@ pub trait AdminBackend: Send + Sync + std::fmt::Debug + 'static {
     fn policy_status(&self) -> PolicyStatus;
     /// Re-reads the policy file now; its problems when it is invalid (the old policy stays).
     async fn reload_policy(&self) -> Result<PolicyStatus, AdminError>;
-    /// Store, directory, policy and clock checks.
+    /// Store, directory, policy and clock checks, each bounded in time. The listener runs them
+    /// at most once per [`ReadyzLimits::ttl`].
     async fn readiness(&self) -> Readiness;
     /// Prometheus text exposition of the gateway's metrics.
     fn metrics(&self) -> String;

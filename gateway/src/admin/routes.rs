@@ -2,10 +2,11 @@
 //! `Authorization: Bearer` or `X-Api-Key`), role checks, and admin errors as JSON answers.
 
 use crate::admin::api::{ApiError, GatewayList, KillResult, PolicyStatus, Readiness, SessionList};
-use crate::admin::{AdminBackend, AdminError};
+use crate::admin::readiness::{AnonymousBudget, ReadinessCache, without_details};
+use crate::admin::{AdminBackend, AdminError, ReadyzLimits};
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware;
@@ -31,10 +32,14 @@ const BODY_LIMIT: usize = 16 * 1024;
 pub(super) struct AdminState {
     /// The running gateway.
     pub(super) backend: Arc<dyn AdminBackend>,
+    /// The latest readiness checks.
+    readiness: Arc<ReadinessCache>,
+    /// `/readyz` answers left for callers without a key.
+    anonymous: Arc<AnonymousBudget>,
 }
 
 /// Every admin route, with 404/405 answers as JSON error bodies.
-pub(super) fn router(backend: Arc<dyn AdminBackend>, audit: AuditLog) -> Router {
+pub(super) fn router(backend: Arc<dyn AdminBackend>, audit: AuditLog, limits: ReadyzLimits) -> Router {
     let audit = ApiAudit {
         log: audit,
         service: "gateway-admin",
@@ -55,7 +60,11 @@ pub(super) fn router(backend: Arc<dyn AdminBackend>, audit: AuditLog) -> Router 
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(rampart_audit::http::run_to_completion))
-        .with_state(AdminState { backend })
+        .with_state(AdminState {
+            backend,
+            readiness: Arc::new(ReadinessCache::new(limits.ttl)),
+            anonymous: Arc::new(AnonymousBudget::new(limits.anonymous_per_sec, limits.anonymous_burst)),
+        })
 }
 
 /// An error answer: status code plus an [`ApiError`] body.
@@ -78,6 +87,8 @@ pub(super) enum AdminFailure {
     MethodNotAllowed(String),
     /// A service the gateway needs is down (503).
     Unavailable(String),
+    /// Too many requests without a key; retry in a second (429).
+    TooManyRequests,
 }
 
 impl From<AdminError> for AdminFailure {
@@ -112,6 +123,7 @@ impl AdminFailure {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -122,6 +134,7 @@ impl AdminFailure {
             Self::NotFound(_) => "not_found",
             Self::Invalid(_) | Self::Unprocessable(_) | Self::MethodNotAllowed(_) => "invalid",
             Self::Unavailable(_) => "unavailable",
+            Self::TooManyRequests => "rate_limited",
         }
     }
 
@@ -129,6 +142,7 @@ impl AdminFailure {
         match self {
             Self::Unauthorized => "a valid API key is required".to_owned(),
             Self::Forbidden { role } => format!("the {role} role cannot do this"),
+            Self::TooManyRequests => "too many requests without an API key; retry in a second".to_owned(),
             Self::NotFound(message)
             | Self::Invalid(message)
             | Self::Unprocessable(message)
@@ -154,6 +168,11 @@ impl IntoResponse for AdminFailure {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"rampart\""),
             );
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -236,16 +255,31 @@ async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: store, directory, policy and clock checks, 503 unless all pass; answers without a
-/// key.
-async fn readyz(State(state): State<AdminState>) -> (StatusCode, axum::Json<Readiness>) {
-    let readiness = state.backend.readiness().await;
+/// Readiness: store, directory, policy and clock checks, 503 unless all pass. The checks run
+/// at most once per ttl whoever asks. Without a key it answers within a shared budget per
+/// second and names the checks without their details; with an operator key (any role) the
+/// details are included; a wrong key is 401.
+async fn readyz(State(state): State<AdminState>, request: Request) -> Result<Response, AdminFailure> {
+    let (mut parts, _) = request.into_parts();
+    let operator = match api_key(&parts) {
+        Some(_) => Some(Operator::from_request_parts(&mut parts, &state).await?),
+        None => None,
+    };
+    if operator.is_none() && !state.anonymous.take() {
+        return Err(AdminFailure::TooManyRequests);
+    }
+    let backend = state.backend.clone();
+    let readiness = state.readiness.get(async move { backend.readiness().await }).await;
+    let readiness = match operator {
+        Some(_) => readiness,
+        None => without_details(readiness),
+    };
     let status = if readiness.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, axum::Json(readiness))
+    Ok((status, axum::Json::<Readiness>(readiness)).into_response())
 }
 
 /// Prometheus metrics.

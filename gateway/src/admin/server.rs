@@ -1,7 +1,7 @@
 //! The admin HTTPS listener: binds the address, serves the admin routes over rustls (TLS 1.3
 //! only, ALPN `http/1.1`) and stops gracefully when told to.
 
-use super::{AdminBackend, routes};
+use super::{AdminBackend, ReadyzLimits, routes};
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 use rampart_audit::AuditLog;
@@ -23,6 +23,7 @@ pub struct AdminServer {
     tls: Arc<rustls::ServerConfig>,
     backend: Arc<dyn AdminBackend>,
     audit: AuditLog,
+    readyz: ReadyzLimits,
 }
 
 impl AdminServer {
@@ -43,7 +44,15 @@ impl AdminServer {
             tls: Arc::new(tls),
             backend,
             audit,
+            readyz: ReadyzLimits::default(),
         })
+    }
+
+    /// Other limits for `/readyz` than the defaults.
+    #[must_use]
+    pub fn with_readyz_limits(mut self, limits: ReadyzLimits) -> Self {
+        self.readyz = limits;
+        self
     }
 
     /// The bound address.
@@ -61,7 +70,7 @@ impl AdminServer {
             shutdown.await;
             stopper.graceful_shutdown(Some(DRAIN));
         });
-        let app = routes::router(self.backend, self.audit);
+        let app = routes::router(self.backend, self.audit, self.readyz);
         tracing::info!(target: "rampart::admin", listen = %addr, "admin listener serving HTTPS");
         axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.tls))
             .handle(handle)

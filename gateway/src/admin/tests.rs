@@ -2,8 +2,8 @@
 //! with a reqwest client that trusts only the test CA.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::AdminServer;
 use super::routes::parse_at;
+use super::{AdminServer, ReadyzLimits};
 use crate::admin::api::{ApiError, Check, GatewayView, KillResult, PolicyStatus, Readiness, SessionList, SessionView};
 use crate::admin::{AdminBackend, AdminError};
 use rampart_certs::CertificateAuthority;
@@ -31,6 +31,8 @@ struct Calls {
     /// `(user, resource, at)` of each explanation.
     explains: Vec<(String, String, Option<i64>)>,
     reloads: usize,
+    /// Runs of the readiness checks.
+    readiness: usize,
 }
 
 #[derive(Debug)]
@@ -193,17 +195,18 @@ impl AdminBackend for FakeBackend {
     }
 
     async fn readiness(&self) -> Readiness {
+        self.calls.lock().unwrap().readiness += 1;
         let ready = self.ready.load(Ordering::SeqCst);
         Readiness {
             ready,
             checks: vec![Check {
                 name: "store".into(),
                 ok: ready,
-                detail: if ready {
+                detail: Some(if ready {
                     "ok".into()
                 } else {
                     "database is locked".into()
-                },
+                }),
             }],
         }
     }
@@ -228,6 +231,10 @@ impl Harness {
     }
 
     async fn start_with(backend: FakeBackend) -> Self {
+        Self::start_with_limits(backend, ReadyzLimits::default()).await
+    }
+
+    async fn start_with_limits(backend: FakeBackend, limits: ReadyzLimits) -> Self {
         let ca = CertificateAuthority::create("Rampart Test").unwrap();
         let cert = ca.issue_server(&["127.0.0.1".into(), "localhost".into()]).unwrap();
         let backend = Arc::new(backend);
@@ -239,7 +246,8 @@ impl Harness {
             backend.clone(),
             rampart_audit::AuditLog::disabled(),
         )
-        .unwrap();
+        .unwrap()
+        .with_readyz_limits(limits);
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(server.run(async move {
@@ -307,8 +315,13 @@ fn protected_routes() -> Vec<(Method, &'static str)> {
 }
 
 #[tokio::test]
-async fn health_and_readiness_need_no_key() {
-    let h = Harness::start().await;
+async fn health_and_readiness_need_no_key_and_tell_details_only_to_operators() {
+    let unlimited = ReadyzLimits {
+        ttl: std::time::Duration::ZERO,
+        anonymous_per_sec: 1000,
+        anonymous_burst: 1000,
+    };
+    let h = Harness::start_with_limits(FakeBackend::new(), unlimited).await;
     let response = h.call(Method::GET, "/healthz", None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -319,12 +332,75 @@ async fn health_and_readiness_need_no_key() {
     let readiness: Readiness = response.json().await.unwrap();
     assert!(readiness.ready);
 
+    // Without a key: which check fails, never why (the error text named the database's
+    // problem to anyone who asked).
     h.backend.ready.store(false, Ordering::SeqCst);
     let response = h.call(Method::GET, "/readyz", None).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let readiness: Readiness = response.json().await.unwrap();
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("locked") && !text.contains("detail"), "{text}");
+    let readiness: Readiness = serde_json::from_str(&text).unwrap();
     assert!(!readiness.ready);
-    assert_eq!(readiness.checks[0].detail, "database is locked");
+    assert_eq!(
+        (readiness.checks[0].name.as_str(), readiness.checks[0].ok),
+        ("store", false)
+    );
+
+    // With any operator's key the details stay; a wrong key is refused.
+    let response = h.call(Method::GET, "/readyz", Some(AUDITOR_KEY)).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let readiness: Readiness = response.json().await.unwrap();
+    assert_eq!(readiness.checks[0].detail.as_deref(), Some("database is locked"));
+    h.refused(
+        Method::GET,
+        "/readyz",
+        Some("rk_wrong"),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_checks_run_once_per_ttl_and_callers_without_a_key_share_a_budget() {
+    // Each /readyz used to run the checks (an LDAP search) for every caller, keyless ones
+    // included, without limit.
+    let limits = ReadyzLimits {
+        ttl: std::time::Duration::from_secs(60),
+        anonymous_per_sec: 1,
+        anonymous_burst: 10,
+    };
+    let h = Harness::start_with_limits(FakeBackend::new(), limits).await;
+    let mut answered = 0;
+    let mut limited = 0;
+    for _ in 0..100 {
+        let response = h.call(Method::GET, "/readyz", None).await;
+        match response.status() {
+            StatusCode::OK => answered += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                let body: ApiError = response.json().await.unwrap();
+                assert_eq!(body.error, "rate_limited");
+                limited += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        (10..=15).contains(&answered),
+        "answered {answered} of 100 without a key"
+    );
+    assert_eq!(answered + limited, 100);
+    for _ in 0..50 {
+        let response = h.call(Method::GET, "/readyz", Some(AUDITOR_KEY)).await;
+        assert_eq!(response.status(), StatusCode::OK, "operators are not limited");
+    }
+    assert_eq!(
+        h.backend.calls.lock().unwrap().readiness,
+        1,
+        "one run of the checks for all"
+    );
     h.stop().await;
 }
 

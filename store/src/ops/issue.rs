@@ -44,7 +44,7 @@ pub(super) async fn issue_many(
 }
 
 /// One issue on `tx`; the caller commits or rolls back.
-async fn issue_in(tx: &mut Conn, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
+pub(super) async fn issue_in(tx: &mut Conn, issue: &TokenIssue, now: i64) -> Result<IssueOutcome, StoreError> {
     let token = &issue.token;
     let user_id = issue.user.id.as_str();
     if token.user_id != user_id {

@@ -2,7 +2,8 @@
 //! codes, and using one is a single conditional update, so a code works at most once even
 //! when submitted concurrently by several tasks or processes.
 
-use super::dialect::Pool;
+use super::dialect::{Db, Pool};
+use sqlx::Transaction;
 
 use super::history::{append, event};
 use super::{begin_write, commit};
@@ -16,12 +17,18 @@ const USED_BY: &str = "gateway";
 /// `temp_code_issued`, in one transaction. An unknown person is [`StoreError::NotFound`].
 pub(super) async fn insert(pool: &Pool, code: &TempCodeRecord) -> Result<(), StoreError> {
     let mut tx = begin_write(pool).await?;
+    insert_in(&mut tx, code).await?;
+    commit(tx).await
+}
+
+/// [`insert`] inside the caller's write transaction; the caller commits.
+pub(super) async fn insert_in(tx: &mut Transaction<'static, Db>, code: &TempCodeRecord) -> Result<(), StoreError> {
     // Two desks issuing at once must not leave two live codes.
-    super::dialect::serialize(&mut tx, &format!("person-temp-codes:{}", code.user_id)).await?;
+    super::dialect::serialize(tx, &format!("person-temp-codes:{}", code.user_id)).await?;
     sqlx::query(sql::WITHDRAW_TEMP_CODES)
         .bind(&code.user_id)
         .bind(code.created_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(StoreError::from_sqlx)?;
     sqlx::query(sql::INSERT_TEMP_CODE)
@@ -31,7 +38,7 @@ pub(super) async fn insert(pool: &Pool, code: &TempCodeRecord) -> Result<(), Sto
         .bind(code.created_at)
         .bind(code.expires_at)
         .bind(&code.created_by)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(StoreError::from_sqlx)?;
     let detail = format!("expires at {}", code.expires_at);
@@ -43,8 +50,7 @@ pub(super) async fn insert(pool: &Pool, code: &TempCodeRecord) -> Result<(), Sto
         None,
         detail,
     );
-    append(&mut tx, &issued).await?;
-    commit(tx).await
+    append(tx, &issued).await
 }
 
 /// Uses the person's unused, unexpired code hashing to `code_hash` and records
