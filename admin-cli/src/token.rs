@@ -1,12 +1,15 @@
 //! `rampart token …`: one person's token — issue (the only time its secret is shown: URI,
-//! terminal QR code, PNG/SVG file), list, show, revoke, lost, unlock, resync, temporary code.
+//! terminal QR code, PNG/SVG file), list, show, revoke, lost, unlock, resync, temporary code;
+//! and the resets that wait for a second operator's approval (`approvals`).
+
+mod approvals;
 
 use crate::client::{CliError, Client, segment};
-use crate::view::{Output, Table, json, time};
+use crate::view::{Output, Table, json, say, time};
 use clap::Subcommand;
 use rampart_provisioner::api::{
-    IssueRequest, IssuedToken, LostRequest, LostResponse, PersonInfo, ReasonRequest, ResyncRequest, TemporaryCode,
-    TokenInfo,
+    Gated, IssueRequest, IssuedToken, LostRequest, LostResponse, PersonInfo, ReasonRequest, ResyncRequest,
+    TemporaryCode, TokenInfo,
 };
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -89,6 +92,36 @@ pub enum TokenCommand {
         /// Username.
         user: String,
     },
+    /// List token resets waiting for a second operator's approval.
+    Requests {
+        /// Also decided, carried out and expired requests.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Approve another operator's token reset (a temporary code, a replacement, an unlock).
+    Approve {
+        /// Request id, from `rampart token requests`.
+        id: String,
+    },
+    /// Deny a token reset (or withdraw your own).
+    Deny {
+        /// Request id.
+        id: String,
+        /// Why (kept in the history).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Collect the temporary code or replacement of your approved request (shown once).
+    Collect {
+        /// Request id.
+        id: String,
+        /// Wait up to this many seconds for the approval.
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
+        /// Write a replacement's QR code to this file (.png or .svg).
+        #[arg(long, value_name = "FILE")]
+        qr: Option<PathBuf>,
+    },
 }
 
 /// Runs a token command.
@@ -96,13 +129,16 @@ pub async fn run(client: &Client, output: Output, command: TokenCommand) -> Resu
     match command {
         TokenCommand::Issue { user, reissue, qr } => {
             check_qr_path(qr.as_deref())?;
-            let issued: IssuedToken = client
+            let issued: Gated<IssuedToken> = client
                 .post(
                     &format!("/v1/people/{}/token", segment(&user)),
                     &IssueRequest { reissue, qr: None },
                 )
                 .await?;
-            show_issued(&issued, qr.as_deref(), output)?;
+            match issued {
+                Gated::Done(issued) => show_issued(&issued, qr.as_deref(), output)?,
+                Gated::AwaitingApproval(request) => approvals::show_pending(&request, output)?,
+            }
         }
         TokenCommand::List {
             state,
@@ -161,10 +197,13 @@ pub async fn run(client: &Client, output: Output, command: TokenCommand) -> Resu
             show_lost(&user, &answer, qr.as_deref(), output)?;
         }
         TokenCommand::Unlock { user } => {
-            let token: TokenInfo = client
+            let token: Gated<TokenInfo> = client
                 .post(&format!("/v1/people/{}/token/unlock", segment(&user)), &())
                 .await?;
-            changed(&token, "unlocked", output)?;
+            match token {
+                Gated::Done(token) => changed(&token, "unlocked", output)?,
+                Gated::AwaitingApproval(request) => approvals::show_pending(&request, output)?,
+            }
         }
         TokenCommand::Resync {
             user,
@@ -183,13 +222,21 @@ pub async fn run(client: &Client, output: Output, command: TokenCommand) -> Resu
             changed(&token, "resynchronised", output)?;
         }
         TokenCommand::TempCode { user } => {
-            let code: TemporaryCode = client
+            let code: Gated<TemporaryCode> = client
                 .post(&format!("/v1/people/{}/temporary-code", segment(&user)), &())
                 .await?;
-            match output {
-                Output::Json => json(&code)?,
-                Output::Table => show_temp_code(&user, &code),
+            match (code, output) {
+                (Gated::Done(code), Output::Json) => json(&code)?,
+                (Gated::Done(code), Output::Table) => show_temp_code(&user, &code),
+                (Gated::AwaitingApproval(request), _) => approvals::show_pending(&request, output)?,
             }
+        }
+        TokenCommand::Requests { all } => approvals::list(client, output, all).await?,
+        TokenCommand::Approve { id } => approvals::approve(client, output, &id).await?,
+        TokenCommand::Deny { id, reason } => approvals::deny(client, output, &id, reason).await?,
+        TokenCommand::Collect { id, wait, qr } => {
+            check_qr_path(qr.as_deref())?;
+            approvals::collect(client, output, &id, wait, qr.as_deref()).await?;
         }
     }
     Ok(())
@@ -215,26 +262,28 @@ fn show_issued(issued: &IssuedToken, qr: Option<&Path>, output: Output) -> Resul
     match output {
         Output::Json => json(issued)?,
         Output::Table => {
-            println!(
+            say!(
                 "Token {} issued to {} ({}).",
-                issued.token_id, issued.username, issued.display_name
+                issued.token_id,
+                issued.username,
+                issued.display_name
             );
             if let Some(old) = &issued.replaced {
-                println!("It replaces token {old}, which is now revoked.");
+                say!("It replaces token {old}, which is now revoked.");
             }
-            println!(
+            say!(
                 "\nThis is the only time the token's secret is shown.\n  {}",
                 issued.otpauth_uri
             );
             if let Some(path) = qr {
-                println!("QR code written to {}.", path.display());
+                say!("QR code written to {}.", path.display());
             }
             if std::io::stdout().is_terminal()
                 && let Ok(code) = rampart_provisioner::qr::terminal(&issued.otpauth_uri)
             {
                 println!("\nScan with an authenticator app:\n{code}");
             }
-            println!("The token becomes active when its first code is used to log in.");
+            say!("The token becomes active when its first code is used to log in.");
         }
     }
     Ok(())
@@ -250,21 +299,24 @@ fn show_lost(user: &str, answer: &LostResponse, qr: Option<&Path>, output: Outpu
         return Ok(());
     }
     match &answer.lost_token {
-        Some(token) => println!("Token {token} of {user} is marked lost and no longer works."),
-        None => println!("{user} had no working token."),
+        Some(token) => say!("Token {token} of {user} is marked lost and no longer works."),
+        None => say!("{user} had no working token."),
     }
     if let Some(code) = &answer.temporary_code {
         show_temp_code(user, code);
     }
     if let Some(replacement) = &answer.replacement {
-        println!();
+        say!();
         show_issued(replacement, qr, Output::Table)?;
+    }
+    if let Some(request) = &answer.pending_approval {
+        approvals::say_pending(request);
     }
     Ok(())
 }
 
 fn show_temp_code(user: &str, code: &TemporaryCode) {
-    println!(
+    say!(
         "Temporary code for {user}: {}\nIt works once, instead of a token code, until {}.",
         code.code,
         time(Some(code.expires_at))
@@ -274,7 +326,7 @@ fn show_temp_code(user: &str, code: &TemporaryCode) {
 fn changed(token: &TokenInfo, what: &str, output: Output) -> Result<(), CliError> {
     match output {
         Output::Json => json(token)?,
-        Output::Table => println!(
+        Output::Table => say!(
             "Token {} of {} {what}; it is now {}{}.",
             token.token_id,
             token.username,
@@ -309,7 +361,7 @@ pub fn token_table(tokens: &[TokenInfo]) -> Table {
 }
 
 fn show_person(person: &PersonInfo) {
-    println!(
+    say!(
         "{} ({})\n  id      {}\n  groups  {}\n",
         person.username,
         person.display_name,
@@ -321,7 +373,7 @@ fn show_person(person: &PersonInfo) {
         }
     );
     token_table(&person.tokens).print("No tokens.");
-    println!();
+    say!();
     let mut history = Table::new(&["WHEN", "WHO", "WHAT", "TOKEN", "DETAIL"]);
     for event in &person.history {
         history.row(vec![

@@ -172,6 +172,85 @@ pub struct LostResponse {
     pub temporary_code: Option<TemporaryCode>,
     /// The replacement token, if asked for.
     pub replacement: Option<IssuedToken>,
+    /// With dual control on, the request for the temporary code and/or replacement, which a
+    /// second operator must approve (the answer is then 202); the token is marked lost at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_approval: Option<ResetRequestInfo>,
+}
+
+/// A token reset (temporary code, replacement, unlock) waiting for, or given, a second
+/// operator's approval. Never holds a code or a seed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ResetRequestInfo {
+    /// Request id, for `rampart token approve ID`.
+    pub request_id: String,
+    /// The person's username.
+    pub username: String,
+    /// The person's stable directory id.
+    pub user_id: String,
+    /// `temporary_code`, `replacement`, `temporary_code+replacement` or `unlock`.
+    pub action: String,
+    /// The token an unlock is for.
+    pub token_id: Option<String>,
+    /// The requester's reason.
+    pub reason: String,
+    /// The operator who asked.
+    pub requested_by: String,
+    /// Unix seconds of the request.
+    pub requested_at: i64,
+    /// Unix seconds until which it may be approved (pending) or collected (approved).
+    pub expires_at: i64,
+    /// `pending`, `approved` (its requester may collect the result), `denied`, `done` or
+    /// `expired`.
+    pub state: String,
+    /// The operator who approved or denied it.
+    pub decided_by: Option<String>,
+    /// Unix seconds of the approval or denial.
+    pub decided_at: Option<i64>,
+    /// Why it was denied.
+    #[serde(default)]
+    pub decision_reason: String,
+    /// Unix seconds when it was carried out.
+    pub completed_at: Option<i64>,
+}
+
+/// The answer of an operation that dual control may hold back: carried out (`Done`), or
+/// waiting for a second operator's approval (`AwaitingApproval`, answered with 202).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Gated<T> {
+    /// Waiting for a second operator: `rampart token approve ID`.
+    AwaitingApproval(Box<ResetRequestInfo>),
+    /// Carried out.
+    Done(T),
+}
+
+/// Which reset requests to list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResetRequestQuery {
+    /// Every request, also decided and expired ones (default: only open ones).
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Collect an approved reset.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct CollectRequest {
+    /// QR format for a replacement token, if any.
+    #[serde(default)]
+    pub qr: Option<QrFormat>,
+}
+
+/// What collecting an approved reset made: shown once, to the operator who asked.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CollectedReset {
+    /// The request, now done.
+    pub request: ResetRequestInfo,
+    /// The temporary code, if the request was for one.
+    pub temporary_code: Option<TemporaryCode>,
+    /// The replacement token, if the request was for one.
+    pub replacement: Option<IssuedToken>,
 }
 
 /// A one-time code for one person, valid until `expires_at`.
@@ -390,8 +469,10 @@ pub struct ReadinessCheck {
     pub name: String,
     /// Whether it passed.
     pub ok: bool,
-    /// Plain words (never the offset: that is in the log and in the refusals operators get).
-    pub detail: String,
+    /// Plain words (never the offset: that is in the log and in the refusals operators get);
+    /// only for callers with an operator key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Answer to `/readyz` (200 when every check passes, 503 otherwise); the gateway's shape.

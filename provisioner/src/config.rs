@@ -35,6 +35,46 @@ pub struct ProvisionerConfig {
     /// share them with other provisioners and gateways).
     #[serde(default)]
     pub store: rampart_store::StoreConfig,
+    /// Which token resets need a second operator's approval (default: none).
+    #[serde(default)]
+    pub dual_control: DualControl,
+}
+
+/// The `[dual_control]` table: token resets that need a second operator's approval.
+///
+/// Off by default: an installation with a single service-desk operator could otherwise not
+/// help anyone who lost a phone, and an upgrade must not stop a desk's daily work. Turn it on
+/// wherever two operators who may manage tokens are on duty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DualControl {
+    /// Whether a temporary code, a replacement token (`token lost --replacement`, `token issue
+    /// --reissue` of a person who has a token) and an unlock wait for a second operator's
+    /// approval (default false).
+    pub token_resets: bool,
+    /// How long a request may wait for approval, and then how long its requester has to
+    /// collect an approved result, in seconds (default 900: 15 minutes).
+    pub approval_ttl_secs: u64,
+}
+
+impl Default for DualControl {
+    fn default() -> Self {
+        Self {
+            token_resets: false,
+            approval_ttl_secs: 15 * 60,
+        }
+    }
+}
+
+impl DualControl {
+    /// Every problem with the values, in plain words.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(10..=7 * 24 * 3600).contains(&self.approval_ttl_secs) {
+            problems.push("dual_control.approval_ttl_secs must be between 10 and 604800".into());
+        }
+        problems
+    }
 }
 
 /// Token and enrolment settings.
@@ -134,11 +174,17 @@ impl ProvisionerConfig {
             path: path.to_owned(),
             source,
         })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks the text of the config file at `path` (named in errors; relative
+    /// paths inside are relative to its folder). Reads no file.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let invalid = |problems: Vec<String>| ConfigError::Invalid {
             path: path.to_owned(),
             problems,
         };
-        let mut config: Self = toml::from_str(&text).map_err(|e| invalid(vec![e.message().to_owned()]))?;
+        let mut config: Self = toml::from_str(text).map_err(|e| invalid(vec![e.message().to_owned()]))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut config.state_dir, &mut config.cert, &mut config.key] {
             if p.is_relative() {
@@ -148,6 +194,7 @@ impl ProvisionerConfig {
         config.audit.resolve_paths(base);
         config.store.resolve_paths(base);
         let mut problems = config.settings.problems();
+        problems.extend(config.dual_control.problems());
         problems.extend(config.store.problems());
         problems.extend(config.directory.prepare(base));
         problems.extend(config.audit.problems());
@@ -207,6 +254,30 @@ mod tests {
                 ..ProvisionerSettings::default()
             };
             assert_eq!(settings.problems().len(), problems, "{settings:?}");
+        }
+    }
+
+    #[test]
+    fn dual_control_is_off_by_default_and_its_ttl_has_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provisioner.toml");
+        let base = "listen='127.0.0.1:0'\nstate_dir='s'\ncert='c'\nkey='k'\n";
+        std::fs::write(&path, base).unwrap();
+        assert_eq!(
+            ProvisionerConfig::load(&path).unwrap().dual_control,
+            DualControl::default()
+        );
+        assert!(!DualControl::default().token_resets);
+        std::fs::write(
+            &path,
+            format!("{base}[dual_control]\ntoken_resets = true\napproval_ttl_secs = 600\n"),
+        )
+        .unwrap();
+        let on = ProvisionerConfig::load(&path).unwrap().dual_control;
+        assert_eq!((on.token_resets, on.approval_ttl_secs), (true, 600));
+        for bad in ["approval_ttl_secs = 9", "approval_ttl_secs = 604801", "approvers = 2"] {
+            std::fs::write(&path, format!("{base}[dual_control]\n{bad}\n")).unwrap();
+            assert!(ProvisionerConfig::load(&path).is_err(), "{bad}");
         }
     }
 

@@ -60,7 +60,7 @@ impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         let status = match &self.0 {
             ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ServiceError::Forbidden { .. } | ServiceError::NotPermitted(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,

@@ -97,13 +97,7 @@ enum KeysCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    rampart_core::logging::init(rampart_core::logging::Format::Text, "info");
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -52,7 +52,9 @@ impl ProvisionerServer {
         let mut provisioner = open(config).await?;
         let audit_writer = match config.audit.settings(&config.state_dir, "provisioner") {
             Some(settings) => {
-                let (log, writer) = AuditLog::open(&settings, env!("CARGO_PKG_VERSION"))
+                let book = Arc::new(rampart_audit::anchor::StoreBook::new(provisioner.store().clone()));
+                let (log, writer) = AuditLog::open_anchored(&settings, env!("CARGO_PKG_VERSION"), book)
+                    .await
                     .with_context(|| format!("cannot open the audit trail in {}", settings.dir.display()))?;
                 provisioner = provisioner.with_audit(log);
                 Some(writer)
@@ -144,5 +146,5 @@ pub async fn open(config: &ProvisionerConfig) -> anyhow::Result<Provisioner> {
             .context("cannot load the seed-sealing keys (run `rampart-provisioner init` first?)")?,
     );
     let directory = rampart_directory::open_directory(&config.directory, store.clone())?;
-    Ok(Provisioner::new(store, keys, directory, config.settings.clone()))
+    Ok(Provisioner::new(store, keys, directory, config.settings.clone()).with_dual_control(config.dual_control))
 }

@@ -158,6 +158,36 @@ async fn every_documented_operation_is_served_and_guarded() {
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn the_dual_control_routes_and_their_waiting_answers_are_documented() {
+    let document = serde_json::to_value(rampart_provisioner::openapi()).unwrap();
+    let paths = &document["paths"];
+    for (path, method) in [
+        ("/v1/reset-requests", "get"),
+        ("/v1/reset-requests/{id}", "get"),
+        ("/v1/reset-requests/{id}/approve", "post"),
+        ("/v1/reset-requests/{id}/deny", "post"),
+        ("/v1/reset-requests/{id}/collect", "post"),
+    ] {
+        let operation = &paths[path][method];
+        assert_eq!(operation["tags"][0], "approvals", "{method} {path}: {operation}");
+    }
+    // A reset that waits for a second operator answers 202 with the request.
+    for path in [
+        "/v1/people/{username}/token",
+        "/v1/people/{username}/token/lost",
+        "/v1/people/{username}/token/unlock",
+        "/v1/people/{username}/temporary-code",
+    ] {
+        let waiting = &paths[path]["post"]["responses"]["202"];
+        assert!(waiting.is_object(), "{path} documents no 202 answer");
+    }
+    assert_eq!(
+        paths["/v1/reset-requests/{id}/approve"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ResetRequestInfo"
+    );
+}
+
 /// `(status, body)` of one authorised call.
 async fn call(app: &axum::Router, key: &str, method: &str, path: &str, body: &str) -> (StatusCode, serde_json::Value) {
     let request = Request::builder()

@@ -2,15 +2,17 @@
 //! document served at `/openapi.json` always matches the routes.
 
 mod admin;
+mod approvals;
 mod enrol;
 mod tokens;
 mod vms;
 
 use crate::api::{Health, Readiness, ReadinessCheck};
-use crate::http::AppState;
+use crate::http::{ApiFailure, AppState, Operator};
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rampart_audit::http::{ApiAudit, api_activity};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -24,6 +26,7 @@ use utoipa_axum::routes;
     modifiers(&ApiKeyAuth),
     tags(
         (name = "tokens", description = "One person's token"),
+        (name = "approvals", description = "Token resets waiting for a second operator's approval"),
         (name = "enrolment", description = "Bulk enrolment"),
         (name = "reports", description = "Reports"),
         (name = "operators", description = "Operators and API keys"),
@@ -52,11 +55,19 @@ async fn healthz() -> axum::Json<Health> {
 }
 
 /// Readiness: 503 while the latest clock check found this provisioner's clock off from the
-/// database's (token issue, enrolment, resync and temporary codes are then refused); answers
-/// without a key, so it says only whether the clock is within the bound.
+/// database's (token issue, enrolment, resync and temporary codes are then refused). The
+/// check is the latest background comparison, never a new one. Without a key it names the
+/// check and its outcome only; with an operator's key (any role) it says why; a wrong key is
+/// 401.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
-async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
+    security((), ("api_key" = [])),
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness), (status = 401, body = crate::api::ApiError)))]
+async fn readyz(State(state): State<AppState>, request: Request) -> Result<Response, ApiFailure> {
+    let (mut parts, _) = request.into_parts();
+    let keyed = parts.headers.contains_key(header::AUTHORIZATION) || parts.headers.contains_key("x-api-key");
+    if keyed {
+        Operator::from_request_parts(&mut parts, &state).await?;
+    }
     let check = state.provisioner.clock_check();
     let (ok, detail) = match check.latest() {
         None => (true, "not compared with the database's clock yet"),
@@ -74,9 +85,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Readin
     let checks = vec![ReadinessCheck {
         name: "clock".into(),
         ok,
-        detail: detail.into(),
+        detail: keyed.then(|| detail.into()),
     }];
-    (status, axum::Json(Readiness { ready: ok, checks }))
+    Ok((status, axum::Json(Readiness { ready: ok, checks })).into_response())
 }
 
 /// The router with every route, plus `/openapi.json`.
@@ -124,6 +135,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::unlock))
         .routes(routes!(tokens::resync))
         .routes(routes!(tokens::temporary_code))
+        .routes(routes!(approvals::list))
+        .routes(routes!(approvals::show))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::deny))
+        .routes(routes!(approvals::collect))
         .routes(routes!(enrol::batch))
         .routes(routes!(enrol::confirm))
         .routes(routes!(enrol::group))

@@ -1,21 +1,32 @@
 //! Routes for one person's token and for token lists.
 
 use crate::api::{
-    ApiError, IssueRequest, IssuedToken, LostRequest, LostResponse, PersonInfo, ReasonRequest, ResyncRequest,
-    TemporaryCode, TokenInfo, TokenListQuery,
+    ApiError, Gated, IssueRequest, IssuedToken, LostRequest, LostResponse, PersonInfo, ReasonRequest, ResetRequestInfo,
+    ResyncRequest, TemporaryCode, TokenInfo, TokenListQuery,
 };
 use crate::auth::Permission;
 use crate::http::{ApiFailure, ApiJson, ApiPath, ApiQuery, Operator};
 use crate::service::Provisioner;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
-/// Issues a token; the answer is the only time its secret is shown.
+/// `done` with its status, or 202 with the request that waits for a second operator.
+fn gated<T: serde::Serialize>(answer: Gated<T>, done: StatusCode) -> Response {
+    match answer {
+        Gated::AwaitingApproval(request) => (StatusCode::ACCEPTED, ApiJson(request)).into_response(),
+        Gated::Done(value) => (done, ApiJson(value)).into_response(),
+    }
+}
+
+/// Issues a token; the answer is the only time its secret is shown. With dual control on, a
+/// reissue for a person who has a token waits for a second operator's approval (202).
 #[utoipa::path(post, path = "/v1/people/{username}/token", tag = "tokens",
     params(("username" = String, Path, description = "Username in the directory")),
     request_body = IssueRequest,
     responses(
         (status = 201, description = "Issued", body = IssuedToken),
+        (status = 202, description = "A reissue waits for a second operator's approval", body = ResetRequestInfo),
         (status = 401, body = ApiError), (status = 403, body = ApiError),
         (status = 404, description = "Not in the directory", body = ApiError),
         (status = 409, description = "Already has a token", body = ApiError),
@@ -27,12 +38,12 @@ pub(super) async fn issue(
     operator: Operator,
     ApiPath(username): ApiPath<String>,
     ApiJson(request): ApiJson<IssueRequest>,
-) -> Result<(StatusCode, ApiJson<IssuedToken>), ApiFailure> {
+) -> Result<Response, ApiFailure> {
     operator.require(Permission::ManageTokens)?;
     let issued = app
-        .issue(operator.name(), &username, request.reissue, request.qr)
+        .issue_token(operator.name(), &username, request.reissue, request.qr)
         .await?;
-    Ok((StatusCode::CREATED, ApiJson(issued)))
+    Ok(gated(issued, StatusCode::CREATED))
 }
 
 /// A person, their tokens and history.
@@ -79,11 +90,13 @@ pub(super) async fn revoke(
     Ok(ApiJson(app.revoke(operator.name(), &username, &request.reason).await?))
 }
 
-/// Marks the person's token lost; optionally a temporary code and/or a replacement.
+/// Marks the person's token lost; optionally a temporary code and/or a replacement, which
+/// with dual control on wait for a second operator's approval (202, `pending_approval`).
 #[utoipa::path(post, path = "/v1/people/{username}/token/lost", tag = "tokens",
     params(("username" = String, Path, description = "Username")),
     request_body = LostRequest,
-    responses((status = 200, body = LostResponse), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    responses((status = 200, body = LostResponse),
+        (status = 202, description = "Marked lost; the rest waits for a second operator's approval", body = LostResponse), (status = 401, body = ApiError), (status = 403, body = ApiError),
         (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 503, body = ApiError)),
     security(("api_key" = [])))]
 pub(super) async fn lost(
@@ -91,24 +104,32 @@ pub(super) async fn lost(
     operator: Operator,
     ApiPath(username): ApiPath<String>,
     ApiJson(request): ApiJson<LostRequest>,
-) -> Result<ApiJson<LostResponse>, ApiFailure> {
+) -> Result<(StatusCode, ApiJson<LostResponse>), ApiFailure> {
     operator.require(Permission::ManageTokens)?;
-    Ok(ApiJson(app.lost(operator.name(), &username, &request).await?))
+    let answer = app.lost(operator.name(), &username, &request).await?;
+    let status = if answer.pending_approval.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, ApiJson(answer)))
 }
 
-/// Clears the failure counter of a locked token.
+/// Clears the failure counter of a locked token; with dual control on, the unlock waits for a
+/// second operator's approval (202).
 #[utoipa::path(post, path = "/v1/people/{username}/token/unlock", tag = "tokens",
     params(("username" = String, Path, description = "Username")),
-    responses((status = 200, body = TokenInfo), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    responses((status = 200, body = TokenInfo),
+        (status = 202, description = "Waits for a second operator's approval", body = ResetRequestInfo), (status = 401, body = ApiError), (status = 403, body = ApiError),
         (status = 404, body = ApiError), (status = 409, body = ApiError)),
     security(("api_key" = [])))]
 pub(super) async fn unlock(
     State(app): State<Provisioner>,
     operator: Operator,
     ApiPath(username): ApiPath<String>,
-) -> Result<ApiJson<TokenInfo>, ApiFailure> {
+) -> Result<Response, ApiFailure> {
     operator.require(Permission::ManageTokens)?;
-    Ok(ApiJson(app.unlock(operator.name(), &username).await?))
+    Ok(gated(app.unlock(operator.name(), &username).await?, StatusCode::OK))
 }
 
 /// Resynchronises a drifting token from two consecutive codes.
@@ -132,18 +153,20 @@ pub(super) async fn resync(
     Ok(ApiJson(token))
 }
 
-/// Issues a temporary one-time code for the person.
+/// Issues a temporary one-time code for the person; with dual control on, it waits for a
+/// second operator's approval (202).
 #[utoipa::path(post, path = "/v1/people/{username}/temporary-code", tag = "tokens",
     params(("username" = String, Path, description = "Username")),
-    responses((status = 201, body = TemporaryCode), (status = 401, body = ApiError), (status = 403, body = ApiError),
+    responses((status = 201, body = TemporaryCode),
+        (status = 202, description = "Waits for a second operator's approval", body = ResetRequestInfo), (status = 401, body = ApiError), (status = 403, body = ApiError),
         (status = 404, body = ApiError), (status = 503, body = ApiError)),
     security(("api_key" = [])))]
 pub(super) async fn temporary_code(
     State(app): State<Provisioner>,
     operator: Operator,
     ApiPath(username): ApiPath<String>,
-) -> Result<(StatusCode, ApiJson<TemporaryCode>), ApiFailure> {
+) -> Result<Response, ApiFailure> {
     operator.require(Permission::ManageTokens)?;
     let code = app.temporary_code(operator.name(), &username).await?;
-    Ok((StatusCode::CREATED, ApiJson(code)))
+    Ok(gated(code, StatusCode::CREATED))
 }

@@ -18,13 +18,22 @@ impl Provisioner {
     /// Issues undelivered tokens to every row's person. People whose delivered token exists
     /// are skipped unless `reissue`; a token left undelivered by an interrupted run is
     /// replaced. Every row gets a result; one bad row never stops the others. Refused as a
-    /// whole while the clock is off from the database's.
+    /// whole while the clock is off from the database's, and a `reissue` batch while dual
+    /// control holds token resets back; with dual control a row for a person whose earlier
+    /// token ended is an error (that token needs an approved `rampart token issue`).
     pub async fn enrol_batch(&self, actor: &str, batch: &EnrolBatch) -> Result<Vec<EnrolResult>, ServiceError> {
         if batch.rows.len() > MAX_BATCH {
             return Err(ServiceError::Invalid(format!(
                 "a batch holds at most {MAX_BATCH} rows ({} sent)",
                 batch.rows.len()
             )));
+        }
+        if batch.reissue && self.resets_need_approval() {
+            return Err(ServiceError::NotPermitted(
+                "with dual control on token resets, a bulk reissue would replace people's tokens without a second \
+                 operator's approval; reissue people one by one (`rampart token issue USER --reissue`), each approved"
+                    .into(),
+            ));
         }
         self.require_clock("enrol people (issue tokens)")?;
         let names: Vec<String> = batch.rows.iter().map(|row| row.username.clone()).collect();
@@ -54,6 +63,12 @@ impl Provisioner {
                     results.push(Some(failed(shown, err.to_string())));
                 }
                 Ok(person) => {
+                    if self.resets_need_approval() && self.token_would_replace(&person.stable_id).await? {
+                        let reason = "had a token before; with dual control a new one waits for a second \
+                                      operator's approval: rampart token issue USER";
+                        results.push(Some(failed(person.username, reason.into())));
+                        continue;
+                    }
                     let user = self.user_record(&person, now).await?;
                     prepared.push((index, self.prepare(user, actor, mode, false, now)?));
                     results.push(None);

@@ -2,6 +2,7 @@
 //! issue and manage tokens, enrol in bulk, report, manage operators and sealing keys. Every
 //! change is recorded in the store with the operator who made it.
 
+mod approvals;
 mod enrol;
 mod hooks;
 mod keys;
@@ -13,7 +14,7 @@ mod vm_hooks;
 mod vms;
 
 use crate::api::{TokenEventInfo, TokenInfo};
-use crate::config::ProvisionerSettings;
+use crate::config::{DualControl, ProvisionerSettings};
 use rampart_audit::AuditLog;
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
 use rampart_core::username::normalize_username;
@@ -40,6 +41,9 @@ pub enum ServiceError {
         /// The operator's role.
         role: String,
     },
+    /// This operator may not do this whatever their role, e.g. approve their own request.
+    #[error("{0}")]
+    NotPermitted(String),
     /// The person, token or operator does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -59,7 +63,7 @@ impl ServiceError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
-            Self::Forbidden { .. } => "forbidden",
+            Self::Forbidden { .. } | Self::NotPermitted(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Invalid(_) => "invalid",
@@ -100,6 +104,8 @@ pub struct Provisioner {
     /// This provisioner's clock against the database's: while it is off, what depends on the
     /// time is refused.
     clock_check: Arc<ClockCheck>,
+    /// Which token resets wait for a second operator's approval.
+    dual_control: DualControl,
 }
 
 impl Provisioner {
@@ -121,6 +127,7 @@ impl Provisioner {
                 settings.clock_check_secs,
                 CLOCK_AFFECTED,
             )),
+            dual_control: DualControl::default(),
             settings,
         }
     }
@@ -130,6 +137,18 @@ impl Provisioner {
     pub fn with_audit(mut self, audit: AuditLog) -> Self {
         self.audit = audit;
         self
+    }
+
+    /// Makes token resets wait for a second operator's approval as `dual_control` says.
+    #[must_use]
+    pub fn with_dual_control(mut self, dual_control: DualControl) -> Self {
+        self.dual_control = dual_control;
+        self
+    }
+
+    /// The dual-control rule in force.
+    pub fn dual_control(&self) -> DualControl {
+        self.dual_control
     }
 
     /// The audit trail.

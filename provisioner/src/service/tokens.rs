@@ -3,12 +3,13 @@
 
 use super::{Provisioner, ServiceError, random_hex, token_change};
 use crate::api::{
-    IssuedToken, LostRequest, LostResponse, PersonInfo, QrFormat, TemporaryCode, TokenInfo, TokenListQuery,
+    Gated, IssuedToken, LostRequest, LostResponse, PersonInfo, QrFormat, TemporaryCode, TokenInfo, TokenListQuery,
 };
 use base64::Engine;
 use rampart_audit::AuditLog;
 use rampart_core::audit::Activity;
 use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp, otpauth_uri};
+use rampart_store::approvals::ResetAction;
 use rampart_store::temp_code::{TEMP_CODE_DIGITS, display_temp_code, temp_code_hash};
 use rampart_store::{
     IssueMode, IssueOutcome, TempCodeRecord, TokenQuery, TokenRecord, TokenState, TokenView, UserRecord,
@@ -20,9 +21,43 @@ use zeroize::Zeroizing;
 const HISTORY_LIMIT: u32 = 200;
 
 impl Provisioner {
+    /// Issues a token as [`Provisioner::issue`] does, except that with dual control on a
+    /// replacement waits for a second operator's approval: a reissue for a person who has a
+    /// live token, and a new token for a person whose earlier token ended (lost, revoked).
+    pub async fn issue_token(
+        &self,
+        actor: &str,
+        username: &str,
+        reissue: bool,
+        qr: Option<QrFormat>,
+    ) -> Result<Gated<IssuedToken>, ServiceError> {
+        if self.resets_need_approval() {
+            self.require_clock("issue a token")?;
+            let person = self.directory_person(username).await?;
+            if let Some(user) = self.store.user_by_id(&person.stable_id).await? {
+                let live = self.store.live_token_for_user(&user.id).await?.is_some();
+                let reason = if live {
+                    reissue.then_some("reissue")
+                } else if self.replaces_an_earlier_token(&user.id).await? {
+                    Some("new token after an earlier one ended")
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    let request = self
+                        .request_reset(actor, &user, ResetAction::Replacement, None, reason)
+                        .await?;
+                    return Ok(Gated::AwaitingApproval(Box::new(request)));
+                }
+            }
+        }
+        Ok(Gated::Done(self.issue(actor, username, reissue, qr).await?))
+    }
+
     /// Issues a token to the person named `username` in the directory. With `reissue` an
     /// existing token is revoked and replaced; without, an existing token is a conflict.
     /// Refused while the clock is off from the database's (its times start the token's life).
+    /// Not held back by dual control: the API calls [`Provisioner::issue_token`].
     pub async fn issue(
         &self,
         actor: &str,
@@ -232,8 +267,19 @@ impl Provisioner {
             Err(ServiceError::Conflict(_)) if request.temporary_code || request.replacement => None,
             Err(err) => return Err(err),
         };
+        if self.resets_need_approval()
+            && let Some(action) = ResetAction::for_lost(request.temporary_code, request.replacement)
+        {
+            let pending = self.request_reset(actor, &user, action, None, &request.reason).await?;
+            return Ok(LostResponse {
+                lost_token,
+                temporary_code: None,
+                replacement: None,
+                pending_approval: Some(pending),
+            });
+        }
         let temporary_code = if request.temporary_code {
-            Some(self.temporary_code(actor, &user.username).await?)
+            Some(self.issue_temporary_code(actor, &user.username).await?)
         } else {
             None
         };
@@ -246,14 +292,42 @@ impl Provisioner {
             lost_token,
             temporary_code,
             replacement,
+            pending_approval: None,
         })
     }
 
+    /// Issues a temporary one-time code for the person (replacing any unused earlier one); with
+    /// dual control on, asks for a second operator's approval instead. Refused while the clock
+    /// is off from the database's (the code's expiry would be wrong).
+    pub async fn temporary_code(&self, actor: &str, username: &str) -> Result<Gated<TemporaryCode>, ServiceError> {
+        self.require_clock("issue a temporary code")?;
+        if self.resets_need_approval() {
+            let user = self.known_person(username).await?;
+            let request = self
+                .request_reset(actor, &user, ResetAction::TemporaryCode, None, "")
+                .await?;
+            return Ok(Gated::AwaitingApproval(Box::new(request)));
+        }
+        Ok(Gated::Done(self.issue_temporary_code(actor, username).await?))
+    }
+
     /// Issues a temporary one-time code for the person (replacing any unused earlier one).
-    /// Refused while the clock is off from the database's (the code's expiry would be wrong).
-    pub async fn temporary_code(&self, actor: &str, username: &str) -> Result<TemporaryCode, ServiceError> {
+    async fn issue_temporary_code(&self, actor: &str, username: &str) -> Result<TemporaryCode, ServiceError> {
         self.require_clock("issue a temporary code")?;
         let user = self.known_person(username).await?;
+        let now = self.now();
+        let (code, record) = self.draw_temp_code(&user, actor, now)?;
+        self.store.insert_temp_code(&record).await?;
+        Ok(self.temp_code_shown(actor, &user, &code, &record, ""))
+    }
+
+    /// A fresh temporary code for `user` and the record the store keeps (its hash only).
+    pub(super) fn draw_temp_code(
+        &self,
+        user: &UserRecord,
+        actor: &str,
+        now: i64,
+    ) -> Result<(Zeroizing<String>, TempCodeRecord), ServiceError> {
         let mut code = Zeroizing::new(String::with_capacity(TEMP_CODE_DIGITS));
         let mut bytes = Zeroizing::new([0u8; TEMP_CODE_DIGITS * 2]);
         SystemRandom::new()
@@ -264,7 +338,6 @@ impl Provisioner {
             let value = u16::from_be_bytes([pair[0], pair[1]]) % 10;
             code.push(char::from(b'0' + u8::try_from(value).unwrap_or(0)));
         }
-        let now = self.now();
         let lifetime = i64::try_from(self.settings.temporary_code_lifetime_secs).unwrap_or(i64::MAX);
         let record = TempCodeRecord {
             id: random_hex(16)?,
@@ -274,7 +347,19 @@ impl Provisioner {
             expires_at: now.saturating_add(lifetime),
             created_by: actor.to_owned(),
         };
-        self.store.insert_temp_code(&record).await?;
+        Ok((code, record))
+    }
+
+    /// Logs and records a stored temporary code (never the code itself) and returns it as
+    /// shown to the operator, once.
+    pub(super) fn temp_code_shown(
+        &self,
+        actor: &str,
+        user: &UserRecord,
+        code: &str,
+        record: &TempCodeRecord,
+        detail: &str,
+    ) -> TemporaryCode {
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, expires_at = record.expires_at, "temporary code issued");
         token_change(
             &self.audit,
@@ -283,17 +368,24 @@ impl Provisioner {
             "temporary code issued",
             (&user.username, &user.id),
             None,
-            "",
+            detail,
         );
-        Ok(TemporaryCode {
-            code: display_temp_code(&code),
+        TemporaryCode {
+            code: display_temp_code(code),
             expires_at: record.expires_at,
-        })
+        }
     }
 
-    /// Clears the failure counter of the person's live token.
-    pub async fn unlock(&self, actor: &str, username: &str) -> Result<TokenInfo, ServiceError> {
+    /// Clears the failure counter of the person's live token; with dual control on, asks for a
+    /// second operator's approval instead (approving unlocks this token).
+    pub async fn unlock(&self, actor: &str, username: &str) -> Result<Gated<TokenInfo>, ServiceError> {
         let (user, view) = self.live_token(username).await?;
+        if self.resets_need_approval() {
+            let request = self
+                .request_reset(actor, &user, ResetAction::Unlock, Some(view.token.id.clone()), "")
+                .await?;
+            return Ok(Gated::AwaitingApproval(Box::new(request)));
+        }
         self.store.unlock_token(&view.token.id, actor, self.now()).await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token unlocked");
         token_change(
@@ -305,7 +397,7 @@ impl Provisioner {
             Some(&view.token.id),
             "",
         );
-        self.view_of(&user, &view.token.id).await
+        Ok(Gated::Done(self.view_of(&user, &view.token.id).await?))
     }
 
     /// Resynchronises the person's live token from two consecutive codes: finds the time step
