@@ -125,19 +125,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let clock = Clock::system();
     let password = random_password()?;
     let directory = Arc::new(LocalDirectory::new(store.clone())?);
-    // Two streams, as the services write them when run apart.
-    let audit_config = AuditConfig::default();
-    let open_audit = |service: &str| -> anyhow::Result<(AuditLog, AuditWriter, AuditSettings)> {
-        let settings = audit_config
+    // Two streams, as the services write them when run apart, anchored in the store.
+    let open_audit = async |service: &str| -> anyhow::Result<(AuditLog, AuditWriter, AuditSettings)> {
+        let settings = AuditConfig::default()
             .settings(&state, service)
             .context("the audit trail is on by default")?;
-        let (log, writer) = AuditLog::open(&settings, env!("CARGO_PKG_VERSION"))
+        let book = Arc::new(rampart_audit::anchor::StoreBook::new(store.clone()));
+        let (log, writer) = AuditLog::open_anchored(&settings, env!("CARGO_PKG_VERSION"), book)
+            .await
             .with_context(|| format!("cannot open the audit trail in {}", settings.dir.display()))?;
         Ok((log, writer, settings))
     };
-    let (gateway_audit, gateway_audit_writer, audit_settings) = open_audit("gateway")?;
+    let (gateway_audit, gateway_audit_writer, audit_settings) = open_audit("gateway").await?;
     let mut audit_writers = vec![gateway_audit_writer];
-    let (provisioner_audit, provisioner_audit_writer, _) = open_audit("provisioner")?;
+    let (provisioner_audit, provisioner_audit_writer, _) = open_audit("provisioner").await?;
     let provisioner = Provisioner::new(
         store.clone(),
         keys.clone(),
@@ -172,7 +173,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         let (flows_path, audit) = match gateway_audit.take() {
             Some(audit) => (flow_log.clone(), audit),
             None => {
-                let (audit, writer, _) = open_audit(&format!("gateway-{}", index + 1))?;
+                let (audit, writer, _) = open_audit(&format!("gateway-{}", index + 1)).await?;
                 audit_writers.push(writer);
                 (state.join(format!("flows-{}.jsonl", index + 1)), audit)
             }

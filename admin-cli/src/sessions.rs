@@ -2,7 +2,7 @@
 //! `--gateway-admin`), and ending one session or all of one person's sessions.
 
 use crate::client::{CliError, Client, Connection, exit, segment};
-use crate::view::{Output, Table, json};
+use crate::view::{Output, Table, json, say};
 use clap::{ArgGroup, Subcommand};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -52,7 +52,7 @@ pub async fn run(connection: &Connection, output: Output, command: SessionsComma
                         .delete_json(&format!("/v1/people/{}/sessions", segment(&user)))
                         .await?;
                     if result.ended.is_empty() && output == Output::Table {
-                        println!("{user} has no live session; nothing ended");
+                        say!("{user} has no live session; nothing ended");
                         return Ok(());
                     }
                     result
@@ -62,7 +62,7 @@ pub async fn run(connection: &Connection, output: Output, command: SessionsComma
             };
             match output {
                 Output::Json => json(&result)?,
-                Output::Table => println!("{}", kill_summary(&result)),
+                Output::Table => say!("{}", kill_summary(&result)),
             }
         }
     }

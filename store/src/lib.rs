@@ -1,6 +1,6 @@
 //! Rampart persistence behind traits per concern ([`PeopleStore`], [`TokenStore`],
-//! [`SessionStore`], [`TempCodeStore`], [`OperatorStore`], [`VmStore`], [`KeyStore`],
-//! [`GatewayStore`], [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
+//! [`SessionStore`], [`TempCodeStore`], [`ApprovalStore`], [`OperatorStore`], [`VmStore`], [`KeyStore`],
+//! [`GatewayStore`], [`AuditAnchorStore`], [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
 //! directory) is the embedded default and [`PgStore`] the scale-out backend; both run the same
 //! SQL and the same code (`ops/`), differing only where each backend's `dialect` says.
 //!
@@ -17,6 +17,8 @@
 //!   sealed blob, password hash or ticket hash.
 
 pub mod access;
+pub mod approvals;
+pub mod audit_anchors;
 pub mod clock;
 mod config;
 pub mod copy;
@@ -31,10 +33,13 @@ mod sqlite;
 pub mod temp_code;
 pub mod vms;
 
+pub use approvals::ResetRequest;
+pub use audit_anchors::{AuditAnchor, AuditStream};
 pub use config::{MASTER_KEY_FILE, MigrationReport, PASSWORD_ENV, StoreConfig, StoreTarget, URL_ENV, without_password};
 pub use error::StoreError;
 pub use model::{
-    EndedSession, GatewayNode, SessionRecord, StepOutcome, TokenRecord, TokenState, UserRecord, WrappedSealKey,
+    EndedSession, GatewayNode, Rotation, SessionRecord, StepOutcome, TicketMatch, TokenRecord, TokenState, UserRecord,
+    WrappedSealKey,
 };
 pub use postgres::{PgSettings, PgStore, parse_hosts};
 pub use provisioning::{
@@ -185,6 +190,24 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// ones: the caller checks `ended_at` and `expires_at`.
     async fn session_by_ticket_hash(&self, ticket_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
 
+    /// The session whose current ticket, or a ticket one of its resumes replaced, hashes to
+    /// `ticket_hash` (ended and expired ones included).
+    async fn session_for_ticket(&self, ticket_hash: &[u8]) -> Result<Option<TicketMatch>, StoreError>;
+
+    /// Replaces a live session's ticket hash `current` by `next` and records that it now lives
+    /// on `gateway_id`, in one conditional statement (a compare-and-swap on `current`): of
+    /// several resumes presenting the same ticket at once, on any gateways, at most one gets
+    /// [`Rotation::Rotated`]. `current` is kept among the replaced tickets in the same
+    /// transaction.
+    async fn rotate_ticket(
+        &self,
+        session_id: &str,
+        current: &[u8],
+        next: &[u8],
+        gateway_id: &str,
+        now: i64,
+    ) -> Result<Rotation, StoreError>;
+
     /// Ends a session with `reason`, at the next position of the feed of session ends. Ending an
     /// ended session keeps the first time, reason and position; an unknown id is
     /// [`StoreError::NotFound`].
@@ -230,6 +253,58 @@ pub trait TempCodeStore: Send + Sync + std::fmt::Debug {
     /// against the person's live codes, which are spent after
     /// [`MAX_TEMP_CODE_FAILURES`](crate::temp_code::MAX_TEMP_CODE_FAILURES) wrong tries.
     async fn consume_temp_code(&self, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError>;
+}
+
+/// Token resets under dual control: requests one operator makes and a second approves or
+/// denies before they expire. Approving, denying and collecting are each one conditional
+/// update in one transaction with what they carry out, so of two operators acting on one
+/// request at once (from any host) exactly one succeeds; a refusal changes nothing.
+#[async_trait::async_trait]
+pub trait ApprovalStore: Send + Sync + std::fmt::Debug {
+    /// Stores a pending request and records `reset_requested` by its requester (`username`
+    /// is ignored). An unknown person is [`StoreError::NotFound`], an existing id
+    /// [`StoreError::Conflict`].
+    async fn request_reset(&self, request: &ResetRequest) -> Result<(), StoreError>;
+
+    /// The request with id `id`, in any state.
+    async fn reset_request(&self, id: &str) -> Result<Option<ResetRequest>, StoreError>;
+
+    /// Requests still open (pending or approved, not expired) at `open_at`, or every request
+    /// when `None`; newest first, at most `limit`.
+    async fn reset_requests(&self, open_at: Option<i64>, limit: u32) -> Result<Vec<ResetRequest>, StoreError>;
+
+    /// Approves a pending request before it expires, unless `approver` made it, and records
+    /// `reset_approved`. An unlock is carried out in the same transaction (the request is then
+    /// done; a token that is no longer live refuses it and the request stays pending); a
+    /// request whose result holds a secret may then be collected until `collect_by`.
+    async fn approve_reset(
+        &self,
+        id: &str,
+        approver: &str,
+        now: i64,
+        collect_by: i64,
+    ) -> Result<Result<ResetRequest, approvals::ApprovalRefusal>, StoreError>;
+
+    /// Denies a request not yet carried out (its requester withdraws it this way) and records
+    /// `reset_denied` with `reason`.
+    async fn deny_reset(
+        &self,
+        id: &str,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Result<ResetRequest, approvals::ApprovalRefusal>, StoreError>;
+
+    /// Collects an approved request: only its requester, once, before it expires. Marks it
+    /// done and stores `grant` (temporary code, replacement token) with their events and
+    /// `reset_collected`, in one transaction.
+    async fn collect_reset(
+        &self,
+        id: &str,
+        requester: &str,
+        grant: &approvals::ResetGrant,
+        now: i64,
+    ) -> Result<Result<approvals::CollectedReset, approvals::ApprovalRefusal>, StoreError>;
 }
 
 /// Operators of the provisioner and gateway admin APIs, known by the hash of their API key.
@@ -329,6 +404,32 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     async fn retire_seal_key(&self, id: u32) -> Result<(), StoreError>;
 }
 
+/// The audit trail anchored outside its files: the streams writers opened and every signed
+/// checkpoint's head, so records cut off a stream's end, or a stream deleted whole, are told
+/// from a trail that simply ended. A stream is named by its checkpoint key's id and its name.
+#[async_trait::async_trait]
+pub trait AuditAnchorStore: Send + Sync + std::fmt::Debug {
+    /// Registers a stream as its writer opens it (or notes that it opened again) and returns
+    /// the newest head anchored for it, for the writer to compare its files with.
+    async fn open_audit_stream(
+        &self,
+        key_id: &str,
+        stream: &str,
+        service: &str,
+        now: i64,
+    ) -> Result<Option<AuditAnchor>, StoreError>;
+
+    /// Records a checkpoint's head. Recording the same head again changes nothing; another
+    /// hash under a number already anchored is [`StoreError::Conflict`].
+    async fn anchor_audit_head(&self, anchor: &AuditAnchor) -> Result<(), StoreError>;
+
+    /// Every stream ever opened, with its newest head, by key id and name.
+    async fn audit_streams(&self) -> Result<Vec<AuditStream>, StoreError>;
+
+    /// Every head anchored for one stream, lowest number first.
+    async fn audit_anchors(&self, key_id: &str, stream: &str) -> Result<Vec<AuditAnchor>, StoreError>;
+}
+
 /// The database itself: whether it answers, and its clock.
 #[async_trait::async_trait]
 pub trait StoreHealth: Send + Sync + std::fmt::Debug {
@@ -347,8 +448,8 @@ pub trait StoreHealth: Send + Sync + std::fmt::Debug {
 /// from the concern traits, which must be in scope to call them.
 pub mod prelude {
     pub use crate::{
-        GatewayStore, KeyStore, OperatorStore, PeopleStore, SessionStore, Store, StoreHealth, TempCodeStore,
-        TokenStore, VmStore,
+        ApprovalStore, AuditAnchorStore, GatewayStore, KeyStore, OperatorStore, PeopleStore, SessionStore, Store,
+        StoreHealth, TempCodeStore, TokenStore, VmStore,
     };
 }
 
@@ -376,10 +477,12 @@ pub trait Store:
     + TokenStore
     + SessionStore
     + TempCodeStore
+    + ApprovalStore
     + OperatorStore
     + VmStore
     + KeyStore
     + GatewayStore
+    + AuditAnchorStore
     + StoreHealth
 {
 }
@@ -389,10 +492,12 @@ impl<T> Store for T where
         + TokenStore
         + SessionStore
         + TempCodeStore
+        + ApprovalStore
         + OperatorStore
         + VmStore
         + KeyStore
         + GatewayStore
+        + AuditAnchorStore
         + StoreHealth
 {
 }

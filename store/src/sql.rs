@@ -89,17 +89,17 @@ UPDATE tokens SET failures = failures + 1, updated_at = $2 WHERE id = $1 RETURNI
 
 /// `$1` id, `$2` ticket hash, `$3` user id, `$4` username, `$5` groups (JSON), `$6` source,
 /// `$7` created at, `$8` expires at, `$9` ended at, `$10` end reason, `$11` token id,
-/// `$12` last seen.
+/// `$12` last seen, `$13` gateway id, `$14` client key.
 pub(crate) const INSERT_SESSION: &str = "\
 INSERT INTO sessions (id, ticket_hash, user_id, username, group_names, source, created_at, \
-expires_at, ended_at, end_reason, token_id, last_seen_at, gateway_id) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+expires_at, ended_at, end_reason, token_id, last_seen_at, gateway_id, client_key) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// The columns a [`crate::SessionRecord`] is decoded from.
 macro_rules! session_columns {
     () => {
         "id, ticket_hash, user_id, username, group_names, source, created_at, expires_at, ended_at, end_reason, \
-         token_id, last_seen_at, gateway_id"
+         token_id, last_seen_at, gateway_id, client_key"
     };
 }
 
@@ -109,6 +109,25 @@ pub(crate) const MOVE_SESSION: &str = "UPDATE sessions SET gateway_id = $2 WHERE
 /// `$1` ticket hash.
 pub(crate) const SESSION_BY_TICKET_HASH: &str =
     concat!("SELECT ", session_columns!(), " FROM sessions WHERE ticket_hash = $1");
+
+/// The session one of whose resumes replaced the ticket hashing to `$1`.
+pub(crate) const SESSION_BY_REPLACED_TICKET_HASH: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE id = (SELECT session_id FROM replaced_tickets WHERE hash = $1)"
+);
+
+/// A resume's ticket rotation, as a compare-and-swap on the current ticket's hash: PostgreSQL
+/// re-checks the condition on the locked row, so of two resumes presenting one ticket only the
+/// first changes it. `$1` id, `$2` presented ticket hash, `$3` new ticket hash, `$4` gateway id,
+/// `$5` now.
+pub(crate) const ROTATE_TICKET: &str = "\
+UPDATE sessions SET ticket_hash = $3, gateway_id = $4 \
+WHERE id = $1 AND ticket_hash = $2 AND ended_at IS NULL AND expires_at > $5";
+
+/// Keeps a ticket the rotation replaced. `$1` its hash, `$2` session id, `$3` now.
+pub(crate) const INSERT_REPLACED_TICKET: &str =
+    "INSERT INTO replaced_tickets (hash, session_id, replaced_at) VALUES ($1, $2, $3)";
 
 /// Live sessions of a user, oldest first (insertion order breaks ties within a second).
 /// `$1` user id, `$2` now.
@@ -145,10 +164,12 @@ pub(crate) const END_USER_SESSIONS: &str = "\
 UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4 \
 WHERE user_id = $1 AND ended_at IS NULL RETURNING id";
 
-/// Ends every live session opened with a token. `$1` token id, `$2` now, `$3` reason, `$4` feed
-/// position.
+/// Ends every live session of a token's owner: those the token opened and those opened with a
+/// temporary code or another token meanwhile, since the person's second factor is what changed.
+/// `$1` token id, `$2` now, `$3` reason, `$4` feed position.
 pub(crate) const END_TOKEN_SESSIONS: &str = "\
-UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4 WHERE token_id = $1 AND ended_at IS NULL";
+UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4 \
+WHERE user_id = (SELECT user_id FROM tokens WHERE id = $1) AND ended_at IS NULL";
 
 /// Sessions whose end has a feed position after `$1`, with why, in feed order.
 pub(crate) const SESSIONS_ENDED_AFTER: &str = "\
@@ -173,5 +194,7 @@ pub(crate) const TOKEN_STATE: &str = "SELECT state FROM tokens WHERE id = $1";
 pub(crate) const PING: &str = "SELECT 1";
 
 // Declared after the macros above, which it uses.
+mod approvals;
 mod provisioning;
+pub(crate) use approvals::*;
 pub(crate) use provisioning::*;

@@ -251,8 +251,13 @@ async fn sessions_per_user_end_with_their_token_and_feed_the_ended_list(backend:
     let touched = store.session_by_ticket_hash(&[0x01; 32]).await.unwrap().unwrap();
     assert_eq!(touched.last_seen_at, Some(NOW + 30), "never moves backwards");
 
-    // Revoking the token ends the sessions it opened, in the same change; not the one opened
-    // with a temporary code.
+    // Revoking the token ends every session of its owner in the same change: those it opened,
+    // the one opened with a temporary code (which used to outlive the revocation) and the
+    // expired one not yet ended; another person's session stays.
+    let mut someone_else = session("s9", &[0x09; 32]);
+    someone_else.user_id = "u2".to_owned();
+    user_with_token(&*store, "u2", "t2").await;
+    store.create_session(&someone_else).await.unwrap();
     let start = store.session_end_seq().await.unwrap();
     store
         .end_token("t1", TokenState::Revoked, "helpdesk", "left the bank", NOW + 40)
@@ -261,16 +266,32 @@ async fn sessions_per_user_end_with_their_token_and_feed_the_ended_list(backend:
     let ended = store.sessions_ended_after(start).await.unwrap();
     assert_eq!(
         feed(&ended),
-        [("s1", "token_revoked"), ("s2", "token_revoked")],
+        [
+            ("s1", "token_revoked"),
+            ("s2", "token_revoked"),
+            ("s3", "token_revoked"),
+            ("s4", "token_revoked")
+        ],
         "{ended:?}"
     );
-    assert_eq!(ended[0].seq, ended[1].seq, "ended together, at one position");
-    let cursor = ended[1].seq;
+    assert!(
+        ended.iter().all(|e| e.seq == ended[0].seq),
+        "ended together, at one position"
+    );
+    let cursor = ended[0].seq;
     assert_eq!(store.session_end_seq().await.unwrap(), cursor);
     assert!(store.sessions_ended_after(cursor).await.unwrap().is_empty());
 
+    let mut later = session("s5", &[0x05; 32]);
+    later.created_at = NOW + 45;
+    let mut later_expired = session("s6", &[0x06; 32]);
+    later_expired.created_at = NOW + 46;
+    later_expired.expires_at = NOW + 47;
+    for s in [&later, &later_expired] {
+        store.create_session(s).await.unwrap();
+    }
     let ids = store.end_user_sessions("u1", "admin_kill", NOW + 50).await.unwrap();
-    assert_eq!(ids, ["s3", "s4"], "every session not yet ended, expired or not");
+    assert_eq!(ids, ["s5", "s6"], "every session not yet ended, expired or not");
     assert!(
         store
             .end_user_sessions("u1", "admin_kill", NOW + 60)
@@ -278,14 +299,16 @@ async fn sessions_per_user_end_with_their_token_and_feed_the_ended_list(backend:
             .unwrap()
             .is_empty()
     );
-    let s3 = store.session_by_ticket_hash(&[0x03; 32]).await.unwrap().unwrap();
-    assert_eq!(s3.end_reason.as_deref(), Some("admin_kill"));
+    let s5 = store.session_by_ticket_hash(&[0x05; 32]).await.unwrap().unwrap();
+    assert_eq!(s5.end_reason.as_deref(), Some("admin_kill"));
     let ended = store.sessions_ended_after(cursor).await.unwrap();
-    assert_eq!(feed(&ended), [("s3", "admin_kill"), ("s4", "admin_kill")]);
+    assert_eq!(feed(&ended), [("s5", "admin_kill"), ("s6", "admin_kill")]);
     assert!(ended[0].seq > cursor);
     // Ending an ended session again keeps its place in the feed: it is not fed twice.
-    store.end_session("s3", "logout", NOW + 70).await.unwrap();
+    store.end_session("s5", "logout", NOW + 70).await.unwrap();
     assert!(store.sessions_ended_after(ended[1].seq).await.unwrap().is_empty());
+    let other = store.session_by_ticket_hash(&[0x09; 32]).await.unwrap().unwrap();
+    assert_eq!(other.ended_at, None, "another person's session is not touched");
 }
 
 /// (id, reason) of each entry of the feed of session ends.

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use quinn::RecvStream;
-use rampart_client::{ClientError, GatewayClient};
+use rampart_client::{ClientError, GatewayClient, ResumeCredential};
 use rampart_core::ErrorCode;
 use rampart_core::secret::Sensitive;
 use rampart_store::prelude::*;
@@ -53,10 +53,10 @@ async fn closed_because(client: &GatewayClient) -> String {
     }
 }
 
-/// The refusal of a resume with `ticket` on a new connection.
-async fn resume_refusal(gw: &GatewayProc, ticket: &Sensitive<String>) -> ErrorCode {
+/// The refusal of a resume with `credential` (ticket and key) on a new connection.
+async fn resume_refusal(gw: &GatewayProc, credential: &ResumeCredential) -> ErrorCode {
     let client = GatewayClient::connect(&gw.addr, &gw.ca_pem).await.unwrap();
-    let result = client.resume(ticket).await;
+    let result = client.resume(&mut credential.clone()).await;
     client.close().await;
     match result {
         Err(ClientError::Refused { code, .. }) => code,
@@ -92,7 +92,7 @@ async fn operator_kill_cuts_a_live_flow_at_once_and_the_ticket_no_longer_resumes
     let helpdesk = gw.operator("desk-1", "helpdesk").await;
     let auditor = gw.operator("audit-1", "auditor").await;
     let (client, grant) = login_person(gw, &ALICE, &secret, 0).await;
-    let ticket = grant.ticket.clone().expect("a login grants a ticket");
+    let ticket = client.credential().expect("a login grants a ticket");
     let data = random_bytes(1500);
     let (_send, mut recv) = open_flow(&client, "app", &data).await;
 
@@ -154,7 +154,7 @@ async fn operator_kill_cuts_a_live_flow_at_once_and_the_ticket_no_longer_resumes
             .await,
     );
     assert_eq!(killed["ended"], serde_json::json!([later_grant.session_id]));
-    let later_ticket = later_grant.ticket.clone().unwrap();
+    let later_ticket = later.credential().unwrap();
     assert_eq!(resume_refusal(gw, &later_ticket).await, ErrorCode::SessionExpired);
     assert!(!gw.log().contains(&secret), "the seed reached the gateway log");
 }
@@ -166,7 +166,7 @@ async fn revoked_token_cuts_a_live_flow_within_the_session_check_interval() {
     let secret = gw.enrol(ALICE.uuid, ALICE.uid).await;
     let auditor = gw.operator("audit-1", "auditor").await;
     let (client, grant) = login_person(gw, &ALICE, &secret, 0).await;
-    let ticket = grant.ticket.clone().expect("a login grants a ticket");
+    let ticket = client.credential().expect("a login grants a ticket");
     let (_send, mut recv) = open_flow(&client, "app", b"before the revocation").await;
     assert_eq!(listed(gw, &auditor, None).await, [grant.session_id.as_str()]);
 
@@ -218,7 +218,7 @@ async fn dropped_connection_resumes_the_same_session_without_a_new_code() {
     let secret = gw.enrol(ALICE.uuid, ALICE.uid).await;
     let auditor = gw.operator("audit-1", "auditor").await;
     let (client, grant) = login_person(gw, &ALICE, &secret, 0).await;
-    let ticket = grant.ticket.clone().expect("a login grants a ticket");
+    let ticket = client.credential().expect("a login grants a ticket");
     let (send, recv) = open_flow(&client, "app", b"on the first network").await;
 
     // The laptop changes networks: the connection and its endpoint are gone, no logout.
@@ -226,10 +226,15 @@ async fn dropped_connection_resumes_the_same_session_without_a_new_code() {
     drop(client);
 
     let again = GatewayClient::connect(&gw.addr, &gw.ca_pem).await.unwrap();
-    let resumed = again.resume(&ticket).await.expect("the ticket resumes the session");
+    let mut ticket = ticket;
+    let spent = ticket.ticket.clone();
+    let resumed = again.resume(&mut ticket).await.expect("the ticket resumes the session");
     assert_eq!(resumed.session_id, grant.session_id, "the same session goes on");
     assert_eq!(resumed.user, "alice");
-    assert!(resumed.ticket.is_none(), "a resume hands out no new ticket");
+    assert!(
+        resumed.ticket.as_ref().is_some_and(|t| *t != spent) && ticket.ticket != spent,
+        "a resume hands out the next ticket"
+    );
     let names: Vec<_> = resumed.resources.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["app"]);
     let data = random_bytes(4096);
@@ -287,7 +292,7 @@ async fn a_login_beyond_the_per_person_limit_ends_the_oldest_session_and_logout_
     let mut expected = vec![second_grant.session_id.clone(), third_grant.session_id.clone()];
     expected.sort();
     assert_eq!(live, expected);
-    let first_ticket = first_grant.ticket.clone().unwrap();
+    let first_ticket = first.credential().unwrap();
     assert_eq!(resume_refusal(gw, &first_ticket).await, ErrorCode::SessionExpired);
 
     // A logout ends that session only; its ticket no longer resumes.
@@ -296,7 +301,7 @@ async fn a_login_beyond_the_per_person_limit_ends_the_oldest_session_and_logout_
         listed(gw, &auditor, Some("alice")).await,
         [third_grant.session_id.as_str()]
     );
-    let second_ticket = second_grant.ticket.clone().unwrap();
+    let second_ticket = second.credential().unwrap();
     assert_eq!(resume_refusal(gw, &second_ticket).await, ErrorCode::SessionExpired);
     assert_eq!(
         open_refusal(&second, "app").await,
@@ -327,8 +332,8 @@ async fn directory_recheck_ends_sessions_of_disabled_people_and_of_people_who_lo
     let gw = &lab.gw;
     let alice_secret = gw.enrol(ALICE.uuid, ALICE.uid).await;
     let bob_secret = gw.enrol(BOB.uuid, BOB.uid).await;
-    let (alice, alice_grant) = login_person(gw, &ALICE, &alice_secret, 0).await;
-    let (bob, bob_grant) = login_person(gw, &BOB, &bob_secret, 0).await;
+    let (alice, _) = login_person(gw, &ALICE, &alice_secret, 0).await;
+    let (bob, _) = login_person(gw, &BOB, &bob_secret, 0).await;
     let (_a_send, mut alice_recv) = open_flow(&alice, "app", b"alice at work").await;
     let (mut bob_send, mut bob_recv) = open_flow(&bob, "payments", b"bob at work").await;
     assert_eq!(open_refusal(&bob, "app").await, ErrorCode::Forbidden);
@@ -365,8 +370,8 @@ async fn directory_recheck_ends_sessions_of_disabled_people_and_of_people_who_lo
     let bob_why = closed_because(&bob).await;
     assert!(bob_why.contains("groups_changed"), "bob is told why: {bob_why}");
 
-    for grant in [&alice_grant, &bob_grant] {
-        let ticket = grant.ticket.clone().unwrap();
+    for client in [&alice, &bob] {
+        let ticket = client.credential().unwrap();
         assert_eq!(resume_refusal(gw, &ticket).await, ErrorCode::SessionExpired);
     }
 }

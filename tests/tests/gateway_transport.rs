@@ -371,6 +371,7 @@ async fn an_unauthenticated_peer_gets_a_small_budget_until_it_logs_in() {
         username: "alice".into(),
         password: Sensitive::new(ALICE.password.into()),
         otp: Sensitive::new(oathtool_code(&secret, now())),
+        client_key: None,
     };
     write_frame(&mut send, &login).await.unwrap();
     let granted = read_frame::<ServerMessage, _>(&mut recv).await.unwrap();
@@ -844,6 +845,7 @@ async fn login_storm_is_told_to_retry_while_a_bulk_tunnel_keeps_flowing() {
                 username: uid,
                 password: Sensitive::new(pw),
                 otp: Sensitive::new("123456".into()),
+                client_key: None,
             };
             let sent_at = Instant::now();
             if let Err(e) = write_frame(&mut send, &login).await {

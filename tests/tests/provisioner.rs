@@ -244,7 +244,9 @@ async fn revoke_lost_with_temporary_code_lockout_unlock_and_resync_through_the_a
     let (status, unlocked) = org.post(&path("bob", "unlock"), json!({})).await;
     assert_eq!((status, unlocked["locked"].as_bool()), (200, Some(false)), "{unlocked}");
     // The refusals since `good` waited out delays too.
-    org.login("bob", BOB.password, &oathtool_code(&bob_secret, now())).await.unwrap();
+    org.login("bob", BOB.password, &oathtool_code(&bob_secret, now()))
+        .await
+        .unwrap();
 
     // Resync: bob's phone runs five minutes fast; two consecutive codes bring the token in line.
     let skew = 300;

@@ -3,6 +3,8 @@
 //! so SQLite and PostgreSQL run the same SQL text and the same Rust, and the few places where
 //! they differ are named in that one module.
 
+mod approvals;
+mod audit_anchors;
 mod gateways;
 mod history;
 mod issue;
@@ -24,9 +26,9 @@ pub(super) use super::dialect;
 use super::dialect::{Db, Pool};
 use crate::{
     AllocationRequest, EndedSession, GatewayNode, GatewayStore, IssueOutcome, KeyStore, OperatorRecord, OperatorStore,
-    PeopleStore, PoolCounts, PoolRecord, SealedSeed, SessionRecord, SessionStore, StepOutcome, StoreError, StoreHealth,
-    TempCodeRecord, TempCodeStore, TokenEvent, TokenIssue, TokenQuery, TokenRecord, TokenState, TokenStore, TokenView,
-    UserRecord, VmChange, VmEvent, VmRecord, VmState, VmStore, WrappedSealKey, sql,
+    PeopleStore, PoolCounts, PoolRecord, Rotation, SealedSeed, SessionRecord, SessionStore, StepOutcome, StoreError,
+    StoreHealth, TempCodeRecord, TempCodeStore, TicketMatch, TokenEvent, TokenIssue, TokenQuery, TokenRecord,
+    TokenState, TokenStore, TokenView, UserRecord, VmChange, VmEvent, VmRecord, VmState, VmStore, WrappedSealKey, sql,
 };
 
 #[async_trait::async_trait]
@@ -230,6 +232,26 @@ impl SessionStore for Backend {
             .await
     }
 
+    async fn session_for_ticket(&self, ticket_hash: &[u8]) -> Result<Option<TicketMatch>, StoreError> {
+        self.bounded(async move { sessions::for_ticket(&self.pool(), ticket_hash).await })
+            .await
+    }
+
+    async fn rotate_ticket(
+        &self,
+        session_id: &str,
+        current: &[u8],
+        next: &[u8],
+        gateway_id: &str,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            sessions::rotate_ticket(&self.pool(), session_id, current, next, gateway_id, now).await
+        })
+        .await
+    }
+
     async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
         self.bounded(async move {
             let _writer = self.write_gate().await;
@@ -288,6 +310,63 @@ impl TempCodeStore for Backend {
         self.bounded(async move {
             let _writer = self.write_gate().await;
             temp_codes::consume(&self.pool(), user_id, code_hash, now).await
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ApprovalStore for Backend {
+    async fn request_reset(&self, request: &crate::ResetRequest) -> Result<(), StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            approvals::insert(&self.pool(), request).await
+        })
+        .await
+    }
+
+    async fn reset_request(&self, id: &str) -> Result<Option<crate::ResetRequest>, StoreError> {
+        self.bounded(async move { approvals::by_id(&self.pool(), id).await })
+            .await
+    }
+
+    async fn reset_requests(&self, open_at: Option<i64>, limit: u32) -> Result<Vec<crate::ResetRequest>, StoreError> {
+        self.bounded(async move { approvals::list(&self.pool(), open_at, limit).await })
+            .await
+    }
+
+    async fn approve_reset(
+        &self,
+        id: &str,
+        approver: &str,
+        now: i64,
+        collect_by: i64,
+    ) -> approvals::Decided<crate::ResetRequest> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            approvals::approve(&self.pool(), id, approver, now, collect_by).await
+        })
+        .await
+    }
+
+    async fn deny_reset(&self, id: &str, by: &str, reason: &str, now: i64) -> approvals::Decided<crate::ResetRequest> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            approvals::deny(&self.pool(), id, by, reason, now).await
+        })
+        .await
+    }
+
+    async fn collect_reset(
+        &self,
+        id: &str,
+        requester: &str,
+        grant: &crate::approvals::ResetGrant,
+        now: i64,
+    ) -> approvals::Decided<crate::approvals::CollectedReset> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            approvals::collect(&self.pool(), id, requester, grant, now).await
         })
         .await
     }

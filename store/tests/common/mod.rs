@@ -140,5 +140,6 @@ pub fn session(id: &str, ticket_hash: &[u8]) -> SessionRecord {
         token_id: None,
         last_seen_at: None,
         gateway_id: None,
+        client_key: Some(vec![0x07; 32]),
     }
 }
