@@ -177,7 +177,7 @@ async fn hello(connection: &quinn::Connection) -> (quinn::SendStream, quinn::Rec
         .expect("no Welcome in time")
         .unwrap();
     assert!(
-        matches!(welcome, Some(ServerMessage::Welcome { version: 1, .. })),
+        matches!(welcome, Some(ServerMessage::Welcome { version, .. }) if version == rampart_core::PROTOCOL_VERSION),
         "{welcome:?}"
     );
     (send, recv)
