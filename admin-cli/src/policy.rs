@@ -77,10 +77,7 @@ pub async fn run(connection: &Connection, output: Output, command: PolicyCommand
             })?;
             match output {
                 Output::Json => json(&status)?,
-                Output::Table => {
-                    println!("Policy reloaded.");
-                    print!("{}", render_status(&status, &tz));
-                }
+                Output::Table => print!("{}", render_reload(&status, &tz)),
             }
         }
     }
@@ -237,6 +234,16 @@ pub fn render_status(status: &PolicyStatus, tz: &TimeZone) -> String {
     rampart_core::text::printable_lines(&out)
 }
 
+/// A reload's answer: whether the file took effect now or already was the policy in force.
+pub fn render_reload(status: &PolicyStatus, tz: &TimeZone) -> String {
+    let headline = if status.reloaded == Some(false) {
+        "Policy unchanged: the file is the policy in force.\n"
+    } else {
+        "Policy reloaded.\n"
+    };
+    format!("{headline}{}", render_status(status, tz))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -382,6 +389,7 @@ mod tests {
             resources: 3,
             rules: 7,
             rejected: vec!["line 4: unknown group \"finanse\"".into()],
+            reloaded: None,
         };
         let text = render_status(&status, &cet());
         assert!(text.contains("Policy file  /etc/rampart/policy.toml"), "{text}");
@@ -389,5 +397,26 @@ mod tests {
         assert!(text.contains("Rules        7"), "{text}");
         assert!(text.contains("refused"), "{text}");
         assert!(text.contains("  - line 4: unknown group"), "{text}");
+    }
+
+    #[test]
+    fn reload_says_whether_anything_changed() {
+        let mut status = PolicyStatus {
+            path: "/etc/rampart/policy.toml".into(),
+            sha256: "ab12".into(),
+            loaded_at: 1_795_419_000,
+            resources: 3,
+            rules: 7,
+            rejected: Vec::new(),
+            reloaded: Some(true),
+        };
+        assert!(render_reload(&status, &cet()).starts_with("Policy reloaded.\n"));
+        status.reloaded = Some(false);
+        let text = render_reload(&status, &cet());
+        assert!(
+            text.starts_with("Policy unchanged: the file is the policy in force.\n"),
+            "{text}"
+        );
+        assert!(!text.contains("reloaded"), "{text}");
     }
 }

@@ -203,7 +203,10 @@ impl AdminBackend for GatewayAdmin {
     async fn reload_policy(&self) -> Result<PolicyStatus, AdminError> {
         let shared = &self.shared;
         match shared.policy.reload(true, shared.clock.now(), &shared.metrics).await {
-            Ok(_) => Ok(shared.policy.status()),
+            Ok(changed) => Ok(PolicyStatus {
+                reloaded: Some(changed),
+                ..shared.policy.status()
+            }),
             Err(problems) => Err(AdminError::Invalid(problems.join("; "))),
         }
     }

@@ -99,11 +99,13 @@ impl PolicyHolder {
             resources: loaded.policy.resources().count(),
             rules: loaded.policy.rule_count(),
             rejected,
+            reloaded: None,
         }
     }
 
     /// Reloads the file if its content differs from the policy in force (and from the last
-    /// rejected content, unless `force`). `Ok(true)` when a new policy took effect.
+    /// rejected content, unless `force`). `Ok(true)` when a new policy took effect, `Ok(false)`
+    /// when the file is the policy in force (a refused edit's problems are then forgotten).
     pub async fn reload(&self, force: bool, now: i64, metrics: &Metrics) -> Result<bool, Vec<String>> {
         let Some(path) = self.path.clone() else {
             return Err(vec!["this gateway's policy was not loaded from a file".into()]);
@@ -122,6 +124,15 @@ impl PolicyHolder {
         };
         let sha256 = sha256_hex(&text);
         if sha256 == self.loaded().sha256 {
+            // The file is the policy in force again (an edit undone): a refused edit's
+            // problems no longer describe it.
+            let undone = self.rejected.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if undone.is_some() {
+                tracing::info!(
+                    target: "rampart::policy", path = %path.display(), sha256 = %sha256,
+                    "policy file is the policy in force again; the refused edit is forgotten"
+                );
+            }
             return Ok(false);
         }
         let known_bad = self

@@ -238,6 +238,123 @@ async fn sighup_and_the_reload_command_apply_edits_and_report_every_problem() {
     client.close().await;
 }
 
+/// A typo in [`ALLOW`]: `alow_groups` for `allow_groups`.
+fn typo(policy: &str) -> String {
+    policy.replacen("allow_groups", "alow_groups", 1)
+}
+
+/// `rampart policy status` as a person reads it, and its JSON.
+async fn status_text_and_json(gw: &GatewayProc, key: &str) -> (String, Value) {
+    let out = gw.cli(key, &["policy", "status"]).await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    (text, json_of(&gw.cli(key, &["-o", "json", "policy", "status"]).await))
+}
+
+/// Asserts the status shows the typo refused and `in_force` still in force.
+async fn assert_typo_refused(gw: &GatewayProc, key: &str, in_force: &str) {
+    let (text, status) = status_text_and_json(gw, key).await;
+    assert!(text.contains("changed but refused"), "{text}");
+    assert!(text.contains("alow_groups"), "{text}");
+    assert_eq!(
+        status["sha256"],
+        sha256_hex(in_force),
+        "the policy in force is unchanged"
+    );
+    let rejected: Vec<String> = serde_json::from_value(status["rejected"].clone()).unwrap();
+    assert!(rejected.iter().any(|p| p.contains("alow_groups")), "{rejected:?}");
+}
+
+/// Asserts the status (CLI and `GET /v1/policy`) shows `in_force` and no refused edit.
+async fn assert_status_clean(gw: &GatewayProc, key: &str, in_force: &str) {
+    let (text, status) = status_text_and_json(gw, key).await;
+    assert!(!text.contains("refused"), "{text}");
+    assert_eq!(status["sha256"], sha256_hex(in_force));
+    assert_eq!(status["rejected"], serde_json::json!([]));
+    let api = policy_status(gw, key).await;
+    assert_eq!(api["rejected"], serde_json::json!([]), "{api}");
+    assert_eq!(api["sha256"], sha256_hex(in_force));
+}
+
+#[tokio::test]
+async fn an_undone_typo_noticed_by_the_file_watch_leaves_no_refused_edit_behind() {
+    let lab = LdapLab::start(ALLOW, "policy_check_secs = 1").await;
+    let gw = &lab.gw;
+    let allow = lab.policy(ALLOW);
+    let admin = gw.operator("admin-1", "admin").await;
+
+    gw.write_policy(&typo(&allow));
+    gw.wait_log(
+        "policy edit rejected; the previous policy stays in force",
+        1,
+        Duration::from_secs(5),
+    );
+    assert_typo_refused(gw, &admin, &allow).await;
+
+    // The original back: the watch sees the file is the policy in force; nothing refused is left.
+    gw.write_policy(&allow);
+    gw.wait_log(
+        "policy file is the policy in force again; the refused edit is forgotten",
+        1,
+        Duration::from_secs(5),
+    );
+    assert_status_clean(gw, &admin, &allow).await;
+    assert!(reloads(gw).is_empty(), "nothing was reloaded: {:?}", reloads(gw));
+
+    // And a reload now says so.
+    let out = gw.cli(&admin, &["policy", "reload"]).await;
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("Policy unchanged: the file is the policy in force."),
+        "{text}"
+    );
+    assert!(!text.contains("reloaded") && !text.contains("refused"), "{text}");
+}
+
+#[tokio::test]
+async fn an_undone_typo_then_reload_says_unchanged_and_clears_the_refused_edit() {
+    // The file is not watched in this test's time: only operators reload it.
+    let lab = LdapLab::start(ALLOW, "policy_check_secs = 3600").await;
+    let gw = &lab.gw;
+    let (allow, deny) = (lab.policy(ALLOW), lab.policy(DENY));
+    let admin = gw.operator("admin-1", "admin").await;
+
+    gw.write_policy(&typo(&allow));
+    let out = gw.cli(&admin, &["policy", "reload"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(output_text(&out).contains("alow_groups"), "{}", output_text(&out));
+    assert_typo_refused(gw, &admin, &allow).await;
+
+    // The original back and an operator's reload: nothing to load, and nothing refused left.
+    gw.write_policy(&allow);
+    let out = gw.cli(&admin, &["policy", "reload"]).await;
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("Policy unchanged: the file is the policy in force."),
+        "{text}"
+    );
+    assert!(!text.contains("reloaded") && !text.contains("refused"), "{text}");
+    assert_status_clean(gw, &admin, &allow).await;
+    assert!(reloads(gw).is_empty(), "nothing was reloaded: {:?}", reloads(gw));
+
+    // A real edit is reported as reloaded, once; the same file again as unchanged.
+    gw.write_policy(&deny);
+    let reload = json_of(&gw.cli(&admin, &["-o", "json", "policy", "reload"]).await);
+    assert_eq!(reload["reloaded"], true, "{reload}");
+    assert_eq!(reload["sha256"], sha256_hex(&deny));
+    let out = gw.cli(&admin, &["policy", "reload"]).await;
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Policy unchanged"), "{text}");
+    let reload = json_of(&gw.cli(&admin, &["-o", "json", "policy", "reload"]).await);
+    assert_eq!(reload["reloaded"], false, "{reload}");
+    assert_eq!(reloads(gw).len(), 1, "{:?}", reloads(gw));
+    // `GET /v1/policy` is a status, not a reload's answer.
+    assert!(policy_status(gw, &admin).await.get("reloaded").is_none());
+}
+
 /// `app` only through an office-hours rule for staff, in Zurich time.
 const OFFICE_HOURS: &str = "[[resource]]\nname = \"app\"\ntarget = \"{echo}\"\n\n\
                             [[rule]]\nname = \"staff-office-hours\"\nresources = [\"app\"]\ngroups = [\"staff\"]\n\

@@ -65,6 +65,10 @@ pub struct PolicyStatus {
     pub rules: usize,
     /// Problems of the latest rejected edit, if the file on disk is not the one in force.
     pub rejected: Vec<String>,
+    /// Only in a reload's answer: `true` when the file's content took effect now, `false` when
+    /// the file already was the policy in force and nothing changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reloaded: Option<bool>,
 }
 
 /// One readiness check.

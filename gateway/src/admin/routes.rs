@@ -370,10 +370,17 @@ async fn reload_policy(
     operator.require(Permission::Administer)?;
     match state.backend.reload_policy().await {
         Ok(status) => {
-            tracing::info!(
-                target: TARGET, operator = %operator.name(), sha256 = %status.sha256, resources = status.resources,
-                rules = status.rules, "policy reloaded"
-            );
+            if status.reloaded == Some(false) {
+                tracing::info!(
+                    target: TARGET, operator = %operator.name(), sha256 = %status.sha256,
+                    "policy reload: the file is the policy in force, nothing changed"
+                );
+            } else {
+                tracing::info!(
+                    target: TARGET, operator = %operator.name(), sha256 = %status.sha256, resources = status.resources,
+                    rules = status.rules, "policy reloaded"
+                );
+            }
             Ok(axum::Json(status))
         }
         Err(AdminError::Invalid(problems)) => {

@@ -83,6 +83,7 @@ fn policy_status() -> PolicyStatus {
         resources: 3,
         rules: 5,
         rejected: Vec::new(),
+        reloaded: None,
     }
 }
 
