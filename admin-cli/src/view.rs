@@ -128,8 +128,7 @@ fn clean(cell: &str) -> String {
 
 /// Unix seconds as `2026-03-16 09:30Z`; `-` for none.
 pub fn time(unix: Option<i64>) -> String {
-    unix.and_then(|s| jiff::Timestamp::from_second(s).ok())
-        .map_or_else(|| "-".to_owned(), |t| t.strftime("%Y-%m-%d %H:%MZ").to_string())
+    unix.map_or_else(|| "-".to_owned(), rampart_core::text::utc_minute)
 }
 
 #[cfg(test)]

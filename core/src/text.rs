@@ -2,6 +2,7 @@
 //! on a terminal: control and invisible characters are escaped, so the text cannot move the
 //! cursor, change colours, hide itself or fake a line. Also a JSON line no reader splits
 //! ([`escape_json_extras`]) and a spreadsheet cell that cannot become a formula ([`csv_cell`]).
+//! Also the one way a time is written for people ([`utc_minute`]).
 
 /// `text` with control and invisible characters written as `\u{…}` escapes.
 pub fn printable(text: &str) -> String {
@@ -19,6 +20,12 @@ pub fn printable(text: &str) -> String {
 /// Like [`printable`], but keeps line breaks, for multi-line text such as an explanation.
 pub fn printable_lines(text: &str) -> String {
     text.split('\n').map(printable).collect::<Vec<_>>().join("\n")
+}
+
+/// Unix seconds as `2026-03-16 09:30Z`, the form every time shown to people takes (tables,
+/// history details, messages); the number itself if it is out of range.
+pub fn utc_minute(unix: i64) -> String {
+    jiff::Timestamp::from_second(unix).map_or_else(|_| unix.to_string(), |t| t.strftime("%Y-%m-%d %H:%MZ").to_string())
 }
 
 /// `cell` as a CSV value a spreadsheet shows as text, never runs as a formula: a value starting
@@ -91,6 +98,13 @@ mod tests {
             escape_json_extras("{\"v\":\"plain\"}"),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn times_are_written_as_dates() {
+        assert_eq!(utc_minute(1_796_407_426), "2026-12-04 18:03Z");
+        assert_eq!(utc_minute(0), "1970-01-01 00:00Z");
+        assert_eq!(utc_minute(i64::MAX), i64::MAX.to_string());
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub const API_PREFIX: &str = "/v1";
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
     /// Stable code, e.g. `unauthorized`, `forbidden`, `not_found`, `conflict`, `invalid`,
-    /// `unavailable`.
+    /// `unavailable`; `not_locked` for an unlock of a token that is not locked.
     pub error: String,
     /// What went wrong and what to do, in plain words.
     pub message: String,

@@ -62,7 +62,7 @@ impl IntoResponse for ApiFailure {
             ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
             ServiceError::Forbidden { .. } | ServiceError::NotPermitted(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::Conflict(_) | ServiceError::NotLocked(_) => StatusCode::CONFLICT,
             ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };

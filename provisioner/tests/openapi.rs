@@ -182,6 +182,15 @@ async fn the_dual_control_routes_and_their_waiting_answers_are_documented() {
         let waiting = &paths[path]["post"]["responses"]["202"];
         assert!(waiting.is_object(), "{path} documents no 202 answer");
     }
+    // An unlock of a token that is not locked has its own error code.
+    let refused = &paths["/v1/people/{username}/token/unlock"]["post"]["responses"]["409"];
+    assert!(
+        refused["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not_locked"),
+        "{refused}"
+    );
     assert_eq!(
         paths["/v1/reset-requests/{id}/approve"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/ResetRequestInfo"

@@ -221,7 +221,7 @@ pub enum ApprovalRefusal {
         requested_by: String,
     },
     /// It was not approved (or not collected) before it expired.
-    #[error("the request expired (at unix time {expires_at}) and can no longer be used; make a new one")]
+    #[error("the request expired at {} and can no longer be used; make a new one", rampart_core::text::utc_minute(*expires_at))]
     Expired {
         /// Unix seconds of expiry.
         expires_at: i64,

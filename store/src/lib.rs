@@ -140,9 +140,10 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
         now: i64,
     ) -> Result<(), StoreError>;
 
-    /// Resets a live token's failure counter (operator unlock) and records `unlocked`.
-    /// A terminal token is [`StoreError::Conflict`].
-    async fn unlock_token(&self, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError>;
+    /// Resets the failure counter of a live token locked at `lock_at` wrong codes (operator
+    /// unlock) and records `unlocked`: true. A live token with fewer failures is not locked:
+    /// false, and nothing is changed or recorded. A terminal token is [`StoreError::Conflict`].
+    async fn unlock_token(&self, token_id: &str, lock_at: u32, actor: &str, now: i64) -> Result<bool, StoreError>;
 
     /// Resynchronises a live token: records `step` (the later of two consecutive verified
     /// codes) as the last accepted step and `drift_steps` (how far the owner's device runs

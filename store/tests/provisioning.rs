@@ -426,7 +426,11 @@ async fn unlock_resets_failures_of_live_tokens_only(backend: Backend) {
         store.record_failure("t1", NOW).await.unwrap();
     }
     assert_eq!(store.accept_step("t1", 10, 3, NOW).await.unwrap(), StepOutcome::Locked);
-    store.unlock_token("t1", "bob", NOW + 1).await.unwrap();
+    // Counted against a limit of four, three wrong codes do not lock it: nothing to unlock.
+    assert!(!store.unlock_token("t1", 4, "bob", NOW + 1).await.unwrap());
+    assert_eq!(store.token_by_id("t1").await.unwrap().unwrap().failures, 3);
+    assert!(store.token_events(Some("u1"), 10).await.unwrap().is_empty());
+    assert!(store.unlock_token("t1", 3, "bob", NOW + 1).await.unwrap());
     assert_eq!(store.token_by_id("t1").await.unwrap().unwrap().failures, 0);
     assert_eq!(
         store.accept_step("t1", 10, 3, NOW + 2).await.unwrap(),
@@ -437,12 +441,12 @@ async fn unlock_resets_failures_of_live_tokens_only(backend: Backend) {
     assert_eq!(events[0].actor, "bob");
 
     assert!(matches!(
-        store.unlock_token("t9", "bob", NOW).await,
+        store.unlock_token("t9", 3, "bob", NOW).await,
         Err(StoreError::NotFound)
     ));
     store.set_token_state("t1", TokenState::Revoked, NOW + 3).await.unwrap();
     assert!(matches!(
-        store.unlock_token("t1", "bob", NOW + 4).await,
+        store.unlock_token("t1", 3, "bob", NOW + 4).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.token_events(Some("u1"), 10).await.unwrap().len(), 1);
@@ -634,7 +638,11 @@ async fn temp_code_works_once_for_its_owner_before_expiry(backend: Backend) {
     assert_eq!(
         summary(&events),
         [
-            ev("temp_code_issued", None, &format!("expires at {}", NOW + 600)),
+            ev(
+                "temp_code_issued",
+                None,
+                &format!("expires at {}", rampart_core::text::utc_minute(NOW + 600))
+            ),
             ev("temp_code_used", None, "code c1"),
         ]
     );

@@ -379,6 +379,22 @@ async fn a_replacement_waits_and_marking_lost_then_issuing_does_not_get_around_i
 async fn an_unlock_and_a_reissue_wait_for_approval_through_the_api() {
     let desk = Desk::start(600);
     let secret = desk.issue("bob").await;
+    // A token that is not locked has nothing to unlock: no request waits for approval.
+    let (status, refused) = desk
+        .call(&desk.desk1, "POST", "/v1/people/bob/token/unlock", None)
+        .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (409, Some("not_locked")),
+        "{refused}"
+    );
+    let (_, open) = desk.call(&desk.auditor, "GET", "/v1/reset-requests", None).await;
+    assert_eq!(open, json!([]), "no request for an unlock with nothing to unlock");
+    assert!(
+        desk.history("bob")
+            .iter()
+            .all(|(_, action, _)| action != "reset_requested")
+    );
     for _ in 0..3 {
         assert_eq!(
             desk.login("bob", BOB.password, &wrong_code(&secret)).await,

@@ -9,7 +9,7 @@ use rampart_core::secret::Sensitive;
 use rampart_tests::gateway::{GatewayProc, GatewaySpec};
 use rampart_tests::provisioner::{ProvisionerProc, secret_of};
 use rampart_tests::slapd::{ALICE, BOB, SERVICE_DN, SERVICE_PASSWORD, Slapd};
-use rampart_tests::{assert_no_secrets, now, oathtool_code, output_text, require_tool};
+use rampart_tests::{assert_no_secrets, now, oathtool_code, output_text, require_tool, wrong_code};
 use serde_json::{Value, json};
 use std::process::Command;
 
@@ -257,7 +257,12 @@ async fn revoke_lost_with_temporary_code_lockout_unlock_and_resync_through_the_a
         Err(ErrorCode::InvalidCredentials),
         "a code five minutes ahead is outside the window"
     );
-    org.post(&path("bob", "unlock"), json!({})).await;
+    let (status, body) = org.post(&path("bob", "unlock"), json!({})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("not_locked")),
+        "one wrong code does not lock: {body}"
+    );
     let (status, body) = org
         .post(
             &path("bob", "resync"),
@@ -298,6 +303,75 @@ async fn revoke_lost_with_temporary_code_lockout_unlock_and_resync_through_the_a
     for action in ["issued", "locked", "unlocked", "resynced", "activated"] {
         assert!(actions.contains(&action), "{action} missing from {actions:?}");
     }
+}
+
+/// Issue 16: `token unlock` of a token that is not locked said "unlocked" and added a history
+/// record; `token show` printed a temporary code's expiry as a raw Unix time.
+#[tokio::test]
+async fn unlocking_a_token_that_is_not_locked_says_so_and_token_show_writes_dates() {
+    let org = Org::start("failed_login_delay_ms = 100");
+    let secret = org.issue("bob").await;
+    let history = |org: &Org| -> Vec<String> {
+        org.prov.rampart_json(&["token", "show", "bob"])["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // One wrong code of three: not locked. The desk is told so, and nothing is recorded.
+    assert_eq!(
+        org.login("bob", BOB.password, &wrong_code(&secret)).await,
+        Err(ErrorCode::InvalidCredentials)
+    );
+    let before = history(&org);
+    let out = org.prov.rampart(&["token", "unlock", "bob"]);
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(
+        text.contains("of bob is not locked (1 wrong code counted; it locks at 3)") && text.contains("nothing changed"),
+        "{text}"
+    );
+    assert!(!text.contains("unlocked;"), "{text}");
+    assert_eq!(history(&org), before, "an unlock that did nothing is not on the record");
+    let (status, body) = org.post("/v1/people/bob/token/unlock", json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("not_locked")), "{body}");
+    assert_eq!(org.tokens("bob").await[0]["failures"], 1, "the count is left alone");
+
+    // Locked after the third: then the unlock is carried out and recorded, once.
+    for _ in 0..2 {
+        assert_eq!(
+            org.login("bob", BOB.password, &wrong_code(&secret)).await,
+            Err(ErrorCode::InvalidCredentials)
+        );
+    }
+    let out = org.prov.rampart(&["token", "unlock", "bob"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("of bob unlocked; it is now pending."),
+        "{}",
+        output_text(&out)
+    );
+    let unlocked = history(&org).iter().filter(|a| *a == "unlocked").count();
+    assert_eq!(unlocked, 1);
+
+    // A temporary code's expiry is a date in `token show`, like every other time there.
+    let code = org.prov.rampart_json(&["token", "temp-code", "bob"]);
+    let code_text = code["code"].as_str().unwrap().to_owned();
+    rampart_tests::leaks::remember("temporary code", &code_text);
+    rampart_tests::leaks::remember("temporary code", &code_text.replace(' ', ""));
+    let expires_at = code["expires_at"].as_i64().unwrap();
+    let shown = output_text(&org.prov.rampart(&["token", "show", "bob"]));
+    let line = shown
+        .lines()
+        .find(|l| l.contains("temp_code_issued"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        line.contains(&format!("expires at {}", rampart_core::text::utc_minute(expires_at))),
+        "{line}"
+    );
+    assert!(!shown.contains(&expires_at.to_string()), "{shown}");
 }
 
 #[tokio::test]

@@ -116,12 +116,14 @@ pub(super) async fn lost(
 }
 
 /// Clears the failure counter of a locked token; with dual control on, the unlock waits for a
-/// second operator's approval (202).
+/// second operator's approval (202). A token that is not locked is refused with 409 and error
+/// `not_locked`: nothing is changed, recorded or asked for.
 #[utoipa::path(post, path = "/v1/people/{username}/token/unlock", tag = "tokens",
     params(("username" = String, Path, description = "Username")),
     responses((status = 200, body = TokenInfo),
         (status = 202, description = "Waits for a second operator's approval", body = ResetRequestInfo), (status = 401, body = ApiError), (status = 403, body = ApiError),
-        (status = 404, body = ApiError), (status = 409, body = ApiError)),
+        (status = 404, body = ApiError),
+        (status = 409, description = "No pending or active token, or (error `not_locked`) the token is not locked: nothing changed", body = ApiError)),
     security(("api_key" = [])))]
 pub(super) async fn unlock(
     State(app): State<Provisioner>,

@@ -50,6 +50,10 @@ pub enum ServiceError {
     /// The change conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// An unlock of a token that is not locked: nothing was changed or recorded (409,
+    /// `not_locked`).
+    #[error("{0}")]
+    NotLocked(String),
     /// The request is malformed.
     #[error("{0}")]
     Invalid(String),
@@ -66,6 +70,7 @@ impl ServiceError {
             Self::Forbidden { .. } | Self::NotPermitted(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::NotLocked(_) => "not_locked",
             Self::Invalid(_) => "invalid",
             Self::Unavailable(_) => "unavailable",
         }

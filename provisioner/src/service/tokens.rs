@@ -376,17 +376,29 @@ impl Provisioner {
         }
     }
 
-    /// Clears the failure counter of the person's live token; with dual control on, asks for a
-    /// second operator's approval instead (approving unlocks this token).
+    /// Clears the failure counter of the person's locked token; with dual control on, asks for
+    /// a second operator's approval instead (approving unlocks this token). A token that is not
+    /// locked is [`ServiceError::NotLocked`]: nothing is changed, recorded or asked for.
     pub async fn unlock(&self, actor: &str, username: &str) -> Result<Gated<TokenInfo>, ServiceError> {
         let (user, view) = self.live_token(username).await?;
+        let lock_at = self.settings.max_token_failures;
+        if view.token.failures < lock_at {
+            return Err(not_locked(&user, &view.token.id, Some(view.token.failures), lock_at));
+        }
         if self.resets_need_approval() {
             let request = self
                 .request_reset(actor, &user, ResetAction::Unlock, Some(view.token.id.clone()), "")
                 .await?;
             return Ok(Gated::AwaitingApproval(Box::new(request)));
         }
-        self.store.unlock_token(&view.token.id, actor, self.now()).await?;
+        if !self
+            .store
+            .unlock_token(&view.token.id, lock_at, actor, self.now())
+            .await?
+        {
+            // Unlocked (or resynchronised) by someone else since it was read.
+            return Err(not_locked(&user, &view.token.id, None, lock_at));
+        }
         tracing::info!(target: "rampart::provisioner", operator = actor, user = %user.username, token = %view.token.id, "token unlocked");
         token_change(
             &self.audit,
@@ -539,6 +551,20 @@ impl Prepared {
             qr_png_base64,
         })))
     }
+}
+
+/// The answer to an unlock of a token that is not locked, with its wrong-code count if known.
+fn not_locked(user: &UserRecord, token_id: &str, failures: Option<u32>, lock_at: u32) -> ServiceError {
+    let count = failures.map_or_else(String::new, |n| {
+        format!(
+            " ({n} wrong code{} counted; it locks at {lock_at})",
+            if n == 1 { "" } else { "s" }
+        )
+    });
+    ServiceError::NotLocked(format!(
+        "token {token_id} of {} is not locked{count}; nothing to unlock, nothing changed",
+        user.username
+    ))
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {

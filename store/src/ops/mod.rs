@@ -157,10 +157,10 @@ impl TokenStore for Backend {
         .await
     }
 
-    async fn unlock_token(&self, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError> {
+    async fn unlock_token(&self, token_id: &str, lock_at: u32, actor: &str, now: i64) -> Result<bool, StoreError> {
         self.bounded(async move {
             let _writer = self.write_gate().await;
-            token_admin::unlock(&self.pool(), token_id, actor, now).await
+            token_admin::unlock(&self.pool(), token_id, lock_at, actor, now).await
         })
         .await
     }

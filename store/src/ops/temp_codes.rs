@@ -41,7 +41,7 @@ pub(super) async fn insert_in(tx: &mut Transaction<'static, Db>, code: &TempCode
         .execute(&mut **tx)
         .await
         .map_err(StoreError::from_sqlx)?;
-    let detail = format!("expires at {}", code.expires_at);
+    let detail = format!("expires at {}", rampart_core::text::utc_minute(code.expires_at));
     let issued = event(
         code.created_at,
         &code.created_by,

@@ -1,7 +1,8 @@
 //! Operator changes to one token (end, unlock, resync): each is one conditional
 //! update of a live token plus its history event, committed together. A token that is not
 //! live is refused with [`StoreError::Conflict`], an unknown id with [`StoreError::NotFound`];
-//! so is a resync to a step that is not after the token's last accepted step.
+//! so is a resync to a step that is not after the token's last accepted step. An unlock of a
+//! live token that is not locked changes and records nothing.
 
 use super::dialect::{Args, Conn, Db, Pool};
 use sqlx::Row;
@@ -36,13 +37,24 @@ pub(super) async fn end(
         now,
         end_sessions: true,
         resync_step: None,
+        lock_at: None,
     };
-    change_live(pool, token_id, update, change).await
+    change_live(pool, token_id, update, change).await.map(|_| ())
 }
 
-/// Resets a live token's failure counter and records `unlocked`.
-pub(super) async fn unlock(pool: &Pool, token_id: &str, actor: &str, now: i64) -> Result<(), StoreError> {
-    let update = sqlx::query(sql::UNLOCK_TOKEN).bind(token_id).bind(now);
+/// Resets the failure counter of a live token locked at `lock_at` wrong codes and records
+/// `unlocked`; false, changing and recording nothing, when the live token is not locked.
+pub(super) async fn unlock(
+    pool: &Pool,
+    token_id: &str,
+    lock_at: u32,
+    actor: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let update = sqlx::query(sql::UNLOCK_LOCKED_TOKEN)
+        .bind(token_id)
+        .bind(now)
+        .bind(i64::from(lock_at));
     let change = Change {
         actor,
         action: "unlocked",
@@ -50,6 +62,7 @@ pub(super) async fn unlock(pool: &Pool, token_id: &str, actor: &str, now: i64) -
         now,
         end_sessions: false,
         resync_step: None,
+        lock_at: Some(lock_at),
     };
     change_live(pool, token_id, update, change).await
 }
@@ -79,8 +92,9 @@ pub(super) async fn resync(
         now,
         end_sessions: false,
         resync_step: Some(step),
+        lock_at: None,
     };
-    change_live(pool, token_id, update, change).await
+    change_live(pool, token_id, update, change).await.map(|_| ())
 }
 
 /// The history event of a change.
@@ -93,20 +107,24 @@ struct Change<'a> {
     end_sessions: bool,
     /// For a resync, the step it records, which must be after the last accepted step.
     resync_step: Option<u64>,
+    /// For an unlock, the failure count at which the token is locked: one with fewer is left
+    /// alone.
+    lock_at: Option<u32>,
 }
 
 /// Runs `update` (a conditional update of a live token returning its `user_id`) and appends
-/// the event in one transaction, or explains why the token was not changed.
+/// the event in one transaction (true), or explains why the token was not changed: false for
+/// an unlock of a live token that is not locked, an error otherwise.
 async fn change_live<'q>(
     pool: &Pool,
     token_id: &str,
     update: Query<'q, Db, Args<'q>>,
     change: Change<'_>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let mut tx = begin_write(pool).await?;
     let row = update.fetch_optional(&mut *tx).await.map_err(StoreError::from_sqlx)?;
     let Some(row) = row else {
-        return Err(refusal(&mut tx, token_id, change.resync_step).await);
+        return refusal(&mut tx, token_id, &change).await.map(|()| false);
     };
     let user_id: String = row.try_get("user_id").map_err(StoreError::from_sqlx)?;
     let event = event(
@@ -122,38 +140,33 @@ async fn change_live<'q>(
         let reason = format!("token_{}", change.action);
         super::sessions::end_for_token(&mut tx, token_id, &reason, change.now).await?;
     }
-    commit(tx).await
+    commit(tx).await.map(|()| true)
 }
 
 /// Why a conditional update of a live token changed nothing: the token is unknown or not live,
-/// or (for a resync to `resync_step`) it already accepted that step or a later one.
-async fn refusal(conn: &mut Conn, token_id: &str, resync_step: Option<u64>) -> StoreError {
-    let current = sqlx::query(sql::TOKEN_GATE_STATE)
+/// or (for a resync) it already accepted that step or a later one — an error; or, for an
+/// unlock, the live token is not locked — `Ok`, nothing to do.
+async fn refusal(conn: &mut Conn, token_id: &str, change: &Change<'_>) -> Result<(), StoreError> {
+    let row = sqlx::query(sql::TOKEN_GATE_STATE)
         .bind(token_id)
         .fetch_optional(conn)
-        .await;
-    let row = match current {
-        Err(err) => return StoreError::from_sqlx(err),
-        Ok(None) => return StoreError::NotFound,
-        Ok(Some(row)) => row,
-    };
-    let state = match row.try_get::<String, _>("state") {
-        Ok(state) => state,
-        Err(err) => return StoreError::from_sqlx(err),
-    };
+        .await
+        .map_err(StoreError::from_sqlx)?
+        .ok_or(StoreError::NotFound)?;
+    let get = StoreError::from_sqlx;
+    let state: String = row.try_get("state").map_err(get)?;
     if !matches!(state.as_str(), "pending" | "active") {
-        return StoreError::Conflict(format!("token {token_id} is {state}"));
+        return Err(StoreError::Conflict(format!("token {token_id} is {state}")));
     }
-    let last_step = match row.try_get::<Option<i64>, _>("last_step") {
-        Ok(last_step) => last_step,
-        Err(err) => return StoreError::from_sqlx(err),
-    };
-    match (resync_step, last_step) {
-        (Some(step), Some(last)) => StoreError::Conflict(format!(
+    let last_step: Option<i64> = row.try_get("last_step").map_err(get)?;
+    let failures: i64 = row.try_get("failures").map_err(get)?;
+    Err(match (change.resync_step, last_step, change.lock_at) {
+        (Some(step), Some(last), _) => StoreError::Conflict(format!(
             "token {token_id} already accepted step {last}: a resync to step {step} is not newer and could make used codes \
              valid again"
         )),
+        (_, _, Some(lock_at)) if failures < i64::from(lock_at) => return Ok(()),
         // The update refused a live token for no reason this function knows of.
         _ => StoreError::Conflict(format!("token {token_id} was changed concurrently; try again")),
-    }
+    })
 }

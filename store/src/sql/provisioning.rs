@@ -82,6 +82,12 @@ pub(crate) const UNLOCK_TOKEN: &str = "\
 UPDATE tokens SET failures = 0, updated_at = $2 \
 WHERE id = $1 AND state IN ('pending', 'active') RETURNING user_id";
 
+/// Resets the failures of a live token that is locked (at least `$3` failures); returns its
+/// owner. `$1` id, `$2` now. A token that is not locked is left alone.
+pub(crate) const UNLOCK_LOCKED_TOKEN: &str = "\
+UPDATE tokens SET failures = 0, updated_at = $2 \
+WHERE id = $1 AND state IN ('pending', 'active') AND failures >= $3 RETURNING user_id";
+
 /// Resynchronises a live token: step `$2` becomes the last accepted step and `$4` the device's
 /// drift in steps, failures reset, a pending token becomes active. Returns its owner. `$1` id,
 /// `$3` now. Like [`ACCEPT_STEP`](super::ACCEPT_STEP), only a step after the last accepted one
