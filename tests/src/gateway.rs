@@ -566,6 +566,27 @@ pub async fn open_refusal(client: &rampart_client::GatewayClient, resource: &str
 }
 
 impl GatewayProc {
+    /// One login of `user` with `password` and `code` over a fresh connection, closed after:
+    /// `Ok` when accepted, the refusal's code when refused.
+    pub async fn try_login(&self, user: &str, password: &str, code: &str) -> Result<(), rampart_core::ErrorCode> {
+        let client = rampart_client::GatewayClient::connect(&self.addr, &self.ca_pem)
+            .await
+            .unwrap();
+        let result = client
+            .login(
+                user,
+                rampart_core::secret::Sensitive::new(password.into()),
+                rampart_core::secret::Sensitive::new(code.into()),
+            )
+            .await;
+        client.close().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(rampart_client::ClientError::Refused { code, .. }) => Err(code),
+            Err(other) => panic!("login failed unexpectedly: {other:?}"),
+        }
+    }
+
     /// The gateway's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -3,9 +3,7 @@
 //! codes decoded by `zbarimg` and codes computed by `oathtool`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use rampart_client::{ClientError, GatewayClient};
 use rampart_core::ErrorCode;
-use rampart_core::secret::Sensitive;
 use rampart_tests::gateway::{GatewayProc, GatewaySpec};
 use rampart_tests::provisioner::{ProvisionerProc, secret_of};
 use rampart_tests::slapd::{ALICE, BOB, SERVICE_DN, SERVICE_PASSWORD, Slapd};
@@ -53,16 +51,7 @@ impl Org {
     }
 
     async fn login(&self, user: &str, password: &str, code: &str) -> Result<(), ErrorCode> {
-        let client = GatewayClient::connect(&self.gw.addr, &self.gw.ca_pem).await.unwrap();
-        let result = client
-            .login(user, Sensitive::new(password.into()), Sensitive::new(code.into()))
-            .await;
-        client.close().await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(ClientError::Refused { code, .. }) => Err(code),
-            Err(other) => panic!("login failed unexpectedly: {other:?}"),
-        }
+        self.gw.try_login(user, password, code).await
     }
 
     /// The person's tokens through the API.
