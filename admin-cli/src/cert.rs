@@ -87,7 +87,7 @@ fn issue(output: Output, args: IssueArgs) -> Result<(), CliError> {
         refuse_existing(&[&cert, &key])?;
     }
     issued.save(&cert, &key).map_err(|e| match e {
-        CertError::Io { path, source } => CliError::failure(format!("cannot write {}: {source}", path.display())),
+        CertError::Io { path, cause } => CliError::failure(format!("cannot write {}: {cause}", path.display())),
         other => CliError::failure(format!("cannot write the certificate and key: {other}")),
     })?;
 
@@ -146,7 +146,7 @@ fn issue(output: Output, args: IssueArgs) -> Result<(), CliError> {
 
 fn show(output: Output, file: &Path) -> Result<(), CliError> {
     let ders = rampart_certs::load_certs(file).map_err(|e| match e {
-        CertError::Io { source, .. } => CliError::failure(format!("cannot read {}: {source}", file.display())),
+        CertError::Io { cause, .. } => CliError::failure(format!("cannot read {}: {cause}", file.display())),
         other => CliError::failure(other.to_string()),
     })?;
     let summaries = ders
@@ -263,19 +263,19 @@ fn load_ca(dir: &Path) -> Result<CertificateAuthority, CliError> {
         Ok(_) => {}
     }
     CertificateAuthority::load(dir).map_err(|e| match e {
-        CertError::Io { path, source } => {
+        CertError::Io { path, cause } => {
             let (what, file) = if path.file_name().is_some_and(|n| n == CA_KEY_FILE) {
                 ("CA key", CA_KEY_FILE)
             } else {
                 ("CA certificate", CA_CERT_FILE)
             };
-            let hint = if source.kind() == ErrorKind::PermissionDenied {
+            let hint = if cause.kind() == ErrorKind::PermissionDenied {
                 " (it is readable by its owner only: run this as that user)"
             } else {
                 ""
             };
             CliError::failure(format!(
-                "cannot read the {what} {file} in {}: {source}{hint}",
+                "cannot read the {what} {file} in {}: {cause}{hint}",
                 dir.display()
             ))
         }

@@ -24,14 +24,15 @@ pub use writer::{AuditLog, AuditWriter, FlushError};
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// A file or folder could not be used.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {cause}")]
     Io {
         /// What was being done.
         what: &'static str,
         /// The file or folder.
         path: String,
-        /// The operating system's answer.
-        source: std::io::Error,
+        /// The operating system's answer (part of the message, not a separate source, so an
+        /// error chain does not say it twice).
+        cause: std::io::Error,
     },
     /// Another process writes the same stream into the same folder.
     #[error(
@@ -52,11 +53,11 @@ pub enum AuditError {
 }
 
 impl AuditError {
-    pub(crate) fn io(what: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(what: &'static str, path: &std::path::Path, cause: std::io::Error) -> Self {
         Self::Io {
             what,
             path: path.display().to_string(),
-            source,
+            cause,
         }
     }
 }

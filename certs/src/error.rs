@@ -33,14 +33,15 @@ pub enum CertError {
         reason: String,
     },
 
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed. The message says the path and the operating system's
+    /// reason once: the `io::Error` is part of the text, not a separate `source()`, so an error
+    /// chain printed with `{:#}` does not repeat it.
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file that could not be read or written.
         path: PathBuf,
         /// The underlying operating-system error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// rustls refused the configuration (for example the key does not match the certificate,
@@ -59,10 +60,10 @@ pub enum CertError {
 
 impl CertError {
     /// Wraps an I/O error with the path it concerns.
-    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 

@@ -8,6 +8,8 @@
 //! * [`server_config`] and [`client_config`] build rustls configurations that speak TLS 1.3
 //!   only, with the ring provider, 0-RTT disabled, ALPN required and, on the client, only the
 //!   organisation CA trusted.
+//! * [`server_pair_problems`] and [`ca_file_problems`] check the files a config names before a
+//!   service starts, each problem naming its setting.
 //! * [`describe`] and [`describe_der`] read a certificate back as a [`CertSummary`] (subject,
 //!   issuer, names, validity, purpose).
 //!
@@ -17,6 +19,7 @@
 //! `*_with_validity` variants to control time.
 
 mod ca;
+mod check;
 mod error;
 mod fs;
 mod inspect;
@@ -26,6 +29,7 @@ mod tls;
 mod validity;
 
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, CertificateAuthority};
+pub use check::{FileSetting, ca_file_problems, server_pair_problems};
 pub use error::CertError;
 pub use inspect::{CertSummary, describe, describe_der};
 pub use issue::IssuedCert;

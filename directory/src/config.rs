@@ -33,6 +33,42 @@ impl DirectoryConfig {
     }
 }
 
+impl DirectoryConfig {
+    /// Every problem with the files and variables the settings name, at once: the CA file
+    /// exists and holds a certificate, the service password's file or variable is readable and
+    /// not empty. Each names its setting, never a password. Call after [`Self::prepare`].
+    pub fn file_problems(&self) -> Vec<String> {
+        let Self::Ldap(ldap) = self else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        if let Some(ca) = &ldap.ca_file {
+            problems.extend(rampart_certs::ca_file_problems(rampart_certs::FileSetting::new(
+                "directory.ca_file",
+                ca,
+            )));
+        }
+        if let Some(path) = &ldap.bind_password_file {
+            match std::fs::read_to_string(path) {
+                Err(e) => problems.push(format!("directory.bind_password_file: {}: {e}", path.display())),
+                Ok(text) if text.lines().next().unwrap_or_default().trim().is_empty() => problems.push(format!(
+                    "directory.bind_password_file: {} is empty (the password goes on its first line)",
+                    path.display()
+                )),
+                Ok(_) => {}
+            }
+        }
+        if let Some(var) = &ldap.bind_password_env
+            && std::env::var(var).map_or(true, |v| v.trim().is_empty())
+        {
+            problems.push(format!(
+                "directory.bind_password_env: the environment variable {var} is not set or empty"
+            ));
+        }
+        problems
+    }
+}
+
 /// Why the configured directory could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenDirectoryError {

@@ -254,12 +254,12 @@ impl GatewaySettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid.
     #[error("{path}: {}", .problems.join("; "))]
@@ -274,21 +274,41 @@ pub enum ConfigError {
 impl GatewayConfig {
     /// Reads and validates a config file; relative paths in it are taken from its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        Self::parse(&Self::read(path)?, path)
+    }
+
+    /// Reads the config file at `path` and returns it with every problem of its values (empty
+    /// when it is valid), so a check can add the problems of the files it names. Fails only
+    /// when the file cannot be read or is not this format at all.
+    pub fn load_with_problems(path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
+        Self::parse_with_problems(&Self::read(path)?, path)
+    }
+
+    fn read(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.into(),
-            source,
-        })?;
-        Self::parse(&text, path)
+            cause,
+        })
     }
 
     /// Parses and validates the text of the config file at `path` (named in errors; relative
     /// paths in the text are taken from its folder). Reads no file.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let invalid = |problems| ConfigError::Invalid {
+        match Self::parse_with_problems(text, path)? {
+            (config, problems) if problems.is_empty() => Ok(config),
+            (_, problems) => Err(ConfigError::Invalid {
+                path: path.into(),
+                problems,
+            }),
+        }
+    }
+
+    /// [`Self::parse`], returning the config with the problems of its values.
+    fn parse_with_problems(text: &str, path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
+        let mut config: Self = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.into(),
-            problems,
-        };
-        let mut config: Self = toml::from_str(text).map_err(|e| invalid(vec![e.to_string()]))?;
+            problems: vec![e.to_string()],
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             &mut config.state_dir,
@@ -309,11 +329,7 @@ impl GatewayConfig {
         problems.extend(config.store.problems());
         problems.extend(config.directory.prepare(base));
         problems.extend(config.audit.problems());
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(invalid(problems))
-        }
+        Ok((config, problems))
     }
 
     /// The flow log path, defaulting into the state directory.

@@ -18,6 +18,7 @@ mod login;
 mod maintenance;
 mod metrics;
 mod node;
+pub mod preflight;
 mod refusal;
 mod registry;
 mod reload;

@@ -4,8 +4,10 @@ mod check_directory;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use rampart_gateway::clock::Clock;
+use rampart_gateway::config::ConfigError;
 use rampart_gateway::logging::{self, LogFormat};
-use rampart_gateway::{Gateway, GatewayConfig};
+use rampart_gateway::{Gateway, GatewayConfig, preflight};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -73,12 +75,9 @@ fn main() -> ExitCode {
             }
         },
         Command::Run { config } => {
-            let config = match GatewayConfig::load(&config) {
+            let config = match load_checked(&config) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
+                Err(problems) => return refuse(&problems),
             };
             match run(config) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -91,27 +90,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
-    let mut problems = Vec::new();
-    match GatewayConfig::load(path) {
-        Err(e) => problems.push(e.to_string()),
-        Ok(config) => match std::fs::read_to_string(&config.policy) {
-            Err(e) => problems.push(format!("cannot read policy {}: {e}", config.policy.display())),
-            Ok(text) => {
-                if let Err(errors) = rampart_core::policy::Policy::parse(&text) {
-                    problems.extend(errors.0.iter().map(|p| format!("{}: {p}", config.policy.display())));
-                }
-            }
-        },
-    }
-    if problems.is_empty() {
-        println!("{}: ok", path.display());
-        ExitCode::SUCCESS
-    } else {
-        for p in &problems {
-            eprintln!("error: {p}");
+/// The config at `path` and every problem that would stop `run`, each on its own line.
+fn load_checked(path: &std::path::Path) -> Result<GatewayConfig, Vec<String>> {
+    let (config, mut problems) = match GatewayConfig::load_with_problems(path) {
+        Ok((config, problems)) => (config, problems),
+        Err(ConfigError::Invalid { path, problems }) => {
+            return Err(problems.iter().map(|p| format!("{}: {p}", path.display())).collect());
         }
-        ExitCode::from(EXIT_CONFIG)
+        Err(e) => return Err(vec![e.to_string()]),
+    };
+    let now = Clock::with_offset(config.settings.clock_offset_secs).now();
+    problems.extend(preflight::problems(&config, now));
+    if problems.is_empty() { Ok(config) } else { Err(problems) }
+}
+
+/// Prints every problem and returns the exit code for an unusable config.
+fn refuse(problems: &[String]) -> ExitCode {
+    for p in problems {
+        eprintln!("error: {p}");
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match load_checked(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => refuse(&problems),
     }
 }
 

@@ -150,12 +150,12 @@ impl ProvisionerSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML for this schema, or values are out of range.
     #[error("{path} is not valid:\n  - {}", problems.join("\n  - "))]
@@ -170,21 +170,41 @@ pub enum ConfigError {
 impl ProvisionerConfig {
     /// Reads and checks `path`; relative paths inside are relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        Self::parse(&Self::read(path)?, path)
+    }
+
+    /// Reads the config file at `path` and returns it with every problem of its values (empty
+    /// when it is valid), so a check can add the problems of the files it names. Fails only
+    /// when the file cannot be read or is not this format at all.
+    pub fn load_with_problems(path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
+        Self::parse_with_problems(&Self::read(path)?, path)
+    }
+
+    fn read(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, path)
+            cause,
+        })
     }
 
     /// Parses and checks the text of the config file at `path` (named in errors; relative
     /// paths inside are relative to its folder). Reads no file.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let invalid = |problems: Vec<String>| ConfigError::Invalid {
+        match Self::parse_with_problems(text, path)? {
+            (config, problems) if problems.is_empty() => Ok(config),
+            (_, problems) => Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            }),
+        }
+    }
+
+    /// [`Self::parse`], returning the config with the problems of its values.
+    fn parse_with_problems(text: &str, path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
+        let mut config: Self = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.to_owned(),
-            problems,
-        };
-        let mut config: Self = toml::from_str(text).map_err(|e| invalid(vec![e.message().to_owned()]))?;
+            problems: vec![e.message().to_owned()],
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut config.state_dir, &mut config.cert, &mut config.key] {
             if p.is_relative() {
@@ -198,11 +218,7 @@ impl ProvisionerConfig {
         problems.extend(config.store.problems());
         problems.extend(config.directory.prepare(base));
         problems.extend(config.audit.problems());
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(invalid(problems))
-        }
+        Ok((config, problems))
     }
 
     /// The master key file.

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 mod http;
 pub mod init;
+pub mod preflight;
 pub mod qr;
 mod routes;
 pub mod server;

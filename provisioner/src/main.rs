@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use rampart_provisioner::init::{InitOptions, initialise};
+use rampart_provisioner::preflight::{Problems, load_checked};
 use rampart_provisioner::{ProvisionerConfig, ProvisionerServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,12 +95,21 @@ enum KeysCommand {
     },
 }
 
+/// Exit code for an unusable configuration (EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     rampart_core::logging::init(rampart_core::logging::Format::Text, "info");
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<Problems>() => {
+            for problem in err.to_string().lines() {
+                eprintln!("rampart-provisioner: error: {problem}");
+            }
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(err) => {
             eprintln!("rampart-provisioner: {err:#}");
             ExitCode::FAILURE
@@ -170,8 +180,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            let loaded = ProvisionerConfig::load(&config)?;
-            rampart_provisioner::server::open(&loaded).await?;
+            let loaded = load_checked(&config)?;
+            rampart_provisioner::server::open(&loaded)
+                .await
+                .map_err(|e| Problems(vec![format!("{e:#}")]))?;
             println!("{}: ok", config.display());
             Ok(())
         }
@@ -224,7 +236,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config } => {
-            let loaded = ProvisionerConfig::load(&config)?;
+            let loaded = load_checked(&config)?;
             let server = ProvisionerServer::from_config(&loaded).await?;
             server.run(shutdown_signal()).await
         }

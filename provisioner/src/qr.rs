@@ -38,13 +38,12 @@ pub enum QrError {
         path: PathBuf,
     },
     /// Creating, writing, syncing or renaming the file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         /// The destination path.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
+        /// The underlying error (in the message, not a separate source: said once).
+        cause: io::Error,
     },
 }
 
@@ -130,9 +129,9 @@ pub fn write_file(path: &Path, data: &str) -> Result<(), QrError> {
         Some("svg") => svg(data)?.into_bytes(),
         _ => return Err(QrError::UnsupportedExtension { path: path.to_owned() }),
     };
-    write_atomically(path, &bytes).map_err(|source| QrError::Write {
+    write_atomically(path, &bytes).map_err(|cause| QrError::Write {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 

@@ -216,6 +216,53 @@ impl StoreConfig {
         problems
     }
 
+    /// Every problem with the files the settings name, for `check-config` and before a
+    /// service starts: the key-encryption key readable (a shared PostgreSQL store needs one),
+    /// and for a store without one, the state directory usable and, unless the service makes it
+    /// (`creates_key_file`), `master.key` present in it. Each names its setting, never a key.
+    pub fn file_problems(&self, state_dir: &Path, creates_key_file: bool) -> Vec<String> {
+        let mut problems = Vec::new();
+        let kek = match self.kek() {
+            Ok(kek) => kek.is_some(),
+            Err(err) => {
+                let setting = if std::env::var_os(KEK_ENV).is_some() {
+                    KEK_ENV
+                } else {
+                    "store.kek_file"
+                };
+                problems.push(format!("{setting}: {err}"));
+                true
+            }
+        };
+        let Ok(target) = self.target(state_dir) else {
+            return problems; // `problems()` names it.
+        };
+        match target {
+            StoreTarget::Postgres { .. } if !kek => problems.push(format!(
+                "store.kek_file: a shared PostgreSQL store needs the key-encryption key (kek_file or {KEK_ENV}); \
+                 make one with `rampart-provisioner keys new-kek`"
+            )),
+            StoreTarget::Postgres { .. } => {}
+            StoreTarget::Sqlite(dir) => {
+                if dir.exists() && !dir.is_dir() {
+                    problems.push(format!("state_dir: {} is not a directory", dir.display()));
+                } else if !dir.exists() && !dir.parent().is_some_and(|p| p.as_os_str().is_empty() || p.is_dir()) {
+                    problems.push(format!(
+                        "state_dir: neither {} nor the folder it would be made in exists",
+                        dir.display()
+                    ));
+                } else if !kek && !creates_key_file && !dir.join(MASTER_KEY_FILE).is_file() {
+                    problems.push(format!(
+                        "state_dir: {} holds no {MASTER_KEY_FILE}: run `rampart-provisioner init` first, or give the \
+                         key-encryption key (store.kek_file) of a store that keeps its keys",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
     /// The database these settings name, with `RAMPART_STORE_URL` and
     /// `RAMPART_STORE_PASSWORD` applied.
     pub fn target(&self, state_dir: &Path) -> Result<StoreTarget, StoreError> {

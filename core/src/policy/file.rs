@@ -33,13 +33,25 @@ fn join(problems: &[PolicyProblem]) -> String {
     problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    #[serde(default)]
-    resource: Vec<ResourceEntry>,
-    #[serde(default)]
-    rule: Vec<RuleEntry>,
+/// The fields of a `[[resource]]` table.
+const RESOURCE_FIELDS: &[&str] = &["name", "target", "description", "allow_users", "allow_groups"];
+/// The fields of a `[[rule]]` table.
+const RULE_FIELDS: &[&str] = &[
+    "name",
+    "resources",
+    "users",
+    "groups",
+    "time_zone",
+    "windows",
+    "max_session_age",
+];
+
+/// One `[[resource]]` or `[[rule]]` table: where it is, its name as written, and its fields
+/// when they have the right types.
+struct Entry<T> {
+    index: usize,
+    name: String,
+    fields: Option<T>,
 }
 
 #[derive(Deserialize)]
@@ -123,12 +135,26 @@ impl Policy {
         if text.len() > MAX_POLICY_LEN {
             return Err(file_problem(format!("larger than {MAX_POLICY_LEN} bytes")));
         }
-        let file: PolicyFile = toml::from_str(text).map_err(|e| file_problem(syntax_message(text, &e)))?;
+        // Only a syntax error stops the check: after it, every table is checked on its own, so
+        // an unknown field or a wrong type in one hides nothing in the others.
+        let mut file: toml::Table = toml::from_str(text).map_err(|e| file_problem(syntax_message(text, &e)))?;
         let mut problems = Problems::default();
-        let (resources, mut rules) = check_resources(&file.resource, &mut problems);
-        let declared: HashSet<&str> = file.resource.iter().map(|r| r.name.as_str()).collect();
+        let resource_entries: Vec<Entry<ResourceEntry>> =
+            entries(file.remove("resource"), "resource", RESOURCE_FIELDS, &mut problems);
+        let rule_entries: Vec<Entry<RuleEntry>> = entries(file.remove("rule"), "rule", RULE_FIELDS, &mut problems);
+        for key in file.keys() {
+            problems.add(
+                key.as_str(),
+                "unknown section: a policy has only [[resource]] and [[rule]] tables",
+            );
+        }
+        let (resources, mut rules) = check_resources(&resource_entries, &mut problems);
+        // Every resource named in the file counts as declared, even one with problems of its
+        // own, so a rule naming it is not blamed as well.
+        let declared: HashSet<&str> = resource_entries.iter().map(|r| r.name.as_str()).collect();
         let mut first_use: HashMap<&str, usize> = HashMap::new();
-        for (index, entry) in file.rule.iter().enumerate() {
+        for entry in &rule_entries {
+            let index = entry.index;
             let at = format!("rule[{index}] {:?}", entry.name);
             let earlier = *first_use.entry(&entry.name).or_insert(index);
             if earlier != index {
@@ -137,7 +163,9 @@ impl Policy {
                     format!("duplicate rule name (also rule[{earlier}])"),
                 );
             }
-            rules.extend(check_rule(&at, entry, &declared, &mut problems));
+            if let Some(fields) = &entry.fields {
+                rules.extend(check_rule(&at, fields, &declared, &mut problems));
+            }
         }
         if problems.0.is_empty() {
             Ok(Self { resources, rules })
@@ -147,13 +175,70 @@ impl Policy {
     }
 }
 
+/// The tables under `key` (`resource` or `rule`), each read on its own: a field not in
+/// `fields` is reported and left out, a table whose fields have the wrong types is reported
+/// and kept only by its name, so the rest of the file is still checked.
+fn entries<T: serde::de::DeserializeOwned>(
+    value: Option<toml::Value>,
+    key: &str,
+    fields: &[&str],
+    problems: &mut Problems,
+) -> Vec<Entry<T>> {
+    let items = match value {
+        None => return Vec::new(),
+        Some(toml::Value::Array(items)) => items,
+        Some(_) => {
+            problems.add(key, format!("must be a list of tables, written [[{key}]]"));
+            return Vec::new();
+        }
+    };
+    let mut entries = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let toml::Value::Table(mut table) = item else {
+            problems.add(format!("{key}[{index}]"), format!("must be a table, written [[{key}]]"));
+            continue;
+        };
+        let name = table
+            .get("name")
+            .and_then(toml::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let at = format!("{key}[{index}] {name:?}");
+        let unknown: Vec<String> = table
+            .keys()
+            .filter(|k| !fields.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for field in unknown {
+            table.remove(&field);
+            problems.add(
+                format!("{at}.{field}"),
+                format!("unknown field; a [[{key}]] has {}", fields.join(", ")),
+            );
+        }
+        let fields = toml::Value::Table(table)
+            .try_into::<T>()
+            .map_err(|e| problems.add(at, e.message().trim().to_owned()))
+            .ok();
+        entries.push(Entry { index, name, fields });
+    }
+    entries
+}
+
 /// The valid resources by name, and their implicit rules in file order.
-fn check_resources(entries: &[ResourceEntry], problems: &mut Problems) -> (BTreeMap<String, Resource>, Vec<Rule>) {
+fn check_resources(
+    entries: &[Entry<ResourceEntry>],
+    problems: &mut Problems,
+) -> (BTreeMap<String, Resource>, Vec<Rule>) {
     let mut resources = BTreeMap::new();
     let mut rules = Vec::new();
     let mut seen = HashSet::new();
-    for (index, entry) in entries.iter().enumerate() {
-        let resource = check_resource(index, entry, problems);
+    for entry in entries {
+        let index = entry.index;
+        let resource = entry
+            .fields
+            .as_ref()
+            .and_then(|fields| check_resource(index, fields, problems));
         if !seen.insert(entry.name.as_str()) {
             problems.add(
                 format!("resource[{index}] {:?}.name", entry.name),
@@ -325,14 +410,43 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_a_line() {
-        let errors = Policy::parse("[[resource]]\nname = 'a'\ntarget = 'h:1'\nallowed_groups = ['x']\n").unwrap_err();
+        let errors = Policy::parse("[[resource]]\nname = 'a'\ntarget = 'h:1\n").unwrap_err();
         assert_eq!(errors.0.len(), 1);
         assert_eq!(errors.0[0].location, "file");
-        assert!(errors.0[0].message.starts_with("line "), "{}", errors.0[0].message);
-        assert!(
-            errors.0[0].message.contains("allowed_groups"),
-            "{}",
-            errors.0[0].message
+        assert!(errors.0[0].message.starts_with("line 3"), "{}", errors.0[0].message);
+    }
+
+    /// An unknown field once stopped the check, hiding an unknown resource and a bad day name
+    /// after it: a file's problems came one edit at a time.
+    #[test]
+    fn structural_problems_do_not_hide_the_rest_of_the_file() {
+        let text = "[[resource]]\nname = 'intranet'\ntarget = 'intranet.bank:443'\nallowed_groups = ['staff']\n\
+                    [[resource]]\nname = 'mail'\ntarget = 25\n\
+                    [[rule]]\nname = 'office'\nresources = ['intranet', 'wiki']\ngroups = ['staff']\n\
+                    time_zone = 'Europe/Zurich'\nwindows = ['Mon-Fry 08:00-18:00']\n\
+                    [[rule]]\nname = 'mail-rule'\nresources = ['mail']\nusers = ['bob']\n\
+                    [settings]\nstrict = true\n";
+        let errors = Policy::parse(text).unwrap_err().0;
+        let found: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let locations: Vec<&str> = errors.iter().map(|p| p.location.as_str()).collect();
+        assert_eq!(
+            locations,
+            [
+                r#"resource[0] "intranet".allowed_groups"#,
+                r#"resource[1] "mail""#,
+                "settings",
+                r#"rule[0] "office".resources"#,
+                r#"rule[0] "office".windows[0]"#,
+            ],
+            "{found:#?}"
         );
+        assert!(
+            found[0].contains("allow_groups"),
+            "the known fields are listed: {found:?}"
+        );
+        assert!(found[1].contains("string"), "the wrong type is named: {found:?}");
+        assert!(found[3].contains("\"wiki\""), "{found:?}");
+        // The rule naming the resource with a bad target is not blamed for it.
+        assert!(!found.iter().any(|p| p.contains("mail-rule")), "{found:?}");
     }
 }

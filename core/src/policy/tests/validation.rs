@@ -133,9 +133,9 @@ fn missing_required_fields_are_located_and_unknown_fields_refused() {
     let errors = Policy::parse("[[rule]]\nname = 'a'\nresources = []\nusers = ['u']\nwindow = ['daily 00:00-24:00']\n")
         .unwrap_err()
         .0;
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].location, "file");
-    assert!(errors[0].message.contains("window"), "{}", errors[0].message);
+    let locations: Vec<&str> = errors.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(locations, [r#"rule[0] "a".window"#, r#"rule[0] "a".resources"#]);
+    assert!(errors[0].message.contains("unknown field"), "{}", errors[0].message);
 }
 
 #[test]

@@ -1,0 +1,46 @@
+//! What must hold before the provisioner starts, checked without starting anything: the
+//! config's values and every file it names (certificate and key that belong together,
+//! directory CA and service password, key-encryption key or `master.key`), all problems at
+//! once, each naming its setting. `check-config` prints them; `run` refuses to start on any.
+
+use crate::config::{ConfigError, ProvisionerConfig};
+use rampart_certs::{FileSetting, server_pair_problems};
+use std::path::Path;
+
+/// Every problem that would stop the provisioner, one per line, each naming its setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct Problems(pub Vec<String>);
+
+/// Every problem with the files `config` names, at `now` (Unix seconds, for certificate
+/// validity). Empty when the provisioner can start with them.
+pub fn problems(config: &ProvisionerConfig, now: i64) -> Vec<String> {
+    let mut problems = server_pair_problems(
+        FileSetting::new("cert", &config.cert),
+        FileSetting::new("key", &config.key),
+        now,
+    );
+    problems.extend(config.directory.file_problems());
+    problems.extend(config.store.file_problems(&config.state_dir, false));
+    problems
+}
+
+/// Loads the config at `path` and checks its files: the config, or every problem at once.
+pub fn load_checked(path: &Path) -> Result<ProvisionerConfig, Problems> {
+    let (config, mut found) = match ProvisionerConfig::load_with_problems(path) {
+        Ok((config, found)) => (config, found),
+        Err(ConfigError::Invalid { path, problems }) => {
+            return Err(Problems(
+                problems.iter().map(|p| format!("{}: {p}", path.display())).collect(),
+            ));
+        }
+        Err(e) => return Err(Problems(vec![e.to_string()])),
+    };
+    let now = crate::service::unix_now().saturating_add(config.settings.clock_offset_secs);
+    found.extend(problems(&config, now));
+    if found.is_empty() {
+        Ok(config)
+    } else {
+        Err(Problems(found))
+    }
+}
