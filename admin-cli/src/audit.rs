@@ -293,7 +293,11 @@ fn report_line(report: &StreamReport, checked_signatures: bool) -> String {
                 _ => String::new(),
             };
             let signatures = if checked_signatures {
-                format!("{} signed checkpoints verified", s.checkpoints_verified)
+                match (s.records, s.checkpoints_verified) {
+                    (0, _) => "nothing to sign yet".to_owned(),
+                    (_, 0) => "no signed checkpoint yet".to_owned(),
+                    (_, n) => format!("{n} signed checkpoints verified"),
+                }
             } else {
                 format!(
                     "{} checkpoints not checked (give --public-key to check signatures)",
@@ -302,7 +306,10 @@ fn report_line(report: &StreamReport, checked_signatures: bool) -> String {
             };
             let unsigned = match s.unsigned_tail {
                 0 => String::new(),
-                n => format!(", {n} records after the last checkpoint (not yet signed)"),
+                n => format!(
+                    "; the last {n} records are NOT YET SIGNED: a running service signs them at its next checkpoint \
+                     (within its checkpoint_secs, or at a clean stop), a stopped one soon after it starts again"
+                ),
             };
             let anchoring = match report.anchoring {
                 Anchoring::NotChecked => String::new(),

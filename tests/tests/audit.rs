@@ -302,3 +302,34 @@ fn tail_follows_new_records_and_verify_survives_a_restart() {
     assert!(said.contains("gateway: BROKEN at") && said.contains("edited"), "{said}");
     assert!(said.contains(&file.display().to_string()), "{said}");
 }
+
+/// In the first minutes of dev mode `audit verify` once said "intact, 0 signed checkpoints
+/// verified": the start-up records waited a whole `checkpoint_secs` for their signature. Now the
+/// first checkpoint follows start within seconds, and a stream with nothing signed says so
+/// plainly.
+#[test]
+fn records_of_start_up_are_signed_within_seconds() {
+    let dev = Dev::start(&[]);
+    let audit_dir = dev.field("audit_dir");
+    let public_key = dev.field("audit_public_key");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let verify = dev.cli(&["audit", "verify", &audit_dir, "--public-key", &public_key]);
+        assert!(verify.status.success(), "{}", output_text(&verify));
+        let text = String::from_utf8_lossy(&verify.stdout).into_owned();
+        let provisioner = text
+            .lines()
+            .find(|l| l.starts_with("provisioner: "))
+            .unwrap_or_default();
+        if provisioner.contains("signed checkpoints verified") && !provisioner.contains("NOT YET SIGNED") {
+            break text;
+        }
+        assert!(
+            provisioner.contains("no signed checkpoint yet") || provisioner.contains("NOT YET SIGNED"),
+            "an unsigned tail is said plainly: {text}"
+        );
+        assert!(std::time::Instant::now() < deadline, "not signed within 10 s: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    assert!(!text.contains(" 0 signed checkpoints"), "{text}");
+}

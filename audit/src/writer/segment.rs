@@ -78,25 +78,50 @@ pub(super) fn cut_torn_end(file: &File, path: &Path) -> Result<u64, AuditError> 
     Ok(keep)
 }
 
-/// Where the stream's chain ends: the next sequence number and the last record's hash.
-pub(super) fn chain_end(dir: &Path, stream: &str) -> Result<(u64, String), AuditError> {
+/// Where the stream's chain ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ChainEnd {
+    /// The next sequence number.
+    pub(super) next_seq: u64,
+    /// The last record's hash.
+    pub(super) hash: String,
+    /// The last record is not a checkpoint: an earlier run stopped without signing its tail.
+    pub(super) unsigned_tail: bool,
+}
+
+/// Where the stream's chain ends, and whether its last records are signed.
+pub(super) fn chain_end(dir: &Path, stream: &str) -> Result<ChainEnd, AuditError> {
     let streams = list_dir(dir)?;
+    let new = ChainEnd {
+        next_seq: 0,
+        hash: GENESIS.to_owned(),
+        unsigned_tail: false,
+    };
     let Some(files) = streams.get(stream) else {
-        return Ok((0, GENESIS.to_owned()));
+        return Ok(new);
     };
     for file in files.iter().rev() {
         let mut last = None;
         for_each_line(&file.path, |_, bytes, terminated| {
             if terminated && let Ok(link) = check_line(bytes) {
-                last = Some((link.seq + 1, link.hash));
+                last = Some(ChainEnd {
+                    next_seq: link.seq + 1,
+                    hash: link.hash,
+                    // A checkpoint's body is the only one with this key at the top level; a
+                    // string holding the same text has its quotes escaped.
+                    unsigned_tail: !bytes.windows(CHECKPOINT_KEY.len()).any(|w| w == CHECKPOINT_KEY),
+                });
             }
         })?;
         if let Some(end) = last {
             return Ok(end);
         }
     }
-    Ok((0, GENESIS.to_owned()))
+    Ok(new)
 }
+
+/// How a checkpoint record's body starts its signature.
+const CHECKPOINT_KEY: &[u8] = b"\"checkpoint\":{";
 
 /// Creates the audit folder (mode 0750) when missing.
 pub(super) fn create_private_dir(dir: &Path) -> Result<(), AuditError> {

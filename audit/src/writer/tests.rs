@@ -227,3 +227,39 @@ async fn a_flush_reports_a_writer_that_does_not_answer_or_has_stopped() {
     assert_eq!(AuditLog::disabled().try_flush().await, Ok(()));
     assert_eq!(AuditLog::disabled().try_record_flushed(event(3)).await, Ok(()));
 }
+
+/// A run that stopped without its last checkpoint (a crash) left its tail unsigned: the next
+/// run counts it as unsigned, so its first checkpoint (due within seconds of opening, or at a
+/// clean stop, whichever comes first) signs it. Before, a run that wrote nothing new left the
+/// earlier tail unsigned for good.
+#[tokio::test]
+async fn the_next_run_signs_an_earlier_runs_unsigned_tail() {
+    let state = tempfile::tempdir().unwrap();
+    let s = settings(state.path(), 1 << 20);
+    let (log, writer, _) = open(&s);
+    for i in 0..3 {
+        log.record(event(i));
+    }
+    writer.finish().await;
+    // Cut the last checkpoint off, as a crash just before it would have left the file.
+    let file = files(&s.dir).pop().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.last().unwrap().contains("\"checkpoint\":{"));
+    let cut: String = lines[..lines.len() - 1].iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&file, cut).unwrap();
+    assert_eq!(records(&s.dir).len(), 3);
+
+    let (_log, writer, _) = open(&s);
+    writer.finish().await;
+    let on_file = records(&s.dir);
+    assert_eq!(on_file.len(), 4, "one checkpoint added, nothing else");
+    assert_eq!(on_file[3]["checkpoint"]["covers_seq"], 2);
+    assert_verifies(&s);
+
+    // A stream that ends with a checkpoint has nothing to sign: a run that writes nothing adds
+    // nothing.
+    let (_log, writer, _) = open(&s);
+    writer.finish().await;
+    assert_eq!(records(&s.dir).len(), 4);
+}

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 const BATCH: usize = 1024;
 /// While a loss waits to be written, how often the writer tries again without new events.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How soon after opening the first checkpoint is due (at most; never later than the interval).
+const FIRST_CHECKPOINT: Duration = Duration::from_secs(2);
 /// After a new file could not be opened, how long the writer stays with the current one.
 const ROTATE_RETRY: Duration = Duration::from_secs(10);
 /// Least time between two warnings about a full queue.
@@ -165,7 +167,8 @@ impl Writer {
         let dir = &settings.dir;
         // Under the lock: a crash mid-write may have left the newest file ending mid-record.
         repair_newest(dir, &settings.stream)?;
-        let (mut next_seq, mut prev_hash) = chain_end(dir, &settings.stream)?;
+        let end = chain_end(dir, &settings.stream)?;
+        let (mut next_seq, mut prev_hash) = (end.next_seq, end.hash);
         let (head, heads) = match anchoring {
             Some(Anchoring { head, heads }) => (head, Some(heads)),
             None => (None, None),
@@ -186,7 +189,9 @@ impl Writer {
         let chain = ChainState {
             next_seq,
             prev_hash,
-            since_checkpoint: 0,
+            // An earlier run that stopped without a last checkpoint left records unsigned: the
+            // first checkpoint of this run signs them.
+            since_checkpoint: u64::from(end.unsigned_tail),
         };
         let mut writer = Self {
             dir: dir.clone(),
@@ -209,7 +214,9 @@ impl Writer {
             dropped_since_flush: None,
             suspect: false,
             failing: false,
-            next_checkpoint: Instant::now() + settings.checkpoint_every,
+            // The first checkpoint comes soon after start, so the records of start-up (and an
+            // earlier run's unsigned tail) are signed at once rather than after a whole interval.
+            next_checkpoint: Instant::now() + settings.checkpoint_every.min(FIRST_CHECKPOINT),
             rotate_retry_at: None,
             last_queue_warning: None,
             #[cfg(test)]
