@@ -173,7 +173,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     ),
                 }
                 println!(
-                    "Gateway certificates: rampart cert issue --ca-dir {ca_dir} --name GW_NAME --cert gw.pem --key gw.key",
+                    "Next, a certificate for each gateway, for the name employees' profiles dial (then set `cert` \
+                     and `key` in gateway.toml, and check it with `rampart-gateway check-config`):\n  \
+                     rampart cert issue --ca-dir {ca_dir} --name gw1.bank.example --cert gateway.pem --key gateway.key",
                     ca_dir = report.ca_cert.parent().unwrap_or(std::path::Path::new(".")).display(),
                 );
             }

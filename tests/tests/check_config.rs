@@ -217,12 +217,19 @@ fn provisioner_check_config_reports_every_problem_at_once_and_an_initialised_one
 
     // An initialised provisioner: accepted, and it starts.
     let init = Command::new(bin("rampart-provisioner"))
-        .args(["init", "--json", "--listen", "127.0.0.1:0", "--state-dir"])
+        .args(["init", "--listen", "127.0.0.1:0", "--state-dir"])
         .arg(d.join("p"))
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(init.status.success(), "{init:?}");
+    // `init` leads on to the gateway's certificate, with the CA it just made.
+    let said = String::from_utf8_lossy(&init.stdout);
+    let ca_dir = d.join("p").join("ca");
+    assert!(
+        said.contains(&format!("rampart cert issue --ca-dir {}", ca_dir.display())),
+        "{said}"
+    );
     let config = d.join("p").join("provisioner.toml");
     let check = Command::new(bin("rampart-provisioner"))
         .args(["check-config", "--config"])
