@@ -3,6 +3,7 @@
 
 use crate::client::{CliError, Client, segment};
 use crate::token::token_table;
+use crate::view::out;
 use crate::view::{Output, Table, json, time};
 use clap::Subcommand;
 use rampart_provisioner::api::{CreatedOperator, KeysInfo, NewOperator, OperatorInfo, RotateResponse, TokenReport};
@@ -52,26 +53,26 @@ pub async fn report(client: &Client, output: Output, pending_days: Option<u32>) 
         json(&report)?;
         return Ok(());
     }
-    println!("Tokens on {}", time(Some(report.generated_at)));
+    out!("Tokens on {}", time(Some(report.generated_at)));
     let mut states = Table::new(&["STATE", "TOKENS"]);
     for (state, count) in &report.by_state {
         states.row(vec![state.clone(), count.to_string()]);
     }
     print!("{}", states.render());
-    println!("People with a working token: {}\n", report.people_with_live_token);
+    out!("People with a working token: {}\n", report.people_with_live_token);
     let mut groups = Table::new(&["GROUP", "PENDING", "ACTIVE"]);
     for (group, counts) in &report.per_group {
         let count = |state: &str| counts.get(state).copied().unwrap_or(0).to_string();
         groups.row(vec![group.clone(), count("pending"), count("active")]);
     }
     groups.print("No groups.");
-    println!(
+    out!(
         "\nPending for more than {} days ({}):",
         report.pending_days,
         report.pending_older.len()
     );
     token_table(&report.pending_older).print("  none");
-    println!("\nLocked ({}):", report.locked.len());
+    out!("\nLocked ({}):", report.locked.len());
     token_table(&report.locked).print("  none");
     Ok(())
 }
@@ -83,9 +84,11 @@ pub async fn operator(client: &Client, output: Output, command: OperatorCommand)
             let created: CreatedOperator = client.post("/v1/operators", &NewOperator { name, role }).await?;
             match output {
                 Output::Json => json(&created)?,
-                Output::Table => println!(
+                Output::Table => out!(
                     "Operator {} ({}) created. Its API key, shown only now:\n  {}",
-                    created.operator.name, created.operator.role, created.api_key
+                    created.operator.name,
+                    created.operator.role,
+                    created.api_key
                 ),
             }
         }
@@ -111,7 +114,7 @@ pub async fn operator(client: &Client, output: Output, command: OperatorCommand)
         OperatorCommand::Revoke { name } => {
             client.delete(&format!("/v1/operators/{}", segment(&name))).await?;
             if output == Output::Table {
-                println!("The API key of {name} is withdrawn.");
+                out!("The API key of {name} is withdrawn.");
             } else {
                 json(&serde_json::json!({ "revoked": name }))?;
             }
@@ -145,16 +148,17 @@ pub async fn keys(client: &Client, output: Output, command: KeysCommand) -> Resu
             match output {
                 Output::Json => json(&rotated)?,
                 Output::Table => {
-                    println!(
+                    out!(
                         "Key {} is now current; {} token(s) re-sealed under it.",
-                        rotated.new_key, rotated.resealed
+                        rotated.new_key,
+                        rotated.resealed
                     );
                     if !rotated.failed.is_empty() {
-                        println!("Could not re-seal: {}", rotated.failed.join(", "));
+                        out!("Could not re-seal: {}", rotated.failed.join(", "));
                     }
                     if !rotated.retirable.is_empty() {
                         let ids: Vec<String> = rotated.retirable.iter().map(u32::to_string).collect();
-                        println!(
+                        out!(
                             "Keys sealing nothing now: {} (remove with `rampart keys retire ID`).",
                             ids.join(", ")
                         );
@@ -172,7 +176,7 @@ pub async fn keys(client: &Client, output: Output, command: KeysCommand) -> Resu
             client.delete(&format!("/v1/keys/{id}")).await?;
             match output {
                 Output::Json => json(&serde_json::json!({ "retired": id }))?,
-                Output::Table => println!("Key {id} removed from the key file."),
+                Output::Table => out!("Key {id} removed from the key file."),
             }
         }
     }

@@ -3,6 +3,7 @@
 //! certificate file read back. Works on local files only; the private key is never printed.
 
 use crate::client::{CliError, exit};
+use crate::view::out;
 use crate::view::{Output, json, time};
 use clap::Subcommand;
 use rampart_certs::{CA_CERT_FILE, CA_KEY_FILE, CertError, CertSummary, CertificateAuthority, MAX_DAYS, Validity};
@@ -115,30 +116,30 @@ fn issue(output: Output, args: IssueArgs) -> Result<(), CliError> {
         }))?,
         Output::Table => {
             let now = jiff::Timestamp::now().as_second();
-            println!(
+            out!(
                 "Issued a server certificate from the CA {}",
                 printable(&ca_summary.subject)
             );
-            println!("  names        {}", printable(&summary.names().join(", ")));
-            println!(
+            out!("  names        {}", printable(&summary.names().join(", ")));
+            out!(
                 "  valid until  {} ({})",
                 time(Some(summary.not_after)),
                 remaining(summary.not_after, now)
             );
-            println!("  certificate  {}", cert.display());
-            println!(
+            out!("  certificate  {}", cert.display());
+            out!(
                 "  key          {}  (mode 0600; keep it secret, never mail it)",
                 key.display()
             );
-            println!("  CA folder    {}", ca_dir.display());
-            println!();
-            println!("In gateway.toml (or provisioner.toml):");
+            out!("  CA folder    {}", ca_dir.display());
+            out!();
+            out!("In gateway.toml (or provisioner.toml):");
             for line in settings.lines() {
-                println!("  {line}");
+                out!("  {line}");
             }
-            println!();
-            println!("The server must be reached under one of these names. Clients whose profile holds this CA");
-            println!("trust it as they are; list it with `rampart profile create --gateway NAME:PORT ...`.");
+            out!();
+            out!("The server must be reached under one of these names. Clients whose profile holds this CA");
+            out!("trust it as they are; list it with `rampart profile create --gateway NAME:PORT ...`.");
         }
     }
     Ok(())
@@ -185,11 +186,11 @@ fn show(output: Output, file: &Path) -> Result<(), CliError> {
             for (i, (summary, fingerprint)) in summaries.iter().enumerate() {
                 if count > 1 {
                     if i > 0 {
-                        println!();
+                        out!();
                     }
-                    println!("certificate {} of {count}", i + 1);
+                    out!("certificate {} of {count}", i + 1);
                 }
-                print!("{}", describe_text(summary, fingerprint, now));
+                out!("{}", describe_text(summary, fingerprint, now).trim_end_matches('\n'));
             }
         }
     }

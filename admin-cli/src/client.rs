@@ -2,7 +2,7 @@
 //! key as a bearer token, and API errors turned into plain messages and exit codes. The same
 //! client also talks to a gateway's admin API (`--gateway-admin`), which answers in the same way.
 
-use anyhow::Context;
+use anyhow::Context as _;
 use rampart_provisioner::api::ApiError;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -57,6 +57,9 @@ pub mod exit {
     pub const CONFLICT: u8 = 5;
     /// The provisioner or the directory cannot be reached.
     pub const UNAVAILABLE: u8 = 6;
+    /// The server's certificate is not trusted: not signed by the CA given, not for the URL's
+    /// name, or expired.
+    pub const UNTRUSTED: u8 = 7;
     /// The audit trail does not verify: a record was edited, removed, moved or cut.
     pub const TAMPERED: u8 = 8;
     /// A bulk run finished but some rows were refused.
@@ -92,6 +95,16 @@ pub struct Client {
     api_key: String,
     /// What the server is called in messages: `provisioner` or `gateway`.
     service: &'static str,
+    /// The CA file the server's certificate must chain to, and where it was named.
+    ca: TrustSource,
+}
+
+/// The CA file a client trusts and how the operator named it, for messages.
+#[derive(Debug, Clone)]
+struct TrustSource {
+    file: PathBuf,
+    /// `--ca` or `RAMPART_CA`.
+    named_by: &'static str,
 }
 
 impl Client {
@@ -146,7 +159,13 @@ impl Client {
             .ca
             .as_ref()
             .ok_or_else(|| CliError::failure("no CA certificate: set RAMPART_CA or pass --ca"))?;
-        let roots = rampart_certs::load_certs(ca).with_context(|| format!("CA certificate {}", ca.display()))?;
+        // The certificate error names the file and the OS error once; this says what the file is for.
+        let roots = rampart_certs::load_certs(ca).map_err(|e| {
+            CliError::failure(format!(
+                "cannot read the CA certificate given with {}: {e}",
+                ca_named_by()
+            ))
+        })?;
         let tls = rampart_certs::client_config(roots, &[b"http/1.1"]).context("TLS configuration")?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
@@ -159,6 +178,10 @@ impl Client {
             base,
             api_key: api_key.trim().to_owned(),
             service,
+            ca: TrustSource {
+                file: ca.clone(),
+                named_by: ca_named_by(),
+            },
         })
     }
 
@@ -209,15 +232,27 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        request.send().await.map_err(|e| CliError {
+        request.send().await.map_err(|e| self.send_failure(&e))
+    }
+
+    /// A request that got no answer: a certificate the CA does not vouch for (exit 7), or a
+    /// server that cannot be reached (exit 6). The URL is said once, by this message.
+    fn send_failure(&self, err: &reqwest::Error) -> CliError {
+        if let Some(tls) = tls_error(err) {
+            return CliError {
+                message: untrusted_message(self.service, &self.base, &self.ca, tls),
+                code: exit::UNTRUSTED,
+            };
+        }
+        CliError {
             message: format!(
                 "cannot reach the {} at {}: {}",
                 self.service,
                 self.base,
-                error_chain(&e)
+                error_chain(err)
             ),
             code: exit::UNAVAILABLE,
-        })
+        }
     }
 }
 
@@ -250,13 +285,144 @@ async fn check(response: reqwest::Response, service: &str) -> Result<reqwest::Re
     Err(CliError { message, code })
 }
 
+/// Which of `--ca` and `RAMPART_CA` named the CA file: the flag wins when both are there.
+fn ca_named_by() -> &'static str {
+    let flag = std::env::args_os().any(|arg| {
+        let arg = arg.to_string_lossy();
+        arg == "--ca" || arg.starts_with("--ca=")
+    });
+    if flag { "--ca" } else { "RAMPART_CA" }
+}
+
+/// The TLS failure somewhere in a request error's causes. hyper passes it on inside an
+/// `io::Error` (itself inside another), whose `source()` skips the wrapped error, so each
+/// `io::Error` is opened as well as followed.
+fn tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            let inner: &(dyn std::error::Error + 'static) = inner;
+            if let Some(tls) = tls_error(inner) {
+                return Some(tls);
+            }
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// What to tell an operator whose server presented a certificate rustls refused.
+fn untrusted_message(service: &str, base: &str, ca: &TrustSource, err: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let file = ca.file.display();
+    let from = ca.named_by;
+    let presented = format!("the {service} at {base} presented a certificate");
+    match err {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => format!(
+            "{presented} not signed by the CA in {file} (from {from}); pass the organisation CA the {service}'s              certificate was issued from (the ca.pem that `rampart-provisioner init` made) with --ca or RAMPART_CA              ({err})"
+        ),
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => format!(
+            "{presented} that is not for the name in the URL (signed by the CA in {file}, from {from}); use the              name the certificate was issued for (see `rampart cert show` on it) or issue one for this name with              `rampart cert issue` ({err})"
+        ),
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => format!(
+            "{presented} that is expired or not valid yet (CA {file}, from {from}); check this computer's clock,              or renew the certificate with `rampart cert issue` ({err})"
+        ),
+        other => format!("{presented} that was refused (CA {file}, from {from}): {other}"),
+    }
+}
+
+/// An error and its causes, each said once: reqwest's own "for url (…)" is left out (the
+/// message names the URL), and a cause whose text the previous one already holds is skipped.
 fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
+    let own = err.to_string();
+    let mut text = match own.split_once(" for url (") {
+        Some((head, _)) => head.to_owned(),
+        None => own,
+    };
+    let mut last = text.clone();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !last.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        last = said;
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca() -> TrustSource {
+        TrustSource {
+            file: PathBuf::from("/etc/rampart/other-ca.pem"),
+            named_by: "RAMPART_CA",
+        }
+    }
+
+    #[test]
+    fn a_certificate_from_another_ca_is_said_to_be_not_signed_by_the_file_given() {
+        let err = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let text = untrusted_message("provisioner", "https://prov:8443", &ca(), &err);
+        assert!(
+            text.starts_with(
+                "the provisioner at https://prov:8443 presented a certificate not signed by the CA in \
+                 /etc/rampart/other-ca.pem (from RAMPART_CA)"
+            ),
+            "{text}"
+        );
+        let err = rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName);
+        let text = untrusted_message("gateway", "https://gw:9443", &ca(), &err);
+        assert!(text.contains("not for the name in the URL"), "{text}");
+        let err = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        assert!(untrusted_message("gateway", "https://gw:9443", &ca(), &err).contains("expired"));
+    }
+
+    #[test]
+    fn the_tls_failure_is_found_inside_nested_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls.clone());
+        let outer = std::io::Error::other(inner);
+        assert_eq!(tls_error(&outer), Some(&tls));
+        assert_eq!(tls_error(&std::io::Error::other("refused")), None);
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn a_chain_says_the_url_and_each_cause_once() {
+        let err = Layer(
+            "error sending request for url (https://prov:8443/v1/tokens)",
+            Some(Box::new(Layer(
+                "tcp connect error: Connection refused (os error 111)",
+                Some(Box::new(Layer("Connection refused (os error 111)", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&err),
+            "error sending request: tcp connect error: Connection refused (os error 111)"
+        );
+    }
 }

@@ -212,13 +212,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let gateway_addr = gateway_addrs[0].clone();
     let admin_url = admin_urls[0].clone();
 
-    let profile = crate::profile::build(
+    let mut profile = crate::profile::build(
         "Rampart dev".into(),
         gateway_addrs.clone(),
         ca.cert_pem().to_owned(),
         Some(DEMO_USER.into()),
         vec![],
     )?;
+    profile.enrol_url = Some(provisioner_url.clone());
     let profile_file = state.join("profile.json");
     std::fs::write(&profile_file, serde_json::to_vec_pretty(&profile)?)
         .with_context(|| format!("cannot write {}", profile_file.display()))?;

@@ -2,6 +2,7 @@
 //! JSON file or one pasteable line — so `rampart-connect setup` is their only set-up step.
 
 use crate::client::CliError;
+use crate::view::out;
 use crate::view::{Output, json};
 use clap::Subcommand;
 use rampart_core::profile::{PROFILE_VERSION, Profile};
@@ -25,6 +26,10 @@ pub enum ProfileCommand {
         /// The organisation's name, shown to the person.
         #[arg(long, default_value = "")]
         organisation: String,
+        /// The provisioner's address for self-service enrolment (`rampart-connect enrol`),
+        /// https://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        enrol_url: Option<String>,
         /// Also write the profile as a JSON file here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -38,6 +43,7 @@ pub fn run(output: Output, ca: Option<&Path>, command: ProfileCommand) -> Result
         user,
         forwards,
         organisation,
+        enrol_url,
         out,
     } = command;
     let ca = ca.ok_or_else(|| {
@@ -45,7 +51,32 @@ pub fn run(output: Output, ca: Option<&Path>, command: ProfileCommand) -> Result
     })?;
     let ca_pem = std::fs::read_to_string(ca)
         .map_err(|e| CliError::failure(format!("cannot read the CA certificate {}: {e}", ca.display())))?;
-    let profile = build(organisation, gateways, ca_pem, user, forwards)?;
+    // A gateway's own certificate given as the CA makes a profile no gateway can satisfy.
+    match rampart_certs::describe(&ca_pem) {
+        Ok(summary) if !summary.is_ca => {
+            return Err(CliError::failure(format!(
+                "{} holds {}'s own certificate, not the organisation CA: give ca.pem from the CA folder \
+                 (`rampart cert show FILE` tells them apart)",
+                ca.display(),
+                rampart_core::text::printable(&summary.subject)
+            )));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return Err(CliError::failure(format!(
+                "{} is not a CA certificate: {e}",
+                ca.display()
+            )));
+        }
+    }
+    let mut profile = build(organisation, gateways, ca_pem, user, forwards)?;
+    if let Some(url) = enrol_url {
+        let url = url.trim().trim_end_matches('/').to_owned();
+        if !url.starts_with("https://") {
+            return Err(CliError::failure(format!("--enrol-url {url}: not an https:// address")));
+        }
+        profile.enrol_url = Some(url);
+    }
     let line = profile.to_line();
     if let Some(path) = &out {
         let text = serde_json::to_string_pretty(&profile).map_err(|e| CliError::failure(e.to_string()))?;
@@ -56,9 +87,9 @@ pub fn run(output: Output, ca: Option<&Path>, command: ProfileCommand) -> Result
         Output::Json => json(&serde_json::json!({"line": line, "profile": profile, "file": out}))?,
         Output::Table => {
             if let Some(path) = &out {
-                println!("Profile written to {}. The same as one line:", path.display());
+                out!("Profile written to {}. The same as one line:", path.display());
             }
-            println!("{line}");
+            out!("{line}");
         }
     }
     Ok(())
@@ -79,6 +110,7 @@ pub fn build(
         ca_pem,
         user,
         forwards,
+        enrol_url: None,
     };
     let problems = profile.problems();
     if problems.is_empty() {

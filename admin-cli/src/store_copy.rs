@@ -6,6 +6,7 @@
 //! read; the database password is never printed (the target is shown as host, port and name).
 
 use crate::client::{CliError, exit};
+use crate::view::out;
 use crate::view::{Output, Table, json};
 use clap::{Args, Subcommand};
 use rampart_store::copy::{CopyReport, copy_sqlite_to_postgres, master_key_beside, sqlite_file};
@@ -131,7 +132,7 @@ async fn copy(output: Output, args: CopyArgs) -> Result<(), CliError> {
                 ]);
             }
             table.print("no tables");
-            println!(
+            out!(
                 "Copied {} rows from {} into {} (schema version {}).",
                 report.total_rows(),
                 report.source,
@@ -139,7 +140,7 @@ async fn copy(output: Output, args: CopyArgs) -> Result<(), CliError> {
                 report.schema_version
             );
             if let Some(keys) = keys {
-                println!(
+                out!(
                     "Imported {} key(s) from {}; the database holds keys {:?} (current {}).",
                     keys.imported.len(),
                     keys.from,
@@ -148,7 +149,7 @@ async fn copy(output: Output, args: CopyArgs) -> Result<(), CliError> {
                 );
             }
             if let Some(step) = next_step {
-                println!("{step}");
+                out!("{step}");
             }
         }
     }

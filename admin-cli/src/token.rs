@@ -3,8 +3,10 @@
 //! and the resets that wait for a second operator's approval (`approvals`).
 
 mod approvals;
+mod registration;
 
 use crate::client::{CliError, Client, segment};
+use crate::view::out;
 use crate::view::{Output, Table, json, say, time};
 use clap::Subcommand;
 use rampart_provisioner::api::{
@@ -86,6 +88,18 @@ pub enum TokenCommand {
         first_code: String,
         /// The next code it shows.
         second_code: String,
+    },
+    /// Issue a registration code for self-service enrolment (`rampart-connect enrol`): shown
+    /// once; earlier codes of the person stop working.
+    RegistrationCode {
+        /// Username.
+        user: String,
+        /// How it reaches the person.
+        #[arg(long, value_enum)]
+        by: registration::By,
+        /// Days it works (1 to 90; default: the provisioner's `registration_code_days`).
+        #[arg(long)]
+        days: Option<u32>,
     },
     /// Issue a temporary one-time code (replaces any unused earlier one).
     TempCode {
@@ -231,6 +245,9 @@ pub async fn run(client: &Client, output: Output, command: TokenCommand) -> Resu
                 (Gated::AwaitingApproval(request), _) => approvals::show_pending(&request, output)?,
             }
         }
+        TokenCommand::RegistrationCode { user, by, days } => {
+            registration::issue(client, output, &user, by, days).await?;
+        }
         TokenCommand::Requests { all } => approvals::list(client, output, all).await?,
         TokenCommand::Approve { id } => approvals::approve(client, output, &id).await?,
         TokenCommand::Deny { id, reason } => approvals::deny(client, output, &id, reason).await?,
@@ -281,7 +298,7 @@ fn show_issued(issued: &IssuedToken, qr: Option<&Path>, output: Output) -> Resul
             if std::io::stdout().is_terminal()
                 && let Ok(code) = rampart_provisioner::qr::terminal(&issued.otpauth_uri)
             {
-                println!("\nScan with an authenticator app:\n{code}");
+                out!("\nScan with an authenticator app:\n{code}");
             }
             say!("The token becomes active when its first code is used to log in.");
         }

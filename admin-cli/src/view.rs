@@ -28,6 +28,29 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// `println!` for results on standard output: a reader that stops early (`rampart token list |
+/// head`) ends the command quietly instead of a panic. Text is written as given (no escaping:
+/// use [`say!`] for text that holds outside strings).
+macro_rules! out {
+    () => {
+        $crate::view::out_text("")
+    };
+    ($($arg:tt)*) => {
+        $crate::view::out_text(&format!($($arg)*))
+    };
+}
+pub(crate) use out;
+
+/// What [`out!`] prints: `text` and a newline; exits with status 0 when the reader has gone.
+pub fn out_text(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{text}").and_then(|()| stdout.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
 /// What [`say!`] prints: `text` made printable, and a newline. A reader that stops early
 /// (`| head`) is not an error.
 pub fn say_text(text: &str) {
@@ -114,9 +137,9 @@ impl Table {
     /// Prints the table, or `empty` when it has no rows.
     pub fn print(&self, empty: &str) {
         if self.rows.is_empty() {
-            println!("{empty}");
+            out!("{empty}");
         } else {
-            print!("{}", self.render());
+            out!("{}", self.render().trim_end_matches('\n'));
         }
     }
 }

@@ -2,10 +2,16 @@
 //! each naming the config setting that points at the file, so `check-config` can list them.
 
 use crate::pem::{load_certs, load_key};
-use crate::tls::server_config;
+use crate::tls::{provider, server_config};
 use crate::{CertError, describe_der};
 use rampart_core::text::utc_minute;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::{CertificateError, RootCertStore};
+use rustls_pki_types::{ServerName, UnixTime};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A config setting that names a file, e.g. `("cert", "/etc/rampart/gateway.pem")`.
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +93,60 @@ pub fn server_pair_problems(cert: FileSetting<'_>, key: FileSetting<'_>, now: i6
     problems
 }
 
+/// A problem when the server certificate `cert` was not issued by the organisation CA in
+/// `ca_file` (clients holding that CA would refuse the server), checked as a client would for
+/// the certificate's first name at `now`. Nothing when either file cannot be read: the other
+/// checks name that.
+pub fn issued_by_problems(cert: FileSetting<'_>, ca_file: &Path, now: i64) -> Vec<String> {
+    let (Ok(chain), Ok(cas)) = (load_certs(cert.path), load_certs(ca_file)) else {
+        return Vec::new();
+    };
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return Vec::new();
+    };
+    let Ok(summary) = describe_der(leaf) else {
+        return Vec::new();
+    };
+    let name = match (summary.dns_names.first(), summary.ip_addresses.first()) {
+        (Some(dns), _) => ServerName::try_from(dns.clone()).ok(),
+        (None, Some(ip)) => Some(ServerName::IpAddress((*ip).into())),
+        (None, None) => None,
+    };
+    let Some(name) = name else {
+        return vec![format!(
+            "{}: the certificate in {} names no DNS name or IP address: clients cannot check it",
+            cert.setting,
+            cert.path.display()
+        )];
+    };
+    let mut roots = RootCertStore::empty();
+    for ca in cas {
+        let _ = roots.add(ca);
+    }
+    let Ok(verifier) = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider()).build() else {
+        return Vec::new();
+    };
+    let at = UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0)));
+    match verifier.verify_server_cert(leaf, intermediates, &name, &[], at) {
+        Ok(_) => Vec::new(),
+        // Validity has its own message above.
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. },
+        )) => Vec::new(),
+        Err(e) => vec![format!(
+            "{}: the certificate in {} is not accepted under the organisation CA in {} ({e}): clients holding that \
+             CA would refuse this server; issue its certificate with `rampart cert issue --ca-dir {}`",
+            cert.setting,
+            cert.path.display(),
+            ca_file.display(),
+            ca_file.parent().unwrap_or(Path::new(".")).display()
+        )],
+    }
+}
+
 /// Every problem with a CA certificate file a service trusts (`directory.ca_file`).
 pub fn ca_file_problems(ca: FileSetting<'_>) -> Vec<String> {
     match load_certs(ca.path) {
@@ -140,6 +200,33 @@ mod tests {
         assert!(ca_file_problems(FileSetting::new("directory.ca_file", &ca_pem)).is_empty());
         let ca_problem = ca_file_problems(FileSetting::new("directory.ca_file", &key));
         assert!(ca_problem[0].starts_with("directory.ca_file: "), "{ca_problem:?}");
+    }
+
+    #[test]
+    fn a_certificate_from_another_ca_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = CertificateAuthority::create("Check Org").unwrap();
+        let theirs = CertificateAuthority::create("Dev Org").unwrap();
+        let ca_pem = dir.path().join("ca.pem");
+        std::fs::write(&ca_pem, ours.cert_pem()).unwrap();
+        for (name, ca) in [("good", &ours), ("stray", &theirs)] {
+            ca.issue_server(&["gw1.bank.example".to_owned()])
+                .unwrap()
+                .save(
+                    &dir.path().join(format!("{name}.pem")),
+                    &dir.path().join(format!("{name}.key")),
+                )
+                .unwrap();
+        }
+        let good = dir.path().join("good.pem");
+        assert!(issued_by_problems(FileSetting::new("cert", &good), &ca_pem, now()).is_empty());
+        let stray = dir.path().join("stray.pem");
+        let problems = issued_by_problems(FileSetting::new("cert", &stray), &ca_pem, now());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("cert: ") && problems[0].contains("not accepted under"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn client_config(ca_certs: Vec<CertificateDer<'static>>, alpn: &[&[u8]]) -> 
 
 /// The ring provider, named explicitly so the choice never depends on which other crates in
 /// the build enable which rustls features.
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 

@@ -1,9 +1,79 @@
 //! `rampart-connect doctor`: checks each step of reaching the gateways — name resolution, a QUIC
 //! handshake over UDP, the certificate against the organisation CA, and this computer's clock
-//! against the gateway's — and says in plain words what to do about each failure.
+//! against the gateway's — and says in plain words what to do about each failure. It names the
+//! organisation CA it checked with and where that CA came from.
 
-use crate::messages::{CLOCK_TOLERANCE_SECS, clock_skew, duration_words};
+use crate::gateway::CertificateProblem;
+use crate::messages::{CLOCK_TOLERANCE_SECS, certificate_problem, clock_skew, duration_words};
 use crate::{ClientError, GatewayClient};
+use rampart_core::text::printable;
+use std::path::PathBuf;
+
+/// Where the organisation CA a command trusts came from, first match wins: `--ca`, then
+/// `RAMPART_CONNECT_CA`, then the profile, then the saved session. `RAMPART_CA` (the service
+/// desk's CLI's variable) is never one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaSource {
+    /// `--ca FILE` on the command line.
+    CommandLine(PathBuf),
+    /// `RAMPART_CONNECT_CA=FILE` in the environment.
+    Environment(PathBuf),
+    /// The profile imported by `setup`, saved at this path.
+    Profile(PathBuf),
+    /// The saved session (no profile set up): the CA the login used.
+    SavedSession,
+}
+
+impl CaSource {
+    /// Where the CA came from, in words: "your profile (…/profile.json)", "--ca /tmp/ca.pem".
+    pub fn describe(&self) -> String {
+        match self {
+            Self::CommandLine(path) => format!("--ca {}", path.display()),
+            Self::Environment(path) => format!("RAMPART_CONNECT_CA={}", path.display()),
+            Self::Profile(path) => format!("your profile ({})", path.display()),
+            Self::SavedSession => "the saved session (the CA your login used)".to_owned(),
+        }
+    }
+
+    /// What to do when the gateway's certificate does not chain to this CA.
+    fn untrusted_fix(&self) -> String {
+        let intercepted = "If it works on other networks, this network may be intercepting the connection: do \
+                           not log in here.";
+        match self {
+            Self::CommandLine(_) | Self::Environment(_) => format!(
+                "The CA given by {} is not the one this gateway uses. Leave it out to use the CA in your \
+                 profile, or give the organisation CA the service desk names. {intercepted}",
+                self.describe()
+            ),
+            Self::Profile(_) | Self::SavedSession => format!(
+                "The organisation CA in your profile is not the one this gateway uses. Run `rampart-connect \
+                 setup` again with a current profile from the service desk. {intercepted}"
+            ),
+        }
+    }
+}
+
+/// The line naming the CA checked with and its source; a failed check if it is no certificate.
+pub fn ca_check(ca_pem: &str, source: &CaSource) -> Check {
+    match rampart_certs::describe(ca_pem) {
+        Ok(summary) => Check::ok(format!(
+            "organisation CA: {}, from {}",
+            printable(&summary.subject),
+            source.describe()
+        )),
+        Err(e) => Check::failed(
+            format!("the organisation CA from {} cannot be read: {e}", source.describe()),
+            match source {
+                CaSource::CommandLine(_) | CaSource::Environment(_) => {
+                    "Give a PEM certificate file, or leave it out to use the CA in your profile.".to_owned()
+                }
+                CaSource::Profile(_) | CaSource::SavedSession => {
+                    "Run `rampart-connect setup` again with a current profile from the service desk.".to_owned()
+                }
+            },
+        ),
+    }
+}
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +102,14 @@ impl Check {
     }
 }
 
-/// Runs every check against every gateway; `now` is this computer's clock, unix seconds.
-pub async fn diagnose(gateways: &[String], ca_pem: &str, now: impl Fn() -> i64) -> Vec<Check> {
-    let mut checks = Vec::new();
+/// Runs every check against every gateway with the CA `ca_pem` from `source`, after the line
+/// naming that CA; `now` is this computer's clock, unix seconds.
+pub async fn diagnose(gateways: &[String], ca_pem: &str, source: &CaSource, now: impl Fn() -> i64) -> Vec<Check> {
+    let ca = ca_check(ca_pem, source);
+    let mut checks = vec![ca.clone()];
+    if !ca.passed() {
+        return checks;
+    }
     for gateway in gateways {
         let host = gateway
             .strip_prefix('[')
@@ -65,7 +140,8 @@ pub async fn diagnose(gateways: &[String], ca_pem: &str, now: impl Fn() -> i64) 
                     "{gateway}: the gateway answers over UDP (QUIC handshake)"
                 )));
                 checks.push(Check::ok(format!(
-                    "{gateway}: its certificate is signed by your organisation's CA"
+                    "{gateway}: its certificate is signed by your organisation's CA, from {}",
+                    source.describe()
                 )));
                 let offset = client.server_time().saturating_sub(now());
                 checks.push(match clock_skew(offset) {
@@ -80,17 +156,29 @@ pub async fn diagnose(gateways: &[String], ca_pem: &str, now: impl Fn() -> i64) 
                 });
                 client.close().await;
             }
-            Err(ClientError::Untrusted { reason, .. }) => {
+            Err(ClientError::Untrusted { reason, problem, .. }) => {
                 checks.push(Check::ok(format!(
                     "{gateway}: the gateway answers over UDP (QUIC handshake)"
                 )));
-                checks.push(Check::failed(
-                    format!("{gateway}: its certificate is not trusted: {reason}"),
-                    "The organisation CA in your profile is not the one this gateway uses. Run `rampart-connect \
-                     setup` again with a current profile from the service desk. If it works on other networks, \
-                     this network may be intercepting the connection: do not log in here."
-                        .into(),
-                ));
+                match certificate_problem(&problem) {
+                    None => checks.push(Check::failed(
+                        format!(
+                            "{gateway}: its certificate is not trusted by the CA from {}: {reason}",
+                            source.describe()
+                        ),
+                        source.untrusted_fix(),
+                    )),
+                    Some(fix) => {
+                        if matches!(problem, CertificateProblem::WrongName { .. }) {
+                            // Names are checked only once the CA has vouched for the certificate.
+                            checks.push(Check::ok(format!(
+                                "{gateway}: its certificate is signed by your organisation's CA, from {}",
+                                source.describe()
+                            )));
+                        }
+                        checks.push(Check::failed(format!("{gateway}: {reason}"), fix));
+                    }
+                }
             }
             Err(e @ (ClientError::Refused { .. } | ClientError::Protocol(_) | ClientError::Busy { .. })) => {
                 checks.push(Check::ok(format!(
@@ -122,4 +210,34 @@ fn no_name(gateway: &str, host: &str, why: &str) -> Check {
          may be wrong: ask the service desk for a current profile."
             .into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_ca_line_names_the_ca_and_its_source_and_the_fix_fits_the_source() {
+        let ca = rampart_certs::CertificateAuthority::create("Test Bank").unwrap();
+        let profile = CaSource::Profile(PathBuf::from("/h/profile.json"));
+        let line = ca_check(ca.cert_pem(), &profile);
+        assert!(line.passed());
+        assert!(line.finding.contains("Test Bank"), "{}", line.finding);
+        assert!(
+            line.finding.ends_with("from your profile (/h/profile.json)"),
+            "{}",
+            line.finding
+        );
+        let flag = CaSource::CommandLine(PathBuf::from("/tmp/other.pem"));
+        assert!(
+            flag.untrusted_fix()
+                .starts_with("The CA given by --ca /tmp/other.pem is not the one")
+        );
+        assert!(profile.untrusted_fix().contains("rampart-connect setup"));
+        let env = CaSource::Environment(PathBuf::from("/tmp/x.pem"));
+        let bad = ca_check("not a certificate", &env);
+        assert!(!bad.passed());
+        assert!(bad.finding.contains("RAMPART_CONNECT_CA=/tmp/x.pem"), "{}", bad.finding);
+    }
 }

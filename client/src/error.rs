@@ -37,13 +37,16 @@ pub enum ClientError {
         /// When to retry.
         retry_after_secs: u32,
     },
-    /// The gateway answered, but its certificate is not signed by the organisation CA.
+    /// The gateway answered, but its certificate was refused: not signed by the organisation
+    /// CA, made for other names than the one dialled, or outside its dates.
     #[error("the gateway at {gateway} is not trusted: {reason}")]
     Untrusted {
         /// The address tried.
         gateway: String,
-        /// Why.
+        /// Why, in words.
         reason: String,
+        /// What is wrong with the certificate.
+        problem: crate::gateway::CertificateProblem,
     },
     /// No connection to the gateway could be made.
     #[error("cannot reach the gateway at {gateway}: {reason}")]

@@ -1,11 +1,14 @@
 //! Local port forwards: listen on local TCP addresses and carry each accepted connection to a
 //! resource through the gateway, one QUIC stream per connection. A lost gateway connection is
-//! re-established by the [`Tunnel`] on the next accepted connection.
+//! re-established by the [`Tunnel`] on the next accepted connection. Names the session may not
+//! use are refused before anything listens ([`check_names`]).
 
 use crate::ClientError;
 use crate::messages::{Context, explain};
 pub use crate::tunnel::Tunnel;
 use rampart_core::io::relay;
+use rampart_core::protocol::ResourceInfo;
+use rampart_core::text::printable;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -44,6 +47,39 @@ impl std::str::FromStr for Mapping {
             resource: resource.to_owned(),
         })
     }
+}
+
+/// Checks every mapping's resource against those the session may use (`granted`, the
+/// gateway's list at the session's latest resume). The refusal names each resource that is
+/// not among them and lists the ones that are, so a typo or a resource never granted is found
+/// at start instead of at the first connection.
+pub fn check_names(mappings: &[Mapping], granted: &[ResourceInfo]) -> Result<(), String> {
+    let mut unknown: Vec<String> = Vec::new();
+    for m in mappings {
+        let quoted = format!("{:?}", printable(&m.resource));
+        if !granted.iter().any(|r| r.name == m.resource) && !unknown.contains(&quoted) {
+            unknown.push(quoted);
+        }
+    }
+    let Some((first, rest)) = unknown.split_first() else {
+        return Ok(());
+    };
+    let named = if rest.is_empty() {
+        format!("{first} is not a resource you may use")
+    } else {
+        format!("{} are not resources you may use", unknown.join(", "))
+    };
+    let open = if granted.is_empty() {
+        "No resources are open to you yet.".to_owned()
+    } else {
+        let names: Vec<String> = granted.iter().map(|r| printable(&r.name)).collect();
+        format!("You may use: {}.", names.join(", "))
+    };
+    Err(format!(
+        "Not forwarding anything: {named}. {open} Check the spelling (`rampart-connect status` lists them \
+         with descriptions); if you need {} for your work, ask the service desk.",
+        if rest.is_empty() { "it" } else { "them" }
+    ))
 }
 
 /// Binds every mapping's listener; fails before serving if any address is taken.
@@ -94,7 +130,10 @@ async fn carry(tunnel: Arc<Tunnel>, tcp: TcpStream, peer: SocketAddr, resource: 
                 resource: Some(&resource),
                 ..Context::default()
             };
-            eprintln!("{resource}: {}", explain(&e, context));
+            // A session's end is announced once, by the command, not by every connection.
+            if !matches!(&e, ClientError::Refused { code, .. } if crate::gateway::session_ended(*code)) {
+                eprintln!("{resource}: {}", explain(&e, context));
+            }
             tracing::debug!(%peer, %resource, "connection refused");
         }
     }
@@ -104,6 +143,38 @@ async fn carry(tunnel: Arc<Tunnel>, tcp: TcpStream, peer: SocketAddr, resource: 
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn names_the_session_may_not_use_are_refused_with_those_it_may() {
+        let granted = vec![
+            ResourceInfo {
+                name: "echo".into(),
+                description: "Echo service".into(),
+                target: None,
+            },
+            ResourceInfo {
+                name: "desktop".into(),
+                description: String::new(),
+                target: None,
+            },
+        ];
+        let map = |text: &str| text.parse::<Mapping>().unwrap();
+        assert!(check_names(&[map("127.0.0.1:1=echo"), map("127.0.0.1:2=desktop")], &granted).is_ok());
+        let one = check_names(&[map("127.0.0.1:1=echo"), map("127.0.0.1:2=ecco")], &granted).unwrap_err();
+        assert!(
+            one.starts_with(
+                "Not forwarding anything: \"ecco\" is not a resource you may use. You may use: echo, desktop."
+            ),
+            "{one}"
+        );
+        let two = check_names(&[map("127.0.0.1:1=payroll"), map("127.0.0.1:2=x")], &granted).unwrap_err();
+        assert!(
+            two.contains("\"payroll\", \"x\" are not resources you may use"),
+            "{two}"
+        );
+        let none = check_names(&[map("127.0.0.1:1=echo")], &[]).unwrap_err();
+        assert!(none.contains("No resources are open to you yet."), "{none}");
+    }
 
     #[test]
     fn parses_mappings() {

@@ -153,9 +153,14 @@ impl Home {
         }
     }
 
+    /// Where `setup` saves the profile.
+    pub fn profile_path(&self) -> PathBuf {
+        self.dir.join(PROFILE_FILE)
+    }
+
     /// The profile imported by `setup`, if any.
     pub fn load_profile(&self) -> Result<Option<Profile>, ClientError> {
-        let path = self.dir.join(PROFILE_FILE);
+        let path = self.profile_path();
         match std::fs::read_to_string(&path) {
             Ok(text) => Profile::parse(&text)
                 .map(Some)

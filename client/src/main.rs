@@ -2,12 +2,14 @@
 //! reach resources through local port forwards or a SOCKS5 proxy; `doctor` says what is wrong.
 
 use clap::{Parser, Subcommand};
-use rampart_client::doctor::diagnose;
+use rampart_client::doctor::{CaSource, diagnose};
 use rampart_client::error::exit;
 use rampart_client::forward::{self, Mapping, Tunnel};
-use rampart_client::messages::{Context, clock_skew, explain};
+use rampart_client::gateway::connect_any;
+use rampart_client::login::{Link, TypedCode};
+use rampart_client::messages::{Context, explain};
 use rampart_client::resume::resume_saved;
-use rampart_client::{ClientError, GatewayClient, Home, SavedSession, socks, spread};
+use rampart_client::{ClientError, Home, SavedSession, socks, spread};
 use rampart_core::profile::Profile;
 use rampart_core::protocol::{ResourceInfo, SessionGrant};
 use rampart_core::secret::Sensitive;
@@ -25,9 +27,10 @@ struct Cli {
     /// default: the profile's, or the saved session's).
     #[arg(long, global = true, env = "RAMPART_GATEWAY")]
     gateway: Option<String>,
-    /// Organisation CA certificate (PEM) the gateway's certificate must chain to (default: from
-    /// the profile or the saved session).
-    #[arg(long, global = true, env = "RAMPART_CA")]
+    /// Organisation CA certificate (PEM) the gateway's certificate must chain to, instead of the
+    /// profile's (else the saved session's); also RAMPART_CONNECT_CA. RAMPART_CA, the service
+    /// desk's `rampart` variable, is not used.
+    #[arg(long, global = true)]
     ca: Option<PathBuf>,
     /// Folder for the profile and the saved session (default: your config folder/rampart-connect).
     #[arg(long, global = true, env = "RAMPART_CONNECT_HOME")]
@@ -55,6 +58,19 @@ enum Command {
         /// The current code (asked for if omitted).
         #[arg(long)]
         otp: Option<String>,
+        /// Read the password from standard input (else RAMPART_PASSWORD, else a hidden prompt).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Enrol your authenticator app with your directory password and the registration code
+    /// from the service desk (a letter, a call or an e-mail); needs the profile set up first.
+    Enrol {
+        /// Your username (default: from the profile, else asked).
+        #[arg(long, short)]
+        user: Option<String>,
+        /// The enrolment service, https://HOST:PORT (default: the profile's).
+        #[arg(long, value_name = "URL")]
+        provisioner: Option<String>,
         /// Read the password from standard input (else RAMPART_PASSWORD, else a hidden prompt).
         #[arg(long)]
         password_stdin: bool,
@@ -119,6 +135,11 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
             ref otp,
             password_stdin,
         } => login(&cli, &home, user.clone(), otp.clone(), password_stdin).await?,
+        Command::Enrol {
+            ref user,
+            ref provisioner,
+            password_stdin,
+        } => return enrol(&cli, &home, user.clone(), provisioner.as_deref(), password_stdin).await,
         Command::Status => return status(&home).await.map_err(plain),
         Command::Forward { ref mappings } => {
             let mappings = if mappings.is_empty() {
@@ -131,8 +152,13 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
                 .map_err(plain)?
                 .ok_or(ClientError::NotLoggedIn)
                 .map_err(plain)?;
-            let listeners = forward::bind(&mappings).await.map_err(plain)?;
+            // The gateway's current list (the resume at start), before anything listens.
             let tunnel = Tunnel::start(home.clone(), saved).await.map_err(plain)?;
+            if let Err(refusal) = forward::check_names(&mappings, &tunnel.resources()) {
+                eprintln!("{refusal}");
+                return Ok(exit::RESOURCE);
+            }
+            let listeners = forward::bind(&mappings).await.map_err(plain)?;
             let mut tasks = tokio::task::JoinSet::new();
             for (listener, resource) in listeners {
                 let local = listener
@@ -148,7 +174,7 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
             };
             tasks.abort_all();
             if let Some(ended) = ended {
-                return Err(plain(session_over(ended)));
+                return Ok(session_over(&ended));
             }
         }
         Command::Socks { listen } => {
@@ -166,7 +192,7 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
             let _ = std::io::stdout().flush();
             tokio::select! {
                 () = socks::serve(tunnel.clone(), listener) => {}
-                ended = tunnel.ended() => return Err(plain(session_over(ended))),
+                ended = tunnel.ended() => return Ok(session_over(&ended)),
                 _ = tokio::signal::ctrl_c() => {}
             }
         }
@@ -180,7 +206,13 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
                 }
                 _ => known.order(home.load_profile().ok().flatten().and_then(|p| p.user).as_deref()),
             };
-            let checks = diagnose(&gateways, &known.ca_pem, unix_now).await;
+            if std::env::var_os(IGNORED_CA_VARIABLE).is_some_and(|v| !v.is_empty()) {
+                println!(
+                    "[note] {IGNORED_CA_VARIABLE} is set but rampart-connect does not use it; {CA_VARIABLE} or --ca \
+                     override the profile's CA"
+                );
+            }
+            let checks = diagnose(&gateways, &known.ca_pem, &known.ca_source, unix_now).await;
             for check in &checks {
                 match &check.fix {
                     None => println!("[ ok ] {}", check.finding),
@@ -198,12 +230,11 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
     Ok(exit::OK)
 }
 
-/// The session ended while forwarding: listeners stop, and the person is told to log in again.
-fn session_over(ended: rampart_client::tunnel::Ended) -> ClientError {
-    ClientError::Refused {
-        code: ended.code,
-        message: ended.message,
-    }
+/// The session ended while forwarding: listeners stop, and the person reads one line saying so,
+/// why as far as the gateway said, and to log in again. Returns the exit code.
+fn session_over(ended: &rampart_client::tunnel::Ended) -> u8 {
+    eprintln!("{}", ended.explain());
+    exit::SESSION
 }
 
 /// The gateways a command may use and the organisation CA.
@@ -213,7 +244,15 @@ struct Known {
     /// The profile's (else the saved session's), tried in the person's order.
     listed: Vec<String>,
     ca_pem: String,
+    /// Where `ca_pem` came from.
+    ca_source: CaSource,
 }
+
+/// The client's own variable naming a CA file that overrides the profile's.
+const CA_VARIABLE: &str = "RAMPART_CONNECT_CA";
+/// The service desk CLI's CA variable: a desk agent's shell may export it, and the client must
+/// not let it replace the profile's CA unnoticed.
+const IGNORED_CA_VARIABLE: &str = "RAMPART_CA";
 
 impl Known {
     /// Every gateway in the order `user` tries them: the one on the command line, then the
@@ -239,7 +278,8 @@ impl Known {
 }
 
 /// Gateways to try and the CA: the command line's gateway first, then the profile's, else the
-/// saved session's; the CA from the command line, else the profile, else the saved session.
+/// saved session's; the CA from the command line, else `RAMPART_CONNECT_CA`, else the profile,
+/// else the saved session.
 fn connection(cli: &Cli, home: &Home) -> Result<Known, ClientError> {
     let profile = home.load_profile()?;
     let saved = home.load_session().ok().flatten();
@@ -255,12 +295,23 @@ fn connection(cli: &Cli, home: &Home) -> Result<Known, ClientError> {
             "no gateway known: run `rampart-connect setup` with the profile from the service desk (or pass --gateway and --ca)".into(),
         ));
     }
-    let ca_pem = match (&cli.ca, profile, saved) {
-        (Some(path), _, _) => std::fs::read_to_string(path)
-            .map_err(|e| ClientError::Local(format!("cannot read the CA file {}: {e}", path.display())))?,
-        (None, Some(p), _) => p.ca_pem,
-        (None, None, Some(s)) => s.ca_pem,
-        (None, None, None) => {
+    let chosen = match &cli.ca {
+        Some(path) => Some((path.clone(), CaSource::CommandLine(path.clone()))),
+        None => std::env::var_os(CA_VARIABLE).filter(|v| !v.is_empty()).map(|v| {
+            let path = PathBuf::from(v);
+            (path.clone(), CaSource::Environment(path))
+        }),
+    };
+    let (ca_pem, ca_source) = match (chosen, profile, saved) {
+        (Some((path, source)), _, _) => {
+            let pem = std::fs::read_to_string(&path).map_err(|e| {
+                ClientError::Local(format!("cannot read the CA file given by {}: {e}", source.describe()))
+            })?;
+            (pem, source)
+        }
+        (_, Some(p), _) => (p.ca_pem, CaSource::Profile(home.profile_path())),
+        (_, None, Some(s)) => (s.ca_pem, CaSource::SavedSession),
+        (_, None, None) => {
             return Err(ClientError::Local(
                 "no organisation CA known: run `rampart-connect setup` with the profile from the service desk (or pass --ca)".into(),
             ));
@@ -270,6 +321,7 @@ fn connection(cli: &Cli, home: &Home) -> Result<Known, ClientError> {
         explicit: cli.gateway.clone(),
         listed,
         ca_pem,
+        ca_source,
     })
 }
 
@@ -325,27 +377,29 @@ async fn login(
         Some(user) => user,
         None => prompt("Username: ").map_err(plain)?,
     };
-    let password = read_password(password_stdin).map_err(plain)?;
-    let otp = match otp {
-        Some(code) => Sensitive::new(code),
-        None => Sensitive::new(prompt("Code from your authenticator app: ").map_err(plain)?),
-    };
-    let (gateway, client) = connect_any(&known.order(Some(&user)), &known.ca_pem)
+    // A gateway that answers and proves it is the organisation's before anything is asked: on
+    // a bad network no code is typed, and spent, for nothing.
+    let mut link = Link::open(known.order(Some(&user)), known.ca_pem.clone())
         .await
         .map_err(plain)?;
-    let clock_offset = client.server_time().saturating_sub(unix_now());
-    if let Some(warning) = clock_skew(clock_offset) {
-        eprintln!("warning: {warning}");
-    }
-    let grant = client.login(&user, password, otp).await;
-    client.close().await;
+    let password = read_password(password_stdin).map_err(plain)?;
+    let (otp, ask_code) = match otp {
+        Some(code) => (Sensitive::new(code), None),
+        None => (Sensitive::new(ask_code().map_err(plain)?), Some(ask_code as fn() -> _)),
+    };
+    let code = TypedCode::new(otp, link.gateway_now());
+    let grant = link.login(&user, &password, code, ask_code).await;
+    link.close().await;
+    // The clocks are named once, with a refused code, where they may matter.
     let context = Context {
-        clock_offset: Some(clock_offset),
+        clock_offset: Some(link.clock_offset()),
         first_login: !home.logged_in_before(),
         ..Context::default()
     };
     let grant = grant.map_err(|e| (e, context))?;
-    let credential = client
+    let gateway = link.gateway().to_owned();
+    let credential = link
+        .client()
         .credential()
         .ok_or_else(|| plain(ClientError::Protocol("no session ticket in the answer".into())))?;
     let _lock = home.lock_session().await.map_err(plain)?;
@@ -369,19 +423,6 @@ async fn login(
     );
     print_resources(&grant.resources);
     Ok(())
-}
-
-/// The first gateway that answers, in order.
-async fn connect_any(gateways: &[String], ca_pem: &str) -> Result<(String, GatewayClient), ClientError> {
-    let mut last = None;
-    for gateway in gateways {
-        match GatewayClient::connect(gateway, ca_pem).await {
-            Ok(client) => return Ok((gateway.clone(), client)),
-            Err(e) if e.is_connection_failure() => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| ClientError::Local("no gateway to connect to".into())))
 }
 
 /// The saved session's gateway, then the others in the person's order.
@@ -416,8 +457,15 @@ async fn status(home: &Home) -> Result<u8, ClientError> {
                 printable(&saved.user),
                 local_time(saved.expires_at)
             );
-            println!("At login you could reach:");
-            print_resources(&saved.resources);
+            // One heading: what the gateway granted at login, since it could not be asked now.
+            if saved.resources.is_empty() {
+                println!("At login no resources were open to you.");
+            } else {
+                println!("At login you could reach:");
+                for r in &saved.resources {
+                    println!("  {:<20} {}", printable(&r.name), printable(&r.description));
+                }
+            }
             Ok(exit::UNREACHABLE)
         }
         Err(e) => Err(e),
@@ -499,6 +547,63 @@ fn unix_now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// `enrol`: the prompts, then [`rampart_client::enrol::enrol`]; its refusals are said here
+/// with their own exit codes.
+async fn enrol(
+    cli: &Cli,
+    home: &Home,
+    user: Option<String>,
+    provisioner: Option<&str>,
+    password_stdin: bool,
+) -> Result<u8, Failure<'static>> {
+    use rampart_client::enrol::{self, Credentials, EnrolError};
+    let profile = home.load_profile().map_err(plain)?.ok_or_else(|| {
+        plain(ClientError::Local(
+            "set up your profile first: rampart-connect setup LINE (the line from your enrolment letter)".into(),
+        ))
+    })?;
+    let said = |e: EnrolError| {
+        eprintln!("{e}");
+        e.exit_code()
+    };
+    let url = match enrol::enrol_url(provisioner, Some(&profile)) {
+        Ok(url) => url,
+        Err(e) => return Ok(said(e)),
+    };
+    let ca_pem = match &cli.ca {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            plain(ClientError::Local(format!(
+                "cannot read the CA file given by --ca {}: {e}",
+                path.display()
+            )))
+        })?,
+        None => profile.ca_pem.clone(),
+    };
+    let username = match user.or_else(|| profile.user.clone()) {
+        Some(user) => user,
+        None => prompt("Username: ").map_err(plain)?,
+    };
+    let password = read_password(password_stdin).map_err(plain)?;
+    let registration_code = Sensitive::new(prompt("Registration code (from your letter): ").map_err(plain)?);
+    let credentials = Credentials {
+        username,
+        password,
+        registration_code,
+    };
+    let ask = |question: &str| prompt(question).map_err(|e| EnrolError::Local(e.to_string()));
+    let qr_file = home.dir().join("enrolment-qr.svg");
+    match enrol::enrol(&url, &ca_pem, credentials, &qr_file, &ask).await {
+        Ok(username) => {
+            println!(
+                "Your authenticator is enrolled and active for {}. Next: rampart-connect login",
+                printable(&username)
+            );
+            Ok(exit::OK)
+        }
+        Err(e) => Ok(said(e)),
+    }
+}
+
 fn read_password(from_stdin: bool) -> Result<Sensitive<String>, ClientError> {
     if from_stdin {
         let mut line = String::new();
@@ -521,6 +626,11 @@ fn read_password(from_stdin: bool) -> Result<Sensitive<String>, ClientError> {
     rpassword::prompt_password("Password: ")
         .map(Sensitive::new)
         .map_err(|e| ClientError::Local(format!("cannot read the password: {e}")))
+}
+
+/// Asks for the current code at the terminal.
+fn ask_code() -> Result<String, ClientError> {
+    prompt("Code from your authenticator app: ")
 }
 
 fn prompt(question: &str) -> Result<String, ClientError> {

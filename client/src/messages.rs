@@ -4,6 +4,7 @@
 //! ever logged in).
 
 use crate::ClientError;
+use crate::gateway::{CertificateProblem, utc};
 use rampart_core::ErrorCode;
 
 /// How far the local clock may be from the gateway's before it is named as a likely cause.
@@ -30,18 +31,53 @@ pub fn duration_words(secs: i64) -> String {
     }
 }
 
-/// The clock warning, when the offset is past the tolerance.
+/// What to make of this computer's clock and the gateway's disagreeing, when the offset
+/// (gateway minus computer, seconds) is past the tolerance; `None` within it.
+///
+/// Codes come from the phone and are checked against the gateway's clock, so this computer's
+/// clock never makes a code fail. Three clocks are in play and the client sees two: it names the
+/// difference, and lets the phone decide which one is wrong — the gateway's (tell the service
+/// desk), the phone's (set it to automatic), or only this computer's (harmless for codes).
 pub fn clock_skew(offset: i64) -> Option<String> {
     if offset.unsigned_abs() <= CLOCK_TOLERANCE_SECS.unsigned_abs() {
         return None;
     }
-    let direction = if offset > 0 { "behind" } else { "ahead of" };
+    let apart = duration_words(offset);
+    let gateway = if offset > 0 { "ahead" } else { "behind" };
     Some(format!(
-        "Your computer's clock is {} {direction} the gateway's. Codes depend on the time, so this is \
-         the likely cause of rejected codes: set your clock to update automatically (Settings, Date \
-         and time), then try again.",
-        duration_words(offset)
+        "This computer's clock and the gateway's differ by {apart} (the gateway's is {gateway}). Codes \
+         are checked against the gateway's clock, not this computer's, so compare the time on your \
+         phone: if your phone shows the same time as this computer, the gateway's clock is probably \
+         wrong — tell the service desk that the gateway's clock is {apart} {gateway}; if your phone \
+         shows the gateway's time, only this computer's clock is off, which does not stop codes (set it \
+         to update automatically when convenient); if your phone agrees with neither, set its date and \
+         time to automatic."
     ))
+}
+
+/// What to tell the person about a gateway certificate that is refused for another reason than
+/// not being the organisation's (`None` for that one: what to do then depends on where the CA
+/// came from). Setting the profile up again cannot fix these.
+pub fn certificate_problem(problem: &CertificateProblem) -> Option<String> {
+    match problem {
+        CertificateProblem::NotOurs => None,
+        CertificateProblem::WrongName { dialled, covers } => Some(format!(
+            "The gateway's certificate is not made for the name your profile dials ({dialled}): it covers \
+             {}. Ask the service desk to fix the profile or the certificate.",
+            CertificateProblem::covered(covers)
+        )),
+        CertificateProblem::Expired { not_after } => Some(format!(
+            "The gateway's certificate {} by this computer's clock. If this computer's date is wrong, set it \
+             to update automatically and try again; otherwise tell the service desk that the gateway's \
+             certificate has expired.",
+            not_after.map_or_else(|| "has expired".to_owned(), |at| format!("expired on {}", utc(at)))
+        )),
+        CertificateProblem::NotYetValid { not_before } => Some(format!(
+            "The gateway's certificate is not valid {} by this computer's clock. Check this computer's date \
+             (set it to update automatically) and try again; if the date is right, tell the service desk.",
+            not_before.map_or_else(|| "yet".to_owned(), |at| format!("until {}", utc(at)))
+        )),
+    }
 }
 
 /// The message for `error` in `context`.
@@ -118,11 +154,13 @@ pub fn explain(error: &ClientError, context: Context<'_>) -> String {
             "Cannot reach the gateway at {gateway}: {reason}. Check your internet connection; \
              `rampart-connect doctor` tests each step."
         ),
-        ClientError::Untrusted { gateway, .. } => format!(
-            "The gateway at {gateway} could not prove it belongs to your organisation (its certificate is \
-             not signed by your organisation's CA). Do not continue on this network if it persists; run \
-             `rampart-connect setup` again with the profile from the service desk."
-        ),
+        ClientError::Untrusted { gateway, problem, .. } => certificate_problem(problem).unwrap_or_else(|| {
+            format!(
+                "The gateway at {gateway} could not prove it belongs to your organisation (its certificate is \
+                     not signed by your organisation's CA). Do not continue on this network if it persists; run \
+                     `rampart-connect setup` again with the profile from the service desk."
+            )
+        }),
         ClientError::ConnectionLost(reason) => {
             format!("The connection to the gateway was lost ({reason}). Check your internet connection and try again.")
         }
@@ -139,10 +177,76 @@ mod tests {
     fn skew_is_named_only_past_the_tolerance() {
         assert_eq!(clock_skew(15), None);
         assert_eq!(clock_skew(-15), None);
-        let ahead = clock_skew(-120).unwrap_or_default();
-        assert!(ahead.contains("2 min 0 s ahead of"), "{ahead}");
-        let behind = clock_skew(3700).unwrap_or_default();
-        assert!(behind.contains("1 h 1 min behind"), "{behind}");
+        let behind = clock_skew(-120).unwrap_or_default();
+        assert!(
+            behind.contains("differ by 2 min 0 s (the gateway's is behind)"),
+            "{behind}"
+        );
+        assert!(behind.contains("the gateway's clock is 2 min 0 s behind"), "{behind}");
+        let ahead = clock_skew(3700).unwrap_or_default();
+        assert!(
+            ahead.contains("differ by 1 h 1 min (the gateway's is ahead)"),
+            "{ahead}"
+        );
+    }
+
+    /// A gateway whose clock is wrong makes every code fail for everyone: the person must not be
+    /// told that their computer is to blame, and must learn how to tell whose clock is wrong.
+    #[test]
+    fn the_clock_message_does_not_blame_this_computer() {
+        let said = clock_skew(120).unwrap_or_default();
+        for blaming in ["Your computer's clock is", "likely cause", "fix your clock"] {
+            assert!(!said.contains(blaming), "{blaming:?} in {said}");
+        }
+        assert!(
+            said.contains("Codes are checked against the gateway's clock, not this computer's"),
+            "{said}"
+        );
+        assert!(said.contains("tell the service desk"), "{said}");
+        assert!(said.contains("phone"), "{said}");
+    }
+
+    fn untrusted(problem: CertificateProblem) -> String {
+        explain(
+            &ClientError::Untrusted {
+                gateway: "localhost:4433".into(),
+                reason: problem.to_string(),
+                problem,
+            },
+            Context::default(),
+        )
+    }
+
+    /// A certificate made for other names is the profile's or the certificate's fault, not a
+    /// stranger's CA: the person is not sent to set the profile up again.
+    #[test]
+    fn a_wrong_name_is_not_reported_as_a_wrong_ca() {
+        let said = untrusted(CertificateProblem::WrongName {
+            dialled: "localhost".into(),
+            covers: vec!["gw1.bank.example".into(), "127.0.0.1".into()],
+        });
+        assert_eq!(
+            said,
+            "The gateway's certificate is not made for the name your profile dials (localhost): it covers \
+             gw1.bank.example, 127.0.0.1. Ask the service desk to fix the profile or the certificate."
+        );
+        let wrong_ca = untrusted(CertificateProblem::NotOurs);
+        assert!(
+            wrong_ca.starts_with("The gateway at localhost:4433 could not prove it belongs to your organisation"),
+            "{wrong_ca}"
+        );
+        assert!(wrong_ca.contains("rampart-connect setup"), "{wrong_ca}");
+        let expired = untrusted(CertificateProblem::Expired {
+            not_after: Some(1_764_979_200),
+        });
+        assert!(
+            expired.starts_with("The gateway's certificate expired on 2025-12-06 00:00 UTC by this computer's clock."),
+            "{expired}"
+        );
+        assert!(expired.contains("tell the service desk"), "{expired}");
+        assert!(!expired.contains("organisation's CA"), "{expired}");
+        let early = untrusted(CertificateProblem::NotYetValid { not_before: None });
+        assert!(early.contains("not valid yet by this computer's clock"), "{early}");
     }
 
     #[test]
@@ -169,6 +273,10 @@ mod tests {
                 ..Context::default()
             },
         );
-        assert!(skewed.contains("1 min 30 s ahead of") && !skewed.contains("activated"));
+        assert!(
+            skewed.contains("differ by 1 min 30 s (the gateway's is behind)") && !skewed.contains("activated"),
+            "{skewed}"
+        );
+        assert_eq!(skewed.matches("differ by").count(), 1, "said once: {skewed}");
     }
 }

@@ -128,7 +128,10 @@ async fn handle(tunnel: Arc<Tunnel>, mut tcp: TcpStream) {
                 resource: Some(&resource),
                 ..Context::default()
             };
-            eprintln!("SOCKS {resource}: {}", explain(&e, context));
+            // A session's end is announced once, by the command, not by every connection.
+            if !matches!(&e, ClientError::Refused { code, .. } if crate::gateway::session_ended(*code)) {
+                eprintln!("SOCKS {resource}: {}", explain(&e, context));
+            }
             let _ = send_reply(&mut tcp, reply_for(&e)).await;
         }
     }

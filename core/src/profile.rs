@@ -33,6 +33,10 @@ pub struct Profile {
     /// `LOCAL_ADDR=RESOURCE` forwards `rampart-connect forward` starts without arguments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwards: Vec<String>,
+    /// The provisioner's address for self-service enrolment (`https://HOST:PORT`), which
+    /// `rampart-connect enrol` uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrol_url: Option<String>,
 }
 
 /// Why a profile cannot be used.
@@ -41,6 +45,14 @@ pub enum ProfileError {
     /// Not a profile at all.
     #[error("this is not a Rampart profile: {0}")]
     Unreadable(String),
+    /// The start of a profile whose end is missing: a line or file copied only in part.
+    #[error("{}", cut_short_words(*line, *chars))]
+    CutShort {
+        /// True for the one-line form, false for the JSON file.
+        line: bool,
+        /// How many characters arrived (whitespace a mail program added not counted).
+        chars: usize,
+    },
     /// A profile with problems, each named.
     #[error("the profile has problems: {}", .0.join("; "))]
     Invalid(Vec<String>),
@@ -66,11 +78,34 @@ impl Profile {
             Some(encoded) => {
                 // Mail and chat programs may wrap or pad a long line.
                 let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
-                URL_SAFE_NO_PAD
-                    .decode(compact.trim_end_matches('='))
-                    .map_err(|_| ProfileError::Unreadable("the line is damaged; copy all of it".into()))?
+                let cut = || ProfileError::CutShort {
+                    line: true,
+                    chars: LINE_PREFIX.len() + compact.chars().count(),
+                };
+                match URL_SAFE_NO_PAD.decode(compact.trim_end_matches('=')) {
+                    Ok(json) if ends_early(&json) => return Err(cut()),
+                    Ok(json) => json,
+                    // A line cut at any point but a multiple of four characters does not even
+                    // decode: if what precedes the broken last group is the start of a
+                    // profile, the line was cut, not damaged.
+                    Err(_) if decodes_to_a_cut_profile(compact.trim_end_matches('=')) => return Err(cut()),
+                    Err(_) => {
+                        return Err(ProfileError::Unreadable(
+                            "the line is damaged; copy the whole line from your enrolment letter or e-mail again"
+                                .into(),
+                        ));
+                    }
+                }
             }
-            None if text.starts_with('{') => text.as_bytes().to_vec(),
+            None if text.starts_with('{') => {
+                if ends_early(text.as_bytes()) {
+                    return Err(ProfileError::CutShort {
+                        line: false,
+                        chars: text.chars().count(),
+                    });
+                }
+                text.as_bytes().to_vec()
+            }
             None => {
                 return Err(ProfileError::Unreadable(format!(
                     "expected a profile file's contents or a line starting with {LINE_PREFIX}"
@@ -103,6 +138,11 @@ impl Profile {
                 problems.push(format!("gateways[{i}]: {gateway:?} is not HOST:PORT"));
             }
         }
+        if let Some(url) = &self.enrol_url
+            && !(url.starts_with("https://") && url.len() > "https://".len())
+        {
+            problems.push(format!("enrol_url: {url:?} is not an https:// address"));
+        }
         if !self.ca_pem.contains("-----BEGIN CERTIFICATE-----") {
             problems.push("ca_pem: no PEM certificate".into());
         }
@@ -127,6 +167,38 @@ impl Profile {
             }
         }
         problems
+    }
+}
+
+/// True when `json` is the beginning of a JSON document that stops before its end.
+fn ends_early(json: &[u8]) -> bool {
+    matches!(
+        serde_json::from_slice::<serde::de::IgnoredAny>(json),
+        Err(e) if e.classify() == serde_json::error::Category::Eof
+    )
+}
+
+/// True when `encoded` fails to decode only in its last, incomplete group of four characters,
+/// and the rest decodes to a JSON document that stops before its end.
+fn decodes_to_a_cut_profile(encoded: &str) -> bool {
+    let whole = encoded.len() - encoded.len() % 4;
+    encoded
+        .get(..whole)
+        .and_then(|head| URL_SAFE_NO_PAD.decode(head).ok())
+        .is_some_and(|json| !json.is_empty() && ends_early(&json))
+}
+
+fn cut_short_words(line: bool, chars: usize) -> String {
+    if line {
+        format!(
+            "This profile line is cut short ({chars} characters): copy the whole line from your enrolment letter \
+             or e-mail and try again."
+        )
+    } else {
+        format!(
+            "This profile is cut short ({chars} characters, it stops in the middle): copy the whole file or text \
+             from the service desk again and try again."
+        )
     }
 }
 
@@ -159,6 +231,7 @@ mod tests {
             ca_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
             user: Some("alice".into()),
             forwards: vec!["127.0.0.1:3389=desktop".into()],
+            enrol_url: Some("https://prov.bank.example:8443".into()),
         }
     }
 
@@ -189,6 +262,44 @@ mod tests {
             problems.iter().any(|p| p.contains("other computers could reach")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn a_line_cut_anywhere_is_called_cut_short_with_its_length() {
+        let line = profile().to_line();
+        let prefix = LINE_PREFIX.len();
+        // Every cut past the first characters of the encoded JSON, whatever the remainder mod 4.
+        for end in prefix + 8..line.len() {
+            let cut = &line[..end];
+            let err = Profile::parse(cut).unwrap_err();
+            assert_eq!(err, ProfileError::CutShort { line: true, chars: end }, "cut at {end}");
+            let said = err.to_string();
+            assert!(
+                said.starts_with(&format!("This profile line is cut short ({end} characters)")),
+                "{said}"
+            );
+            assert!(said.contains("copy the whole line"), "{said}");
+            assert!(!said.contains("EOF") && !said.contains("column"), "{said}");
+        }
+        // Wrapped by a mail program and then cut: only the line's characters are counted.
+        let wrapped = format!("{}\n  {}", &line[..40], &line[40..100]);
+        assert_eq!(
+            Profile::parse(&wrapped).unwrap_err(),
+            ProfileError::CutShort { line: true, chars: 100 }
+        );
+    }
+
+    #[test]
+    fn a_cut_json_file_is_called_cut_short_and_a_damaged_line_damaged() {
+        let json = serde_json::to_string_pretty(&profile()).unwrap();
+        let err = Profile::parse(&json[..json.len() / 2]).unwrap_err();
+        assert!(matches!(err, ProfileError::CutShort { line: false, .. }), "{err:?}");
+        assert!(err.to_string().contains("cut short"), "{err}");
+        // A character no line holds, in the middle: damaged, not cut.
+        let mut line = profile().to_line();
+        line.replace_range(40..41, "*");
+        let err = Profile::parse(&line).unwrap_err();
+        assert!(err.to_string().contains("damaged"), "{err}");
     }
 
     #[test]

@@ -163,6 +163,43 @@ pub fn verify_totp(
     }
 }
 
+/// Steps searched on each side by [`code_offset_steps`]: ten steps of 30 s, five minutes.
+pub const DRIFT_REACH: u8 = 10;
+
+/// How many steps away from `now` the step lies whose code is `code`, searching
+/// `[T − reach, T + reach]` (`reach` at most [`DRIFT_REACH`]); the one nearest to `T` wins, the
+/// earlier on a tie. `None` for a malformed code or none in reach.
+///
+/// For diagnosis only, after [`verify_totp`] refused a code: it accepts nothing and knows
+/// nothing of replays. Many people whose codes match the same number of steps away point at
+/// the verifier's clock rather than their phones'. Every step is computed and compared in
+/// constant time, with no early exit.
+pub fn code_offset_steps(
+    secret: &[u8],
+    code: &str,
+    params: &TotpParams,
+    now: u64,
+    reach: u8,
+) -> Result<Option<i64>, TotpError> {
+    let totp = build(secret, params, None, "")?;
+    let reach = u64::from(reach.min(DRIFT_REACH));
+    let well_formed = code.len() == usize::from(params.digits) && code.bytes().all(|b| b.is_ascii_digit());
+    let current = params.step_at(now);
+    let first = current.saturating_sub(reach);
+    let last = current.saturating_add(reach);
+    let mut nearest: Option<i64> = None;
+    for step in first..=last {
+        let candidate = Zeroizing::new(totp.generate(step.saturating_mul(params.period)).to_string());
+        let equal: bool = candidate.as_bytes().ct_eq(code.as_bytes()).into();
+        // Both values are within `DRIFT_REACH` of each other, so the difference fits.
+        let offset = i64::try_from(step).unwrap_or(i64::MAX) - i64::try_from(current).unwrap_or(i64::MAX);
+        if equal && nearest.is_none_or(|best| offset.abs() < best.abs()) {
+            nearest = Some(offset);
+        }
+    }
+    Ok(nearest.filter(|_| well_formed))
+}
+
 /// The `otpauth://totp/…` URI an authenticator app enrols from (Key Uri Format).
 pub fn otpauth_uri(secret: &[u8], params: &TotpParams, issuer: &str, account: &str) -> Result<String, TotpError> {
     let totp = build(secret, params, Some(issuer), account)?;
@@ -322,6 +359,42 @@ mod tests {
         );
         let next = generate_totp(SHA1_SEED, &p, now + 30).unwrap();
         assert_eq!(verify_totp(SHA1_SEED, &next, &p, now, Some(step)), Ok(step + 1));
+    }
+
+    #[test]
+    fn a_refused_code_is_placed_in_time_without_being_accepted() {
+        let p = params(TotpAlgorithm::Sha1, 6);
+        let now = 1_700_000_000u64;
+        // A phone two minutes behind the verifier: four steps earlier, outside the window.
+        let behind = generate_totp(SHA1_SEED, &p, now - 120).unwrap();
+        assert_eq!(verify_totp(SHA1_SEED, &behind, &p, now, None), Err(TotpError::Mismatch));
+        assert_eq!(
+            code_offset_steps(SHA1_SEED, &behind, &p, now, DRIFT_REACH),
+            Ok(Some(-4))
+        );
+        let ahead = generate_totp(SHA1_SEED, &p, now + 300).unwrap();
+        assert_eq!(code_offset_steps(SHA1_SEED, &ahead, &p, now, DRIFT_REACH), Ok(Some(10)));
+        assert_eq!(
+            code_offset_steps(SHA1_SEED, &ahead, &p, now, 9),
+            Ok(None),
+            "beyond reach"
+        );
+        // The reach is capped, so a caller cannot make it search hours.
+        let far = generate_totp(SHA1_SEED, &p, now - 3600).unwrap();
+        assert_eq!(code_offset_steps(SHA1_SEED, &far, &p, now, u8::MAX), Ok(None));
+        let current = generate_totp(SHA1_SEED, &p, now).unwrap();
+        assert_eq!(
+            code_offset_steps(SHA1_SEED, &current, &p, now, DRIFT_REACH),
+            Ok(Some(0))
+        );
+        for code in ["", "12345", "12a456"] {
+            assert_eq!(
+                code_offset_steps(SHA1_SEED, code, &p, now, DRIFT_REACH),
+                Ok(None),
+                "{code:?}"
+            );
+        }
+        assert!(code_offset_steps(b"short", "123456", &p, now, DRIFT_REACH).is_err());
     }
 
     #[test]

@@ -69,6 +69,24 @@ impl DirectoryConfig {
     }
 }
 
+impl DirectoryConfig {
+    /// Asks the directory itself, for `check-config`: the service account binds and the bases
+    /// exist (problems), and what works but is unsafe (warnings). Nothing for the local
+    /// directory. Call after [`Self::prepare`] and [`Self::file_problems`].
+    pub async fn check_live(&self) -> crate::ldap::SettingsCheck {
+        match self {
+            Self::Local => crate::ldap::SettingsCheck::default(),
+            Self::Ldap(ldap) => match LdapDirectory::new((**ldap).clone()) {
+                Ok(directory) => directory.check_settings().await,
+                Err(e) => crate::ldap::SettingsCheck {
+                    problems: vec![format!("directory: {e}")],
+                    warnings: Vec::new(),
+                },
+            },
+        }
+    }
+}
+
 /// Why the configured directory could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenDirectoryError {

@@ -28,6 +28,75 @@ pub struct DirectoryUser {
     pub display_name: String,
     /// Group names.
     pub groups: Vec<String>,
+    /// E-mail address, when the directory has one (LDAP `mail_attribute`).
+    pub email: Option<String>,
+}
+
+/// A group's people for enrolment: who can be enrolled, and everyone listed in the group who
+/// cannot, each with why, so nobody is left out without a word.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRoster {
+    /// The enabled people, as [`Directory::group_members`] lists them.
+    pub members: Vec<DirectoryUser>,
+    /// Everyone else the group lists, sorted by name.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A group member that cannot be enrolled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The username when the entry has one, else its DN.
+    pub name: String,
+    /// Why.
+    pub reason: LeftOutReason,
+}
+
+/// Why a group member cannot be enrolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftOutReason {
+    /// The account is disabled in the directory.
+    Disabled,
+    /// The entry is not a person the user filter matches (a nested group, a device).
+    NotAPerson,
+    /// The member's DN is outside `user_base`, where nobody can log in from.
+    OutsideUserBase,
+    /// The group names an entry that does not exist.
+    NoSuchEntry,
+    /// The entry has no usable username.
+    NoUsername,
+    /// The entry has no stable id.
+    NoStableId,
+    /// Several entries share the username; a login refuses them too.
+    SharedUsername,
+}
+
+impl LeftOutReason {
+    /// Short name for machines: `disabled`, `not_a_person`, `outside_user_base`,
+    /// `no_such_entry`, `no_username`, `no_stable_id`, `shared_username`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::NotAPerson => "not_a_person",
+            Self::OutsideUserBase => "outside_user_base",
+            Self::NoSuchEntry => "no_such_entry",
+            Self::NoUsername => "no_username",
+            Self::NoStableId => "no_stable_id",
+            Self::SharedUsername => "shared_username",
+        }
+    }
+
+    /// What to tell the service desk.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled in the directory",
+            Self::NotAPerson => "not a person (the user filter does not match the entry)",
+            Self::OutsideUserBase => "outside user_base, so they cannot log in",
+            Self::NoSuchEntry => "the group lists an entry that does not exist",
+            Self::NoUsername => "the entry has no usable username (username_attribute)",
+            Self::NoStableId => "the entry has no stable id (id_attribute)",
+            Self::SharedUsername => "several directory entries share this username",
+        }
+    }
 }
 
 /// Why the directory refused a person. The client always gets one answer for all of these;
@@ -152,6 +221,21 @@ pub trait Directory: Send + Sync + fmt::Debug {
     /// directory can tell that no such group exists (LDAP); the local directory cannot tell an
     /// unknown group from an empty one and returns an empty list.
     async fn group_members(&self, group: &str) -> Result<Vec<DirectoryUser>, DirectoryError>;
+
+    /// [`Directory::group_members`] with everyone the group lists who cannot be enrolled, and
+    /// why (disabled, not a person, …).
+    async fn group_roster(&self, group: &str) -> Result<GroupRoster, DirectoryError> {
+        Ok(GroupRoster {
+            members: self.group_members(group).await?,
+            left_out: Vec::new(),
+        })
+    }
+
+    /// Looks a person up whether or not the account is enabled: the person and whether it is,
+    /// so enrolment can say "disabled" rather than "not found".
+    async fn lookup_any(&self, username: &str) -> Result<Option<(DirectoryUser, bool)>, DirectoryError> {
+        Ok(self.lookup(username).await?.map(|person| (person, true)))
+    }
 }
 
 /// True when a password is empty or only white space.

@@ -1,7 +1,10 @@
 //! The embedded directory: users, groups and argon2id hashes kept in the Rampart store.
 
 use crate::password::{hash_password, verify_password};
-use crate::{Directory, DirectoryError, DirectoryUser, ReachedPerson, RejectReason, Rejection, refuse_blank};
+use crate::{
+    Directory, DirectoryError, DirectoryUser, GroupRoster, LeftOut, LeftOutReason, ReachedPerson, RejectReason,
+    Rejection, refuse_blank,
+};
 use rampart_core::secret::Sensitive;
 use rampart_store::{Store, UserRecord};
 use std::sync::Arc;
@@ -57,6 +60,7 @@ fn to_user(record: UserRecord) -> DirectoryUser {
         username: record.username,
         display_name: record.display_name,
         groups: record.groups,
+        email: None,
     }
 }
 
@@ -99,13 +103,33 @@ impl Directory for LocalDirectory {
     }
 
     async fn group_members(&self, group: &str) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        Ok(self.group_roster(group).await?.members)
+    }
+
+    async fn group_roster(&self, group: &str) -> Result<GroupRoster, DirectoryError> {
         let records = self
             .store
             .users_in_group(group)
             .await
             .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
-        let mut members: Vec<DirectoryUser> = records.into_iter().filter(|r| r.enabled).map(to_user).collect();
+        let (enabled, disabled): (Vec<UserRecord>, Vec<UserRecord>) = records.into_iter().partition(|r| r.enabled);
+        let mut members: Vec<DirectoryUser> = enabled.into_iter().map(to_user).collect();
         members.sort_by(|a, b| a.username.cmp(&b.username));
-        Ok(members)
+        let mut left_out: Vec<LeftOut> = disabled
+            .into_iter()
+            .map(|r| LeftOut {
+                name: r.username,
+                reason: LeftOutReason::Disabled,
+            })
+            .collect();
+        left_out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(GroupRoster { members, left_out })
+    }
+
+    async fn lookup_any(&self, username: &str) -> Result<Option<(DirectoryUser, bool)>, DirectoryError> {
+        Ok(self.find(username).await?.map(|r| {
+            let enabled = r.enabled;
+            (to_user(r), enabled)
+        }))
     }
 }

@@ -7,7 +7,7 @@ use crate::server::Shared;
 use rampart_core::policy::{Explanation, Identity};
 use rampart_core::username::normalize_username;
 use rampart_directory::DirectoryError;
-use rampart_store::OperatorRecord;
+use rampart_store::{EndedBy, OperatorRecord};
 use std::sync::Arc;
 
 /// A name the readiness check looks up: it exists nowhere, so the directory answers "no such
@@ -137,7 +137,8 @@ impl AdminBackend for GatewayAdmin {
             }
         };
         tracing::info!(target: "rampart::admin", actor, session = %id, user = %user, "session killed by an operator");
-        self.shared.end_session(id, "admin_kill").await;
+        let ended_by = EndedBy::Operator(actor.to_owned());
+        self.shared.end_session_by(id, "admin_kill", &ended_by).await;
         Ok(KillResult {
             ended: vec![id.to_owned()],
         })
@@ -163,14 +164,15 @@ impl AdminBackend for GatewayAdmin {
             },
         };
         let now = self.shared.clock.now();
+        let ended_by = EndedBy::Operator(actor.to_owned());
         let ended = self
             .shared
             .store
-            .end_user_sessions(&user_id, "admin_kill", now)
+            .end_user_sessions_by(&user_id, "admin_kill", Some(&ended_by), now)
             .await
             .map_err(unavailable)?;
         for session in local {
-            self.shared.end_here(&session, "admin_kill");
+            self.shared.end_here_by(&session, "admin_kill", &ended_by);
         }
         tracing::info!(target: "rampart::admin", actor, user = %name, sessions = ended.len(), "all sessions of a person killed by an operator");
         Ok(KillResult { ended })

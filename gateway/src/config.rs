@@ -309,7 +309,9 @@ impl GatewayConfig {
             path: path.into(),
             problems: vec![e.to_string()],
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        // Absolute, so every message names the file where it was looked for.
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let base = absolute.parent().unwrap_or(Path::new("."));
         for p in [
             &mut config.state_dir,
             &mut config.cert,

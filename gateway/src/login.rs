@@ -4,7 +4,10 @@
 //! the directory resolved (`refusal`); the audit record and the log keep the real reason and
 //! whom it reached. While this
 //! gateway's clock is off from the database's (`clock_check`), logins are refused with "try
-//! later" before anything is checked.
+//! later" before anything is checked. A wrong code from someone with the right password is
+//! placed in time (`code_offset_steps`, nothing accepted or spent): the offset goes on the
+//! record and the `rampart::clock` log, and when many people's codes agree on one, the log
+//! and `/metrics` say this gateway's clock is probably off by that much.
 
 use crate::refusal::{Refusal, Subject};
 use crate::registry::SessionInfo;
@@ -15,7 +18,7 @@ use rampart_core::policy::Identity;
 use rampart_core::protocol::{ErrorCode, SessionGrant};
 use rampart_core::resume_proof::ClientPublicKey;
 use rampart_core::secret::Sensitive;
-use rampart_core::totp::{TotpError, verify_totp};
+use rampart_core::totp::{DRIFT_REACH, TotpError, code_offset_steps, verify_totp};
 use rampart_directory::{DirectoryError, DirectoryUser, ReachedPerson};
 use rampart_store::temp_code::{parse_temp_code, temp_code_hash};
 use rampart_store::{SessionRecord, StepOutcome, TokenEvent, TokenRecord};
@@ -50,6 +53,22 @@ impl LoginFailure {
             Self::ClockSkew { .. } => "clock_skew",
         }
     }
+}
+
+/// What an attempt learnt on its way, for the record, whatever its outcome.
+#[derive(Debug, Default)]
+struct Findings {
+    /// The person the directory resolved the typed name to.
+    reached: Option<ReachedPerson>,
+    /// A wrong code that matches another step: the phone's clock minus this gateway's (as
+    /// learnt for the token), in seconds, and the token's step length.
+    code_offset: Option<CodeOffset>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CodeOffset {
+    phone_minus_gateway_secs: i64,
+    step_secs: i64,
 }
 
 /// A refused login as the connection answers it: the failure, and when to answer.
@@ -105,9 +124,10 @@ pub(crate) async fn login(
     client_key: Option<&ClientPublicKey>,
 ) -> Result<(SessionInfo, SessionGrant), Refused> {
     let checked = Instant::now();
-    let mut reached = None;
-    let result = attempt(shared, source, typed_username, password, otp, client_key, &mut reached).await;
-    let subject = Subject::of(typed_username, reached);
+    let mut findings = Findings::default();
+    let result = attempt(shared, source, typed_username, password, otp, client_key, &mut findings).await;
+    let subject = Subject::of(typed_username, findings.reached.take());
+    let code_offset = findings.code_offset;
     let event = match &result {
         Ok((session, _)) => AuditEvent::new(
             Class::Authentication,
@@ -121,9 +141,13 @@ pub(crate) async fn login(
         // The person reached (directory name and stable id), whatever the spelling; else the
         // normalised name, or the name exactly as typed: the record is data, whatever it holds.
         Err(failure) => {
-            let detail = match failure {
-                LoginFailure::Rejected(refusal) => refusal.to_string(),
-                other => other.reason().to_owned(),
+            let detail = match (failure, code_offset) {
+                // The phone's clock minus this gateway's, as far as the code tells.
+                (LoginFailure::Rejected(refusal), Some(offset)) => {
+                    format!("{refusal}; code_offset_secs={:+}", offset.phone_minus_gateway_secs)
+                }
+                (LoginFailure::Rejected(refusal), None) => refusal.to_string(),
+                (other, _) => other.reason().to_owned(),
             };
             AuditEvent::new(
                 Class::Authentication,
@@ -166,6 +190,9 @@ pub(crate) async fn login(
             reason = "clock_skew", offset_ms, bound_ms, "login refused: this gateway's clock is off from the database's"
         ),
     }
+    if let (Some(offset), Err(LoginFailure::Rejected(_))) = (code_offset, &result) {
+        tell_code_offset(shared, &subject, offset);
+    }
     // Every rejection adds to its person's growing delay, whatever was wrong, so timing tells a
     // guesser neither a right password nor a known user; a success starts them afresh.
     let key = subject.backoff_key();
@@ -189,7 +216,7 @@ async fn attempt(
     password: &Sensitive<String>,
     otp: &Sensitive<String>,
     client_key: Option<&ClientPublicKey>,
-    reached: &mut Option<ReachedPerson>,
+    findings: &mut Findings,
 ) -> Result<(SessionInfo, SessionGrant), LoginFailure> {
     refuse_if_clock_off(shared)?;
     let username = rampart_core::username::normalize_username(typed_username)
@@ -197,14 +224,14 @@ async fn attempt(
     let person = match shared.directory.authenticate(&username, password).await {
         Ok(person) => person,
         Err(DirectoryError::Rejected(rejection)) => {
-            *reached = rejection.person;
+            findings.reached = rejection.person;
             return Err(LoginFailure::Rejected(Refusal::Directory(rejection.reason)));
         }
         Err(DirectoryError::Unavailable(detail)) => return Err(LoginFailure::Unavailable(detail)),
         // Only group listings report unknown groups; a login never should.
         Err(other @ DirectoryError::UnknownGroup(_)) => return Err(LoginFailure::Unavailable(other.to_string())),
     };
-    *reached = Some(ReachedPerson {
+    findings.reached = Some(ReachedPerson {
         stable_id: person.stable_id.clone(),
         username: person.username.clone(),
     });
@@ -220,7 +247,7 @@ async fn attempt(
         .await
         .map_err(unavailable)?
         .ok_or(LoginFailure::Rejected(Refusal::NoToken))?;
-    check_code(shared, &token, &person.username, otp).await?;
+    check_code(shared, &token, &person.username, otp, &mut findings.code_offset).await?;
     start_session(shared, source, person, Some(token.id), client_key).await
 }
 
@@ -284,6 +311,7 @@ async fn check_code(
     token: &TokenRecord,
     username: &str,
     otp: &Sensitive<String>,
+    code_offset: &mut Option<CodeOffset>,
 ) -> Result<(), LoginFailure> {
     let max_failures = shared.settings.max_token_failures;
     let seed = shared
@@ -299,6 +327,17 @@ async fn check_code(
         .saturating_mul(i64::try_from(params.period).unwrap_or(0));
     let device_now = u64::try_from(shared.clock.now().saturating_add(drift)).unwrap_or(0);
     let verified = verify_totp(&seed, otp.expose().trim(), &params, device_now, token.last_step);
+    if verified == Err(TotpError::Mismatch) {
+        // Where in time the code lies, for the record only: nothing is accepted or spent.
+        let period = i64::try_from(params.period).unwrap_or(i64::MAX);
+        *code_offset = code_offset_steps(&seed, otp.expose().trim(), &params, device_now, DRIFT_REACH)
+            .ok()
+            .flatten()
+            .map(|steps| CodeOffset {
+                phone_minus_gateway_secs: steps.saturating_mul(period),
+                step_secs: period,
+            });
+    }
     drop(seed);
     if token.failures >= max_failures {
         // Locked. Only someone with the password and the device learns it: a password guesser
@@ -344,6 +383,31 @@ async fn check_code(
         StepOutcome::Replayed => Err(LoginFailure::Rejected(Refusal::CodeReplayed)),
         StepOutcome::Locked => Err(LoginFailure::Rejected(Refusal::TokenLocked)),
         StepOutcome::NotLive => Err(LoginFailure::Rejected(Refusal::TokenNotLive)),
+    }
+}
+
+/// Logs a rejected code that matches another time (`rampart::clock`, never the code), counts
+/// it, and once many people's codes agree, warns that this gateway's clock is off.
+fn tell_code_offset(shared: &Shared, subject: &Subject, offset: CodeOffset) {
+    let phone_minus_gateway = offset.phone_minus_gateway_secs;
+    tracing::info!(
+        target: "rampart::clock", user = %subject.shown_name(), user_id = subject.stable_id().unwrap_or_default(),
+        offset_secs = phone_minus_gateway,
+        "a rejected code is one for another time: the phone's clock or this gateway's is off by that much"
+    );
+    let Some(person) = subject.stable_id() else {
+        return;
+    };
+    if let Some(common) = shared
+        .metrics
+        .code_offset(person, phone_minus_gateway, offset.step_secs)
+    {
+        tracing::warn!(
+            target: "rampart::clock", gateway_ahead_secs = common.gateway_ahead_secs, people = common.people,
+            within_secs = crate::metrics::DRIFT_PERIOD_SECS,
+            "the rejected codes of many people agree: this gateway's clock is probably off by gateway_ahead_secs \
+             (positive: ahead of their phones); check its time synchronisation"
+        );
     }
 }
 

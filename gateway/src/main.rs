@@ -112,14 +112,28 @@ fn refuse(problems: &[String]) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
+/// `check-config`: every problem with the config and its files, then (when they are fine) the
+/// directory asked itself; warnings do not fail the check.
 fn check_config(path: &std::path::Path) -> ExitCode {
-    match load_checked(path) {
-        Ok(_) => {
-            println!("{}: ok", path.display());
-            ExitCode::SUCCESS
+    let config = match load_checked(path) {
+        Ok(config) => config,
+        Err(problems) => return refuse(&problems),
+    };
+    let live = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(config.directory.check_live()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
         }
-        Err(problems) => refuse(&problems),
+    };
+    for warning in &live.warnings {
+        eprintln!("warning: {warning}");
     }
+    if !live.problems.is_empty() {
+        return refuse(&live.problems);
+    }
+    println!("{}: ok", path.display());
+    ExitCode::SUCCESS
 }
 
 fn run(config: GatewayConfig) -> anyhow::Result<()> {

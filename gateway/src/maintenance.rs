@@ -88,7 +88,12 @@ async fn close_sessions_ended_elsewhere(shared: &Shared, cursor: &mut Option<u64
         Ok(ended) => {
             for end in &ended {
                 if let Some(session) = shared.registry.get(&end.id) {
-                    shared.end_here(&session, &end.reason);
+                    // The ender recorded with the end (an operator elsewhere, a rule), so this
+                    // gateway's record names the same one.
+                    match &end.ended_by {
+                        Some(ended_by) => shared.end_here_by(&session, &end.reason, ended_by),
+                        None => shared.end_here(&session, &end.reason),
+                    }
                 }
             }
             if let Some(last) = ended.last() {

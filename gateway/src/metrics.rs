@@ -1,7 +1,14 @@
 //! Prometheus metrics of one gateway: logins by result and reason with their latency, sessions,
 //! flows by resource and decision, bytes, refused streams, admission and QUIC address
-//! validation, and the clock check. Label values come only from fixed sets or the policy's
-//! resource names, never from what a client typed, so a client cannot blow up the series count.
+//! validation, the clock check, and how far rejected codes lie from this gateway's clock
+//! (`code_drift`: many people alike means this gateway's clock is off). Label values come only
+//! from fixed sets or the policy's resource names, never from what a client typed, so a client
+//! cannot blow up the series count.
+
+mod code_drift;
+
+pub(crate) use code_drift::{CommonOffset, PERIOD_SECS as DRIFT_PERIOD_SECS};
+use code_drift::{DriftWatch, Verdict};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,7 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LoginLabels {
@@ -39,6 +47,27 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OffsetLabels {
+    /// A whole number of steps (at most ten each way) times a token's period: a small set.
+    offset_secs: i64,
+}
+
+/// Rejected codes' offsets, on this process's monotonic clock (seconds since start), so the
+/// verdict fades on time whatever the wall clock does.
+#[derive(Debug)]
+struct Drift {
+    watch: DriftWatch,
+    step_secs: i64,
+    started: Instant,
+}
+
+impl Drift {
+    fn now(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
 /// Every metric of the gateway; cheap to update from any task.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -60,6 +89,10 @@ pub(crate) struct Metrics {
     common: Registry,
     clock_offset_ms: Gauge,
     clock_in_bounds: Gauge,
+    code_offsets: Family<OffsetLabels, Counter>,
+    code_drift_common_secs: Gauge,
+    code_drift_people: Gauge,
+    drift: Mutex<Drift>,
 }
 
 impl Default for Metrics {
@@ -145,6 +178,27 @@ impl Metrics {
             "1 while the clock is within max_clock_skew_ms of the database's, 0 while logins are refused for it",
             clock_in_bounds.clone(),
         );
+        let code_offsets = Family::<OffsetLabels, Counter>::default();
+        registry.register(
+            "rejected_code_offsets",
+            "Rejected codes (right password) that match another time step, by how far the phone's clock \
+             is from this gateway's in seconds (negative: behind)",
+            code_offsets.clone(),
+        );
+        let code_drift_common_secs = Gauge::default();
+        registry.register(
+            "code_drift_common_seconds",
+            "How far this gateway's clock is probably ahead of its users' phones, in seconds (negative: \
+             behind), when the rejected codes of many different people agreed within the last 10 minutes; \
+             0 otherwise",
+            code_drift_common_secs.clone(),
+        );
+        let code_drift_people = Gauge::default();
+        registry.register(
+            "code_drift_people",
+            "Different people within the last 10 minutes whose rejected codes agree on that offset",
+            code_drift_people.clone(),
+        );
         Self {
             registry,
             logins,
@@ -163,12 +217,21 @@ impl Metrics {
             common,
             clock_offset_ms,
             clock_in_bounds,
+            code_offsets,
+            code_drift_common_secs,
+            code_drift_people,
+            drift: Mutex::new(Drift {
+                watch: DriftWatch::default(),
+                step_secs: 30,
+                started: Instant::now(),
+            }),
         }
     }
 
     /// The Prometheus text exposition.
     pub(crate) fn encode(&self) -> String {
         use prometheus_client::encoding::text::{encode_eof, encode_registry};
+        self.refresh_code_drift();
         let mut out = String::new();
         let encoded = encode_registry(&mut out, &self.registry)
             .and_then(|()| encode_registry(&mut out, &self.common))
@@ -255,6 +318,47 @@ impl Metrics {
         self.clock_in_bounds.set(i64::from(in_bounds));
     }
 
+    /// A rejected code of `person` (stable id) matched a step `phone_minus_gateway_secs` away
+    /// from this gateway's clock (`step_secs` long). Returns the common offset when it has just
+    /// appeared (or moved): many people alike, so this gateway's clock is off. Tell the desk.
+    pub(crate) fn code_offset(
+        &self,
+        person: &str,
+        phone_minus_gateway_secs: i64,
+        step_secs: i64,
+    ) -> Option<CommonOffset> {
+        self.code_offsets
+            .get_or_create(&OffsetLabels {
+                offset_secs: phone_minus_gateway_secs,
+            })
+            .inc();
+        let mut drift = self.drift.lock().unwrap_or_else(PoisonError::into_inner);
+        drift.step_secs = step_secs.max(1);
+        let now = drift.now();
+        let verdict = drift.watch.record(person, phone_minus_gateway_secs, step_secs, now);
+        let (common, newly) = match verdict {
+            Verdict::NewlyCommon(found) => (Some(found), true),
+            Verdict::Unchanged(found) => (found, false),
+        };
+        self.show_common(common);
+        common.filter(|_| newly)
+    }
+
+    /// Lets a common offset fade once its people are older than the period.
+    fn refresh_code_drift(&self) {
+        let mut drift = self.drift.lock().unwrap_or_else(PoisonError::into_inner);
+        let (step, now) = (drift.step_secs, drift.now());
+        let common = drift.watch.current(step, now);
+        self.show_common(common);
+    }
+
+    fn show_common(&self, common: Option<CommonOffset>) {
+        self.code_drift_common_secs
+            .set(common.map_or(0, |c| c.gateway_ahead_secs));
+        self.code_drift_people
+            .set(common.map_or(0, |c| i64::try_from(c.people).unwrap_or(i64::MAX)));
+    }
+
     pub(crate) fn policy_reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "rejected" };
         self.policy_reloads.get_or_create(&ResultLabels { result }).inc();
@@ -292,5 +396,35 @@ mod tests {
         let text = m.encode();
         assert!(text.contains("rampart_clock_offset_ms -12\n"), "{text}");
         assert!(text.contains("rampart_clock_in_bounds 1\n"), "{text}");
+    }
+
+    #[test]
+    fn rejected_code_offsets_and_their_common_value() {
+        let m = Metrics::new();
+        assert!(
+            m.encode().contains("rampart_gateway_code_drift_common_seconds 0\n"),
+            "nothing known at first"
+        );
+        let told: Vec<_> = (0..6)
+            .filter_map(|i| m.code_offset(&format!("person-{i}"), -120, 30))
+            .collect();
+        assert_eq!(
+            told,
+            vec![CommonOffset {
+                gateway_ahead_secs: 120,
+                people: 5
+            }],
+            "told once, at the fifth person"
+        );
+        let text = m.encode();
+        assert!(
+            text.contains(r#"rampart_gateway_rejected_code_offsets_total{offset_secs="-120"} 6"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("rampart_gateway_code_drift_common_seconds 120\n"),
+            "{text}"
+        );
+        assert!(text.contains("rampart_gateway_code_drift_people 6\n"), "{text}");
     }
 }

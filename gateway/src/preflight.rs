@@ -1,6 +1,7 @@
 //! What must hold before the gateway starts, checked without starting anything: every file the
 //! config names (certificate and key that belong together, policy, directory CA and service
-//! password, key-encryption key, state folder), all problems at once, each naming its setting.
+//! password, key-encryption key, state folder; the certificate issued by the organisation CA when
+//! that is in the state folder), all problems at once, each naming its setting.
 //! `check-config` prints them; `run` refuses to start on any of them.
 
 use crate::config::GatewayConfig;
@@ -15,6 +16,16 @@ pub fn problems(config: &GatewayConfig, now: i64) -> Vec<String> {
         FileSetting::new("key", &config.key),
         now,
     );
+    // On the provisioner's host the organisation CA is at hand: a certificate from another CA
+    // (a dev one, say) would start, and every client would refuse it.
+    let org_ca = config.state_dir.join("ca").join(rampart_certs::CA_CERT_FILE);
+    if org_ca.is_file() {
+        problems.extend(rampart_certs::issued_by_problems(
+            FileSetting::new("cert", &config.cert),
+            &org_ca,
+            now,
+        ));
+    }
     match std::fs::read_to_string(&config.policy) {
         Err(e) => problems.push(format!("policy: {}: {e}", config.policy.display())),
         Ok(text) => {
@@ -74,6 +85,7 @@ mod tests {
                 "policy",
                 "directory.ca_file",
                 "directory.bind_password_file",
+                "state_dir",
                 "flow_log"
             ],
             "{found:#?}"

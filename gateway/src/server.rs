@@ -16,7 +16,6 @@ use crate::reload::PolicyHolder;
 use crate::{backend, clock_check, connection, maintenance, transport};
 use anyhow::Context;
 use rampart_audit::{AuditLog, AuditWriter};
-use rampart_core::audit::{Activity, AuditEvent, Class, Status, User};
 use rampart_core::policy::Policy;
 use rampart_directory::{Directory, open_directory};
 use rampart_store::{KeyRing, Store};
@@ -53,37 +52,18 @@ impl Shared {
         self.policy.policy()
     }
 
-    /// Ends a session in the store (so other gateways and resumes see it) and here.
+    /// Ends a session in the store (so other gateways and resumes see it) and here, by the
+    /// rule `reason` names (or, for a logout, by the person): see [`crate::session`].
     pub async fn end_session(&self, id: &str, reason: &str) {
-        if let Err(e) = self.store.end_session(id, reason, self.clock.now()).await {
-            tracing::error!(target: "rampart::gateway", session = %id, reason, error = %e, "cannot record the end of a session");
-        }
-        if let Some(session) = self.registry.get(id) {
-            self.end_here(&session, reason);
-        }
+        let username = self.registry.get(id).map(|s| s.username.clone()).unwrap_or_default();
+        self.end_session_by(id, reason, &crate::session::ender_of(reason, &username))
+            .await;
     }
 
-    /// Ends a session on this gateway: its connections close and its flows are reset.
+    /// Ends a session on this gateway: its connections close and its flows are reset. The
+    /// ender is the rule `reason` names, or the person for a logout.
     pub fn end_here(&self, session: &LiveSession, reason: &str) {
-        if session.end(reason) {
-            tracing::info!(
-                target: "rampart::auth", user = %session.username, session = %session.id, reason,
-                "session ended"
-            );
-            self.metrics.session_ended(reason);
-            self.audit.record(
-                AuditEvent::new(
-                    Class::Authentication,
-                    Activity::LOGOFF,
-                    self.clock.now_ms(),
-                    Status::Success,
-                    "session ended",
-                )
-                .detail(reason)
-                .user(User::with_uid(&session.username, &session.user_id))
-                .session(&session.id),
-            );
-        }
+        self.end_here_by(session, reason, &crate::session::ender_of(reason, &session.username));
     }
 }
 
@@ -213,8 +193,8 @@ impl Gateway {
         let policy_text = std::fs::read_to_string(&config.policy)
             .with_context(|| format!("cannot read policy {}", config.policy.display()))?;
         let policy = Policy::parse(&policy_text).with_context(|| format!("policy {}", config.policy.display()))?;
-        let cert_chain = rampart_certs::load_certs(&config.cert)?;
-        let key = rampart_certs::load_key(&config.key)?;
+        let cert_chain = rampart_certs::load_certs(&config.cert).context("cert")?;
+        let key = rampart_certs::load_key(&config.key).context("key")?;
         let (flows, writer) = FlowLog::open(&config.flow_log_path())
             .await
             .with_context(|| format!("cannot open flow log {}", config.flow_log_path().display()))?;

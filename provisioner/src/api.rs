@@ -1,6 +1,10 @@
 //! The provisioner's wire types: request and response bodies of the REST API, shared by the
 //! service and the `rampart` CLI, and described in the OpenAPI document.
 
+pub use crate::self_service::{
+    ConfirmEnrolmentRequest, ConfirmedEnrolment, IssuedRegistrationCode, RegistrationCodeRequest,
+    StartEnrolmentRequest, StartedEnrolment,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -321,9 +325,10 @@ pub struct EnrolBatch {
 pub struct EnrolResult {
     /// Username from the row (normalised).
     pub username: String,
-    /// `issued`, `skipped` or `error`.
+    /// `issued`; `skipped` (already enrolled: see `existing`); `disabled` (the account is
+    /// disabled in the directory: no token); or `error` (see `reason`).
     pub status: String,
-    /// Why it was skipped or failed.
+    /// Why it was skipped or failed, for people.
     #[serde(default)]
     pub reason: Option<String>,
     /// The new token, when issued. It stays undelivered until confirmed.
@@ -332,6 +337,28 @@ pub struct EnrolResult {
     /// The existing token, when skipped.
     #[serde(default)]
     pub existing_token: Option<String>,
+    /// The existing token's issue and delivery, when skipped: which run's letter it was.
+    #[serde(default)]
+    pub existing: Option<ExistingToken>,
+    /// The person's e-mail address in the directory, when it has one (for the manifest).
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// A token a person already holds, as an enrolment run reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExistingToken {
+    /// Token id.
+    pub token_id: String,
+    /// `pending` (not used yet) or `active`.
+    pub state: String,
+    /// Unix seconds it was issued.
+    pub issued_at: i64,
+    /// The operator who issued it.
+    pub issued_by: String,
+    /// Unix seconds its QR code was delivered (written to an enrolment folder, or shown).
+    #[serde(default)]
+    pub delivered_at: Option<i64>,
 }
 
 /// Answer to a batch: one result per row, in order.
@@ -360,8 +387,23 @@ pub struct ConfirmResponse {
 pub struct GroupMembers {
     /// The group.
     pub group: String,
-    /// Usernames, sorted.
+    /// Usernames of the enabled people, sorted.
     pub usernames: Vec<String>,
+    /// Everyone else the group lists, with why they cannot be enrolled, sorted by name.
+    #[serde(default)]
+    pub left_out: Vec<LeftOutMember>,
+}
+
+/// A group member that cannot be enrolled.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LeftOutMember {
+    /// The username, or the entry's DN when it has none.
+    pub name: String,
+    /// `disabled`, `not_a_person`, `outside_user_base`, `no_such_entry`, `no_username`,
+    /// `no_stable_id` or `shared_username`.
+    pub reason_code: String,
+    /// The reason, for people.
+    pub reason: String,
 }
 
 /// Report parameters.

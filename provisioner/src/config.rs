@@ -101,6 +101,13 @@ pub struct ProvisionerSettings {
     /// Seconds added to the system clock (default 0). For drills and tests only: the
     /// provisioner then behaves as on a host whose clock is off, and logs a warning at start.
     pub clock_offset_secs: i64,
+    /// Days a registration code stays valid unless the desk says otherwise (default 14).
+    pub registration_code_days: u32,
+    /// Minutes a started self-service enrolment waits for its first code (default 15).
+    pub enrolment_minutes: u32,
+    /// Milliseconds from the start of a refused enrolment to its answer, whatever was wrong
+    /// (unknown person, password or registration code), so timing tells nothing (default 1000).
+    pub enrolment_failure_delay_ms: u64,
 }
 
 impl Default for ProvisionerSettings {
@@ -113,6 +120,9 @@ impl Default for ProvisionerSettings {
             max_clock_skew_ms: 3000,
             clock_check_secs: 30,
             clock_offset_secs: 0,
+            registration_code_days: 14,
+            enrolment_minutes: 15,
+            enrolment_failure_delay_ms: 1000,
         }
     }
 }
@@ -141,6 +151,15 @@ impl ProvisionerSettings {
         }
         if self.clock_offset_secs.abs() > 86_400 {
             problems.push("settings.clock_offset_secs must be within a day either way".into());
+        }
+        if !(1..=90).contains(&self.registration_code_days) {
+            problems.push("settings.registration_code_days must be between 1 and 90".into());
+        }
+        if !(1..=1440).contains(&self.enrolment_minutes) {
+            problems.push("settings.enrolment_minutes must be between 1 and 1440".into());
+        }
+        if self.enrolment_failure_delay_ms > 10_000 {
+            problems.push("settings.enrolment_failure_delay_ms must be at most 10000".into());
         }
         problems
     }
@@ -205,7 +224,9 @@ impl ProvisionerConfig {
             path: path.to_owned(),
             problems: vec![e.message().to_owned()],
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        // Absolute, so every message names the file where it was looked for.
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let base = absolute.parent().unwrap_or(Path::new("."));
         for p in [&mut config.state_dir, &mut config.cert, &mut config.key] {
             if p.is_relative() {
                 *p = base.join(&*p);

@@ -11,6 +11,7 @@ pub mod init;
 pub mod preflight;
 pub mod qr;
 mod routes;
+pub mod self_service;
 pub mod server;
 pub mod service;
 pub mod vm_api;

@@ -183,6 +183,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let loaded = load_checked(&config)?;
+            let live = loaded.directory.check_live().await;
+            for warning in &live.warnings {
+                eprintln!("rampart-provisioner: warning: {warning}");
+            }
+            if !live.problems.is_empty() {
+                return Err(Problems(live.problems).into());
+            }
             rampart_provisioner::server::open(&loaded)
                 .await
                 .map_err(|e| Problems(vec![format!("{e:#}")]))?;

@@ -20,6 +20,14 @@ pub fn problems(config: &ProvisionerConfig, now: i64) -> Vec<String> {
         FileSetting::new("key", &config.key),
         now,
     );
+    let org_ca = config.state_dir.join("ca").join(rampart_certs::CA_CERT_FILE);
+    if org_ca.is_file() {
+        problems.extend(rampart_certs::issued_by_problems(
+            FileSetting::new("cert", &config.cert),
+            &org_ca,
+            now,
+        ));
+    }
     problems.extend(config.directory.file_problems());
     problems.extend(config.store.file_problems(&config.state_dir, false));
     problems

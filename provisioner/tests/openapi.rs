@@ -135,7 +135,8 @@ async fn every_documented_operation_is_served_and_guarded() {
                 .replace("{username}", "alice")
                 .replace("{group}", "staff")
                 .replace("{name}", "x")
-                .replace("{id}", "1");
+                .replace("{id}", "1")
+                .replace("{enrolment_id}", "e1");
             let request = Request::builder()
                 .method(method.to_uppercase().as_str())
                 .uri(&concrete)
@@ -145,6 +146,14 @@ async fn every_documented_operation_is_served_and_guarded() {
             let status = app.clone().oneshot(request).await.unwrap().status();
             if path == "/healthz" || path == "/readyz" {
                 assert_eq!(status, StatusCode::OK);
+            } else if path.starts_with("/v1/enrolment") {
+                // Self-service enrolment: the employee has no key and proves themselves in the
+                // body; an empty one is refused as malformed, and no key is documented.
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path} without a key");
+                assert!(
+                    item[method].get("security").is_none(),
+                    "{method} {path} asks for no key"
+                );
             } else {
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without a key");
             }

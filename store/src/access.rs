@@ -22,6 +22,15 @@ pub enum Permission {
     Administer,
 }
 
+/// The roles that grant `permission`, in words for a refusal.
+pub fn granted_by(permission: Permission) -> &'static str {
+    match permission {
+        Permission::Read => "any role",
+        Permission::ManageTokens => "the helpdesk or admin role",
+        Permission::Administer => "the admin role",
+    }
+}
+
 /// Whether `role` grants `permission`.
 pub fn allows(role: OperatorRole, permission: Permission) -> bool {
     match permission {

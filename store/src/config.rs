@@ -244,13 +244,16 @@ impl StoreConfig {
             )),
             StoreTarget::Postgres { .. } => {}
             StoreTarget::Sqlite(dir) => {
-                if dir.exists() && !dir.is_dir() {
-                    problems.push(format!("state_dir: {} is not a directory", dir.display()));
-                } else if !dir.exists() && !dir.parent().is_some_and(|p| p.as_os_str().is_empty() || p.is_dir()) {
+                if !dir.exists() {
+                    // A mistyped folder would otherwise start a new, empty store in which no one
+                    // has a token: every login refused, and nothing saying why.
                     problems.push(format!(
-                        "state_dir: neither {} nor the folder it would be made in exists",
+                        "state_dir: {} does not exist: give the folder `rampart-provisioner init` made (a gateway on \
+                         the same host shares it), or create it for a store of its own",
                         dir.display()
                     ));
+                } else if !dir.is_dir() {
+                    problems.push(format!("state_dir: {} is not a directory", dir.display()));
                 } else if !kek && !creates_key_file && !dir.join(MASTER_KEY_FILE).is_file() {
                     problems.push(format!(
                         "state_dir: {} holds no {MASTER_KEY_FILE}: run `rampart-provisioner init` first, or give the \

@@ -84,8 +84,9 @@ struct Table {
 use Kind::{Blob, Bool, Int, Text};
 
 /// Every table of the schema this build was made for, parents before children (foreign keys:
-/// `user_groups`, `tokens`, `temp_codes`, `reset_requests` and `vms.holder_id` name `users`; `vms.pool` names
-/// `vm_pools`). The column lists are those of `migrations/sqlite` and `migrations/postgres`
+/// `user_groups`, `tokens`, `temp_codes`, `registration_codes`, `enrolments`, `reset_requests` and
+/// `vms.holder_id` name `users`; `enrolments.registration_code` names `registration_codes`; `vms.pool`
+/// names `vm_pools`). The column lists are those of `migrations/sqlite` and `migrations/postgres`
 /// (a migration that adds a table or a column must add it here); the copy checks them against
 /// both databases before it writes anything, so a list that falls behind stops the copy
 /// instead of leaving data behind.
@@ -185,6 +186,45 @@ const TABLES: &[Table] = &[
         write: Write::Insert,
     },
     Table {
+        name: "registration_codes",
+        columns: &[
+            ("id", Text),
+            ("user_id", Text),
+            ("code_hash", Blob),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("created_by", Text),
+            ("delivery", Text),
+            ("failures", Int),
+            ("used_at", Int),
+            ("withdrawn_at", Int),
+        ],
+        rowid_into: None,
+        identity: None,
+        write: Write::Insert,
+    },
+    Table {
+        name: "enrolments",
+        columns: &[
+            ("id", Text),
+            ("user_id", Text),
+            ("registration_code", Text),
+            ("token_id", Text),
+            ("algorithm", Text),
+            ("digits", Int),
+            ("period", Int),
+            ("time_window", Int),
+            ("key_id", Int),
+            ("sealed_seed", Blob),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("failures", Int),
+        ],
+        rowid_into: None,
+        identity: None,
+        write: Write::Insert,
+    },
+    Table {
         name: "reset_requests",
         columns: &[
             ("id", Text),
@@ -223,6 +263,7 @@ const TABLES: &[Table] = &[
             ("end_seq", Int),
             ("gateway_id", Text),
             ("client_key", Blob),
+            ("ended_by", Text),
         ],
         rowid_into: Some("rowid"),
         identity: Some("rowid"),
@@ -1020,6 +1061,8 @@ mod tests {
             ("user_groups", "users"),
             ("tokens", "users"),
             ("temp_codes", "users"),
+            ("registration_codes", "users"),
+            ("enrolments", "registration_codes"),
             ("reset_requests", "users"),
             ("vms", "users"),
             ("vms", "vm_pools"),

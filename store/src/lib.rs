@@ -1,5 +1,5 @@
 //! Rampart persistence behind traits per concern ([`PeopleStore`], [`TokenStore`],
-//! [`SessionStore`], [`TempCodeStore`], [`ApprovalStore`], [`OperatorStore`], [`VmStore`], [`KeyStore`],
+//! [`SessionStore`], [`TempCodeStore`], [`RegistrationStore`], [`ApprovalStore`], [`OperatorStore`], [`VmStore`], [`KeyStore`],
 //! [`GatewayStore`], [`AuditAnchorStore`], [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
 //! directory) is the embedded default and [`PgStore`] the scale-out backend; both run the same
 //! SQL and the same code (`ops/`), differing only where each backend's `dialect` says.
@@ -26,6 +26,7 @@ mod error;
 mod model;
 mod postgres;
 mod provisioning;
+pub mod registration;
 pub mod schema;
 pub mod seal;
 mod sql;
@@ -38,8 +39,8 @@ pub use audit_anchors::{AuditAnchor, AuditStream};
 pub use config::{MASTER_KEY_FILE, MigrationReport, PASSWORD_ENV, StoreConfig, StoreTarget, URL_ENV, without_password};
 pub use error::StoreError;
 pub use model::{
-    EndedSession, GatewayNode, Rotation, SessionRecord, StepOutcome, TicketMatch, TokenRecord, TokenState, UserRecord,
-    WrappedSealKey,
+    EndedBy, EndedSession, GatewayNode, Rotation, SessionRecord, StepOutcome, TicketMatch, TokenRecord, TokenState,
+    UserRecord, WrappedSealKey,
 };
 pub use postgres::{PgSettings, PgStore, parse_hosts};
 pub use provisioning::{
@@ -173,7 +174,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn create_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
 
     /// Stores a new session and ends the person's oldest live sessions beyond `max_live`
-    /// (with `reason`), in one transaction serialised per person, so logins at the same moment
+    /// (with `reason`, and that rule as their ender), in one transaction serialised per person, so logins at the same moment
     /// on several gateways can neither exceed the limit nor end each other's new sessions.
     /// Returns the ids it ended.
     async fn create_session_within(
@@ -209,10 +210,22 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         now: i64,
     ) -> Result<Rotation, StoreError>;
 
-    /// Ends a session with `reason`, at the next position of the feed of session ends. Ending an
-    /// ended session keeps the first time, reason and position; an unknown id is
-    /// [`StoreError::NotFound`].
-    async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError>;
+    /// Ends a session with `reason`, at the next position of the feed of session ends, naming
+    /// no one as its ender ([`SessionStore::end_session_by`] does).
+    async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        self.end_session_by(session_id, reason, None, now).await
+    }
+
+    /// Ends a session with `reason` and who ended it, at the next position of the feed of
+    /// session ends. Ending an ended session keeps the first time, reason, position and ender;
+    /// an unknown id is [`StoreError::NotFound`].
+    async fn end_session_by(
+        &self,
+        session_id: &str,
+        reason: &str,
+        ended_by: Option<&EndedBy>,
+        now: i64,
+    ) -> Result<(), StoreError>;
 
     /// Live (not ended, not expired at `now`) sessions of a user, oldest first.
     async fn live_sessions_for_user(&self, user_id: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError>;
@@ -223,7 +236,18 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
 
     /// Ends every session of a user that has not ended yet, at one feed position; returns their
     /// ids.
-    async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError>;
+    async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError> {
+        self.end_user_sessions_by(user_id, reason, None, now).await
+    }
+
+    /// [`SessionStore::end_user_sessions`], naming who ended them.
+    async fn end_user_sessions_by(
+        &self,
+        user_id: &str,
+        reason: &str,
+        ended_by: Option<&EndedBy>,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// The latest position of the feed of session ends: a gateway starts following the feed
     /// here (ends before it concern sessions it does not hold).
@@ -254,6 +278,61 @@ pub trait TempCodeStore: Send + Sync + std::fmt::Debug {
     /// against the person's live codes, which are spent after
     /// [`MAX_TEMP_CODE_FAILURES`](crate::temp_code::MAX_TEMP_CODE_FAILURES) wrong tries.
     async fn consume_temp_code(&self, user_id: &str, code_hash: &[u8], now: i64) -> Result<bool, StoreError>;
+}
+
+/// Self-service enrolment: registration codes the desk issues, and the enrolments a person
+/// opens with one and their directory password, confirmed by the first code of their new
+/// authenticator. Every check, failure count and confirmation is one conditional statement or
+/// one transaction, so a code opens at most one token however many tries arrive at once.
+#[async_trait::async_trait]
+pub trait RegistrationStore: Send + Sync + std::fmt::Debug {
+    /// Stores a code for a known person (else [`StoreError::NotFound`]), withdrawing their
+    /// earlier unused codes, and records `registration_code_issued`.
+    async fn issue_registration_code(&self, code: &registration::RegistrationCode) -> Result<(), StoreError>;
+
+    /// Whether `code_hash` is the person's live code (unused, not withdrawn, unexpired). A
+    /// wrong code counts against the live code, which
+    /// [`MAX_REGISTRATION_FAILURES`](registration::MAX_REGISTRATION_FAILURES) wrong tries spend.
+    async fn check_registration_code(
+        &self,
+        user_id: &str,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<registration::CodeCheck, StoreError>;
+
+    /// Counts a wrong try (the right code with a wrong password) against the live code.
+    async fn fail_registration_code(&self, user_id: &str, now: i64) -> Result<registration::CodeCheck, StoreError>;
+
+    /// The person's newest `limit` codes, newest first, as they stand at `now`.
+    async fn registration_codes(
+        &self,
+        user_id: &str,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<registration::RegistrationCodeView>, StoreError>;
+
+    /// Stores an enrolment in place of the person's earlier unconfirmed one; records
+    /// `enrolment_started`.
+    async fn start_enrolment(&self, enrolment: &registration::Enrolment) -> Result<(), StoreError>;
+
+    /// The enrolment with this id, expired or not.
+    async fn enrolment(&self, id: &str) -> Result<Option<registration::Enrolment>, StoreError>;
+
+    /// Counts a wrong first code; the tries left (`Some(0)`: dropped, `enrolment_spent`), or
+    /// `None` for an unknown or expired enrolment.
+    async fn fail_enrolment(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError>;
+
+    /// Turns the enrolment into the person's active token (replacing their live one), its
+    /// registration code redeemed and `step` recorded as used, in one transaction; records
+    /// `enrolled`. [`Confirmation::Gone`](registration::Confirmation::Gone), writing nothing,
+    /// when the enrolment or its code no longer works.
+    async fn confirm_enrolment(
+        &self,
+        id: &str,
+        user: &UserRecord,
+        step: u64,
+        now: i64,
+    ) -> Result<registration::Confirmation, StoreError>;
 }
 
 /// Token resets under dual control: requests one operator makes and a second approves or
@@ -449,8 +528,8 @@ pub trait StoreHealth: Send + Sync + std::fmt::Debug {
 /// from the concern traits, which must be in scope to call them.
 pub mod prelude {
     pub use crate::{
-        ApprovalStore, AuditAnchorStore, GatewayStore, KeyStore, OperatorStore, PeopleStore, SessionStore, Store,
-        StoreHealth, TempCodeStore, TokenStore, VmStore,
+        ApprovalStore, AuditAnchorStore, GatewayStore, KeyStore, OperatorStore, PeopleStore, RegistrationStore,
+        SessionStore, Store, StoreHealth, TempCodeStore, TokenStore, VmStore,
     };
 }
 
@@ -478,6 +557,7 @@ pub trait Store:
     + TokenStore
     + SessionStore
     + TempCodeStore
+    + RegistrationStore
     + ApprovalStore
     + OperatorStore
     + VmStore
@@ -493,6 +573,7 @@ impl<T> Store for T where
         + TokenStore
         + SessionStore
         + TempCodeStore
+        + RegistrationStore
         + ApprovalStore
         + OperatorStore
         + VmStore

@@ -252,6 +252,55 @@ pub struct EndedSession {
     pub id: String,
     /// Why it ended.
     pub reason: String,
+    /// Who ended it, when recorded (ends before schema 12 name no one).
+    pub ended_by: Option<EndedBy>,
+}
+
+/// Who ended a session: kept with the end in the store, so every gateway's session-end record
+/// names the same operator or rule, wherever the session was attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndedBy {
+    /// An operator (API key holder) by name: a kill, or a token change that ended the session.
+    Operator(String),
+    /// A rule of the product, by the end's reason: `idle`, `expired`, `session_limit`,
+    /// `ticket_reused`, `account_disabled`, `groups_changed`, …
+    Rule(String),
+    /// The person themselves (logout), by username.
+    Person(String),
+}
+
+impl EndedBy {
+    /// The stored form: `operator:NAME`, `rule:NAME` or `person:NAME`.
+    pub fn to_stored(&self) -> String {
+        match self {
+            Self::Operator(name) => format!("operator:{name}"),
+            Self::Rule(name) => format!("rule:{name}"),
+            Self::Person(name) => format!("person:{name}"),
+        }
+    }
+
+    /// Reads [`EndedBy::to_stored`]'s form; `None` for anything else.
+    pub fn from_stored(text: &str) -> Option<Self> {
+        let (kind, name) = text.split_once(':')?;
+        let name = name.to_owned();
+        match kind {
+            "operator" => Some(Self::Operator(name)),
+            "rule" => Some(Self::Rule(name)),
+            "person" => Some(Self::Person(name)),
+            _ => None,
+        }
+    }
+}
+
+/// For people: `operator desk-ann`, `rule idle`, `person alice`.
+impl fmt::Display for EndedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Operator(name) => write!(f, "operator {name}"),
+            Self::Rule(name) => write!(f, "rule {name}"),
+            Self::Person(name) => write!(f, "person {name}"),
+        }
+    }
 }
 
 impl fmt::Debug for SessionRecord {

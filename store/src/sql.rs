@@ -159,30 +159,30 @@ UPDATE session_end_feed SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_
 pub(crate) const SESSION_END_SEQ: &str = "SELECT last_seq FROM session_end_feed WHERE id = 1";
 
 /// Ends every live session of a user. `$1` user id, `$2` now, `$3` reason, `$4` feed position
-/// ([`NEXT_SESSION_END_SEQ`]).
+/// ([`NEXT_SESSION_END_SEQ`]), `$5` who ended them ([`crate::EndedBy::to_stored`]) or NULL.
 pub(crate) const END_USER_SESSIONS: &str = "\
-UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4 \
+UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4, ended_by = $5 \
 WHERE user_id = $1 AND ended_at IS NULL RETURNING id";
 
 /// Ends every live session of a token's owner: those the token opened and those opened with a
 /// temporary code or another token meanwhile, since the person's second factor is what changed.
-/// `$1` token id, `$2` now, `$3` reason, `$4` feed position.
+/// `$1` token id, `$2` now, `$3` reason, `$4` feed position, `$5` who ended them.
 pub(crate) const END_TOKEN_SESSIONS: &str = "\
-UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4 \
+UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4, ended_by = $5 \
 WHERE user_id = (SELECT user_id FROM tokens WHERE id = $1) AND ended_at IS NULL";
 
-/// Sessions whose end has a feed position after `$1`, with why, in feed order.
+/// Sessions whose end has a feed position after `$1`, with why and by whom, in feed order.
 pub(crate) const SESSIONS_ENDED_AFTER: &str = "\
-SELECT end_seq, id, end_reason FROM sessions WHERE end_seq > $1 ORDER BY end_seq, id";
+SELECT end_seq, id, end_reason, ended_by FROM sessions WHERE end_seq > $1 ORDER BY end_seq, id";
 
 /// Records use of a session. `$1` id, `$2` now.
 pub(crate) const TOUCH_SESSION: &str = "\
 UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
 
-/// Ends a session once; a later call keeps the first time, reason and feed position. `$1` id,
-/// `$2` now, `$3` reason, `$4` feed position.
+/// Ends a session once; a later call keeps the first time, reason, feed position and who
+/// ended it. `$1` id, `$2` now, `$3` reason, `$4` feed position, `$5` who ended it or NULL.
 pub(crate) const END_SESSION: &str = "\
-UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4 WHERE id = $1 AND ended_at IS NULL";
+UPDATE sessions SET ended_at = $2, end_reason = $3, end_seq = $4, ended_by = $5 WHERE id = $1 AND ended_at IS NULL";
 
 /// `$1` id.
 pub(crate) const SESSION_EXISTS: &str = "SELECT id FROM sessions WHERE id = $1";

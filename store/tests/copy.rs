@@ -1,6 +1,7 @@
 //! `rampart_store::copy`: a SQLite store populated through the store API (people and groups,
 //! tokens in every state with sealed seeds, history, sessions live, ended and expired, the feed
-//! of ends, a resume's replaced ticket, operators, a temporary code, a VM pool with free and
+//! of ends, a resume's replaced ticket, operators, a temporary code, a registration code and the
+//! enrolment it opened, a VM pool with free and
 //! allocated VMs, seal keys and a gateway) copied into a fresh PostgreSQL database reads back the same through the store API;
 //! a step accepted before the copy stays refused after it, and new history, sessions, ends and
 //! VM events number after the copied ones. A target that is not empty, or not migrated, is
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use rampart_store::copy::{CopyReport, copy_sqlite_to_postgres, sqlite_file};
 use rampart_store::prelude::*;
+use rampart_store::registration::{Delivery, Enrolment, RegistrationCode, registration_code_hash};
 use rampart_store::temp_code::temp_code_hash;
 use rampart_store::{
     AllocationRequest, EndedSession, GatewayNode, IssueMode, IssueOutcome, OperatorRecord, OperatorRole, PgSettings,
@@ -235,6 +237,37 @@ async fn populate(store: &dyn Store) {
             .unwrap()
     );
 
+    // A registration code for dave, and the enrolment it opened, not yet confirmed.
+    store
+        .issue_registration_code(&RegistrationCode {
+            id: "rc1".into(),
+            user_id: "u4".into(),
+            code_hash: registration_code_hash("u4", "0123456789ABCDEF"),
+            created_at: NOW + 9,
+            expires_at: NOW + 86_400,
+            created_by: "desk".into(),
+            delivery: Delivery::Letter,
+        })
+        .await
+        .unwrap();
+    store
+        .start_enrolment(&Enrolment {
+            id: "en1".into(),
+            user_id: "u4".into(),
+            registration_code: "rc1".into(),
+            token_id: "t4-next".into(),
+            params: rampart_core::totp::TotpParams::default(),
+            sealed: SealedSeed {
+                key_id: 1,
+                blob: vec![7; 48],
+            },
+            created_at: NOW + 10,
+            expires_at: NOW + 910,
+            failures: 0,
+        })
+        .await
+        .unwrap();
+
     // Operators, one revoked.
     for (id, name, role, key) in [
         ("op1", "root", OperatorRole::Admin, ADMIN_KEY),
@@ -318,6 +351,8 @@ struct Snapshot {
     seal_keys: Vec<WrappedSealKey>,
     sealed: Vec<(String, SealedSeed)>,
     gateways: Vec<GatewayNode>,
+    registration_codes: Vec<rampart_store::registration::RegistrationCodeView>,
+    enrolment: Option<Enrolment>,
 }
 
 async fn snapshot(store: &dyn Store) -> Snapshot {
@@ -340,6 +375,8 @@ async fn snapshot(store: &dyn Store) -> Snapshot {
     let mut sealed = store.sealed_seeds().await.unwrap();
     sealed.sort_by(|a, b| a.0.cmp(&b.0));
     Snapshot {
+        registration_codes: store.registration_codes("u4", 10, NOW).await.unwrap(),
+        enrolment: store.enrolment("en1").await.unwrap(),
         users,
         staff: store.users_in_group("staff").await.unwrap(),
         tokens,
@@ -481,7 +518,7 @@ async fn a_populated_sqlite_store_reads_back_the_same_from_postgresql_and_keeps_
     );
 
     // Counts: every table, equal on both sides, and what the fixture wrote.
-    assert_eq!(report.tables.len(), 17, "{report:?}");
+    assert_eq!(report.tables.len(), 19, "{report:?}");
     assert!(
         report.tables.iter().all(|t| t.source_rows == t.target_rows),
         "{report:?}"

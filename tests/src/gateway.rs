@@ -84,6 +84,7 @@ impl GatewayProc {
                     .unwrap();
             }
         }
+        std::fs::create_dir_all(&state).unwrap();
         std::fs::write(dir.path().join("policy.toml"), spec.policy).unwrap();
         let config = format!(
             "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncert = \"gateway.pem\"\nkey = \"gateway.key\"\n\

@@ -9,6 +9,7 @@ pub mod leaks;
 pub mod pg;
 pub mod provisioner;
 pub mod slapd;
+pub mod terminal;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};

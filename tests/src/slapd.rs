@@ -381,6 +381,7 @@ impl Slapd {
             username_attribute: "uid".into(),
             id_attribute: "entryUUID".into(),
             display_name_attribute: "cn".into(),
+            mail_attribute: "mail".into(),
             group_mode: rampart_directory::ldap::GroupMode::GroupSearch,
             group_base: Some(format!("ou=groups,{BASE}")),
             group_name_attribute: "cn".into(),

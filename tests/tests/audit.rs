@@ -312,7 +312,7 @@ fn records_of_start_up_are_signed_within_seconds() {
     let dev = Dev::start(&[]);
     let audit_dir = dev.field("audit_dir");
     let public_key = dev.field("audit_public_key");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let text = loop {
         let verify = dev.cli(&["audit", "verify", &audit_dir, "--public-key", &public_key]);
         assert!(verify.status.success(), "{}", output_text(&verify));
@@ -328,8 +328,8 @@ fn records_of_start_up_are_signed_within_seconds() {
             provisioner.contains("no signed checkpoint yet") || provisioner.contains("NOT YET SIGNED"),
             "an unsigned tail is said plainly: {text}"
         );
-        assert!(std::time::Instant::now() < deadline, "not signed within 10 s: {text}");
-        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert!(Instant::now() < deadline, "not signed within 10 s: {text}");
+        std::thread::sleep(Duration::from_millis(250));
     };
     assert!(!text.contains(" 0 signed checkpoints"), "{text}");
 }

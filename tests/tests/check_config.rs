@@ -9,6 +9,8 @@
 //! first of them with a message that did not say which setting was wrong and said the
 //! operating system's error twice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use rampart_certs::CertificateAuthority;
 use rampart_tests::bin;
 use std::path::Path;
@@ -106,6 +108,14 @@ fn gateway_check_config_reports_every_problem_at_once_and_an_accepted_config_sta
     assert_eq!(run.status.code(), Some(78), "{run:?}");
     assert_eq!(errors(&run), problems);
     assert!(!d.join("state").exists(), "nothing was created");
+    // A mistyped state folder would have started a new, empty store.
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("state_dir: ") && p.contains("does not exist")),
+        "{problems:#?}"
+    );
+    std::fs::create_dir(d.join("state")).unwrap();
 
     // A key that belongs to another certificate.
     std::fs::write(d.join("policy.toml"), GOOD_POLICY).unwrap();
@@ -122,6 +132,26 @@ fn gateway_check_config_reports_every_problem_at_once_and_an_accepted_config_sta
         problems[0].contains("does not belong to the certificate"),
         "{problems:#?}"
     );
+
+    // On the provisioner's host the organisation CA is in the state folder: a certificate from
+    // another CA (a dev one) is named, since every client would refuse it.
+    std::fs::create_dir(d.join("state").join("ca")).unwrap();
+    let other = CertificateAuthority::create("Dev Org").unwrap();
+    std::fs::write(d.join("state").join("ca").join("ca.pem"), other.cert_pem()).unwrap();
+    std::fs::write(
+        &config,
+        "listen = '127.0.0.1:0'\nstate_dir = 'state'\ncert = 'a.pem'\nkey = 'a.key'\npolicy = 'policy.toml'\n",
+    )
+    .unwrap();
+    let check = gateway(&["check-config"], &config);
+    assert_eq!(check.status.code(), Some(78), "{check:?}");
+    let problems = errors(&check);
+    assert_eq!(settings(&problems), ["cert"], "{problems:#?}");
+    assert!(
+        problems[0].contains("not accepted under the organisation CA"),
+        "{problems:#?}"
+    );
+    std::fs::write(d.join("state").join("ca").join("ca.pem"), ca.cert_pem()).unwrap();
 
     // The right key: accepted, and it starts.
     std::fs::write(
@@ -274,4 +304,68 @@ fn wait_for(log: &Path, line: &str, child: &mut std::process::Child) -> String {
         assert!(Instant::now() < deadline, "no {line:?} within 30 s: {text}");
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// `check-config` asks the directory itself: a refused service account and a base that does not
+/// exist are named by their settings (they once passed as "ok" and every login then failed);
+/// cleartext LDAP and a missing rule for disabled accounts are warned about.
+#[test]
+fn check_config_asks_the_directory_and_names_the_setting_at_fault() {
+    use rampart_tests::slapd::{BASE, SERVICE_DN, SERVICE_PASSWORD, Slapd};
+    let slapd = Slapd::start(None, "");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = CertificateAuthority::create("Check Org").unwrap();
+    save_pair(&ca, d, "a");
+    std::fs::write(d.join("policy.toml"), GOOD_POLICY).unwrap();
+    std::fs::create_dir(d.join("state")).unwrap();
+    let config = d.join("gateway.toml");
+    let write = |password: &str, user_base: &str, disabled_rule: bool| {
+        std::fs::write(d.join("bind.pw"), format!("{password}\n")).unwrap();
+        let rule = if disabled_rule {
+            "[[directory.disabled_when]]\nattribute = 'employeeType'\nequals = 'disabled'\n"
+        } else {
+            ""
+        };
+        std::fs::write(
+            &config,
+            format!(
+                "listen = '127.0.0.1:0'\nstate_dir = 'state'\ncert = 'a.pem'\nkey = 'a.key'\npolicy = 'policy.toml'\n\
+                 [directory]\nkind = 'ldap'\nurls = ['{url}']\nbind_dn = '{SERVICE_DN}'\nbind_password_file = 'bind.pw'\n\
+                 user_base = '{user_base}'\ngroup_base = 'ou=groups,{BASE}'\nconnect_timeout_secs = 2\n{rule}",
+                url = slapd.url
+            ),
+        )
+        .unwrap();
+    };
+
+    write("not-the-password", &format!("ou=people,{BASE}"), true);
+    let check = gateway(&["check-config"], &config);
+    assert_eq!(check.status.code(), Some(78), "{check:?}");
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        said.contains("error: directory.bind_dn: ") && said.contains("could not bind"),
+        "{said}"
+    );
+    assert!(!said.contains("not-the-password"), "the password is never said");
+
+    write(SERVICE_PASSWORD, &format!("ou=peeple,{BASE}"), true);
+    let check = gateway(&["check-config"], &config);
+    assert_eq!(check.status.code(), Some(78), "{check:?}");
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        said.contains("error: directory.user_base: ") && said.contains("does not exist"),
+        "{said}"
+    );
+
+    write(SERVICE_PASSWORD, &format!("ou=people,{BASE}"), false);
+    let check = gateway(&["check-config"], &config);
+    assert!(check.status.success(), "{check:?}");
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        said.contains("warning: directory.urls: ldap:// without starttls"),
+        "{said}"
+    );
+    assert!(said.contains("warning: directory.disabled_when: no rule"), "{said}");
+    assert!(String::from_utf8_lossy(&check.stdout).ends_with(": ok\n"));
 }

@@ -258,3 +258,168 @@ async fn a_run_killed_mid_way_resumes_and_everyone_holds_one_working_token() {
         client.close().await;
     }
 }
+
+/// A bank whose `tellers` group lists, beside two enabled people with `mail`, someone already
+/// enrolled, a disabled account, a device, an entry outside `user_base` and a dangling DN.
+fn tellers_bank() -> Bank {
+    use rampart_tests::slapd::BASE;
+    let extra = format!(
+        "dn: uid=dave,ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: dave\ncn: Dave Teller\nsn: Teller\n\
+         mail: dave@bank.example\nentryUUID: 6f1c2a4e-0000-4c4c-8a8a-0000000da7e0\n\n\
+         dn: uid=erin,ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: erin\ncn: Erin Teller\nsn: Teller\n\
+         mail: erin@bank.example\nentryUUID: 6f1c2a4e-0000-4c4c-8a8a-0000000e5170\n\n\
+         dn: cn=teller-printer,ou=people,{BASE}\nobjectClass: device\ncn: teller-printer\n\n\
+         dn: cn=tellers,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: tellers\n\
+         member: uid=dave,ou=people,{BASE}\nmember: uid=erin,ou=people,{BASE}\n\
+         member: uid=carol,ou=people,{BASE}\nmember: cn=teller-printer,ou=people,{BASE}\n\
+         member: cn=rampart,ou=services,{BASE}\nmember: uid=ghost,ou=people,{BASE}\n\n"
+    );
+    let slapd = Slapd::start_with(None, &extra, false);
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("bind-password");
+    std::fs::write(&password_file, SERVICE_PASSWORD).unwrap();
+    let directory = format!(
+        "[directory]\nkind = \"ldap\"\nurls = [\"{}\"]\nbind_dn = \"{SERVICE_DN}\"\nbind_password_file = \"{}\"\n\
+         user_base = \"ou=people,dc=bank,dc=example\"\ngroup_base = \"ou=groups,dc=bank,dc=example\"\n\
+         disabled_when = [{{ attribute = \"employeeType\", equals = \"disabled\" }}]\n",
+        slapd.url,
+        password_file.display()
+    );
+    let gw = GatewayProc::start(
+        CertificateAuthority::create("Rampart Test").unwrap(),
+        &GatewaySpec {
+            directory: &directory,
+            ..GatewaySpec::default()
+        },
+    );
+    let prov = ProvisionerProc::start_for(&gw, &directory, "");
+    Bank {
+        _slapd: slapd,
+        _dir: dir,
+        gw,
+        prov,
+    }
+}
+
+/// The reason given for `name` among the summary's skipped people.
+fn skipped_reason(summary: &Value, name: &str) -> String {
+    summary["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["username"].as_str().is_some_and(|u| u.contains(name)))
+        .unwrap_or_else(|| panic!("{name} is not named among the skipped: {summary}"))["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_run_names_everyone_without_a_token_and_why_and_fills_emails_from_the_directory() {
+    let bank = tellers_bank();
+    let dir = tempfile::tempdir().unwrap();
+    // Erin got her token at the desk last week.
+    let erin = bank.prov.rampart_json(&["token", "issue", "erin"]);
+    let erin_token = erin["token_id"].as_str().unwrap().to_owned();
+
+    let out = dir.path().join("letters");
+    let result = bank.prov.rampart(&[
+        "--output",
+        "json",
+        "enrol",
+        "--group",
+        "tellers",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let summary: Value =
+        serde_json::from_slice(&result.stdout).unwrap_or_else(|_| panic!("no JSON summary: {}", output_text(&result)));
+    assert_eq!(result.status.code(), Some(0), "nobody was refused: {summary}");
+    assert_eq!(summary["issued"], 1, "only Dave gets a token: {summary}");
+    assert_eq!(summary["already_enrolled"], 1, "{summary}");
+    assert_eq!(summary["disabled"], 1, "{summary}");
+
+    // Everyone the group lists and who got no token is named, with why.
+    let erin_reason = skipped_reason(&summary, "erin");
+    assert!(erin_reason.contains("already enrolled"), "{erin_reason}");
+    assert!(
+        erin_reason.contains(&erin_token),
+        "names the earlier token: {erin_reason}"
+    );
+    assert!(
+        erin_reason.contains("issued 20"),
+        "says when it was issued: {erin_reason}"
+    );
+    assert!(erin_reason.contains("by admin"), "and by whom: {erin_reason}");
+    let erin_entry = summary["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["username"] == "erin")
+        .unwrap();
+    assert_eq!(erin_entry["kind"], "already_enrolled");
+    assert_eq!(erin_entry["token_id"], erin_token.as_str());
+    assert!(erin_entry["issued_at"].as_i64().is_some(), "{erin_entry}");
+    assert_eq!(skipped_reason(&summary, "carol"), "disabled in the directory");
+    assert!(
+        skipped_reason(&summary, "teller-printer").contains("not a person"),
+        "{summary}"
+    );
+    assert!(
+        skipped_reason(&summary, "cn=rampart").contains("outside user_base"),
+        "{summary}"
+    );
+    assert!(
+        skipped_reason(&summary, "ghost").contains("does not exist"),
+        "{summary}"
+    );
+    assert_eq!(summary["skipped"].as_array().unwrap().len(), 5, "{summary}");
+
+    // The manifest has Dave's address from the directory's mail attribute.
+    let csv_manifest = std::fs::read_to_string(out.join("manifest.csv")).unwrap();
+    let dave_line = csv_manifest
+        .lines()
+        .find(|l| l.starts_with("dave,"))
+        .unwrap_or_else(|| panic!("{csv_manifest}"));
+    assert!(dave_line.contains(",dave@bank.example,"), "{dave_line}");
+    assert_eq!(manifest(&out)[0]["email"], "dave@bank.example");
+
+    // The text report says the same to a person at the desk.
+    let text = bank
+        .prov
+        .rampart(&["enrol", "--group", "tellers", "--out", out.to_str().unwrap()]);
+    let said = output_text(&text);
+    println!("{said}");
+    assert!(
+        said.contains("1 already in this folder; 1 disabled in the directory."),
+        "{said}"
+    );
+    assert!(said.contains("carol: disabled in the directory"), "{said}");
+    assert!(
+        said.contains(&format!("erin: already enrolled: token {erin_token}")),
+        "{said}"
+    );
+    assert!(
+        said.contains("dave: already in this folder from an earlier run: qr/dave.png"),
+        "{said}"
+    );
+
+    // A CSV naming the disabled person and someone without an address in the file.
+    let csv = dir.path().join("people.csv");
+    std::fs::write(&csv, "username,email,group\ncarol,,tellers\nalice,,staff\n").unwrap();
+    let (code, summary) = enrol(&bank.prov, &csv, &dir.path().join("csv-letters"), &[]);
+    assert_eq!(code, Some(0), "{summary}");
+    assert_eq!(summary["disabled"], 1, "{summary}");
+    assert_eq!(
+        skipped_reason(&summary, "carol"),
+        "disabled in the directory: no token issued"
+    );
+    assert_eq!(summary["issued"], 1, "{summary}");
+    let none: Vec<Value> = manifest(&dir.path().join("csv-letters"));
+    assert_eq!(none[0]["username"], "alice");
+    assert_eq!(
+        none[0]["email"],
+        Value::Null,
+        "alice has no mail in the directory: {none:?}"
+    );
+}

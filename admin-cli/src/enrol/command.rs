@@ -1,14 +1,16 @@
 //! `rampart enrol`: issue tokens to many people from a CSV file or a directory group, writing
 //! one QR image per person and a manifest for enrolment letters. Safe to stop and rerun: a
 //! person's QR file and journal line are written before their token is confirmed delivered,
-//! and the provisioner replaces tokens that were issued but never delivered.
+//! and the provisioner replaces tokens that were issued but never delivered. Everyone who gets
+//! no token in a run is named with why: already enrolled (with the earlier token's issue and
+//! delivery), already in this folder, disabled in the directory, not a person, refused.
 
 use super::output::{Entry, OutputDir};
 use super::rows::{BadRow, Row, parse_csv};
 use crate::client::{CliError, Client, exit, segment};
 use crate::view::{Output, json, say};
 use rampart_provisioner::api::{
-    ConfirmRequest, ConfirmResponse, EnrolBatch, EnrolBatchResponse, EnrolRow, GroupMembers,
+    ConfirmRequest, ConfirmResponse, EnrolBatch, EnrolBatchResponse, EnrolResult, EnrolRow, GroupMembers,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -43,12 +45,73 @@ struct Refused {
     reason: String,
 }
 
+/// A person the run gave no token, without it being an error, for the report.
+#[derive(Debug, Serialize)]
+struct Skipped {
+    /// Username, or a directory entry's DN when it has none.
+    username: String,
+    /// `already_enrolled`, `in_folder`, `disabled`, or a group member's left-out reason
+    /// (`not_a_person`, `outside_user_base`, …).
+    kind: String,
+    /// Why, for people.
+    reason: String,
+    /// The token the person already holds, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<String>,
+    /// When that token was issued (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_at: Option<i64>,
+    /// Who issued it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_by: Option<String>,
+    /// When its QR code was handed out (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered_at: Option<i64>,
+}
+
+impl Skipped {
+    fn new(username: &str, kind: &str, reason: String) -> Self {
+        Self {
+            username: username.to_owned(),
+            kind: kind.to_owned(),
+            reason,
+            token_id: None,
+            issued_at: None,
+            issued_by: None,
+            delivered_at: None,
+        }
+    }
+
+    /// A batch result the provisioner skipped (already enrolled) or found disabled.
+    fn from_result(result: &EnrolResult) -> Self {
+        let kind = if result.status == "skipped" {
+            "already_enrolled"
+        } else {
+            result.status.as_str()
+        };
+        let reason = result.reason.clone().unwrap_or_else(|| kind.replace('_', " "));
+        let existing = result.existing.as_ref();
+        Self {
+            token_id: existing
+                .map(|e| e.token_id.clone())
+                .or_else(|| result.existing_token.clone()),
+            issued_at: existing.map(|e| e.issued_at),
+            issued_by: existing.map(|e| e.issued_by.clone()),
+            delivered_at: existing.and_then(|e| e.delivered_at),
+            ..Self::new(&result.username, kind, reason)
+        }
+    }
+}
+
 /// What the run did.
 #[derive(Debug, Serialize)]
 struct Summary {
     issued: u64,
     already_enrolled: u64,
     already_in_folder: u64,
+    disabled: u64,
+    /// Everyone who got no token without an error, by name, with why.
+    skipped: Vec<Skipped>,
     refused: Vec<Refused>,
     output_dir: PathBuf,
     manifest_csv: PathBuf,
@@ -57,7 +120,7 @@ struct Summary {
 
 /// Runs an enrolment.
 pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(), CliError> {
-    let (rows, bad) = read_source(client, &args).await?;
+    let (rows, bad, left_out) = read_source(client, &args).await?;
     let mut out = OutputDir::open(&args.out).map_err(|e| CliError::failure(format!("{}: {e}", args.out.display())))?;
 
     // A previous run may have stopped after writing QR files but before confirming them.
@@ -76,10 +139,26 @@ pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(),
         })
         .collect();
     let (done, todo): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|row| out.entry(&row.username).is_some());
+    let mut skipped = left_out;
+    for row in &done {
+        if let Some(entry) = out.entry(&row.username) {
+            skipped.push(Skipped {
+                token_id: Some(entry.token_id.clone()),
+                issued_at: Some(entry.issued_at),
+                ..Skipped::new(
+                    &row.username,
+                    "in_folder",
+                    format!("already in this folder from an earlier run: {}", entry.qr_file),
+                )
+            });
+        }
+    }
     let mut summary = Summary {
         issued: 0,
         already_enrolled: 0,
         already_in_folder: u64::try_from(done.len()).unwrap_or(u64::MAX),
+        disabled: 0,
+        skipped: Vec::new(),
         refused: Vec::new(),
         output_dir: args.out.clone(),
         manifest_csv: args.out.join("manifest.csv"),
@@ -110,10 +189,11 @@ pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(),
         for (row, result) in chunk.iter().zip(&answer.results) {
             match (result.status.as_str(), &result.issued) {
                 ("issued", Some(issued)) => {
+                    // The CSV's address first; else the directory's, so letters can be mailed.
                     let entry = Entry {
                         username: issued.username.clone(),
                         display_name: issued.display_name.clone(),
-                        email: row.email.clone(),
+                        email: row.email.clone().or_else(|| result.email.clone()),
                         group: row.group.clone(),
                         token_id: issued.token_id.clone(),
                         issued_at: issued.issued_at,
@@ -123,7 +203,11 @@ pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(),
                     delivered.push(issued.token_id.clone());
                     summary.issued += 1;
                 }
-                ("skipped", _) => summary.already_enrolled += 1,
+                ("skipped", _) => {
+                    summary.already_enrolled += 1;
+                    skipped.push(Skipped::from_result(result));
+                }
+                ("disabled", _) => skipped.push(Skipped::from_result(result)),
                 _ => refused.push(Refused {
                     line: row.line,
                     username: row.username.clone(),
@@ -142,6 +226,10 @@ pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(),
 
     refused.sort_by_key(|r| r.line);
     summary.refused = refused;
+    skipped.sort_by(|a, b| a.username.cmp(&b.username));
+    // Disabled CSV rows and disabled group members alike.
+    summary.disabled = u64::try_from(skipped.iter().filter(|s| s.kind == "disabled").count()).unwrap_or(u64::MAX);
+    summary.skipped = skipped;
     report(&summary, output)?;
     if summary.refused.is_empty() {
         Ok(())
@@ -153,15 +241,21 @@ pub async fn run(client: &Client, output: Output, args: EnrolArgs) -> Result<(),
     }
 }
 
-async fn read_source(client: &Client, args: &EnrolArgs) -> Result<(Vec<Row>, Vec<BadRow>), CliError> {
+/// The rows to enrol, the CSV's bad rows, and the group members left out (with why).
+async fn read_source(client: &Client, args: &EnrolArgs) -> Result<(Vec<Row>, Vec<BadRow>, Vec<Skipped>), CliError> {
     if let Some(path) = &args.csv {
         let file =
             std::fs::File::open(path).map_err(|e| CliError::failure(format!("cannot read {}: {e}", path.display())))?;
         let parsed = parse_csv(file).map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
-        return Ok((parsed.rows, parsed.bad));
+        return Ok((parsed.rows, parsed.bad, Vec::new()));
     }
     let group = args.group.as_deref().unwrap_or_default();
     let members: GroupMembers = client.get(&format!("/v1/directory/groups/{}", segment(group))).await?;
+    let left_out = members
+        .left_out
+        .iter()
+        .map(|member| Skipped::new(&member.name, &member.reason_code, member.reason.clone()))
+        .collect();
     let rows = members
         .usernames
         .into_iter()
@@ -172,7 +266,7 @@ async fn read_source(client: &Client, args: &EnrolArgs) -> Result<(Vec<Row>, Vec
             group: Some(members.group.clone()),
         })
         .collect();
-    Ok((rows, Vec::new()))
+    Ok((rows, Vec::new(), left_out))
 }
 
 async fn confirm(client: &Client, token_ids: &[String]) -> Result<(), CliError> {
@@ -194,10 +288,11 @@ fn report(summary: &Summary, output: Output) -> Result<(), CliError> {
         return json(summary).map_err(CliError::from);
     }
     say!(
-        "Issued {} token(s); {} already enrolled; {} already in this folder.",
+        "Issued {} token(s); {} already enrolled; {} already in this folder; {} disabled in the directory.",
         summary.issued,
         summary.already_enrolled,
-        summary.already_in_folder
+        summary.already_in_folder,
+        summary.disabled
     );
     say!(
         "QR images in {}; manifest: {} and {}.",
@@ -205,6 +300,12 @@ fn report(summary: &Summary, output: Output) -> Result<(), CliError> {
         summary.manifest_csv.display(),
         summary.manifest_json.display()
     );
+    if !summary.skipped.is_empty() {
+        say!("\nNo token for ({}):", summary.skipped.len());
+        for s in &summary.skipped {
+            say!("  {}: {}", s.username, s.reason);
+        }
+    }
     if !summary.refused.is_empty() {
         say!("\nRefused rows:");
         for r in &summary.refused {

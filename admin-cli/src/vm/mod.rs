@@ -5,6 +5,7 @@
 mod inventory;
 
 use crate::client::{CliError, Client, exit, segment};
+use crate::view::out;
 use crate::view::{Output, Table, json, time};
 use clap::Subcommand;
 use futures::StreamExt;
@@ -186,8 +187,8 @@ pub async fn run(client: &Client, output: Output, command: VmCommand) -> Result<
                 .await?;
             match output {
                 Output::Json => json(&added)?,
-                Output::Table if added.provisioning > 0 => println!("Added {id}; its provision hook is running."),
-                Output::Table => println!("Added {id}; it is free."),
+                Output::Table if added.provisioning > 0 => out!("Added {id}; its provision hook is running."),
+                Output::Table => out!("Added {id}; it is free."),
             }
             Ok(())
         }
@@ -259,7 +260,7 @@ pub async fn run(client: &Client, output: Output, command: VmCommand) -> Result<
             let pool = pool.map(|p| format!("&pool={}", segment(&p))).unwrap_or_default();
             let vms: Vec<VmInfo> = client.get(&format!("/v1/reclaim?days={days}{pool}")).await?;
             if output == Output::Table {
-                println!(
+                out!(
                     "Idle (use --release to take them back): VMs with no connection from their holder for {days} days"
                 );
             }
@@ -305,9 +306,11 @@ async fn pool(client: &Client, output: Output, command: PoolCommand) -> Result<(
                 .await?;
             match output {
                 Output::Json => json(&created)?,
-                Output::Table => println!(
+                Output::Table => out!(
                     "Pool {} created: capacity {}, ports {:?}.",
-                    created.name, created.capacity, created.ports
+                    created.name,
+                    created.capacity,
+                    created.ports
                 ),
             }
             Ok(())
@@ -326,7 +329,7 @@ async fn pool(client: &Client, output: Output, command: PoolCommand) -> Result<(
                 Output::Json => json(&detail)?,
                 Output::Table => {
                     pool_table(std::slice::from_ref(&detail.pool)).print("");
-                    println!();
+                    out!();
                     vm_table(&detail.vms).print("No VMs in this pool.");
                 }
             }
@@ -394,11 +397,11 @@ fn print_reclaimed(output: Output, report: &ReclaimReport, days: u32) -> Result<
     match output {
         Output::Json => json(report)?,
         Output::Table => {
-            println!("Released: VMs with no connection from their holder for {days} days");
+            out!("Released: VMs with no connection from their holder for {days} days");
             vm_table(&report.released).print("None.");
             for skipped in &report.skipped {
                 let holder = skipped.holder.as_deref().unwrap_or("nobody");
-                println!("  not released: {} (held by {holder}): {}", skipped.vm, skipped.reason);
+                out!("  not released: {} (held by {holder}): {}", skipped.vm, skipped.reason);
             }
         }
     }
@@ -420,8 +423,8 @@ fn print_vm(output: Output, vm: &VmInfo, what: &str) -> Result<(), CliError> {
     match output {
         Output::Json => json(vm)?,
         Output::Table => match &vm.holder {
-            Some(holder) if vm.state == "allocated" => println!("{} ({}) {what}: held by {holder}.", vm.id, vm.address),
-            _ => println!("{} ({}) {what}: now {}.", vm.id, vm.address, vm.state),
+            Some(holder) if vm.state == "allocated" => out!("{} ({}) {what}: held by {holder}.", vm.id, vm.address),
+            _ => out!("{} ({}) {what}: now {}.", vm.id, vm.address, vm.state),
         },
     }
     Ok(())
@@ -520,16 +523,16 @@ async fn allocate_many(
     match output {
         Output::Json => json(&results)?,
         Output::Table => {
-            println!(
+            out!(
                 "Allocated {} VM(s) in {pool}; {failed} refused.",
                 results.len() - failed
             );
             for r in results.iter().filter(|r| r.error.is_some()) {
                 let error = r.error.as_deref().unwrap_or("");
                 match (r.line, r.username.is_empty()) {
-                    (0, _) => println!("  {}: {error}", r.username),
-                    (line, true) => println!("  line {line}: {error}"),
-                    (line, false) => println!("  line {line} ({}): {error}", r.username),
+                    (0, _) => out!("  {}: {error}", r.username),
+                    (line, true) => out!("  line {line}: {error}"),
+                    (line, false) => out!("  line {line} ({}): {error}", r.username),
                 }
             }
         }
@@ -607,9 +610,9 @@ async fn import(client: &Client, output: Output, pool: &str, path: &PathBuf) -> 
             "refused": bad.iter().map(|(line, reason)| serde_json::json!({"line": line, "reason": reason})).collect::<Vec<_>>(),
         }))?,
         Output::Table => {
-            println!("Added {added} VM(s) to {pool}; {provisioning} wait for their provision hook.");
+            out!("Added {added} VM(s) to {pool}; {provisioning} wait for their provision hook.");
             for (line, reason) in &bad {
-                println!("  line {line}: {reason}");
+                out!("  line {line}: {reason}");
             }
         }
     }

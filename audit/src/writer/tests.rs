@@ -263,3 +263,25 @@ async fn the_next_run_signs_an_earlier_runs_unsigned_tail() {
     writer.finish().await;
     assert_eq!(records(&s.dir).len(), 4);
 }
+
+/// A run that writes nothing at first still signs its first records within seconds of their
+/// arrival, not a whole `checkpoint_secs` later.
+#[tokio::test]
+async fn a_runs_first_records_are_signed_within_seconds_even_after_an_idle_start() {
+    let state = tempfile::tempdir().unwrap();
+    let s = settings(state.path(), 1 << 20);
+    assert!(s.checkpoint_every >= Duration::from_secs(60));
+    let (log, writer, _) = open(&s);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    log.record(event(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(6);
+    loop {
+        let on_file = records(&s.dir);
+        if on_file.last().is_some_and(|r| r.get("checkpoint").is_some()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not signed: {on_file:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    writer.finish().await;
+}

@@ -140,6 +140,9 @@ pub(super) struct Writer {
     suspect: bool,
     failing: bool,
     next_checkpoint: Instant,
+    /// A checkpoint was written in this run: until then one is due within [`FIRST_CHECKPOINT`]
+    /// of the first records, so a new run's records are signed at once.
+    signed_this_run: bool,
     /// No new file before then: the last one could not be opened.
     rotate_retry_at: Option<Instant>,
     last_queue_warning: Option<Instant>,
@@ -217,6 +220,7 @@ impl Writer {
             // The first checkpoint comes soon after start, so the records of start-up (and an
             // earlier run's unsigned tail) are signed at once rather than after a whole interval.
             next_checkpoint: Instant::now() + settings.checkpoint_every.min(FIRST_CHECKPOINT),
+            signed_this_run: false,
             rotate_retry_at: None,
             last_queue_warning: None,
             #[cfg(test)]
@@ -542,6 +546,7 @@ impl Writer {
         if sealed {
             // Rewound with the rest if the write fails, so the checkpoint is tried again.
             self.chain.since_checkpoint = 0;
+            self.signed_this_run = true;
         }
         self.write_out();
         self.next_checkpoint = Instant::now() + self.checkpoint_every;
@@ -564,7 +569,12 @@ impl Writer {
             self.checkpoint();
             let _ = self.segment.file.sync_data();
         }
-        self.next_checkpoint = Instant::now() + self.checkpoint_every;
+        self.next_checkpoint = Instant::now()
+            + if self.signed_this_run {
+                self.checkpoint_every
+            } else {
+                self.checkpoint_every.min(FIRST_CHECKPOINT)
+            };
         if self.segment.len > 0 && self.file_opened.elapsed() >= self.max_file_age {
             self.rotate();
         }

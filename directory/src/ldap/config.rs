@@ -72,6 +72,10 @@ pub struct LdapConfig {
     /// Attribute holding the display name.
     #[serde(default = "default_display_name_attribute")]
     pub display_name_attribute: String,
+    /// Attribute holding the e-mail address, for enrolment letters (`mail` in OpenLDAP and
+    /// Active Directory).
+    #[serde(default = "default_mail_attribute")]
+    pub mail_attribute: String,
     /// How groups are found.
     #[serde(default)]
     pub group_mode: GroupMode,
@@ -110,6 +114,9 @@ fn default_id_attribute() -> String {
 }
 fn default_display_name_attribute() -> String {
     "cn".into()
+}
+fn default_mail_attribute() -> String {
+    "mail".into()
 }
 fn default_group_name_attribute() -> String {
     "cn".into()

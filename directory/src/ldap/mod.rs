@@ -4,6 +4,7 @@
 //! `members` lists the people in a group for enrolment.
 
 mod bind;
+mod check;
 mod config;
 mod entry;
 mod members;
@@ -11,8 +12,12 @@ mod pool;
 
 pub use config::{DisabledRule, GroupMode, LdapConfig};
 
-use crate::{Directory, DirectoryError, DirectoryUser, ReachedPerson, RejectReason, Rejection, is_blank, refuse_blank};
+use crate::{
+    Directory, DirectoryError, DirectoryUser, GroupRoster, ReachedPerson, RejectReason, Rejection, is_blank,
+    refuse_blank,
+};
 use bind::BindOutcome;
+pub use check::SettingsCheck;
 use entry::{Entry, dn_within, fill_filter, first_rdn_value, group_filter, is_disabled, stable_id};
 use ldap3::{ResultEntry, Scope, SearchEntry, SearchOptions};
 use pool::{Pool, Servers};
@@ -143,6 +148,7 @@ impl LdapDirectory {
             self.config.username_attribute.clone(),
             self.config.id_attribute.clone(),
             self.config.display_name_attribute.clone(),
+            self.config.mail_attribute.clone(),
         ];
         if self.config.group_mode == GroupMode::MemberOf {
             attrs.push("memberOf".into());
@@ -268,7 +274,23 @@ impl Directory for LdapDirectory {
     }
 
     async fn group_members(&self, group: &str) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        Ok(self.members_of(group).await?.members)
+    }
+
+    async fn group_roster(&self, group: &str) -> Result<GroupRoster, DirectoryError> {
         self.members_of(group).await
+    }
+
+    async fn lookup_any(&self, username: &str) -> Result<Option<(DirectoryUser, bool)>, DirectoryError> {
+        match self.find(username).await? {
+            Some(entry) => {
+                let enabled = !is_disabled(&entry, &self.config.disabled_when);
+                self.to_user(entry, username)
+                    .await
+                    .map(|person| Some((person, enabled)))
+            }
+            None => Ok(None),
+        }
     }
 }
 
@@ -290,6 +312,11 @@ impl LdapDirectory {
                 .to_owned(),
             username,
             groups,
+            email: entry
+                .first(&self.config.mail_attribute)
+                .map(str::trim)
+                .filter(|mail| !mail.is_empty())
+                .map(str::to_owned),
         }
     }
 }

@@ -76,6 +76,8 @@ pub(super) enum AdminFailure {
     Forbidden {
         /// The operator's role.
         role: String,
+        /// The roles that may, in words.
+        needs: &'static str,
     },
     /// No such session, person or route (404).
     NotFound(String),
@@ -141,7 +143,7 @@ impl AdminFailure {
     fn message(&self) -> String {
         match self {
             Self::Unauthorized => "a valid API key is required".to_owned(),
-            Self::Forbidden { role } => format!("the {role} role cannot do this"),
+            Self::Forbidden { role, needs } => format!("the {role} role cannot do this: it needs {needs}"),
             Self::TooManyRequests => "too many requests without an API key; retry in a second".to_owned(),
             Self::NotFound(message)
             | Self::Invalid(message)
@@ -209,6 +211,7 @@ impl Operator {
             );
             Err(AdminFailure::Forbidden {
                 role: self.0.role.as_str().to_owned(),
+                needs: rampart_store::access::granted_by(permission),
             })
         }
     }

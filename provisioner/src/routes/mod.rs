@@ -4,6 +4,7 @@
 mod admin;
 mod approvals;
 mod enrol;
+mod registration;
 mod tokens;
 mod vms;
 
@@ -27,7 +28,7 @@ use utoipa_axum::routes;
     tags(
         (name = "tokens", description = "One person's token"),
         (name = "approvals", description = "Token resets waiting for a second operator's approval"),
-        (name = "enrolment", description = "Bulk enrolment"),
+        (name = "enrolment", description = "Bulk enrolment, registration codes and self-service enrolment"),
         (name = "reports", description = "Reports"),
         (name = "operators", description = "Operators and API keys"),
         (name = "keys", description = "Seed-sealing keys"),
@@ -143,6 +144,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol::batch))
         .routes(routes!(enrol::confirm))
         .routes(routes!(enrol::group))
+        .routes(routes!(registration::issue))
+        .routes(routes!(registration::start))
+        .routes(routes!(registration::confirm))
         .routes(routes!(vms::pools, vms::create_pool))
         .routes(routes!(vms::pool))
         .routes(routes!(vms::add_vms))

@@ -1,13 +1,16 @@
 //! Bulk enrolment: a batch of people is looked up in the directory concurrently, then each
 //! gets a token issued as undelivered; the CLI confirms delivery once the person's QR code is
 //! safely written, so a run stopped at any point can be rerun without losing or doubling a
-//! token.
+//! token. Every row's result names why a person got no token: already enrolled (with the
+//! earlier token's issue and delivery), disabled in the directory, unknown, …; a group's
+//! listing names every member left out and why.
 
 use super::tokens::Minted;
 use super::{Provisioner, ServiceError};
-use crate::api::{EnrolBatch, EnrolResult, GroupMembers};
+use crate::api::{EnrolBatch, EnrolResult, ExistingToken, GroupMembers, LeftOutMember};
 use futures::StreamExt;
-use rampart_store::IssueMode;
+use rampart_directory::DirectoryUser;
+use rampart_store::{IssueMode, TokenQuery};
 
 /// Most rows accepted in one batch.
 pub const MAX_BATCH: usize = 500;
@@ -40,7 +43,7 @@ impl Provisioner {
         let lookups: Vec<_> = futures::stream::iter(names)
             .map(|name| {
                 let this = self.clone();
-                async move { this.directory_person(&name).await }
+                async move { this.enrol_person(&name).await }
             })
             .buffered(LOOKUPS_IN_FLIGHT)
             .collect()
@@ -62,7 +65,13 @@ impl Provisioner {
                     let shown = super::normalize(&row.username).unwrap_or_else(|_| row.username.clone());
                     results.push(Some(failed(shown, err.to_string())));
                 }
-                Ok(person) => {
+                Ok((person, false)) => results.push(Some(EnrolResult {
+                    status: "disabled".into(),
+                    reason: Some("disabled in the directory: no token issued".into()),
+                    email: person.email.clone(),
+                    ..failed(person.username, String::new())
+                })),
+                Ok((person, true)) => {
                     if self.resets_need_approval() && self.token_would_replace(&person.stable_id).await? {
                         let reason = "had a token before; with dual control a new one waits for a second \
                                       operator's approval: rampart token issue USER";
@@ -70,15 +79,20 @@ impl Provisioner {
                         continue;
                     }
                     let user = self.user_record(&person, now).await?;
-                    prepared.push((index, self.prepare(user, actor, mode, false, now)?));
+                    prepared.push((
+                        index,
+                        person.email.clone(),
+                        self.prepare(user, actor, mode, false, now)?,
+                    ));
                     results.push(None);
                 }
             }
         }
-        let requests: Vec<_> = prepared.iter().map(|(_, p)| p.issue.clone()).collect();
+        let requests: Vec<_> = prepared.iter().map(|(_, _, p)| p.issue.clone()).collect();
         let outcomes = self.store.issue_tokens(&requests, now).await?;
-        for ((index, prepared), outcome) in prepared.into_iter().zip(outcomes) {
+        for ((index, email, prepared), outcome) in prepared.into_iter().zip(outcomes) {
             let username = prepared.issue.user.username.clone();
+            let user_id = prepared.issue.user.id.clone();
             let result = match outcome
                 .map_err(ServiceError::from)
                 .and_then(|o| prepared.finish(o, None, &self.audit))
@@ -89,14 +103,21 @@ impl Provisioner {
                     reason: None,
                     issued: Some(*token),
                     existing_token: None,
+                    existing: None,
+                    email,
                 },
-                Ok(Minted::Skipped { existing }) => EnrolResult {
-                    username,
-                    status: "skipped".into(),
-                    reason: Some("already enrolled".into()),
-                    issued: None,
-                    existing_token: Some(existing),
-                },
+                Ok(Minted::Skipped { existing }) => {
+                    let detail = self.existing_token(&user_id, &existing).await?;
+                    EnrolResult {
+                        username,
+                        status: "skipped".into(),
+                        reason: Some(already_enrolled(&existing, detail.as_ref())),
+                        issued: None,
+                        existing_token: Some(existing),
+                        existing: detail,
+                        email,
+                    }
+                }
                 Err(ServiceError::Unavailable(msg)) => return Err(ServiceError::Unavailable(msg)),
                 Err(err) => failed(username, err.to_string()),
             };
@@ -124,20 +145,75 @@ impl Provisioner {
         if group.is_empty() {
             return Err(ServiceError::Invalid("group name is empty".into()));
         }
-        let members = self.directory.group_members(group).await.map_err(|e| match e {
+        let roster = self.directory.group_roster(group).await.map_err(|e| match e {
             rampart_directory::DirectoryError::UnknownGroup(name) => {
                 ServiceError::NotFound(format!("no group named {name:?} in the directory"))
             }
             other => other.into(),
         })?;
-        let mut usernames: Vec<String> = members.into_iter().map(|m| m.username).collect();
+        let mut usernames: Vec<String> = roster.members.into_iter().map(|m| m.username).collect();
         usernames.sort();
         usernames.dedup();
+        let left_out = roster
+            .left_out
+            .into_iter()
+            .map(|out| LeftOutMember {
+                name: out.name,
+                reason_code: out.reason.as_str().to_owned(),
+                reason: out.reason.explain().to_owned(),
+            })
+            .collect();
         Ok(GroupMembers {
             group: group.to_owned(),
             usernames,
+            left_out,
         })
     }
+
+    /// Looks `typed` up for enrolment: the person and whether the account is enabled, or not
+    /// found.
+    async fn enrol_person(&self, typed: &str) -> Result<(DirectoryUser, bool), ServiceError> {
+        let username = super::normalize(typed)?;
+        self.directory
+            .lookup_any(&username)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no person named {username:?} in the directory")))
+    }
+
+    /// The token a skipped person already holds, as the store knows it.
+    async fn existing_token(&self, user_id: &str, token_id: &str) -> Result<Option<ExistingToken>, ServiceError> {
+        let query = TokenQuery {
+            user_id: Some(user_id.to_owned()),
+            ..TokenQuery::default()
+        };
+        let views = self.store.list_tokens(&query).await?;
+        Ok(views
+            .into_iter()
+            .find(|v| v.token.id == token_id)
+            .map(|v| ExistingToken {
+                token_id: v.token.id,
+                state: v.token.state.as_str().to_owned(),
+                issued_at: v.token.created_at,
+                issued_by: v.issued_by,
+                delivered_at: v.delivered_at,
+            }))
+    }
+}
+
+/// "already enrolled: token T issued … by …, delivered …", for people.
+fn already_enrolled(token_id: &str, existing: Option<&ExistingToken>) -> String {
+    let Some(existing) = existing else {
+        return format!("already enrolled (token {token_id})");
+    };
+    let issued = rampart_core::text::utc_minute(existing.issued_at);
+    let delivered = existing.delivered_at.map_or_else(
+        || "not delivered yet".to_owned(),
+        |at| format!("its QR code was handed out {}", rampart_core::text::utc_minute(at)),
+    );
+    format!(
+        "already enrolled: token {token_id} ({}) issued {issued} by {}, {delivered}; --reissue replaces it",
+        existing.state, existing.issued_by
+    )
 }
 
 fn failed(username: String, reason: String) -> EnrolResult {
@@ -147,5 +223,7 @@ fn failed(username: String, reason: String) -> EnrolResult {
         reason: Some(reason),
         issued: None,
         existing_token: None,
+        existing: None,
+        email: None,
     }
 }

@@ -7,6 +7,7 @@ mod enrol;
 mod hooks;
 mod keys;
 mod operators;
+mod registration;
 
 pub mod reports;
 mod tokens;
@@ -26,6 +27,7 @@ use tokio::sync::Semaphore;
 
 pub use enrol::MAX_BATCH;
 pub use operators::new_operator;
+pub use registration::EnrolmentRefusal;
 pub use vm_hooks::InterruptedHooks;
 
 /// Why an operation failed. Messages are for operators: they name people and tokens, never
@@ -36,10 +38,12 @@ pub enum ServiceError {
     #[error("a valid API key is required")]
     Unauthorized,
     /// The key's role does not allow this.
-    #[error("the {role} role cannot do this")]
+    #[error("the {role} role cannot do this: it needs {needs}")]
     Forbidden {
         /// The operator's role.
         role: String,
+        /// The roles that may, in words.
+        needs: &'static str,
     },
     /// This operator may not do this whatever their role, e.g. approve their own request.
     #[error("{0}")]

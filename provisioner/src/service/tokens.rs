@@ -73,7 +73,7 @@ impl Provisioner {
         match self.mint(user, actor, mode, true, qr, now).await? {
             Minted::Issued(token) => Ok(*token),
             Minted::Skipped { existing } => Err(ServiceError::Conflict(format!(
-                "{} already has a token ({existing}); reissue to replace it",
+                "{} already has a token ({existing}); to replace it, reissue (`rampart token issue --reissue`)",
                 person.username
             ))),
         }

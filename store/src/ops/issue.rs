@@ -89,7 +89,8 @@ pub(super) async fn issue_in(tx: &mut Conn, issue: &TokenIssue, now: i64) -> Res
             &event(now, &issue.actor, "replaced", user_id, Some(&existing), detail),
         )
         .await?;
-        super::sessions::end_for_token(&mut *tx, &existing, "token_replaced", now).await?;
+        let ended_by = crate::EndedBy::Operator(issue.actor.clone());
+        super::sessions::end_for_token(&mut *tx, &existing, "token_replaced", Some(&ended_by), now).await?;
         replaced = Some(existing);
     }
     let delivered_at = issue.delivered.then_some(now);

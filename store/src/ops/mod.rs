@@ -9,6 +9,7 @@ mod gateways;
 mod history;
 mod issue;
 mod operators;
+mod registration;
 mod reseal;
 mod seal_keys;
 mod sessions;
@@ -25,10 +26,11 @@ use super::Backend;
 pub(super) use super::dialect;
 use super::dialect::{Db, Pool};
 use crate::{
-    AllocationRequest, EndedSession, GatewayNode, GatewayStore, IssueOutcome, KeyStore, OperatorRecord, OperatorStore,
-    PeopleStore, PoolCounts, PoolRecord, Rotation, SealedSeed, SessionRecord, SessionStore, StepOutcome, StoreError,
-    StoreHealth, TempCodeRecord, TempCodeStore, TicketMatch, TokenEvent, TokenIssue, TokenQuery, TokenRecord,
-    TokenState, TokenStore, TokenView, UserRecord, VmChange, VmEvent, VmRecord, VmState, VmStore, WrappedSealKey, sql,
+    AllocationRequest, EndedBy, EndedSession, GatewayNode, GatewayStore, IssueOutcome, KeyStore, OperatorRecord,
+    OperatorStore, PeopleStore, PoolCounts, PoolRecord, Rotation, SealedSeed, SessionRecord, SessionStore, StepOutcome,
+    StoreError, StoreHealth, TempCodeRecord, TempCodeStore, TicketMatch, TokenEvent, TokenIssue, TokenQuery,
+    TokenRecord, TokenState, TokenStore, TokenView, UserRecord, VmChange, VmEvent, VmRecord, VmState, VmStore,
+    WrappedSealKey, sql,
 };
 
 #[async_trait::async_trait]
@@ -252,10 +254,16 @@ impl SessionStore for Backend {
         .await
     }
 
-    async fn end_session(&self, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+    async fn end_session_by(
+        &self,
+        session_id: &str,
+        reason: &str,
+        ended_by: Option<&EndedBy>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         self.bounded(async move {
             let _writer = self.write_gate().await;
-            sessions::end(&self.pool(), session_id, reason, now).await
+            sessions::end(&self.pool(), session_id, reason, ended_by, now).await
         })
         .await
     }
@@ -270,10 +278,16 @@ impl SessionStore for Backend {
             .await
     }
 
-    async fn end_user_sessions(&self, user_id: &str, reason: &str, now: i64) -> Result<Vec<String>, StoreError> {
+    async fn end_user_sessions_by(
+        &self,
+        user_id: &str,
+        reason: &str,
+        ended_by: Option<&EndedBy>,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
         self.bounded(async move {
             let _writer = self.write_gate().await;
-            sessions::end_for_user(&self.pool(), user_id, reason, now).await
+            sessions::end_for_user(&self.pool(), user_id, reason, ended_by, now).await
         })
         .await
     }
@@ -310,6 +324,87 @@ impl TempCodeStore for Backend {
         self.bounded(async move {
             let _writer = self.write_gate().await;
             temp_codes::consume(&self.pool(), user_id, code_hash, now).await
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::RegistrationStore for Backend {
+    async fn issue_registration_code(&self, code: &crate::registration::RegistrationCode) -> Result<(), StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            registration::issue(&self.pool(), code).await
+        })
+        .await
+    }
+
+    async fn check_registration_code(
+        &self,
+        user_id: &str,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<crate::registration::CodeCheck, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            registration::check(&self.pool(), user_id, code_hash, now).await
+        })
+        .await
+    }
+
+    async fn fail_registration_code(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<crate::registration::CodeCheck, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            registration::fail(&self.pool(), user_id, now).await
+        })
+        .await
+    }
+
+    async fn registration_codes(
+        &self,
+        user_id: &str,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<crate::registration::RegistrationCodeView>, StoreError> {
+        self.bounded(async move { registration::codes_of(&self.pool(), user_id, limit, now).await })
+            .await
+    }
+
+    async fn start_enrolment(&self, enrolment: &crate::registration::Enrolment) -> Result<(), StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            registration::start(&self.pool(), enrolment).await
+        })
+        .await
+    }
+
+    async fn enrolment(&self, id: &str) -> Result<Option<crate::registration::Enrolment>, StoreError> {
+        self.bounded(async move { registration::by_id(&self.pool(), id).await })
+            .await
+    }
+
+    async fn fail_enrolment(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            registration::fail_enrolment(&self.pool(), id, now).await
+        })
+        .await
+    }
+
+    async fn confirm_enrolment(
+        &self,
+        id: &str,
+        user: &UserRecord,
+        step: u64,
+        now: i64,
+    ) -> Result<crate::registration::Confirmation, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            registration::confirm(&self.pool(), id, user, step, now).await
         })
         .await
     }

@@ -11,7 +11,7 @@ use super::dialect::{Conn, DbRow, Pool};
 use sqlx::Row;
 
 use super::{begin_write, commit, decode_int};
-use crate::{EndedSession, Rotation, SessionRecord, StoreError, TicketMatch, sql};
+use crate::{EndedBy, EndedSession, Rotation, SessionRecord, StoreError, TicketMatch, sql};
 
 /// Inserts a new session. A duplicate id or ticket hash is [`StoreError::Conflict`].
 pub(super) async fn insert(pool: &Pool, session: &SessionRecord) -> Result<(), StoreError> {
@@ -103,9 +103,16 @@ pub(super) async fn rotate_ticket(
     Ok(Rotation::Rotated)
 }
 
-/// Marks a session ended, with the next feed position. Ending an already ended session keeps
-/// the first time, reason and position; an unknown id is [`StoreError::NotFound`].
-pub(super) async fn end(pool: &Pool, session_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+/// Marks a session ended, with the next feed position and who ended it. Ending an already
+/// ended session keeps the first time, reason, position and actor; an unknown id is
+/// [`StoreError::NotFound`].
+pub(super) async fn end(
+    pool: &Pool,
+    session_id: &str,
+    reason: &str,
+    ended_by: Option<&EndedBy>,
+    now: i64,
+) -> Result<(), StoreError> {
     let mut tx = begin_write(pool).await?;
     let seq = next_end_seq(&mut tx).await?;
     let done = sqlx::query(sql::END_SESSION)
@@ -113,6 +120,7 @@ pub(super) async fn end(pool: &Pool, session_id: &str, reason: &str, now: i64) -
         .bind(now)
         .bind(reason)
         .bind(seq)
+        .bind(ended_by.map(EndedBy::to_stored))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -159,6 +167,7 @@ pub(super) async fn end_for_user(
     pool: &Pool,
     user_id: &str,
     reason: &str,
+    ended_by: Option<&EndedBy>,
     now: i64,
 ) -> Result<Vec<String>, StoreError> {
     let mut tx = begin_write(pool).await?;
@@ -168,6 +177,7 @@ pub(super) async fn end_for_user(
         .bind(now)
         .bind(reason)
         .bind(seq)
+        .bind(ended_by.map(EndedBy::to_stored))
         .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -187,14 +197,21 @@ pub(super) async fn end_for_user(
 
 /// Ends every live session of `token_id`'s owner (including those opened with a temporary
 /// code), at one feed position, inside the caller's write transaction (which may leave a gap
-/// in the feed when there was none to end).
-pub(super) async fn end_for_token(conn: &mut Conn, token_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+/// in the feed when there was none to end). `ended_by` is who changed the token.
+pub(super) async fn end_for_token(
+    conn: &mut Conn,
+    token_id: &str,
+    reason: &str,
+    ended_by: Option<&EndedBy>,
+    now: i64,
+) -> Result<(), StoreError> {
     let seq = next_end_seq(conn).await?;
     sqlx::query(sql::END_TOKEN_SESSIONS)
         .bind(token_id)
         .bind(now)
         .bind(reason)
         .bind(seq)
+        .bind(ended_by.map(EndedBy::to_stored))
         .execute(conn)
         .await
         .map(|_| ())
@@ -228,10 +245,12 @@ pub(super) async fn ended_after(pool: &Pool, after: u64) -> Result<Vec<EndedSess
         .map(|row| {
             let seq: i64 = row.try_get("end_seq").map_err(StoreError::from_sqlx)?;
             let reason: Option<String> = row.try_get("end_reason").map_err(StoreError::from_sqlx)?;
+            let ended_by: Option<String> = row.try_get("ended_by").map_err(StoreError::from_sqlx)?;
             Ok(EndedSession {
                 seq: decode_int(seq, "sessions.end_seq")?,
                 id: row.try_get("id").map_err(StoreError::from_sqlx)?,
                 reason: reason.unwrap_or_default(),
+                ended_by: ended_by.as_deref().and_then(EndedBy::from_stored),
             })
         })
         .collect()
@@ -305,12 +324,14 @@ pub(super) async fn insert_within(
     let ended: Vec<String> = live.into_iter().filter(|id| *id != session.id).take(excess).collect();
     if !ended.is_empty() {
         let seq = next_end_seq(&mut tx).await?;
+        let ended_by = EndedBy::Rule(reason.to_owned()).to_stored();
         for id in &ended {
             sqlx::query(sql::END_SESSION)
                 .bind(id)
                 .bind(now)
                 .bind(reason)
                 .bind(seq)
+                .bind(&ended_by)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_sqlx)?;

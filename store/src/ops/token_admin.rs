@@ -138,7 +138,8 @@ async fn change_live<'q>(
     append(&mut tx, &event).await?;
     if change.end_sessions {
         let reason = format!("token_{}", change.action);
-        super::sessions::end_for_token(&mut tx, token_id, &reason, change.now).await?;
+        let ended_by = crate::EndedBy::Operator(change.actor.to_owned());
+        super::sessions::end_for_token(&mut tx, token_id, &reason, Some(&ended_by), change.now).await?;
     }
     commit(tx).await.map(|()| true)
 }
