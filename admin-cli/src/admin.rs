@@ -58,7 +58,7 @@ pub async fn report(client: &Client, output: Output, pending_days: Option<u32>) 
     for (state, count) in &report.by_state {
         states.row(vec![state.clone(), count.to_string()]);
     }
-    print!("{}", states.render());
+    out!("{}", states.render().trim_end_matches('\n'));
     out!("People with a working token: {}\n", report.people_with_live_token);
     let mut groups = Table::new(&["GROUP", "PENDING", "ACTIVE"]);
     for (group, counts) in &report.per_group {

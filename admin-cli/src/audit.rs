@@ -368,6 +368,7 @@ fn print_records(output: Output, records: &[Value]) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     let written = match output {
         Output::Json => records.iter().try_for_each(|r| writeln!(out, "{r}")),
+        Output::Table if records.is_empty() => writeln!(out, "No audit records match."),
         Output::Table => {
             let mut table = Table::new(&COLUMNS);
             for record in records {

@@ -100,7 +100,14 @@ enum ReportCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    // `rampart dev` runs the services and shows their log; every other command's answer is its
+    // output, so the store's and directory's routine lines stay out of it.
+    let default_filter = if matches!(cli.command, Command::Dev(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init_at(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! not open a resource, which policy file it enforces, and make it re-read that file now.
 
 use crate::client::{CliError, Client, Connection, exit};
+use crate::view::out;
 use crate::view::{Output, Table, json};
 use clap::Subcommand;
 use jiff::tz::TimeZone;
@@ -51,7 +52,7 @@ pub async fn run(connection: &Connection, output: Output, command: PolicyCommand
             let explanation: Explanation = client.get(&format!("/v1/policy/explain?{}", query.finish())).await?;
             match output {
                 Output::Json => json(&explanation)?,
-                Output::Table => print!("{}", render_explanation(&explanation, &tz)),
+                Output::Table => out!("{}", render_explanation(&explanation, &tz).trim_end_matches('\n')),
             }
         }
         PolicyCommand::Status => {
@@ -59,7 +60,7 @@ pub async fn run(connection: &Connection, output: Output, command: PolicyCommand
             let status: PolicyStatus = client.get("/v1/policy").await?;
             match output {
                 Output::Json => json(&status)?,
-                Output::Table => print!("{}", render_status(&status, &tz)),
+                Output::Table => out!("{}", render_status(&status, &tz).trim_end_matches('\n')),
             }
         }
         PolicyCommand::Reload => {
@@ -77,7 +78,7 @@ pub async fn run(connection: &Connection, output: Output, command: PolicyCommand
             })?;
             match output {
                 Output::Json => json(&status)?,
-                Output::Table => print!("{}", render_reload(&status, &tz)),
+                Output::Table => out!("{}", render_reload(&status, &tz).trim_end_matches('\n')),
             }
         }
     }
@@ -198,7 +199,11 @@ fn rule_table(rules: &[RuleCheck]) -> Table {
         let mut row = vec![
             r.rule.clone(),
             r.names_person.clone().unwrap_or_else(|| "-".to_owned()),
-            r.windows.clone().unwrap_or_else(|| "any time".to_owned()),
+            match (&r.windows, &r.local_time) {
+                (Some(windows), Some(local)) => format!("{windows}; there it is {local}"),
+                (Some(windows), None) => windows.clone(),
+                (None, _) => "any time".to_owned(),
+            },
             yes_no(r.in_window),
         ];
         if with_age {

@@ -126,8 +126,14 @@ async fn carry(tunnel: Arc<Tunnel>, tcp: TcpStream, peer: SocketAddr, resource: 
             tracing::debug!(%peer, %resource, sent = outcome.left_to_right, received = outcome.right_to_left, "connection closed");
         }
         Err(e) => {
+            let hours = tunnel
+                .resources()
+                .into_iter()
+                .find(|r| r.name == resource)
+                .and_then(|r| r.hours);
             let context = Context {
                 resource: Some(&resource),
+                hours: hours.as_deref(),
                 ..Context::default()
             };
             // A session's end is announced once, by the command, not by every connection.
@@ -151,11 +157,13 @@ mod tests {
                 name: "echo".into(),
                 description: "Echo service".into(),
                 target: None,
+                hours: None,
             },
             ResourceInfo {
                 name: "desktop".into(),
                 description: String::new(),
                 target: None,
+                hours: None,
             },
         ];
         let map = |text: &str| text.parse::<Mapping>().unwrap();

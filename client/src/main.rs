@@ -462,9 +462,7 @@ async fn status(home: &Home) -> Result<u8, ClientError> {
                 println!("At login no resources were open to you.");
             } else {
                 println!("At login you could reach:");
-                for r in &saved.resources {
-                    println!("  {:<20} {}", printable(&r.name), printable(&r.description));
-                }
+                print_resource_lines(&saved.resources);
             }
             Ok(exit::UNREACHABLE)
         }
@@ -528,8 +526,18 @@ fn print_resources(resources: &[ResourceInfo]) {
         return;
     }
     println!("You can reach:");
+    print_resource_lines(resources);
+}
+
+/// One line per resource: name, description and, when limited, its hours.
+fn print_resource_lines(resources: &[ResourceInfo]) {
     for r in resources {
-        println!("  {:<20} {}", printable(&r.name), printable(&r.description));
+        let hours = r
+            .hours
+            .as_deref()
+            .map(|h| format!(" (open {})", printable(h)))
+            .unwrap_or_default();
+        println!("  {:<20} {}{hours}", printable(&r.name), printable(&r.description));
     }
 }
 

@@ -15,6 +15,8 @@ pub const CLOCK_TOLERANCE_SECS: i64 = 15;
 pub struct Context<'a> {
     /// The resource the person asked for.
     pub resource: Option<&'a str>,
+    /// Its hours, as the gateway gave them at login (`None`: any time or unknown).
+    pub hours: Option<&'a str>,
     /// Gateway time minus local time, seconds, when known.
     pub clock_offset: Option<i64>,
     /// True when no login from this computer has succeeded yet.
@@ -121,10 +123,15 @@ pub fn explain(error: &ClientError, context: Context<'_>) -> String {
                 "You are not allowed to use {resource:?}. If you need it for your work, ask the service desk; \
                  `rampart-connect status` lists what you can reach."
             ),
-            ErrorCode::OutsideHours => format!(
-                "{resource:?} is not available at this time of day. Try again during its hours, or ask the \
-                 service desk."
-            ),
+            ErrorCode::OutsideHours => match context.hours {
+                Some(hours) => {
+                    format!("{resource:?} is open to you {hours}, not now. Try again then, or ask the service desk.")
+                }
+                None => format!(
+                    "{resource:?} is not available at this time of day. Try again during its hours, or ask the \
+                     service desk."
+                ),
+            },
             ErrorCode::TargetRefused | ErrorCode::TargetUnreachable | ErrorCode::TargetTimeout => format!(
                 "{resource:?} cannot be reached right now: the gateway could not connect to it. Try again in \
                  a few minutes; if it stays down, tell the service desk."
@@ -278,5 +285,34 @@ mod tests {
             "{skewed}"
         );
         assert_eq!(skewed.matches("differ by").count(), 1, "said once: {skewed}");
+    }
+
+    #[test]
+    fn outside_its_hours_names_the_hours_when_known() {
+        let refused = ClientError::Refused {
+            code: ErrorCode::OutsideHours,
+            message: String::new(),
+        };
+        let said = explain(
+            &refused,
+            Context {
+                resource: Some("payments"),
+                hours: Some("Mon-Fri 07:00-20:00 (Europe/Zurich)"),
+                ..Context::default()
+            },
+        );
+        assert_eq!(
+            said,
+            "\"payments\" is open to you Mon-Fri 07:00-20:00 (Europe/Zurich), not now. Try again then, or ask the \
+             service desk."
+        );
+        let plain = explain(
+            &refused,
+            Context {
+                resource: Some("payments"),
+                ..Context::default()
+            },
+        );
+        assert!(plain.contains("not available at this time of day"), "{plain}");
     }
 }

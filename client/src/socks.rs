@@ -124,8 +124,14 @@ async fn handle(tunnel: Arc<Tunnel>, mut tcp: TcpStream) {
             relay(read, write, recv, send).await;
         }
         Err(e) => {
+            let hours = tunnel
+                .resources()
+                .into_iter()
+                .find(|r| r.name == resource)
+                .and_then(|r| r.hours);
             let context = Context {
                 resource: Some(&resource),
+                hours: hours.as_deref(),
                 ..Context::default()
             };
             // A session's end is announced once, by the command, not by every connection.
@@ -226,11 +232,13 @@ mod tests {
                 name: "intranet".into(),
                 description: String::new(),
                 target: Some("intranet.bank.example:443".into()),
+                hours: None,
             },
             ResourceInfo {
                 name: "db".into(),
                 description: String::new(),
                 target: Some("10.0.0.5:5432".into()),
+                hours: None,
             },
         ]
     }

@@ -130,6 +130,10 @@ pub struct ResourceInfo {
     /// Where it leads (`host:port`), so a SOCKS client can name it by address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// When the person may open it, e.g. `Mon-Fri 07:00-20:00 (Europe/Zurich)`; `None`: at any
+    /// time (some rule naming them has no windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<String>,
 }
 
 /// Why the gateway refused something. Stable: clients map them to messages and exit codes.

@@ -11,11 +11,18 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber; later calls are ignored.
+/// Installs the global subscriber at `info` unless `RUST_LOG` says otherwise; later calls are
+/// ignored.
 pub fn init(format: LogFormat) {
+    init_at(format, "info");
+}
+
+/// [`init`] with another default filter, e.g. `warn` for a command-line tool whose own output
+/// is its answer.
+pub fn init_at(format: LogFormat, default_filter: &str) {
     let format = match format {
         LogFormat::Text => rampart_core::logging::Format::Text,
         LogFormat::Json => rampart_core::logging::Format::Json,
     };
-    rampart_core::logging::init(format, "info");
+    rampart_core::logging::init(format, default_filter);
 }

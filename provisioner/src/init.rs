@@ -27,8 +27,11 @@ pub struct InitOptions {
     pub listen: SocketAddr,
     /// Name of the first admin operator.
     pub admin_name: String,
-    /// Extra DNS names or addresses for the server certificate.
+    /// Extra DNS names or addresses for the server certificate; the first is its subject.
     pub server_names: Vec<String>,
+    /// The organisation's name for a new CA (`CN=<name> Rampart CA, O=<name>`), which employees
+    /// see in `rampart-connect doctor`.
+    pub organisation: String,
     /// An existing CA folder (`ca.pem`, `ca.key`); default: create one in `STATE/ca`.
     pub ca_dir: Option<PathBuf>,
     /// A shared PostgreSQL store (`postgres://…`); None: SQLite in the state directory.
@@ -106,16 +109,19 @@ pub async fn initialise(options: &InitOptions) -> anyhow::Result<InitReport> {
     let ca = if ca_dir.join(rampart_certs::CA_CERT_FILE).exists() {
         CertificateAuthority::load(&ca_dir).context("cannot load the CA")?
     } else {
-        let ca = CertificateAuthority::create("Rampart").context("cannot create the CA")?;
+        let ca = CertificateAuthority::create(&options.organisation).context("cannot create the CA")?;
         ca.save(&ca_dir).context("cannot save the CA")?;
         ca
     };
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    // The names clients dial come first (the first is the subject); loopback names last, so a
+    // provisioner reached on its host works too.
+    let mut names = options.server_names.clone();
     if !options.listen.ip().is_unspecified() && !options.listen.ip().is_loopback() {
         names.push(options.listen.ip().to_string());
     }
-    names.extend(options.server_names.iter().cloned());
-    names.dedup();
+    names.extend(["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()]);
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
     let tls_dir = state.join("tls");
     create_private_dir(&tls_dir)?;
     let (cert, key) = (tls_dir.join("provisioner.pem"), tls_dir.join("provisioner.key"));

@@ -38,6 +38,9 @@ enum Command {
         /// Use this existing CA folder (ca.pem, ca.key) instead of creating one.
         #[arg(long)]
         ca_dir: Option<PathBuf>,
+        /// The organisation's name for a new CA, shown to employees (`CN=NAME Rampart CA`).
+        #[arg(long, default_value = "Rampart")]
+        organisation: String,
         /// Print the result as JSON (for scripts).
         #[arg(long)]
         json: bool,
@@ -101,7 +104,13 @@ const EXIT_CONFIG: u8 = 78;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    rampart_core::logging::init(rampart_core::logging::Format::Text, "info");
+    // Only `run` is a service with a log to keep; the other commands' answer is their output.
+    let default_filter = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    rampart_core::logging::init(rampart_core::logging::Format::Text, default_filter);
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<Problems>() => {
@@ -125,6 +134,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             admin,
             dns_names,
             ca_dir,
+            organisation,
             json,
             store_url,
             kek_file,
@@ -140,6 +150,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 listen,
                 admin_name: admin,
                 server_names: dns_names,
+                organisation,
                 ca_dir,
                 store_url,
                 kek_file,

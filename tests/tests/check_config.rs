@@ -247,7 +247,15 @@ fn provisioner_check_config_reports_every_problem_at_once_and_an_initialised_one
 
     // An initialised provisioner: accepted, and it starts.
     let init = Command::new(bin("rampart-provisioner"))
-        .args(["init", "--listen", "127.0.0.1:0", "--state-dir"])
+        .args([
+            "init",
+            "--listen",
+            "127.0.0.1:0",
+            "--organisation",
+            "Bank",
+            "--dns-name",
+        ])
+        .args(["provisioner.bank.example", "--state-dir"])
         .arg(d.join("p"))
         .stdin(Stdio::null())
         .output()
@@ -260,6 +268,14 @@ fn provisioner_check_config_reports_every_problem_at_once_and_an_initialised_one
         said.contains(&format!("rampart cert issue --ca-dir {}", ca_dir.display())),
         "{said}"
     );
+    // The CA carries the organisation's name (employees see it in `doctor`), and the server
+    // certificate is made out to the name clients dial, not to localhost.
+    let read = |path: &Path| rampart_certs::describe(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let ca_cert = read(&ca_dir.join("ca.pem"));
+    assert!(ca_cert.subject.contains("Bank"), "{}", ca_cert.subject);
+    let server = read(&d.join("p").join("tls").join("provisioner.pem"));
+    assert_eq!(server.subject, "CN=provisioner.bank.example");
+    assert_eq!(server.dns_names[0], "provisioner.bank.example");
     let config = d.join("p").join("provisioner.toml");
     let check = Command::new(bin("rampart-provisioner"))
         .args(["check-config", "--config"])

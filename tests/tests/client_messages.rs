@@ -180,3 +180,47 @@ async fn a_forward_whose_account_was_disabled_sends_the_person_to_the_service_de
     );
     assert!(!said.contains("Log in again"), "{said}");
 }
+
+/// A resource refused outside its hours names the hours (once the refusal only said "not at
+/// this time of day"), and `status` shows them beside the resource.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resource_refused_outside_its_hours_names_them() {
+    // One hour, twelve hours away from now: closed whenever the test runs.
+    let hour = (now() / 3600 + 12) % 24;
+    let window = format!("daily {hour:02}:00-{:02}:00", (hour + 1) % 24);
+    let policy = format!(
+        "{POLICY}[[resource]]\nname = \"night\"\ntarget = \"{{echo}}\"\n\
+         [[rule]]\nname = \"night-shift\"\nresources = [\"night\"]\nusers = [\"alice\"]\ntime_zone = \"UTC\"\n\
+         windows = [\"{window}\"]\n"
+    );
+    let lab = LdapLab::start(&policy, "").await;
+    let (_dir, home) = alice_logged_in(&lab).await;
+    let hours = format!("{window} (UTC)");
+    let status = connect(&home).arg("status").output().unwrap();
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains("night") && said.contains(&format!("(open {hours})")),
+        "{said}"
+    );
+
+    let (mut forward, local, log) = start_listening(&home, &["forward", "127.0.0.1:0=night"], "forwarding ");
+    let _ = std::net::TcpStream::connect(&local).map(|mut tcp| {
+        use std::io::Read;
+        let mut buf = [0u8; 1];
+        let _ = tcp.read(&mut buf);
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let said = loop {
+        let said = std::fs::read_to_string(&log).unwrap();
+        if said.contains("is open to you") || Instant::now() > deadline {
+            break said;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = forward.kill();
+    let _ = forward.wait();
+    assert!(
+        said.contains(&format!("\"night\" is open to you {hours}, not now.")),
+        "{said}"
+    );
+}

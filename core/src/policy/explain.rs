@@ -37,6 +37,10 @@ pub struct RuleCheck {
     pub windows: Option<String>,
     /// Whether the moment is inside a window; `None` when the rule has no windows.
     pub in_window: Option<bool>,
+    /// The moment in the rule's time zone, e.g. `Mon 07:45`: what the windows are compared
+    /// with. `None` when the rule has no windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_time: Option<String>,
     /// The rule's session age limit in seconds, if any.
     pub max_session_age_secs: Option<u64>,
     /// Whether the session is young enough; `None` without a limit or a session start.
@@ -64,7 +68,7 @@ impl Policy {
             return explanation;
         }
         let checks = self.checks(who, resource, now, session_started);
-        explanation.rules = checks.iter().map(RuleCheck::from).collect();
+        explanation.rules = checks.iter().map(|check| RuleCheck::of(check, now)).collect();
         match verdict(&checks) {
             Verdict::Allow(check) => {
                 explanation.allowed = true;
@@ -82,8 +86,9 @@ impl Policy {
     }
 }
 
-impl From<&Check<'_>> for RuleCheck {
-    fn from(check: &Check<'_>) -> Self {
+impl RuleCheck {
+    /// How `check` judged the moment `now`.
+    fn of(check: &Check<'_>, now: i64) -> Self {
         let rule = check.rule;
         let outcome = if check.allows() {
             "allows"
@@ -102,6 +107,7 @@ impl From<&Check<'_>> for RuleCheck {
                 .as_ref()
                 .map(|s| format!("{} ({})", s.windows_text(), s.zone_name)),
             in_window: check.in_window,
+            local_time: rule.schedule.as_ref().and_then(|s| s.local_text(now)),
             max_session_age_secs: rule.max_session_age.map(|age| age.as_secs().unsigned_abs()),
             session_age_ok: check.age_ok,
             outcome: outcome.to_owned(),

@@ -143,8 +143,10 @@ impl Policy {
             entries(file.remove("resource"), "resource", RESOURCE_FIELDS, &mut problems);
         let rule_entries: Vec<Entry<RuleEntry>> = entries(file.remove("rule"), "rule", RULE_FIELDS, &mut problems);
         for key in file.keys() {
+            // A key may be empty (`[""]`); the location must still say something.
+            let location = if key.is_empty() { "\"\"" } else { key.as_str() };
             problems.add(
-                key.as_str(),
+                location,
                 "unknown section: a policy has only [[resource]] and [[rule]] tables",
             );
         }
@@ -414,6 +416,14 @@ mod tests {
         assert_eq!(errors.0.len(), 1);
         assert_eq!(errors.0[0].location, "file");
         assert!(errors.0[0].message.starts_with("line 3"), "{}", errors.0[0].message);
+    }
+
+    /// Found by fuzzing: a table with an empty name (`[""]`) is still a located problem.
+    #[test]
+    fn an_empty_section_name_is_located() {
+        let errors = Policy::parse("[\"\"]").unwrap_err().0;
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].location, "\"\"");
     }
 
     /// An unknown field once stopped the check, hiding an unknown resource and a bad day name

@@ -158,15 +158,38 @@ impl Policy {
         }
     }
 
-    /// The resources some rule names `who` for, regardless of time windows and session age.
+    /// The resources some rule names `who` for, regardless of time windows and session age,
+    /// each with the hours those rules allow (none when one of them allows any time).
     pub fn visible_to(&self, who: &Identity) -> Vec<ResourceInfo> {
         self.resources
             .values()
-            .filter(|r| self.rules_for(&r.name).any(|rule| rule.naming(who).is_some()))
-            .map(|r| ResourceInfo {
-                name: r.name.clone(),
-                description: r.description.clone(),
-                target: Some(r.target.to_string()),
+            .filter_map(|r| {
+                let naming: Vec<&Rule> = self
+                    .rules_for(&r.name)
+                    .filter(|rule| rule.naming(who).is_some())
+                    .collect();
+                if naming.is_empty() {
+                    return None;
+                }
+                // One rule allowing any time makes the resource open at any time.
+                let mut hours: Option<Vec<String>> = Some(Vec::new());
+                for rule in &naming {
+                    match (&rule.schedule, hours.as_mut()) {
+                        (Some(s), Some(list)) => {
+                            let text = format!("{} ({})", s.windows_text(), s.zone_name);
+                            if !list.contains(&text) {
+                                list.push(text);
+                            }
+                        }
+                        _ => hours = None,
+                    }
+                }
+                Some(ResourceInfo {
+                    name: r.name.clone(),
+                    description: r.description.clone(),
+                    target: Some(r.target.to_string()),
+                    hours: hours.map(|list| list.join("; ")),
+                })
             })
             .collect()
     }

@@ -89,6 +89,7 @@ fn every_covering_rule_is_listed_in_order() {
         names_person: names.map(Into::into),
         windows: Some(windows.into()),
         in_window: Some(in_window),
+        local_time: Some("Sun 07:30".into()),
         max_session_age_secs: None,
         session_age_ok: None,
         outcome: outcome.into(),

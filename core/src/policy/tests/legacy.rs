@@ -115,6 +115,14 @@ fn visible_resources_follow_rules_regardless_of_time() {
         (info[0].name.as_str(), info[0].description.as_str()),
         ("intranet", "Intranet")
     );
+    // Each resource carries the hours of the rules naming the person; a rule allowing any time
+    // (here alice's `intranet.allow`) leaves none.
+    assert_eq!(info[0].hours, None);
+    let dave = rules.visible_to(&person("dave"));
+    assert!(
+        dave[0].hours.as_deref().is_some_and(|h| h.contains("Europe/Zurich")),
+        "{dave:?}"
+    );
     // Visibility ignores the clock; opening does not.
     let sunday = AccessTime {
         now: zurich("2025-06-08T12:00"),
