@@ -470,7 +470,7 @@ fn print_banner(info: &DevInfo, state: &Path) {
          RAMPART_URL={provisioner} RAMPART_CA={ca} RAMPART_API_KEY=$(jq -r .admin_api_key {state}/dev.json) rampart token list\n\n\
          Gateway admin: {admin} (same key): sessions, policy explain, metrics at {metrics}, e.g.\n  \
          RAMPART_GATEWAY_ADMIN={admin} RAMPART_CA={ca} RAMPART_API_KEY=... rampart sessions list\n\n\
-         Flow records: {flows}\nAudit trail: {audit} (check it with `rampart audit verify {audit} --public-key {audit_key}`)\n\
+         Flow records: {flows}\nAudit trail: {audit} (check it with `rampart audit verify {audit} --public-key {audit_key}{anchors}`)\n\
          Everything above is also in {state}/dev.json. Stop with Ctrl-C.\n",
         state = state.display(),
         user = info.user,
@@ -480,6 +480,12 @@ fn print_banner(info: &DevInfo, state: &Path) {
         flows = info.flow_log.display(),
         audit = info.audit_dir.display(),
         audit_key = info.audit_public_key.display(),
+        // The anchors that show a cut tail or a deleted stream are in the store.
+        anchors = if info.store.starts_with("sqlite") {
+            format!(" --store-url sqlite:{}", state.display())
+        } else {
+            String::new()
+        },
         provisioner = info.provisioner_url,
         admin = info.admin_url,
         metrics = info.metrics_url,

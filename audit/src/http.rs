@@ -48,11 +48,14 @@ pub async fn api_activity(State(audit): State<ApiAudit>, mut request: Request, n
     let actor = RequestActor::default();
     request.extensions_mut().insert(actor.clone());
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| path.clone(), |m| m.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    // A path holding a bearer handle (a self-service enrolment's id) is recorded as its route
+    // only: whoever reads the trail must not be able to act on it.
+    let path = match route.as_deref() {
+        Some(template) if template.contains("{enrolment_id}") => template.to_owned(),
+        _ => request.uri().path().to_owned(),
+    };
+    let route = route.unwrap_or_else(|| path.clone());
     let source = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let response = next.run(request).await;
     let activity = match method {

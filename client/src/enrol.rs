@@ -6,6 +6,7 @@
 use crate::error::exit;
 use rampart_core::profile::Profile;
 use rampart_core::secret::Sensitive;
+use rampart_core::text::printable;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -130,10 +131,11 @@ pub async fn enrol(
     let _qr = QrFile::write(qr_file, started.qr_svg.as_deref())?;
     println!(
         "Add this account to your authenticator app ({} for {}): scan the QR code",
-        started.issuer, started.username
+        printable(&started.issuer),
+        printable(&started.username)
     );
     if let Some(text) = &started.qr_text {
-        println!("{text}");
+        println!("{}", rampart_core::text::printable_lines(text));
     }
     if qr_file.exists() {
         println!("(also saved, until you confirm, to {})", qr_file.display());
@@ -165,6 +167,8 @@ fn client(ca_pem: &str) -> Result<reqwest::Client, EnrolError> {
         .map_err(|e| EnrolError::Local(format!("TLS configuration: {e}")))?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
+        // A redirect would carry the password elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .build()
@@ -181,9 +185,10 @@ async fn answer<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> 
             .map_err(|e| EnrolError::Unavailable(format!("unexpected answer from the provisioner: {e}")));
     }
     let refusal: Option<Refusal> = response.json().await.ok();
-    let message = refusal
-        .as_ref()
-        .map_or_else(|| format!("the provisioner answered {status}"), |r| r.message.clone());
+    let message = refusal.as_ref().map_or_else(
+        || format!("the provisioner answered {status}"),
+        |r| printable(&r.message),
+    );
     Err(match refusal.as_ref().map(|r| r.error.as_str()) {
         Some("wrong_code") => EnrolError::WrongCode(message),
         Some("not_accepted" | "gone") => EnrolError::Refused(message),
@@ -228,6 +233,8 @@ struct QrFile(Option<PathBuf>);
 
 impl QrFile {
     fn write(path: &Path, svg: Option<&str>) -> Result<Self, EnrolError> {
+        // An earlier run stopped before it could clean up (Ctrl-C, a kill): its secret goes.
+        let _ = std::fs::remove_file(path);
         let Some(svg) = svg else { return Ok(Self(None)) };
         write_private(path, svg.as_bytes())
             .map_err(|e| EnrolError::Local(format!("cannot write the QR code to {}: {e}", path.display())))?;
@@ -246,7 +253,8 @@ impl Drop for QrFile {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // A new file, so it gets this mode whatever was there before.
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -360,7 +360,14 @@ fn setup(home: &Home, source: &str) -> Result<(), ClientError> {
     if let Some(user) = &profile.user {
         println!("Username: {}.", printable(user));
     }
-    println!("Next: rampart-connect login");
+    if profile.enrol_url.is_some() {
+        println!(
+            "Next: rampart-connect login — or first, with a registration code from the service desk, \
+             rampart-connect enrol"
+        );
+    } else {
+        println!("Next: rampart-connect login");
+    }
     Ok(())
 }
 
@@ -592,7 +599,14 @@ async fn enrol(
         None => prompt("Username: ").map_err(plain)?,
     };
     let password = read_password(password_stdin).map_err(plain)?;
-    let registration_code = Sensitive::new(prompt("Registration code (from your letter): ").map_err(plain)?);
+    // Hidden like the password: it is a credential, if only for one use.
+    let registration_code = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Registration code (from your letter): ")
+            .map(Sensitive::new)
+            .map_err(|e| plain(ClientError::Local(format!("cannot read the registration code: {e}"))))?
+    } else {
+        Sensitive::new(prompt("Registration code (from your letter): ").map_err(plain)?)
+    };
     let credentials = Credentials {
         username,
         password,

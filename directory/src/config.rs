@@ -70,18 +70,24 @@ impl DirectoryConfig {
 }
 
 impl DirectoryConfig {
-    /// Asks the directory itself, for `check-config`: the service account binds and the bases
-    /// exist (problems), and what works but is unsafe (warnings). Nothing for the local
-    /// directory. Call after [`Self::prepare`] and [`Self::file_problems`].
-    pub async fn check_live(&self) -> crate::ldap::SettingsCheck {
+    /// What works but is unsafe or incomplete (cleartext LDAP, no rule for disabled accounts),
+    /// without asking the directory.
+    pub fn warnings(&self) -> Vec<String> {
         match self {
-            Self::Local => crate::ldap::SettingsCheck::default(),
+            Self::Local => Vec::new(),
+            Self::Ldap(ldap) => crate::ldap::check::warnings(ldap),
+        }
+    }
+
+    /// Asks the directory itself, for `check-config`: the service account binds and the bases
+    /// exist; every problem, each naming its setting. Nothing for the local directory. Call
+    /// after [`Self::prepare`] and [`Self::file_problems`].
+    pub async fn check_live(&self) -> Vec<String> {
+        match self {
+            Self::Local => Vec::new(),
             Self::Ldap(ldap) => match LdapDirectory::new((**ldap).clone()) {
                 Ok(directory) => directory.check_settings().await,
-                Err(e) => crate::ldap::SettingsCheck {
-                    problems: vec![format!("directory: {e}")],
-                    warnings: Vec::new(),
-                },
+                Err(e) => vec![format!("directory: {e}")],
             },
         }
     }

@@ -90,8 +90,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The config at `path` and every problem that would stop `run`, each on its own line.
-fn load_checked(path: &std::path::Path) -> Result<GatewayConfig, Vec<String>> {
+/// The config at `path` with every problem that would stop `run`, each on its own line; `Err`
+/// when the file cannot be read as a config at all.
+fn gather(path: &std::path::Path) -> Result<(GatewayConfig, Vec<String>), Vec<String>> {
     let (config, mut problems) = match GatewayConfig::load_with_problems(path) {
         Ok((config, problems)) => (config, problems),
         Err(ConfigError::Invalid { path, problems }) => {
@@ -101,7 +102,15 @@ fn load_checked(path: &std::path::Path) -> Result<GatewayConfig, Vec<String>> {
     };
     let now = Clock::with_offset(config.settings.clock_offset_secs).now();
     problems.extend(preflight::problems(&config, now));
-    if problems.is_empty() { Ok(config) } else { Err(problems) }
+    Ok((config, problems))
+}
+
+/// The config at `path`, or every problem that would stop `run`.
+fn load_checked(path: &std::path::Path) -> Result<GatewayConfig, Vec<String>> {
+    match gather(path)? {
+        (config, problems) if problems.is_empty() => Ok(config),
+        (_, problems) => Err(problems),
+    }
 }
 
 /// Prints every problem and returns the exit code for an unusable config.
@@ -112,25 +121,28 @@ fn refuse(problems: &[String]) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-/// `check-config`: every problem with the config and its files, then (when they are fine) the
-/// directory asked itself; warnings do not fail the check.
+/// `check-config`: every problem with the config and its files, and the directory asked itself
+/// (unless its own settings are wrong); warnings do not fail the check.
 fn check_config(path: &std::path::Path) -> ExitCode {
-    let config = match load_checked(path) {
-        Ok(config) => config,
+    let (config, mut problems) = match gather(path) {
+        Ok(gathered) => gathered,
         Err(problems) => return refuse(&problems),
     };
-    let live = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(config.directory.check_live()),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    for warning in &live.warnings {
+    for warning in config.directory.warnings() {
         eprintln!("warning: {warning}");
     }
-    if !live.problems.is_empty() {
-        return refuse(&live.problems);
+    if !problems.iter().any(|p| p.starts_with("directory")) {
+        let live = match tokio::runtime::Runtime::new() {
+            Ok(runtime) => runtime.block_on(config.directory.check_live()),
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        problems.extend(live);
+    }
+    if !problems.is_empty() {
+        return refuse(&problems);
     }
     println!("{}: ok", path.display());
     ExitCode::SUCCESS
@@ -138,6 +150,9 @@ fn check_config(path: &std::path::Path) -> ExitCode {
 
 fn run(config: GatewayConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    for warning in config.directory.warnings() {
+        tracing::warn!(target: "rampart::directory", "{warning}");
+    }
     runtime.block_on(async {
         let gateway = Gateway::from_config(&config).await?;
         gateway.run(rampart_gateway::shutdown::signal()).await;

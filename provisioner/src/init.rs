@@ -145,8 +145,11 @@ pub async fn initialise(options: &InitOptions) -> anyhow::Result<InitReport> {
         let text = format!(
             "# Rampart provisioner. See `rampart-provisioner --help`.\n\
              listen = \"{}\"\nstate_dir = \".\"\ncert = \"tls/provisioner.pem\"\nkey = \"tls/provisioner.key\"\n\n\
-             [directory]\nkind = \"local\"\n\n[settings]\nissuer = \"Rampart\"\n{store_table}",
-            options.listen
+             [directory]\nkind = \"local\"\n\n[settings]\nissuer = {issuer}\n{store_table}",
+            options.listen,
+            // What authenticator apps show: the organisation's name (no `:`, which the otpauth
+            // label reserves).
+            issuer = toml::Value::String(options.organisation.replace(':', " ").trim().to_owned()),
         );
         std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
     }

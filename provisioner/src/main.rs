@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use rampart_provisioner::init::{InitOptions, initialise};
-use rampart_provisioner::preflight::{Problems, load_checked};
+use rampart_provisioner::preflight::{Problems, gather, load_checked};
 use rampart_provisioner::{ProvisionerConfig, ProvisionerServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -193,13 +193,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            let loaded = load_checked(&config)?;
-            let live = loaded.directory.check_live().await;
-            for warning in &live.warnings {
+            let (loaded, mut problems) = gather(&config)?;
+            for warning in loaded.directory.warnings() {
                 eprintln!("rampart-provisioner: warning: {warning}");
             }
-            if !live.problems.is_empty() {
-                return Err(Problems(live.problems).into());
+            // The directory is asked even when other files are wrong, unless its own settings are.
+            if !problems.iter().any(|p| p.starts_with("directory")) {
+                problems.extend(loaded.directory.check_live().await);
+            }
+            if !problems.is_empty() {
+                return Err(Problems(problems).into());
             }
             rampart_provisioner::server::open(&loaded)
                 .await
@@ -257,6 +260,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Run { config } => {
             let loaded = load_checked(&config)?;
+            for warning in loaded.directory.warnings() {
+                tracing::warn!(target: "rampart::directory", "{warning}");
+            }
             let server = ProvisionerServer::from_config(&loaded).await?;
             server.run(shutdown_signal()).await
         }

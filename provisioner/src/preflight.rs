@@ -33,8 +33,9 @@ pub fn problems(config: &ProvisionerConfig, now: i64) -> Vec<String> {
     problems
 }
 
-/// Loads the config at `path` and checks its files: the config, or every problem at once.
-pub fn load_checked(path: &Path) -> Result<ProvisionerConfig, Problems> {
+/// The config at `path` with every problem its values and files have; `Err` when the file
+/// cannot be read as a config at all.
+pub fn gather(path: &Path) -> Result<(ProvisionerConfig, Vec<String>), Problems> {
     let (config, mut found) = match ProvisionerConfig::load_with_problems(path) {
         Ok((config, found)) => (config, found),
         Err(ConfigError::Invalid { path, problems }) => {
@@ -46,9 +47,13 @@ pub fn load_checked(path: &Path) -> Result<ProvisionerConfig, Problems> {
     };
     let now = crate::service::unix_now().saturating_add(config.settings.clock_offset_secs);
     found.extend(problems(&config, now));
-    if found.is_empty() {
-        Ok(config)
-    } else {
-        Err(Problems(found))
+    Ok((config, found))
+}
+
+/// Loads the config at `path` and checks its files: the config, or every problem at once.
+pub fn load_checked(path: &Path) -> Result<ProvisionerConfig, Problems> {
+    match gather(path)? {
+        (config, found) if found.is_empty() => Ok(config),
+        (_, found) => Err(Problems(found)),
     }
 }

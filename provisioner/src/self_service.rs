@@ -18,7 +18,7 @@ pub struct RegistrationCodeRequest {
 }
 
 /// A newly issued registration code: the only answer that contains it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct IssuedRegistrationCode {
     /// The person's username.
     pub username: String,
@@ -33,6 +33,17 @@ pub struct IssuedRegistrationCode {
     pub delivery: Delivery,
     /// Unix seconds after which it no longer works.
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for IssuedRegistrationCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedRegistrationCode")
+            .field("username", &self.username)
+            .field("code_id", &self.code_id)
+            .field("delivery", &self.delivery)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An employee starting their enrolment: directory password and registration code.

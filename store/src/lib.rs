@@ -322,15 +322,16 @@ pub trait RegistrationStore: Send + Sync + std::fmt::Debug {
     /// `None` for an unknown or expired enrolment.
     async fn fail_enrolment(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError>;
 
-    /// Turns the enrolment into the person's active token (replacing their live one), its
-    /// registration code redeemed and `step` recorded as used, in one transaction; records
-    /// `enrolled`. [`Confirmation::Gone`](registration::Confirmation::Gone), writing nothing,
-    /// when the enrolment or its code no longer works.
+    /// Turns the enrolment into the person's active token (its seed as `confirmed` sealed it,
+    /// a live token replaced or, per `confirmed.mode`, refused), its registration code redeemed
+    /// and the confirming step recorded as used, in one transaction; records `enrolled`.
+    /// [`Confirmation::Gone`](registration::Confirmation::Gone), writing nothing, when the
+    /// enrolment or its code no longer works or a live token may not be replaced.
     async fn confirm_enrolment(
         &self,
         id: &str,
         user: &UserRecord,
-        step: u64,
+        confirmed: &registration::Confirmed,
         now: i64,
     ) -> Result<registration::Confirmation, StoreError>;
 }

@@ -223,6 +223,18 @@ impl fmt::Debug for Enrolment {
     }
 }
 
+/// What the provisioner found when the first code confirmed an enrolment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmed {
+    /// The time step of the confirming code, recorded as used.
+    pub step: u64,
+    /// The seed sealed again under the current key (rotation may have retired the one that
+    /// sealed the enrolment).
+    pub sealed: SealedSeed,
+    /// What to do about a live token: replace it, or (with dual control on) refuse.
+    pub mode: crate::IssueMode,
+}
+
 /// What confirming an enrolment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmation {

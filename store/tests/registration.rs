@@ -11,10 +11,10 @@ mod common;
 use common::*;
 use rampart_store::prelude::*;
 use rampart_store::registration::{
-    CodeCheck, CodeState, Confirmation, Delivery, Enrolment, MAX_REGISTRATION_FAILURES, RegistrationCode,
+    CodeCheck, CodeState, Confirmation, Confirmed, Delivery, Enrolment, MAX_REGISTRATION_FAILURES, RegistrationCode,
     registration_code_hash,
 };
-use rampart_store::{StoreError, TokenState};
+use rampart_store::{IssueMode, StoreError, TokenState};
 
 const CODE: &str = "7K2M9QXD4HJNPRST";
 const OTHER: &str = "0000111122223333";
@@ -28,6 +28,15 @@ fn code(id: &str, user_id: &str, typed: &str, created_at: i64) -> RegistrationCo
         expires_at: created_at + 7 * 86_400,
         created_by: "desk-anna".to_owned(),
         delivery: Delivery::Letter,
+    }
+}
+
+/// A confirmation at `step`, the seed sealed again for the token `token_of(enrolment)`.
+fn confirmed(step: u64, enrolment: &str) -> Confirmed {
+    Confirmed {
+        step,
+        sealed: key_ring().seal(&format!("token-of-{enrolment}"), SEED).unwrap(),
+        mode: IssueMode::Replace,
     }
 }
 
@@ -163,7 +172,10 @@ async fn a_confirmed_enrolment_is_the_active_token_and_its_code_is_used(backend:
 
     let step = 56_666_668;
     assert_eq!(
-        store.confirm_enrolment("e2", &alice, step, NOW + 7).await.unwrap(),
+        store
+            .confirm_enrolment("e2", &alice, &confirmed(step, "e2"), NOW + 7)
+            .await
+            .unwrap(),
         Confirmation::Confirmed {
             replaced: Some(old.id.clone())
         }
@@ -179,7 +191,10 @@ async fn a_confirmed_enrolment_is_the_active_token_and_its_code_is_used(backend:
     assert_eq!(codes[0].state, CodeState::Used);
     // Once only.
     assert_eq!(
-        store.confirm_enrolment("e2", &alice, step + 1, NOW + 8).await.unwrap(),
+        store
+            .confirm_enrolment("e2", &alice, &confirmed(step + 1, "e2"), NOW + 8)
+            .await
+            .unwrap(),
         Confirmation::Gone
     );
     let history = actions(store.as_ref(), "u1").await;
@@ -203,7 +218,10 @@ async fn an_expired_or_orphaned_enrolment_writes_nothing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        store.confirm_enrolment("e1", &alice, 1, NOW + 901).await.unwrap(),
+        store
+            .confirm_enrolment("e1", &alice, &confirmed(1, "e1"), NOW + 901)
+            .await
+            .unwrap(),
         Confirmation::Gone,
         "expired"
     );
@@ -218,7 +236,10 @@ async fn an_expired_or_orphaned_enrolment_writes_nothing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        store.confirm_enrolment("e2", &alice, 1, NOW + 1002).await.unwrap(),
+        store
+            .confirm_enrolment("e2", &alice, &confirmed(1, "e2"), NOW + 1002)
+            .await
+            .unwrap(),
         Confirmation::Gone
     );
     assert!(store.token_by_id("t2").await.unwrap().is_none());
@@ -252,9 +273,10 @@ async fn two_confirmations_at_once_make_one_token(backend: Backend) {
         .start_enrolment(&enrolment("e1", "u1", "rc1", "t1", NOW))
         .await
         .unwrap();
+    let confirmation = confirmed(10, "e1");
     let (a, b) = tokio::join!(
-        store.confirm_enrolment("e1", &alice, 10, NOW + 1),
-        other.confirm_enrolment("e1", &alice, 10, NOW + 1)
+        store.confirm_enrolment("e1", &alice, &confirmation, NOW + 1),
+        other.confirm_enrolment("e1", &alice, &confirmation, NOW + 1)
     );
     let confirmed = [a.unwrap(), b.unwrap()]
         .iter()
@@ -269,7 +291,46 @@ async fn two_confirmations_at_once_make_one_token(backend: Backend) {
     assert_eq!(enrolled, 1);
 }
 
+async fn a_live_token_is_kept_under_dual_control_and_revoking_it_withdraws_codes(backend: Backend) {
+    let (_db, store) = fresh_store(backend).await;
+    user_with_token(store.as_ref(), "u1", "t-old").await;
+    let alice = user("u1", "u1", &[]);
+    store
+        .issue_registration_code(&code("rc1", "u1", CODE, NOW))
+        .await
+        .unwrap();
+    store
+        .start_enrolment(&enrolment("e1", "u1", "rc1", "t-new", NOW))
+        .await
+        .unwrap();
+    let mut keep = confirmed(9, "e1");
+    keep.mode = IssueMode::New;
+    assert_eq!(
+        store.confirm_enrolment("e1", &alice, &keep, NOW + 1).await.unwrap(),
+        Confirmation::Gone,
+        "a live token is not replaced when dual control holds replacements back"
+    );
+    assert_eq!(
+        store.token_by_id("t-old").await.unwrap().unwrap().state,
+        TokenState::Pending
+    );
+    assert!(store.enrolment("e1").await.unwrap().is_some(), "nothing was written");
+    store
+        .end_token("t-old", TokenState::Revoked, "desk-anna", "left", NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(store.enrolment("e1").await.unwrap(), None);
+    let codes = store.registration_codes("u1", 10, NOW + 2).await.unwrap();
+    assert_eq!(codes[0].state, CodeState::Withdrawn);
+    assert!(
+        actions(store.as_ref(), "u1")
+            .await
+            .contains(&"registration_codes_withdrawn".to_owned())
+    );
+}
+
 both_backends!(
+    a_live_token_is_kept_under_dual_control_and_revoking_it_withdraws_codes,
     a_code_works_for_its_person_only_and_wrong_tries_spend_it,
     a_newer_code_withdraws_the_older_and_codes_expire,
     a_confirmed_enrolment_is_the_active_token_and_its_code_is_used,

@@ -29,10 +29,12 @@ fn gateway(args: &[&str], config: &Path) -> Output {
         .unwrap()
 }
 
-/// The lines of standard error, without the `error: ` each starts with.
+/// The error lines of standard error (warnings left out), without the `error: ` each starts
+/// with.
 fn errors(out: &Output) -> Vec<String> {
     let text = String::from_utf8_lossy(&out.stderr);
     text.lines()
+        .filter(|l| !l.contains("warning: "))
         .map(|l| {
             assert!(l.contains("error: "), "every line is an error: {text}");
             l.split_once("error: ").unwrap().1.to_owned()
@@ -277,6 +279,11 @@ fn provisioner_check_config_reports_every_problem_at_once_and_an_initialised_one
     assert_eq!(server.subject, "CN=provisioner.bank.example");
     assert_eq!(server.dns_names[0], "provisioner.bank.example");
     let config = d.join("p").join("provisioner.toml");
+    // Authenticator apps show the organisation too.
+    assert!(
+        std::fs::read_to_string(&config).unwrap().contains("issuer = \"Bank\""),
+        "the issuer is the organisation"
+    );
     let check = Command::new(bin("rampart-provisioner"))
         .args(["check-config", "--config"])
         .arg(&config)
@@ -373,6 +380,16 @@ fn check_config_asks_the_directory_and_names_the_setting_at_fault() {
         said.contains("error: directory.user_base: ") && said.contains("does not exist"),
         "{said}"
     );
+
+    // With another file missing too, the directory is still asked: both at once.
+    std::fs::rename(d.join("a.pem"), d.join("a.pem.away")).unwrap();
+    let check = gateway(&["check-config"], &config);
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        said.contains("error: cert: ") && said.contains("error: directory.user_base: "),
+        "{said}"
+    );
+    std::fs::rename(d.join("a.pem.away"), d.join("a.pem")).unwrap();
 
     write(SERVICE_PASSWORD, &format!("ou=people,{BASE}"), false);
     let check = gateway(&["check-config"], &config);

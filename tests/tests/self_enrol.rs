@@ -174,8 +174,9 @@ async fn refusals_tell_nothing_and_wrong_tries_spend_the_code() {
     let said = first.1.to_string();
     assert!(!said.contains("password is wrong") && !said.contains(BOB.password));
 
-    // bob's three wrong tries (password, two codes) count; two more spend the code.
-    for _ in 0..2 {
+    // Of bob's tries, the wrong password with the right code and the wrong code count (the text
+    // that is no code at all does not); three more wrong codes spend the code.
+    for _ in 0..3 {
         let (status, _) = prov
             .call(
                 "POST",

@@ -43,7 +43,7 @@ pub async fn issue(client: &Client, output: Output, user: &str, by: By, days: Op
         Output::Table => out!(
             "Registration code for {} ({}), shown only now:\n\n    {}\n\n\
              Give it by {} with the enrolment instructions; it works until {} with their directory password,\n\
-             once. `rampart-connect enrol` (or the enrolment page) asks for both. Earlier codes no longer work.",
+             once. `rampart-connect enrol` asks for both. Earlier codes no longer work.",
             printable(&issued.username),
             printable(&issued.display_name),
             issued.registration_code,

@@ -5,57 +5,53 @@
 use super::LdapDirectory;
 use ldap3::{Scope, SearchOptions};
 
-/// What the live check found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SettingsCheck {
-    /// What stops logins.
-    pub problems: Vec<String>,
-    /// What works but should be looked at.
-    pub warnings: Vec<String>,
+/// What works but is unsafe or incomplete in the settings, without asking the directory: both
+/// services log these at start, and `check-config` prints them.
+pub fn warnings(config: &super::LdapConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !config.starttls
+        && config
+            .urls
+            .iter()
+            .any(|u| u.to_ascii_lowercase().starts_with("ldap://"))
+    {
+        warnings.push(
+            "directory.urls: ldap:// without starttls sends every password in clear: use ldaps:// or \
+             starttls = true"
+                .to_owned(),
+        );
+    }
+    if config.disabled_when.is_empty() {
+        warnings.push(
+            "directory.disabled_when: no rule, so an account disabled in the directory can still log in unless \
+             the directory itself refuses its password (see docs/directory.md)"
+                .to_owned(),
+        );
+    }
+    warnings
 }
 
 /// LDAP's `noSuchObject`.
 const NO_SUCH_OBJECT: u32 = 32;
 
 impl LdapDirectory {
-    /// Binds as the service account and looks for `user_base` and `group_base`; says what
-    /// would stop logins and what is unsafe (no TLS, no rule for disabled accounts).
-    pub async fn check_settings(&self) -> SettingsCheck {
-        let mut check = SettingsCheck::default();
+    /// Binds as the service account and looks for `user_base` and `group_base`: every problem
+    /// that would stop logins, each naming its setting ([`warnings`] says what is unsafe).
+    pub async fn check_settings(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         let config = &self.config;
-        if !config.starttls
-            && config
-                .urls
-                .iter()
-                .any(|u| u.to_ascii_lowercase().starts_with("ldap://"))
-        {
-            check.warnings.push(
-                "directory.urls: ldap:// without starttls sends every password in clear: use ldaps:// or \
-                 starttls = true"
-                    .to_owned(),
-            );
-        }
-        if config.disabled_when.is_empty() {
-            check.warnings.push(
-                "directory.disabled_when: no rule, so an account disabled in the directory can still log in unless \
-                 the directory itself refuses its password (see docs/directory.md)"
-                    .to_owned(),
-            );
-        }
         let mut lease = match self.service.get().await {
             Ok(lease) => lease,
             Err(e) if e.contains("bind refused") => {
-                check.problems.push(format!(
+                problems.push(format!(
                     "directory.bind_dn: the service account {:?} could not bind ({e}): check bind_dn and its password",
                     config.bind_dn
                 ));
-                return check;
+                return problems;
             }
             Err(e) => {
-                check
-                    .problems
-                    .push(format!("directory.urls: cannot reach the directory: {e}"));
-                return check;
+                problems.push(format!("directory.urls: cannot reach the directory: {e}"));
+                return problems;
             }
         };
         let bases = [
@@ -65,30 +61,26 @@ impl LdapDirectory {
         for (setting, base) in bases {
             let Some(base) = base else { continue };
             let Ok(ldap) = lease.ldap() else {
-                check
-                    .problems
-                    .push("directory.urls: the connection to the directory was lost".to_owned());
-                return check;
+                problems.push("directory.urls: the connection to the directory was lost".to_owned());
+                return problems;
             };
             let found = ldap
                 .with_search_options(SearchOptions::new().sizelimit(1))
                 .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
                 .await;
             match found {
-                Ok(result) if result.1.rc == NO_SUCH_OBJECT => check.problems.push(format!(
+                Ok(result) if result.1.rc == NO_SUCH_OBJECT => problems.push(format!(
                     "directory.{setting}: {base:?} does not exist in the directory (LDAP result 32, noSuchObject)"
                 )),
-                Ok(result) if result.1.rc != 0 => check.problems.push(format!(
+                Ok(result) if result.1.rc != 0 => problems.push(format!(
                     "directory.{setting}: {base:?} cannot be searched by the service account (LDAP result {})",
                     result.1.rc
                 )),
                 Ok(_) => {}
-                Err(e) => check
-                    .problems
-                    .push(format!("directory.{setting}: searching {base:?} failed: {e}")),
+                Err(e) => problems.push(format!("directory.{setting}: searching {base:?} failed: {e}")),
             }
         }
         lease.keep();
-        check
+        problems
     }
 }

@@ -4,7 +4,7 @@
 //! `members` lists the people in a group for enrolment.
 
 mod bind;
-mod check;
+pub(crate) mod check;
 mod config;
 mod entry;
 mod members;
@@ -17,7 +17,6 @@ use crate::{
     refuse_blank,
 };
 use bind::BindOutcome;
-pub use check::SettingsCheck;
 use entry::{Entry, dn_within, fill_filter, first_rdn_value, group_filter, is_disabled, stable_id};
 use ldap3::{ResultEntry, Scope, SearchEntry, SearchOptions};
 use pool::{Pool, Servers};

@@ -118,7 +118,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
+    // The routes anyone may call carry a small body at most: a username, a password, a code.
+    let self_service = OpenApiRouter::new()
+        .routes(routes!(registration::start))
+        .routes(routes!(registration::confirm))
+        .layer(axum::extract::DefaultBodyLimit::max(registration::MAX_BODY));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(self_service)
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(admin::whoami))
@@ -145,8 +151,6 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol::confirm))
         .routes(routes!(enrol::group))
         .routes(routes!(registration::issue))
-        .routes(routes!(registration::start))
-        .routes(routes!(registration::confirm))
         .routes(routes!(vms::pools, vms::create_pool))
         .routes(routes!(vms::pool))
         .routes(routes!(vms::add_vms))

@@ -17,6 +17,9 @@ use axum::response::{IntoResponse, Response};
 use rampart_core::secret::Sensitive;
 use std::net::SocketAddr;
 
+/// Largest body the key-less enrolment routes read.
+pub(super) const MAX_BODY: usize = 16 * 1024;
+
 /// The peer, when the server records it.
 type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
@@ -42,7 +45,7 @@ pub(super) async fn issue(
     let issued = app
         .issue_registration_code(operator.name(), &username, request.delivery, request.valid_days)
         .await?;
-    Ok((StatusCode::CREATED, ApiJson(issued)).into_response())
+    Ok((StatusCode::CREATED, NO_STORE, ApiJson(issued)).into_response())
 }
 
 /// Starts an enrolment with the directory password and a registration code; the answer holds
@@ -67,7 +70,7 @@ pub(super) async fn start(
     let code = Sensitive::new(request.registration_code);
     let source = peer.map(|Extension(ConnectInfo(addr))| addr);
     match app.start_enrolment(&request.username, &password, &code, source).await {
-        Ok(started) => Ok((StatusCode::CREATED, ApiJson(started)).into_response()),
+        Ok(started) => Ok((StatusCode::CREATED, NO_STORE, ApiJson(started)).into_response()),
         Err(refusal) => Ok(refused(refusal)),
     }
 }
@@ -100,6 +103,9 @@ pub(super) async fn confirm(
         Err(refusal) => Ok(refused(refusal)),
     }
 }
+
+/// Answers holding a code or a secret are kept by no cache.
+const NO_STORE: [(axum::http::HeaderName, &str); 1] = [(axum::http::header::CACHE_CONTROL, "no-store")];
 
 fn invalid_body(fields: &str) -> ApiFailure {
     ApiFailure(ServiceError::Invalid(format!(

@@ -206,6 +206,13 @@ fn already_enrolled(token_id: &str, existing: Option<&ExistingToken>) -> String 
         return format!("already enrolled (token {token_id})");
     };
     let issued = rampart_core::text::utc_minute(existing.issued_at);
+    if existing.issued_by == "self-service" {
+        return format!(
+            "already enrolled: token {token_id} ({}), enrolled by the person {issued} with a registration code; \
+             --reissue replaces it",
+            existing.state
+        );
+    }
     let delivered = existing.delivered_at.map_or_else(
         || "not delivered yet".to_owned(),
         |at| format!("its QR code was handed out {}", rampart_core::text::utc_minute(at)),

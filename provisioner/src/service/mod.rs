@@ -115,6 +115,8 @@ pub struct Provisioner {
     clock_check: Arc<ClockCheck>,
     /// Which token resets wait for a second operator's approval.
     dual_control: DualControl,
+    /// People whose self-service enrolment is being started here right now (one at a time).
+    enrolments_in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Provisioner {
@@ -137,6 +139,7 @@ impl Provisioner {
                 CLOCK_AFFECTED,
             )),
             dual_control: DualControl::default(),
+            enrolments_in_flight: Arc::default(),
             settings,
         }
     }

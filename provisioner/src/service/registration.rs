@@ -12,9 +12,10 @@ use crate::api::{ConfirmedEnrolment, IssuedRegistrationCode, StartedEnrolment};
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
 use rampart_core::secret::Sensitive;
 use rampart_core::totp::{TotpParams, otpauth_uri, secret_base32, verify_totp};
+use rampart_store::IssueMode;
 use rampart_store::registration::{
-    CodeCheck, Confirmation, Delivery, Enrolment, REGISTRATION_CODE_BYTES, RegistrationCode, display_registration_code,
-    parse_registration_code, registration_code_from, registration_code_hash,
+    CodeCheck, Confirmation, Confirmed, Delivery, Enrolment, REGISTRATION_CODE_BYTES, RegistrationCode,
+    display_registration_code, parse_registration_code, registration_code_from, registration_code_hash,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use std::net::SocketAddr;
@@ -72,6 +73,18 @@ impl Provisioner {
         let person = self.directory_person(username).await?;
         let now = self.now();
         let user = self.user_record(&person, now).await?;
+        // A code would let the person replace a token one operator could not replace alone.
+        if self.resets_need_approval()
+            && (self.store.live_token_for_user(&user.id).await?.is_some()
+                || self.replaces_an_earlier_token(&user.id).await?)
+        {
+            return Err(ServiceError::Conflict(format!(
+                "dual control is on and {} has (or had) a token: a new one waits for a second operator's approval \
+                 (`rampart token lost {0} --replacement` or `rampart token issue {0} --reissue`); registration codes \
+                 are for people enrolling for the first time",
+                user.username
+            )));
+        }
         self.store.upsert_user(&user).await?;
         let mut random = Zeroizing::new([0u8; REGISTRATION_CODE_BYTES]);
         fill(&mut *random)?;
@@ -130,7 +143,8 @@ impl Provisioner {
             Err(Refused::Code) => "wrong_or_spent_code",
             Err(Refused::Service(_)) => "unavailable",
         };
-        self.audit_enrolment(username, "enrolment start", outcome, reason, source);
+        let known = self.known_name(username).await;
+        self.audit_enrolment(&known, "enrolment start", outcome, reason, source);
         match result {
             Ok(started) => Ok(started),
             Err(Refused::Service(e)) => Err(EnrolmentRefusal::Service(e)),
@@ -153,7 +167,26 @@ impl Provisioner {
         let Some(user) = self.store.user_by_username(&username).await.map_err(service)? else {
             return Err(Refused::Person);
         };
+        // A code that cannot be one is a typing mistake, not a guess: refused, not counted.
+        let Some(canonical) = parse_registration_code(code.expose()) else {
+            return Err(Refused::Code);
+        };
+        // One start per person at a time here, so a burst of tries is counted try by try.
+        let Some(_guard) = InFlight::enter(&self.enrolments_in_flight, &user.id) else {
+            return Err(Refused::Code);
+        };
         let now = self.now();
+        // The code first: the directory is asked only for someone holding the person's code,
+        // so this is neither a way to test passwords nor to lock the account in the directory.
+        let code_id = match self
+            .store
+            .check_registration_code(&user.id, &registration_code_hash(&user.id, &canonical), now)
+            .await
+            .map_err(service)?
+        {
+            CodeCheck::Valid { code_id } => code_id,
+            CodeCheck::Wrong { .. } | CodeCheck::NoLiveCode => return Err(Refused::Code),
+        };
         let person = match self.directory.authenticate(&username, password).await {
             Ok(person) => person,
             Err(rampart_directory::DirectoryError::Unavailable(e)) => {
@@ -173,22 +206,6 @@ impl Provisioner {
             // The name now belongs to someone else in the directory.
             return Err(Refused::Person);
         }
-        let Some(canonical) = parse_registration_code(code.expose()) else {
-            self.store
-                .fail_registration_code(&user.id, now)
-                .await
-                .map_err(service)?;
-            return Err(Refused::Code);
-        };
-        let code_id = match self
-            .store
-            .check_registration_code(&user.id, &registration_code_hash(&user.id, &canonical), now)
-            .await
-            .map_err(service)?
-        {
-            CodeCheck::Valid { code_id } => code_id,
-            CodeCheck::Wrong { .. } | CodeCheck::NoLiveCode => return Err(Refused::Code),
-        };
         self.fresh_keys().await.map_err(Refused::Service)?;
         let mut seed = Zeroizing::new([0u8; SEED_LEN]);
         fill(&mut *seed).map_err(Refused::Service)?;
@@ -245,7 +262,8 @@ impl Provisioner {
             Err(EnrolmentRefusal::Gone | EnrolmentRefusal::NotAccepted) => (Status::Failure, "gone"),
             Err(EnrolmentRefusal::Service(_)) => (Status::Failure, "unavailable"),
         };
-        self.audit_enrolment(username, "enrolment confirm", outcome, reason, source);
+        let known = self.known_name(username).await;
+        self.audit_enrolment(&known, "enrolment confirm", outcome, reason, source);
         result
     }
 
@@ -272,12 +290,15 @@ impl Provisioner {
             .filter(|e| e.user_id == user.id && e.expires_at > now)
             .ok_or(EnrolmentRefusal::Gone)?;
         self.fresh_keys().await?;
-        let seed = self
-            .keys
-            .open(&enrolment.token_id, &enrolment.sealed)
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        // A key retired since the start cannot open the seed: the person starts again.
+        let Ok(seed) = self.keys.open(&enrolment.token_id, &enrolment.sealed) else {
+            return Err(EnrolmentRefusal::Gone);
+        };
         let code: String = otp.expose().chars().filter(|c| !c.is_whitespace()).collect();
         let verified = verify_totp(&seed, &code, &enrolment.params, u64::try_from(now).unwrap_or(0), None);
+        // Sealed again under the current key, so a rotation since the start leaves nothing
+        // behind on a retiring key.
+        let resealed = self.keys.seal(&enrolment.token_id, &seed);
         drop(seed);
         let Ok(step) = verified else {
             return match self
@@ -290,9 +311,20 @@ impl Provisioner {
                 _ => Err(EnrolmentRefusal::Gone),
             };
         };
+        let confirmed = Confirmed {
+            step,
+            sealed: resealed.map_err(|e| ServiceError::Unavailable(e.to_string()))?,
+            // With dual control on, a live token is replaced only with a second operator's
+            // approval: a self-service enrolment then cannot replace one.
+            mode: if self.resets_need_approval() {
+                IssueMode::New
+            } else {
+                IssueMode::Replace
+            },
+        };
         let replaced = match self
             .store
-            .confirm_enrolment(&enrolment.id, &user, step, now)
+            .confirm_enrolment(&enrolment.id, &user, &confirmed, now)
             .await
             .map_err(ServiceError::from)?
         {
@@ -315,6 +347,17 @@ impl Provisioner {
         })
     }
 
+    /// The name to put on the audit trail for what someone typed as a username: the person's
+    /// username when the store knows them, else a marker — a password typed into the wrong
+    /// field must not end up on the trail.
+    async fn known_name(&self, typed: &str) -> String {
+        let found = match super::normalize(typed) {
+            Ok(name) => self.store.user_by_username(&name).await.ok().flatten(),
+            Err(_) => None,
+        };
+        found.map_or_else(|| "(not a known person)".to_owned(), |user| user.username)
+    }
+
     /// One Authentication record for a start or a confirmation, with the real reason.
     fn audit_enrolment(&self, username: &str, message: &str, status: Status, reason: &str, source: Option<SocketAddr>) {
         let mut event = AuditEvent::new(Class::Authentication, Activity::OTHER, self.now_ms(), status, message)
@@ -325,6 +368,30 @@ impl Provisioner {
             event = event.source(addr);
         }
         self.audit.record(event);
+    }
+}
+
+/// A person's start in progress on this provisioner; leaving removes the mark.
+struct InFlight<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+    user_id: String,
+}
+
+impl<'a> InFlight<'a> {
+    /// Marks `user_id` as starting; `None` when a start for them is already in progress.
+    fn enter(set: &'a std::sync::Mutex<std::collections::HashSet<String>>, user_id: &str) -> Option<Self> {
+        let mut marks = set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        marks.insert(user_id.to_owned()).then(|| Self {
+            set,
+            user_id: user_id.to_owned(),
+        })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut marks = self.set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        marks.remove(&self.user_id);
     }
 }
 

@@ -399,12 +399,12 @@ impl crate::RegistrationStore for Backend {
         &self,
         id: &str,
         user: &UserRecord,
-        step: u64,
+        confirmed: &crate::registration::Confirmed,
         now: i64,
     ) -> Result<crate::registration::Confirmation, StoreError> {
         self.bounded(async move {
             let _writer = self.write_gate().await;
-            registration::confirm(&self.pool(), id, user, step, now).await
+            registration::confirm(&self.pool(), id, user, confirmed, now).await
         })
         .await
     }

@@ -10,10 +10,10 @@ use super::history::{append, event};
 use super::issue::issue_in;
 use super::{begin_write, commit, decode_int, encode_u64};
 use crate::registration::{
-    CodeCheck, CodeState, Confirmation, Delivery, Enrolment, MAX_ENROLMENT_FAILURES, MAX_REGISTRATION_FAILURES,
-    RegistrationCode, RegistrationCodeView,
+    CodeCheck, CodeState, Confirmation, Confirmed, Delivery, Enrolment, MAX_ENROLMENT_FAILURES,
+    MAX_REGISTRATION_FAILURES, RegistrationCode, RegistrationCodeView,
 };
-use crate::{IssueMode, IssueOutcome, SealedSeed, StoreError, TokenIssue, TokenRecord, TokenState, UserRecord};
+use crate::{IssueOutcome, SealedSeed, StoreError, TokenIssue, TokenRecord, TokenState, UserRecord};
 use rampart_core::totp::{TotpAlgorithm, TotpParams};
 
 /// Who acts when a person enrols themselves, in the token history.
@@ -93,10 +93,46 @@ pub(super) async fn issue(pool: &Pool, code: &RegistrationCode) -> Result<(), St
     commit(tx).await
 }
 
+/// Withdraws the person's live registration codes and drops their unconfirmed enrolment, in
+/// the caller's transaction (a token revoked or lost); records `registration_codes_withdrawn`
+/// when there was anything to withdraw.
+pub(super) async fn withdraw_all(
+    tx: &mut Transaction<'static, Db>,
+    user_id: &str,
+    actor: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let codes = sqlx::query(WITHDRAW_CODES)
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::from_sqlx)?
+        .rows_affected();
+    let enrolments = sqlx::query(DROP_ENROLMENT_OF)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::from_sqlx)?
+        .rows_affected();
+    if codes + enrolments > 0 {
+        let detail = format!("{codes} code(s), {enrolments} unconfirmed enrolment(s)");
+        append(
+            tx,
+            &event(now, actor, "registration_codes_withdrawn", user_id, None, detail),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Whether `code_hash` is the person's live code; a wrong try is counted, and the limit spends
 /// the live code (`registration_code_spent`).
 pub(super) async fn check(pool: &Pool, user_id: &str, code_hash: &[u8], now: i64) -> Result<CodeCheck, StoreError> {
     let mut tx = begin_write(pool).await?;
+    // Tries for one person are checked one at a time on every backend, so a burst of guesses
+    // cannot all be looked at before the first is counted.
+    super::dialect::serialize(&mut tx, &format!("person-registration:{user_id}")).await?;
     let found: Option<String> = sqlx::query_scalar(FIND_CODE)
         .bind(user_id)
         .bind(code_hash)
@@ -117,6 +153,7 @@ pub(super) async fn check(pool: &Pool, user_id: &str, code_hash: &[u8], now: i64
 /// wrong password).
 pub(super) async fn fail(pool: &Pool, user_id: &str, now: i64) -> Result<CodeCheck, StoreError> {
     let mut tx = begin_write(pool).await?;
+    super::dialect::serialize(&mut tx, &format!("person-registration:{user_id}")).await?;
     let counted = count_failure(&mut tx, user_id, now).await?;
     commit(tx).await?;
     Ok(counted)
@@ -187,6 +224,9 @@ pub(super) async fn codes_of(
 /// Stores `enrolment` in place of the person's earlier one, recording `enrolment_started`.
 pub(super) async fn start(pool: &Pool, enrolment: &Enrolment) -> Result<(), StoreError> {
     let mut tx = begin_write(pool).await?;
+    // Two starts for one person at once (from two provisioners) must not meet at the unique
+    // index: the second replaces the first.
+    super::dialect::serialize(&mut tx, &format!("person-registration:{}", enrolment.user_id)).await?;
     sqlx::query(DROP_ENROLMENT_OF)
         .bind(&enrolment.user_id)
         .execute(&mut *tx)
@@ -276,7 +316,7 @@ pub(super) async fn confirm(
     pool: &Pool,
     id: &str,
     user: &UserRecord,
-    step: u64,
+    confirmed: &Confirmed,
     now: i64,
 ) -> Result<Confirmation, StoreError> {
     let mut tx = begin_write(pool).await?;
@@ -310,18 +350,18 @@ pub(super) async fn confirm(
         enrolment.token_id.clone(),
         user.id.clone(),
         enrolment.params,
-        enrolment.sealed.clone(),
+        confirmed.sealed.clone(),
         now,
     );
     token.state = TokenState::Active;
-    token.last_step = Some(step);
+    token.last_step = Some(confirmed.step);
     token.activated_at = Some(now);
     token.last_used_at = Some(now);
     let issue = TokenIssue {
         user: user.clone(),
         token,
         delivered: true,
-        mode: IssueMode::Replace,
+        mode: confirmed.mode,
         actor: SELF_SERVICE.to_owned(),
     };
     let replaced = match issue_in(&mut tx, &issue, now).await? {

@@ -140,6 +140,8 @@ async fn change_live<'q>(
         let reason = format!("token_{}", change.action);
         let ended_by = crate::EndedBy::Operator(change.actor.to_owned());
         super::sessions::end_for_token(&mut tx, token_id, &reason, Some(&ended_by), change.now).await?;
+        // A token ended for cause must not be re-enrolled with a code issued before.
+        super::registration::withdraw_all(&mut tx, &user_id, change.actor, change.now).await?;
     }
     commit(tx).await.map(|()| true)
 }
