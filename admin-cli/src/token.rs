@@ -4,6 +4,7 @@
 
 mod approvals;
 mod registration;
+mod registration_bulk;
 
 use crate::client::{CliError, Client, segment};
 use crate::view::out;
@@ -100,6 +101,28 @@ pub enum TokenCommand {
         /// Days it works (1 to 90; default: the provisioner's `registration_code_days`).
         #[arg(long)]
         days: Option<u32>,
+    },
+    /// Registration codes for every enabled member of a directory group or every row of a CSV
+    /// file (`username` column), written to a new file readable by you only; earlier codes of
+    /// these people stop working.
+    #[command(group = clap::ArgGroup::new("people").required(true))]
+    RegistrationCodes {
+        /// The directory group.
+        #[arg(long, group = "people")]
+        group: Option<String>,
+        /// A CSV file with a `username` column.
+        #[arg(long, group = "people", value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// How they reach the people.
+        #[arg(long, value_enum)]
+        by: registration::By,
+        /// Days they work (1 to 90; default: the provisioner's `registration_code_days`).
+        #[arg(long)]
+        days: Option<u32>,
+        /// The CSV file to write (must not exist): username, display_name, registration_code,
+        /// delivery, expires.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Issue a temporary one-time code (replaces any unused earlier one).
     TempCode {
@@ -247,6 +270,20 @@ pub async fn run(client: &Client, output: Output, command: TokenCommand) -> Resu
         }
         TokenCommand::RegistrationCode { user, by, days } => {
             registration::issue(client, output, &user, by, days).await?;
+        }
+        TokenCommand::RegistrationCodes {
+            group,
+            csv,
+            by,
+            days,
+            out,
+        } => {
+            let source = match (&group, &csv) {
+                (Some(group), _) => registration_bulk::Source::Group(group),
+                (None, Some(csv)) => registration_bulk::Source::Csv(csv),
+                (None, None) => return Err(CliError::failure("give --group or --csv")),
+            };
+            registration_bulk::issue(client, output, source, by, days, &out).await?;
         }
         TokenCommand::Requests { all } => approvals::list(client, output, all).await?,
         TokenCommand::Approve { id } => approvals::approve(client, output, &id).await?,

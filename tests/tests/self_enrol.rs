@@ -227,3 +227,85 @@ async fn refusals_tell_nothing_and_wrong_tries_spend_the_code() {
     let log = prov.log();
     assert!(!log.contains(&secret) && !log.contains(&code), "leaked into the log");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_gets_codes_in_a_private_file_and_everyone_left_out_is_named() {
+    let lab = LdapLab::start(POLICY, "").await;
+    let prov = ProvisionerProc::start_for(&lab.gw, &lab.directory, "");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("codes.csv");
+    let file_arg = file.display().to_string();
+    let args = [
+        "token",
+        "registration-codes",
+        "--group",
+        "staff",
+        "--by",
+        "letter",
+        "--out",
+        &file_arg,
+    ];
+    let run = prov.rampart(&args);
+    assert!(run.status.success(), "{}", output_text(&run));
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert!(said.contains("Registration codes for 1 people"), "{said}");
+    assert!(
+        said.contains("No code for (1):") && said.contains("carol"),
+        "disabled carol is named: {said}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("username,display_name,registration_code,delivery,expires")
+    );
+    let alice: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!((alice[0], alice[3]), ("alice", "letter"), "{text}");
+    let code = alice[2].to_owned();
+    leaks::remember("registration code", &code);
+    assert!(!said.contains(&code), "the codes are in the file only");
+
+    // The code from the file opens alice's enrolment.
+    let (status, started) = prov
+        .call(
+            "POST",
+            "/v1/enrolment",
+            None,
+            Some(json!({"username": "alice", "password": ALICE.password, "registration_code": code})),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    leaks::remember("enrolled seed", started["secret"].as_str().unwrap());
+
+    // The file is never overwritten: a second run asks for a new one and issues nothing.
+    let again = prov.rampart(&args);
+    assert_eq!(again.status.code(), Some(1), "{}", output_text(&again));
+    assert!(output_text(&again).contains("exists"));
+}
+
+/// With dual control on token resets, a registration code would let one operator hand out what
+/// needs two: it is refused for a person who holds a token, and given to one who never had one.
+#[tokio::test(flavor = "multi_thread")]
+async fn dual_control_refuses_a_code_for_someone_who_holds_a_token() {
+    let lab = LdapLab::start(POLICY, "").await;
+    let directory = format!("{}\n[dual_control]\ntoken_resets = true\n", lab.directory);
+    let prov = ProvisionerProc::start_for(&lab.gw, &directory, "");
+    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    leaks::remember("seed", &secret);
+    let refused = prov.rampart(&["token", "registration-code", "alice", "--by", "phone"]);
+    assert_eq!(refused.status.code(), Some(5), "{}", output_text(&refused));
+    assert!(
+        output_text(&refused).contains("dual control is on"),
+        "{}",
+        output_text(&refused)
+    );
+    let bob = prov.rampart(&["-o", "json", "token", "registration-code", "bob", "--by", "phone"]);
+    assert!(bob.status.success(), "{}", output_text(&bob));
+    let issued: Value = serde_json::from_slice(&bob.stdout).unwrap();
+    leaks::remember("registration code", issued["registration_code"].as_str().unwrap());
+}

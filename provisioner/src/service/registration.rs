@@ -289,6 +289,12 @@ impl Provisioner {
             .map_err(ServiceError::from)?
             .filter(|e| e.user_id == user.id && e.expires_at > now)
             .ok_or(EnrolmentRefusal::Gone)?;
+        // One try at a time per enrolment here, so a burst of guesses is counted guess by guess.
+        let Some(_guard) = InFlight::enter(&self.enrolments_in_flight, &format!("confirm:{}", enrolment.id)) else {
+            return Err(EnrolmentRefusal::Service(ServiceError::Unavailable(
+                "this enrolment is being confirmed already; try again in a moment".into(),
+            )));
+        };
         self.fresh_keys().await?;
         // A key retired since the start cannot open the seed: the person starts again.
         let Ok(seed) = self.keys.open(&enrolment.token_id, &enrolment.sealed) else {
