@@ -290,9 +290,10 @@ pub trait RegistrationStore: Send + Sync + std::fmt::Debug {
     /// earlier unused codes, and records `registration_code_issued`.
     async fn issue_registration_code(&self, code: &registration::RegistrationCode) -> Result<(), StoreError>;
 
-    /// Whether `code_hash` is the person's live code (unused, not withdrawn, unexpired). A
-    /// wrong code counts against the live code, which
-    /// [`MAX_REGISTRATION_FAILURES`](registration::MAX_REGISTRATION_FAILURES) wrong tries spend.
+    /// Whether `code_hash` is the person's live code (unused, not withdrawn, unexpired). A miss
+    /// is not counted (anyone knowing a username could otherwise spend the person's code); the
+    /// right code with a wrong password is ([`Self::fail_registration_code`]), and
+    /// [`MAX_REGISTRATION_FAILURES`](registration::MAX_REGISTRATION_FAILURES) of those spend it.
     async fn check_registration_code(
         &self,
         user_id: &str,
@@ -300,7 +301,8 @@ pub trait RegistrationStore: Send + Sync + std::fmt::Debug {
         now: i64,
     ) -> Result<registration::CodeCheck, StoreError>;
 
-    /// Counts a wrong try (the right code with a wrong password) against the live code.
+    /// Counts a wrong try (the right code with a wrong password) against the live code; the
+    /// limit spends it (`registration_code_spent`).
     async fn fail_registration_code(&self, user_id: &str, now: i64) -> Result<registration::CodeCheck, StoreError>;
 
     /// The person's newest `limit` codes, newest first, as they stand at `now`.

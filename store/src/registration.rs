@@ -11,8 +11,8 @@ use std::fmt;
 pub const REGISTRATION_CODE_CHARS: usize = 16;
 /// Random bytes a registration code is made from.
 pub const REGISTRATION_CODE_BYTES: usize = 10;
-/// Wrong tries (a wrong code, or the right code with a wrong password) before a person's live
-/// registration code is spent and the desk must issue another.
+/// Wrong passwords given with the right registration code before the code is spent and the desk
+/// must issue another (a wrong code alone is not counted: 80 random bits are not guessed).
 pub const MAX_REGISTRATION_FAILURES: u32 = 5;
 /// Wrong first codes from the new authenticator before a started enrolment is dropped.
 pub const MAX_ENROLMENT_FAILURES: u32 = 5;

@@ -4,8 +4,10 @@
 //! confirms it and the token is active. The password alone, or the code alone, enrols nobody.
 //!
 //! Every refused start is answered alike, after the same delay, whatever was wrong (unknown
-//! person, password, code), and counts against the person's code, so this is no oracle for
-//! passwords and no way around the code's try limit.
+//! person, password, code). The code is checked first and the directory asked only for someone
+//! holding it, so this is no oracle for passwords; a wrong password with the right code counts
+//! against the code, a wrong code does not (80 random bits are not guessed, and counting them
+//! would let anyone who knows a username spend that person's code).
 
 use super::{Provisioner, ServiceError, random_hex, token_change};
 use crate::api::{ConfirmedEnrolment, IssuedRegistrationCode, StartedEnrolment};

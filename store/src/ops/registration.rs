@@ -31,6 +31,9 @@ const FAIL_CODES: &str = "UPDATE registration_codes SET failures = failures + 1,
     withdrawn_at = CASE WHEN failures + 1 >= $3 THEN $2 ELSE withdrawn_at END \
     WHERE user_id = $1 AND used_at IS NULL AND withdrawn_at IS NULL AND expires_at > $2 \
     RETURNING id, failures";
+/// The failures of the person's live code, if there is one.
+const LIVE_FAILURES: &str = "SELECT failures FROM registration_codes WHERE user_id = $1 \
+    AND used_at IS NULL AND withdrawn_at IS NULL AND expires_at > $2 ORDER BY created_at DESC LIMIT 1";
 const CODES_OF: &str = "SELECT id, created_at, expires_at, created_by, delivery, failures, used_at, withdrawn_at \
     FROM registration_codes WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2";
 const REDEEM_CODE: &str = "UPDATE registration_codes SET used_at = $2 \
@@ -126,31 +129,38 @@ pub(super) async fn withdraw_all(
     Ok(())
 }
 
-/// Whether `code_hash` is the person's live code; a wrong try is counted, and the limit spends
-/// the live code (`registration_code_spent`).
+/// Whether `code_hash` is the person's live code. A miss is not counted: 80 random bits leave
+/// nothing to guess, and counting misses would let anyone who knows a username spend that
+/// person's code. What is counted is the right code with a wrong password ([`fail`]).
 pub(super) async fn check(pool: &Pool, user_id: &str, code_hash: &[u8], now: i64) -> Result<CodeCheck, StoreError> {
-    let mut tx = begin_write(pool).await?;
-    // Tries for one person are checked one at a time on every backend, so a burst of guesses
-    // cannot all be looked at before the first is counted.
-    super::dialect::serialize(&mut tx, &format!("person-registration:{user_id}")).await?;
     let found: Option<String> = sqlx::query_scalar(FIND_CODE)
         .bind(user_id)
         .bind(code_hash)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(pool)
         .await
         .map_err(StoreError::from_sqlx)?;
     if let Some(code_id) = found {
-        commit(tx).await?;
         return Ok(CodeCheck::Valid { code_id });
     }
-    let counted = count_failure(&mut tx, user_id, now).await?;
-    commit(tx).await?;
-    Ok(counted)
+    let failures: Option<i64> = sqlx::query_scalar(LIVE_FAILURES)
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    Ok(match failures {
+        None => CodeCheck::NoLiveCode,
+        Some(failures) => CodeCheck::Wrong {
+            tries_left: decode_int(
+                i64::from(MAX_REGISTRATION_FAILURES).saturating_sub(failures).max(0),
+                "registration_codes.failures",
+            )?,
+        },
+    })
 }
 
-/// Counts a wrong try against the person's live codes (a wrong code, or the right one with a
-/// wrong password).
+/// Counts a wrong try against the person's live code: the right code with a wrong password.
 pub(super) async fn fail(pool: &Pool, user_id: &str, now: i64) -> Result<CodeCheck, StoreError> {
     let mut tx = begin_write(pool).await?;
     super::dialect::serialize(&mut tx, &format!("person-registration:{user_id}")).await?;
