@@ -147,6 +147,20 @@ pub fn issued_by_problems(cert: FileSetting<'_>, ca_file: &Path, now: i64) -> Ve
     }
 }
 
+/// The checks of [`server_pair_problems`] for a service's `cert` and `key` settings and, when
+/// the organisation CA is at hand in `STATE_DIR/ca/ca.pem` (the provisioner's host), of
+/// [`issued_by_problems`]: a certificate from another CA would start and be refused by every
+/// client.
+pub fn service_cert_problems(cert: &Path, key: &Path, state_dir: &Path, now: i64) -> Vec<String> {
+    let cert = FileSetting::new("cert", cert);
+    let mut problems = server_pair_problems(cert, FileSetting::new("key", key), now);
+    let org_ca = state_dir.join("ca").join(crate::CA_CERT_FILE);
+    if org_ca.is_file() {
+        problems.extend(issued_by_problems(cert, &org_ca, now));
+    }
+    problems
+}
+
 /// Every problem with a CA certificate file a service trusts (`directory.ca_file`).
 pub fn ca_file_problems(ca: FileSetting<'_>) -> Vec<String> {
     match load_certs(ca.path) {

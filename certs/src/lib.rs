@@ -29,7 +29,7 @@ mod tls;
 mod validity;
 
 pub use ca::{CA_CERT_FILE, CA_KEY_FILE, CertificateAuthority};
-pub use check::{FileSetting, ca_file_problems, issued_by_problems, server_pair_problems};
+pub use check::{FileSetting, ca_file_problems, issued_by_problems, server_pair_problems, service_cert_problems};
 pub use error::CertError;
 pub use inspect::{CertSummary, describe, describe_der};
 pub use issue::IssuedCert;

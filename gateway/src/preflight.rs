@@ -5,27 +5,13 @@
 //! `check-config` prints them; `run` refuses to start on any of them.
 
 use crate::config::GatewayConfig;
-use rampart_certs::{FileSetting, server_pair_problems};
+use rampart_certs::service_cert_problems;
 use rampart_core::policy::Policy;
 
 /// Every problem with the files `config` names, at `now` (Unix seconds, for certificate
 /// validity). Empty when the gateway can start with them.
 pub fn problems(config: &GatewayConfig, now: i64) -> Vec<String> {
-    let mut problems = server_pair_problems(
-        FileSetting::new("cert", &config.cert),
-        FileSetting::new("key", &config.key),
-        now,
-    );
-    // On the provisioner's host the organisation CA is at hand: a certificate from another CA
-    // (a dev one, say) would start, and every client would refuse it.
-    let org_ca = config.state_dir.join("ca").join(rampart_certs::CA_CERT_FILE);
-    if org_ca.is_file() {
-        problems.extend(rampart_certs::issued_by_problems(
-            FileSetting::new("cert", &config.cert),
-            &org_ca,
-            now,
-        ));
-    }
+    let mut problems = service_cert_problems(&config.cert, &config.key, &config.state_dir, now);
     match std::fs::read_to_string(&config.policy) {
         Err(e) => problems.push(format!("policy: {}: {e}", config.policy.display())),
         Ok(text) => {

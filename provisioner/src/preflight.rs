@@ -4,7 +4,7 @@
 //! once, each naming its setting. `check-config` prints them; `run` refuses to start on any.
 
 use crate::config::{ConfigError, ProvisionerConfig};
-use rampart_certs::{FileSetting, server_pair_problems};
+use rampart_certs::service_cert_problems;
 use std::path::Path;
 
 /// Every problem that would stop the provisioner, one per line, each naming its setting.
@@ -15,19 +15,7 @@ pub struct Problems(pub Vec<String>);
 /// Every problem with the files `config` names, at `now` (Unix seconds, for certificate
 /// validity). Empty when the provisioner can start with them.
 pub fn problems(config: &ProvisionerConfig, now: i64) -> Vec<String> {
-    let mut problems = server_pair_problems(
-        FileSetting::new("cert", &config.cert),
-        FileSetting::new("key", &config.key),
-        now,
-    );
-    let org_ca = config.state_dir.join("ca").join(rampart_certs::CA_CERT_FILE);
-    if org_ca.is_file() {
-        problems.extend(rampart_certs::issued_by_problems(
-            FileSetting::new("cert", &config.cert),
-            &org_ca,
-            now,
-        ));
-    }
+    let mut problems = service_cert_problems(&config.cert, &config.key, &config.state_dir, now);
     problems.extend(config.directory.file_problems());
     problems.extend(config.store.file_problems(&config.state_dir, false));
     problems

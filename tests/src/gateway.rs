@@ -407,6 +407,41 @@ pub struct LdapLab {
 }
 
 impl LdapLab {
+    /// Alice enrolled at this gateway, set up from a generated profile and logged in: the
+    /// temporary folder and her client home.
+    pub async fn alice_logged_in(&self) -> (tempfile::TempDir, PathBuf) {
+        use crate::slapd::ALICE;
+        let secret = self.gw.enrol(ALICE.uuid, ALICE.uid).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("org-ca.pem");
+        std::fs::write(&ca, &self.gw.ca_pem).unwrap();
+        let line = Command::new(bin("rampart"))
+            .arg("--ca")
+            .arg(&ca)
+            .args(["profile", "create", "--user", "alice", "--gateway", &self.gw.addr])
+            .env_remove("RAMPART_URL")
+            .output()
+            .unwrap();
+        assert!(line.status.success(), "{}", crate::output_text(&line));
+        let home = dir.path().join("home");
+        let line = String::from_utf8(line.stdout).unwrap();
+        let out = crate::rampart_connect(&home)
+            .args(["setup", line.trim()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", crate::output_text(&out));
+        let mut login = crate::rampart_connect(&home);
+        login.args([
+            "login",
+            "--password-stdin",
+            "--otp",
+            &crate::oathtool_code(&secret, crate::now()),
+        ]);
+        let out = crate::run_with_stdin(login, &format!("{}\n", ALICE.password));
+        assert!(out.status.success(), "{}", crate::output_text(&out));
+        (dir, home)
+    }
+
     /// Starts slapd, the echo target and the gateway with `policy` (a template) and
     /// `settings` (lines of `[settings]`).
     pub async fn start(policy: &str, settings: &str) -> Self {

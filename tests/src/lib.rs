@@ -428,8 +428,21 @@ pub fn rampart_connect(home: &Path) -> Command {
     cmd.arg("--home").arg(home).stdin(Stdio::null());
     cmd.env_remove("RAMPART_GATEWAY")
         .env_remove("RAMPART_CA")
+        .env_remove("RAMPART_CONNECT_CA")
         .env_remove("RAMPART_PASSWORD");
     cmd
+}
+
+/// Waits up to `limit` for `child` to exit; its status, or `None` if it is still running.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 /// Starts a long-running `rampart-connect` subcommand (`forward`, `socks`) and reads the

@@ -9,57 +9,10 @@ use rampart_tests::gateway::LdapLab;
 use rampart_tests::slapd::{ALICE, dn_of};
 use rampart_tests::*;
 use rampart_tests::{rampart_connect, start_listening};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 const POLICY: &str =
     "[[resource]]\nname = \"echo\"\ntarget = \"{echo}\"\ndescription = \"Echo service\"\nallow_users = [\"alice\"]\n";
-
-/// `rampart-connect` for `home`, with no CA variable of the client's own either.
-fn connect(home: &Path) -> Command {
-    let mut cmd = rampart_connect(home);
-    cmd.env_remove("RAMPART_CONNECT_CA");
-    cmd
-}
-
-/// Alice enrolled at `lab`'s gateway, set up from a generated profile and logged in: the
-/// temporary folder and her client home.
-async fn alice_logged_in(lab: &LdapLab) -> (tempfile::TempDir, PathBuf) {
-    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("org-ca.pem");
-    std::fs::write(&ca, &lab.gw.ca_pem).unwrap();
-    let line = Command::new(bin("rampart"))
-        .arg("--ca")
-        .arg(&ca)
-        .args(["profile", "create", "--user", "alice", "--gateway", &lab.gw.addr])
-        .env_remove("RAMPART_URL")
-        .output()
-        .unwrap();
-    assert!(line.status.success(), "{}", output_text(&line));
-    let home = dir.path().join("home");
-    let line = String::from_utf8(line.stdout).unwrap();
-    let out = connect(&home).args(["setup", line.trim()]).output().unwrap();
-    assert!(out.status.success(), "{}", output_text(&out));
-    let mut login = connect(&home);
-    login.args(["login", "--password-stdin", "--otp", &oathtool_code(&secret, now())]);
-    let out = run_with_stdin(login, &format!("{}\n", ALICE.password));
-    assert!(out.status.success(), "{}", output_text(&out));
-    (dir, home)
-}
-
-/// Waits up to `limit` for `child` to exit.
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
 
 const WRONG_NAME: &str = "The gateway's certificate is not made for the name your profile dials (localhost): it \
                           covers gw1.bank.example, 127.0.0.1. Ask the service desk to fix the profile or the \
@@ -85,7 +38,7 @@ async fn a_certificate_made_for_other_names_is_not_called_a_wrong_ca() {
     std::fs::write(&ca, &lab.gw.ca_pem).unwrap();
     let home = dir.path().join("home");
     let with_profile = |command: &str| {
-        let mut cmd = connect(&home);
+        let mut cmd = rampart_connect(&home);
         cmd.arg("--gateway").arg(&dialled).arg("--ca").arg(&ca).arg(command);
         cmd
     };
@@ -120,7 +73,7 @@ async fn a_certificate_made_for_other_names_is_not_called_a_wrong_ca() {
     assert!(!said.contains("is not the one this gateway uses"), "{said}");
 
     // Dialled by a name it covers, the same gateway is fine.
-    let out = connect(&home)
+    let out = rampart_connect(&home)
         .arg("--gateway")
         .arg(&gw1.addr)
         .arg("--ca")
@@ -139,9 +92,9 @@ async fn a_certificate_made_for_other_names_is_not_called_a_wrong_ca() {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_with_the_gateway_down_prints_one_heading() {
     let mut lab = LdapLab::start(POLICY, "").await;
-    let (_dir, home) = alice_logged_in(&lab).await;
+    let (_dir, home) = lab.alice_logged_in().await;
     lab.gw.stop();
-    let out = connect(&home).arg("status").output().unwrap();
+    let out = rampart_connect(&home).arg("status").output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", output_text(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("Logged in as alice until"), "{said}");
@@ -154,7 +107,7 @@ async fn status_with_the_gateway_down_prints_one_heading() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forward_whose_account_was_disabled_sends_the_person_to_the_service_desk() {
     let lab = LdapLab::start(POLICY, "directory_recheck_secs = 1\nsession_check_secs = 1").await;
-    let (_dir, home) = alice_logged_in(&lab).await;
+    let (_dir, home) = lab.alice_logged_in().await;
     let (mut forward, local, log) = start_listening(&home, &["forward", "127.0.0.1:0=echo"], "forwarding ");
     assert_eq!(echo_round_trip(&local, b"ping"), b"ping");
 
@@ -194,9 +147,9 @@ async fn a_resource_refused_outside_its_hours_names_them() {
          windows = [\"{window}\"]\n"
     );
     let lab = LdapLab::start(&policy, "").await;
-    let (_dir, home) = alice_logged_in(&lab).await;
+    let (_dir, home) = lab.alice_logged_in().await;
     let hours = format!("{window} (UTC)");
-    let status = connect(&home).arg("status").output().unwrap();
+    let status = rampart_connect(&home).arg("status").output().unwrap();
     let said = String::from_utf8_lossy(&status.stdout);
     assert!(
         said.contains("night") && said.contains(&format!("(open {hours})")),

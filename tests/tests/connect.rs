@@ -374,18 +374,6 @@ async fn a_slow_target_leaves_the_link_and_other_flows_alone() {
     let _ = socks.wait();
 }
 
-/// Waits up to `limit` for `child` to exit.
-fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forward_stops_when_the_session_ends_and_logout_keeps_what_it_could_not_end() {
     let mut lab = LdapLab::start(

@@ -5,64 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rampart_tests::gateway::LdapLab;
-use rampart_tests::slapd::ALICE;
 use rampart_tests::*;
 use rampart_tests::{rampart_connect, start_listening};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const POLICY: &str = "[[resource]]\nname = \"echo\"\ntarget = \"{echo}\"\ndescription = \"Echo service\"\nallow_users = [\"alice\"]\n\n\
                       [[resource]]\nname = \"payroll\"\ntarget = \"{echo}\"\nallow_users = [\"bob\"]\n";
 
-/// `rampart-connect` for `home`, with no CA variable of the client's own either.
-fn connect(home: &Path) -> Command {
-    let mut cmd = rampart_connect(home);
-    cmd.env_remove("RAMPART_CONNECT_CA");
-    cmd
-}
-
-/// Alice enrolled at `lab`'s gateway, set up from a generated profile and logged in: the
-/// temporary folder and her client home.
-async fn alice_logged_in(lab: &LdapLab) -> (tempfile::TempDir, PathBuf) {
-    let secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("org-ca.pem");
-    std::fs::write(&ca, &lab.gw.ca_pem).unwrap();
-    let line = Command::new(bin("rampart"))
-        .arg("--ca")
-        .arg(&ca)
-        .args(["profile", "create", "--user", "alice", "--gateway", &lab.gw.addr])
-        .env_remove("RAMPART_URL")
-        .output()
-        .unwrap();
-    assert!(line.status.success(), "{}", output_text(&line));
-    let home = dir.path().join("home");
-    let line = String::from_utf8(line.stdout).unwrap();
-    let out = connect(&home).args(["setup", line.trim()]).output().unwrap();
-    assert!(out.status.success(), "{}", output_text(&out));
-    let mut login = connect(&home);
-    login.args(["login", "--password-stdin", "--otp", &oathtool_code(&secret, now())]);
-    let out = run_with_stdin(login, &format!("{}\n", ALICE.password));
-    assert!(out.status.success(), "{}", output_text(&out));
-    (dir, home)
-}
-
-/// Waits up to `limit` for `child` to exit.
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 /// `forward` with `args`, which must exit by itself within 20 s.
 fn forward_refused(home: &Path, args: &[&str]) -> Output {
-    let mut child = connect(home)
+    let mut child = rampart_connect(home)
         .arg("forward")
         .args(args)
         .stdout(std::process::Stdio::piped())
@@ -82,7 +36,7 @@ fn forward_refused(home: &Path, args: &[&str]) -> Output {
 #[tokio::test(flavor = "multi_thread")]
 async fn names_the_session_may_not_use_are_refused_at_start_naming_those_it_may() {
     let lab = LdapLab::start(POLICY, "").await;
-    let (_dir, home) = alice_logged_in(&lab).await;
+    let (_dir, home) = lab.alice_logged_in().await;
 
     // A typo and a resource granted to someone else, beside a good one: nothing listens, and
     // the person reads what is wrong and what they may use.
@@ -118,7 +72,7 @@ async fn names_the_session_may_not_use_are_refused_at_start_naming_those_it_may(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_through_the_admin_api_ends_an_idle_forward_at_once_saying_who_ended_it() {
     let lab = LdapLab::start(POLICY, "").await;
-    let (_dir, home) = alice_logged_in(&lab).await;
+    let (_dir, home) = lab.alice_logged_in().await;
     let (mut forward, local, log) = start_listening(&home, &["forward", "127.0.0.1:0=echo"], "forwarding ");
 
     // No connection is open through the forward when the service desk ends the session.
@@ -151,7 +105,7 @@ async fn a_kill_through_the_admin_api_ends_an_idle_forward_at_once_saying_who_en
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_session_ended_by_the_gateway_is_announced_with_its_reason() {
     let lab = LdapLab::start(POLICY, "session_idle_secs = 10\nsession_check_secs = 1").await;
-    let (_dir, home) = alice_logged_in(&lab).await;
+    let (_dir, home) = lab.alice_logged_in().await;
     let (mut forward, _local, log) = start_listening(&home, &["forward", "127.0.0.1:0=echo"], "forwarding ");
     let Some(exit) = wait_exit(&mut forward, Duration::from_secs(30)) else {
         let _ = forward.kill();

@@ -10,13 +10,6 @@ use rampart_tests::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `rampart-connect` for `home`, with neither CA variable set.
-fn connect(home: &Path) -> Command {
-    let mut cmd = rampart_connect(home);
-    cmd.env_remove("RAMPART_CONNECT_CA");
-    cmd
-}
-
 /// `rampart profile create` for `gateway` and the CA in `ca_file`: the one-line form.
 fn profile_line(gateway: &str, ca_file: &Path) -> String {
     let out = Command::new(bin("rampart"))
@@ -61,8 +54,8 @@ fn a_profile_line_cut_short_says_so_with_its_length_and_to_copy_all_of_it() {
 
     // Pasted as an argument, and through standard input, cut at character 438.
     let cut = &line[..438];
-    let by_argument = connect(&home).args(["setup", cut]).output().unwrap();
-    let mut stdin = connect(&home);
+    let by_argument = rampart_connect(&home).args(["setup", cut]).output().unwrap();
+    let mut stdin = rampart_connect(&home);
     stdin.args(["setup", "-"]);
     let by_stdin = run_with_stdin(stdin, &format!("{cut}\n"));
     for out in [by_argument, by_stdin] {
@@ -81,7 +74,7 @@ fn a_profile_line_cut_short_says_so_with_its_length_and_to_copy_all_of_it() {
 
     // Cut one character past a group of four of the encoded part, where it does not even decode.
     let end = "rampart-profile:".len() + 421;
-    let out = connect(&home).args(["setup", &line[..end]]).output().unwrap();
+    let out = rampart_connect(&home).args(["setup", &line[..end]]).output().unwrap();
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(&format!("cut short ({end} characters)")),
         "{}",
@@ -89,7 +82,7 @@ fn a_profile_line_cut_short_says_so_with_its_length_and_to_copy_all_of_it() {
     );
 
     // The whole line works.
-    let out = connect(&home).args(["setup", &line]).output().unwrap();
+    let out = rampart_connect(&home).args(["setup", &line]).output().unwrap();
     assert!(out.status.success(), "{}", output_text(&out));
 }
 
@@ -102,7 +95,7 @@ async fn rampart_ca_does_not_replace_the_profiles_ca_and_doctor_names_the_ca_use
     std::fs::write(&good, &lab.gw.ca_pem).unwrap();
     let wrong = other_ca(dir.path());
     let home = dir.path().join("home");
-    let out = connect(&home)
+    let out = rampart_connect(&home)
         .args(["setup", &profile_line(&lab.gw.addr, &good)])
         .output()
         .unwrap();
@@ -110,11 +103,15 @@ async fn rampart_ca_does_not_replace_the_profiles_ca_and_doctor_names_the_ca_use
 
     // A desk agent's shell exports the desk CLI's RAMPART_CA, pointing at another CA: the
     // client keeps its profile's.
-    let mut cmd = connect(&home);
+    let mut cmd = rampart_connect(&home);
     cmd.env("RAMPART_CA", &wrong);
     let out = login(cmd, &secret);
     assert!(out.status.success(), "{}", output_text(&out));
-    let out = connect(&home).env("RAMPART_CA", &wrong).arg("doctor").output().unwrap();
+    let out = rampart_connect(&home)
+        .env("RAMPART_CA", &wrong)
+        .arg("doctor")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     let profile = home.join("profile.json");
@@ -133,12 +130,17 @@ async fn rampart_ca_does_not_replace_the_profiles_ca_and_doctor_names_the_ca_use
     );
 
     // Without RAMPART_CA, no note.
-    let out = connect(&home).arg("doctor").output().unwrap();
+    let out = rampart_connect(&home).arg("doctor").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("[note]"));
 
     // --ca names the wrong CA: doctor says it used --ca, and that the gateway does not chain to it.
-    let out = connect(&home).arg("--ca").arg(&wrong).arg("doctor").output().unwrap();
+    let out = rampart_connect(&home)
+        .arg("--ca")
+        .arg(&wrong)
+        .arg("doctor")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     let flag = format!("--ca {}", wrong.display());
@@ -162,7 +164,7 @@ async fn rampart_ca_does_not_replace_the_profiles_ca_and_doctor_names_the_ca_use
     );
 
     // So does the client's own variable.
-    let out = connect(&home)
+    let out = rampart_connect(&home)
         .env("RAMPART_CONNECT_CA", &wrong)
         .arg("doctor")
         .output()

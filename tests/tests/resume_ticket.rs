@@ -92,17 +92,6 @@ fn resume_records(gw: &GatewayProc) -> Vec<Value> {
         .collect()
 }
 
-fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 /// A bare QUIC connection to `gw`, past `Hello`: the control stream and the connection, whose
 /// keying material the test exports itself.
 async fn raw_control(
