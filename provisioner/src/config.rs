@@ -1,6 +1,7 @@
 //! Provisioner configuration: a TOML file (`provisioner.toml`) with `deny_unknown_fields`,
 //! sane defaults, relative paths resolved against the file, and every problem reported at once.
 
+pub use crate::console_config::ConsoleConfig;
 use rampart_directory::DirectoryConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -38,6 +39,9 @@ pub struct ProvisionerConfig {
     /// Which token resets need a second operator's approval (default: none).
     #[serde(default)]
     pub dual_control: DualControl,
+    /// The web console and its sign-in (default: served, nobody an operator there).
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 /// The `[dual_control]` table: token resets that need a second operator's approval.
@@ -234,8 +238,10 @@ impl ProvisionerConfig {
         }
         config.audit.resolve_paths(base);
         config.store.resolve_paths(base);
+        config.console.resolve_paths(base);
         let mut problems = config.settings.problems();
         problems.extend(config.dual_control.problems());
+        problems.extend(config.console.problems());
         problems.extend(config.store.problems());
         problems.extend(config.directory.prepare(base));
         problems.extend(config.audit.problems());

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console_config;
 mod http;
 pub mod init;
 pub mod preflight;
@@ -15,6 +16,7 @@ pub mod self_service;
 pub mod server;
 pub mod service;
 pub mod vm_api;
+mod web;
 
 pub use config::{ProvisionerConfig, ProvisionerSettings};
 pub use http::AppState;

@@ -146,5 +146,18 @@ pub async fn open(config: &ProvisionerConfig) -> anyhow::Result<Provisioner> {
             .context("cannot load the seed-sealing keys (run `rampart-provisioner init` first?)")?,
     );
     let directory = rampart_directory::open_directory(&config.directory, store.clone())?;
-    Ok(Provisioner::new(store, keys, directory, config.settings.clone()).with_dual_control(config.dual_control))
+    Ok(Provisioner::new(store, keys, directory, config.settings.clone())
+        .with_dual_control(config.dual_control)
+        .with_console(console_of(config)))
+}
+
+/// The console's settings, searching this provisioner's own audit folder unless told which.
+fn console_of(config: &ProvisionerConfig) -> crate::config::ConsoleConfig {
+    let mut console = config.console.clone();
+    if console.audit_dirs.is_empty()
+        && let Some(settings) = config.audit.settings(&config.state_dir, "provisioner")
+    {
+        console.audit_dirs.push(settings.dir);
+    }
+    console
 }

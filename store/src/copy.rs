@@ -4,8 +4,9 @@
 //! - The source is opened read-only and read in one transaction (one snapshot); it is never
 //!   changed. Stop the services using it first, so nothing happens after the snapshot.
 //! - Both databases must be at this build's schema version, and every table and column of the
-//!   SQLite store must be one this module knows ([`TABLES`]), so no data is left behind
-//!   silently by a build that is older or newer than the store.
+//!   SQLite store must be one this module knows ([`TABLES`], or left behind on purpose:
+//!   [`NOT_COPIED`]), so no data is left behind silently by a build that is older or newer
+//!   than the store.
 //! - The target must hold no rows in any copied table (and its feed of session ends must be at
 //!   zero): a copy never merges into a database a node already used, for example one where a
 //!   gateway made a seal key of its own that would shadow `master.key`'s.
@@ -396,6 +397,11 @@ const TABLES: &[Table] = &[
     },
 ];
 
+/// Tables of the schema the copy leaves behind on purpose. `web_sessions`: web console
+/// sign-ins are ephemeral (minutes to hours), and a copy happens with the services stopped, so
+/// people simply sign in again on the new database rather than carry cookies across.
+const NOT_COPIED: &[&str] = &["web_sessions"];
+
 /// What a copy did: where from, where to, and each table's rows on both sides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CopyReport {
@@ -688,7 +694,7 @@ async fn check_source_tables(conn: &mut SqliteConnection) -> Result<(), StoreErr
     .await
     .map_err(sqlite_err("cannot list the tables"))?;
     for name in &present {
-        if !TABLES.iter().any(|table| table.name == name) {
+        if !TABLES.iter().any(|table| table.name == name) && !NOT_COPIED.contains(&name.as_str()) {
             return Err(StoreError::Schema(format!(
                 "the SQLite store has a table {name} this build does not copy; nothing was copied"
             )));
@@ -1046,7 +1052,7 @@ fn decode_message(err: &sqlx::Error) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use super::{TABLES, master_key_beside, sqlite_file};
+    use super::{NOT_COPIED, TABLES, master_key_beside, sqlite_file};
     use std::path::Path;
 
     #[test]
@@ -1069,6 +1075,16 @@ mod tests {
             ("audit_anchors", "audit_streams"),
         ] {
             assert!(at(parent) < at(child), "{parent} must come before {child}");
+        }
+    }
+
+    #[test]
+    fn a_table_left_behind_is_not_also_copied() {
+        for name in NOT_COPIED {
+            assert!(
+                TABLES.iter().all(|table| table.name != *name),
+                "{name} is both copied and left behind"
+            );
         }
     }
 

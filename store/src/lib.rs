@@ -1,6 +1,6 @@
 //! Rampart persistence behind traits per concern ([`PeopleStore`], [`TokenStore`],
 //! [`SessionStore`], [`TempCodeStore`], [`RegistrationStore`], [`ApprovalStore`], [`OperatorStore`], [`VmStore`], [`KeyStore`],
-//! [`GatewayStore`], [`AuditAnchorStore`], [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
+//! [`GatewayStore`], [`AuditAnchorStore`], [`WebSessionStore`], [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
 //! directory) is the embedded default and [`PgStore`] the scale-out backend; both run the same
 //! SQL and the same code (`ops/`), differing only where each backend's `dialect` says.
 //!
@@ -33,6 +33,7 @@ mod sql;
 mod sqlite;
 pub mod temp_code;
 pub mod vms;
+pub mod web_sessions;
 
 pub use approvals::ResetRequest;
 pub use audit_anchors::{AuditAnchor, AuditStream};
@@ -50,6 +51,7 @@ pub use provisioning::{
 pub use seal::{KeyRing, SealError, SealedSeed};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 pub use vms::{AllocationRequest, PoolCounts, PoolRecord, VmChange, VmEvent, VmGuard, VmRecord, VmState};
+pub use web_sessions::WebSession;
 
 /// People as the directory last described them: stable id, normalised username, display name, groups, enabled.
 #[async_trait::async_trait]
@@ -513,6 +515,31 @@ pub trait AuditAnchorStore: Send + Sync + std::fmt::Debug {
     async fn audit_anchors(&self, key_id: &str, stream: &str) -> Result<Vec<AuditAnchor>, StoreError>;
 }
 
+/// Browser sessions of the provisioner's web console, shared by every provisioner host: a
+/// session is known by the hash of its cookie ([`web_sessions::web_session_hash`]) and works
+/// until it is ended, sits idle too long or expires. Finding a session and noting that it was
+/// seen is one conditional update, so a session ended on one host works on no other.
+#[async_trait::async_trait]
+pub trait WebSessionStore: Send + Sync + std::fmt::Debug {
+    /// Stores a new session for a known person ([`StoreError::NotFound`] otherwise); a hash
+    /// already stored is [`StoreError::Conflict`].
+    async fn start_web_session(&self, session: &WebSession) -> Result<(), StoreError>;
+
+    /// The session whose cookie hashes to `id_hash` if it has not ended, expires after `now`
+    /// and was last seen less than `idle_secs` before `now`; it is then marked seen at `now`
+    /// (never moved back) and returned with that time. Otherwise `None`, and nothing changes.
+    async fn web_session(&self, id_hash: &[u8], now: i64, idle_secs: i64) -> Result<Option<WebSession>, StoreError>;
+
+    /// Ends the session (sign-out); true if it had neither ended nor expired.
+    async fn end_web_session(&self, id_hash: &[u8], now: i64) -> Result<bool, StoreError>;
+
+    /// Ends every session of one person that has neither ended nor expired; how many.
+    async fn end_web_sessions_for_user(&self, user_id: &str, now: i64) -> Result<u64, StoreError>;
+
+    /// Deletes the sessions that ended or expired before `before`; how many.
+    async fn purge_web_sessions(&self, before: i64) -> Result<u64, StoreError>;
+}
+
 /// The database itself: whether it answers, and its clock.
 #[async_trait::async_trait]
 pub trait StoreHealth: Send + Sync + std::fmt::Debug {
@@ -532,7 +559,7 @@ pub trait StoreHealth: Send + Sync + std::fmt::Debug {
 pub mod prelude {
     pub use crate::{
         ApprovalStore, AuditAnchorStore, GatewayStore, KeyStore, OperatorStore, PeopleStore, RegistrationStore,
-        SessionStore, Store, StoreHealth, TempCodeStore, TokenStore, VmStore,
+        SessionStore, Store, StoreHealth, TempCodeStore, TokenStore, VmStore, WebSessionStore,
     };
 }
 
@@ -567,6 +594,7 @@ pub trait Store:
     + KeyStore
     + GatewayStore
     + AuditAnchorStore
+    + WebSessionStore
     + StoreHealth
 {
 }
@@ -583,6 +611,7 @@ impl<T> Store for T where
         + KeyStore
         + GatewayStore
         + AuditAnchorStore
+        + WebSessionStore
         + StoreHealth
 {
 }

@@ -3,6 +3,8 @@
 //! and collects every output so tests can check that no secret leaked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod browser;
+pub mod console;
 pub mod faults;
 pub mod gateway;
 pub mod leaks;

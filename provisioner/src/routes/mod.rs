@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
     let (router, document) = api_router().split_for_parts();
     let document = std::sync::Arc::new(document);
     router
+        .merge(crate::web::router(&state))
         .route(
             "/openapi.json",
             get(move || {

@@ -3,6 +3,8 @@
 //! change is recorded in the store with the operator who made it.
 
 mod approvals;
+mod audit_view;
+mod console;
 mod enrol;
 mod hooks;
 mod keys;
@@ -10,12 +12,13 @@ mod operators;
 mod registration;
 
 pub mod reports;
+mod sessions;
 mod tokens;
 mod vm_hooks;
 mod vms;
 
 use crate::api::{TokenEventInfo, TokenInfo};
-use crate::config::{DualControl, ProvisionerSettings};
+use crate::config::{ConsoleConfig, DualControl, ProvisionerSettings};
 use rampart_audit::AuditLog;
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
 use rampart_core::username::normalize_username;
@@ -25,9 +28,12 @@ use rampart_store::{KeyRing, OperatorRecord, Store, StoreError, TokenEvent, Toke
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+pub use audit_view::AuditMatches;
+pub use console::{ConsoleSession, OpenedSession, SignInRefusal};
 pub use enrol::MAX_BATCH;
 pub use operators::new_operator;
 pub use registration::EnrolmentRefusal;
+pub use sessions::{SESSION_PAGE, Standing};
 pub use vm_hooks::InterruptedHooks;
 
 /// Why an operation failed. Messages are for operators: they name people and tokens, never
@@ -117,6 +123,10 @@ pub struct Provisioner {
     dual_control: DualControl,
     /// People whose self-service enrolment is being started here right now (one at a time).
     enrolments_in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The web console's sign-in rules and operator groups.
+    console: ConsoleConfig,
+    /// Console sign-in attempts per address.
+    sign_in_limiter: Arc<console::SignInLimiter>,
 }
 
 impl Provisioner {
@@ -140,6 +150,8 @@ impl Provisioner {
             )),
             dual_control: DualControl::default(),
             enrolments_in_flight: Arc::default(),
+            console: ConsoleConfig::default(),
+            sign_in_limiter: Arc::default(),
             settings,
         }
     }
@@ -155,6 +167,13 @@ impl Provisioner {
     #[must_use]
     pub fn with_dual_control(mut self, dual_control: DualControl) -> Self {
         self.dual_control = dual_control;
+        self
+    }
+
+    /// Serves the console as `console` says (sign-in rules, operator groups).
+    #[must_use]
+    pub fn with_console(mut self, console: ConsoleConfig) -> Self {
+        self.console = console;
         self
     }
 

@@ -358,7 +358,7 @@ impl Provisioner {
     /// The name to put on the audit trail for what someone typed as a username: the person's
     /// username when the store knows them, else a marker — a password typed into the wrong
     /// field must not end up on the trail.
-    async fn known_name(&self, typed: &str) -> String {
+    pub(super) async fn known_name(&self, typed: &str) -> String {
         let found = match super::normalize(typed) {
             Ok(name) => self.store.user_by_username(&name).await.ok().flatten(),
             Err(_) => None,

@@ -19,6 +19,7 @@ mod token_views;
 mod tokens;
 mod users;
 mod vms;
+mod web_sessions;
 
 use sqlx::Transaction;
 
@@ -666,6 +667,54 @@ impl GatewayStore for Backend {
 
     async fn gateway_nodes(&self) -> Result<Vec<GatewayNode>, StoreError> {
         self.bounded(async move { gateways::all(&self.pool()).await }).await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::WebSessionStore for Backend {
+    async fn start_web_session(&self, session: &crate::web_sessions::WebSession) -> Result<(), StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            web_sessions::start(&self.pool(), session).await
+        })
+        .await
+    }
+
+    async fn web_session(
+        &self,
+        id_hash: &[u8],
+        now: i64,
+        idle_secs: i64,
+    ) -> Result<Option<crate::web_sessions::WebSession>, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            web_sessions::find(&self.pool(), id_hash, now, idle_secs).await
+        })
+        .await
+    }
+
+    async fn end_web_session(&self, id_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            web_sessions::end(&self.pool(), id_hash, now).await
+        })
+        .await
+    }
+
+    async fn end_web_sessions_for_user(&self, user_id: &str, now: i64) -> Result<u64, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            web_sessions::end_for_user(&self.pool(), user_id, now).await
+        })
+        .await
+    }
+
+    async fn purge_web_sessions(&self, before: i64) -> Result<u64, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            web_sessions::purge(&self.pool(), before).await
+        })
+        .await
     }
 }
 

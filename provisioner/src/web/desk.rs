@@ -1,0 +1,272 @@
+//! The service desk's pages: find a person (the locked ones listed first), and one person's
+//! page that answers "why can't they connect": directory standing, tokens and history, their
+//! recent sign-in and login attempts with the real reasons, their live sessions — with the
+//! token actions their role allows.
+
+use super::page::{Chrome, PageError, render, role_allows, when};
+use super::portal::{SessionRow, TokenOnly, TokenRow};
+use super::security::AuditRow;
+use super::session::Signed;
+use crate::api::{Gated, TokenListQuery};
+use crate::http::AppState;
+use crate::service::{ServiceError, Standing};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use rampart_audit::query::Filter;
+use rampart_core::audit::Class;
+use rampart_store::access::{Permission, granted_by};
+use rampart_store::registration::Delivery;
+use serde::Deserialize;
+
+/// Login attempts shown on a person's page.
+const RECENT_ATTEMPTS: usize = 15;
+
+/// Refuses anyone whose role does not grant `permission`.
+fn require(signed: &Signed, permission: Permission) -> Result<(), PageError> {
+    if role_allows(signed.0.role, permission) {
+        Ok(())
+    } else {
+        tracing::warn!(target: "rampart::console", user = %signed.0.username, permission = ?permission, "console action refused");
+        Err(PageError::Forbidden(granted_by(permission)))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "desk.html")]
+struct DeskPage {
+    chrome: Chrome,
+    query: String,
+    locked: Vec<TokenRow>,
+    locked_people: Vec<String>,
+}
+
+/// The query of the find form.
+#[derive(Debug, Deserialize)]
+pub(super) struct FindQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Finds a person by username (straight to their page), and lists the locked tokens.
+pub(super) async fn find(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<FindQuery>,
+) -> Result<Response, PageError> {
+    require(&signed, Permission::Read)?;
+    let wanted = query.q.trim();
+    if !wanted.is_empty() {
+        let encoded: String = url_segment(wanted);
+        return Ok(Redirect::to(&format!("/console/desk/people/{encoded}")).into_response());
+    }
+    let locked = state
+        .provisioner
+        .list_tokens(&TokenListQuery {
+            locked: true,
+            ..TokenListQuery::default()
+        })
+        .await?;
+    let page = DeskPage {
+        chrome: Chrome::of(&signed.0),
+        query: String::new(),
+        locked_people: locked.iter().map(|t| t.username.clone()).collect(),
+        locked: locked.iter().map(TokenRow::of).collect(),
+    };
+    Ok(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    chrome: Chrome,
+    username: String,
+    display_name: String,
+    standing: String,
+    groups: String,
+    tokens: Vec<TokenRow>,
+    history: Vec<HistoryRow>,
+    attempts: Vec<AuditRow>,
+    sessions: Vec<SessionRow>,
+    may_manage: bool,
+    notice: String,
+}
+
+struct HistoryRow {
+    at: String,
+    actor: String,
+    action: String,
+    detail: String,
+}
+
+/// One person's page.
+pub(super) async fn person(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(username): Path<String>,
+) -> Result<Response, PageError> {
+    require(&signed, Permission::Read)?;
+    person_page(&state, &signed, &username, String::new()).await
+}
+
+async fn person_page(state: &AppState, signed: &Signed, username: &str, notice: String) -> Result<Response, PageError> {
+    let provisioner = &state.provisioner;
+    let standing = provisioner.standing(username).await?;
+    let info = match provisioner.person(username).await {
+        Ok(info) => Some(info),
+        Err(ServiceError::NotFound(_)) if standing != Standing::Missing => None,
+        Err(err) => return Err(err.into()),
+    };
+    let (standing_text, groups) = match &standing {
+        Standing::Enabled { groups } => ("enabled in the directory", groups.join(", ")),
+        Standing::Disabled => ("disabled in the directory: no login succeeds", String::new()),
+        Standing::Missing => ("not in the directory", String::new()),
+    };
+    let attempts = provisioner
+        .search_audit(Filter {
+            user: Some(username.to_owned()),
+            class: Some(Class::Authentication),
+            ..Filter::default()
+        })
+        .await?;
+    let sessions = match &info {
+        Some(info) => provisioner.live_sessions_of(&info.user_id).await?,
+        None => Vec::new(),
+    };
+    let page = PersonPage {
+        chrome: Chrome::of(&signed.0),
+        username: info
+            .as_ref()
+            .map_or_else(|| username.to_owned(), |i| i.username.clone()),
+        display_name: info.as_ref().map(|i| i.display_name.clone()).unwrap_or_default(),
+        standing: standing_text.to_owned(),
+        groups,
+        tokens: info.iter().flat_map(|i| i.tokens.iter().map(TokenRow::of)).collect(),
+        history: info
+            .iter()
+            .flat_map(|i| i.history.iter().rev())
+            .map(|e| HistoryRow {
+                at: when(e.at),
+                actor: e.actor.clone(),
+                action: e.action.clone(),
+                detail: e.detail.clone(),
+            })
+            .collect(),
+        attempts: attempts
+            .records
+            .iter()
+            .rev()
+            .take(RECENT_ATTEMPTS)
+            .map(AuditRow::of)
+            .collect(),
+        sessions: sessions.iter().map(SessionRow::of).collect(),
+        may_manage: role_allows(signed.0.role, Permission::ManageTokens),
+        notice,
+    };
+    Ok(render(&page))
+}
+
+/// Unlocks the person's token (or asks for a second operator's approval under dual control).
+pub(super) async fn unlock(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(username): Path<String>,
+    Form(form): Form<TokenOnly>,
+) -> Result<Response, PageError> {
+    signed.check_form(&form.csrf)?;
+    require(&signed, Permission::ManageTokens)?;
+    let notice = match state.provisioner.unlock(signed.0.actor(), &username).await? {
+        Gated::Done(_) => "Unlocked: the token takes codes again.".to_owned(),
+        Gated::AwaitingApproval(request) => format!(
+            "Waiting for a second operator's approval: request {} (`rampart token approve {0}`).",
+            request.request_id
+        ),
+    };
+    person_page(&state, &signed, &username, notice).await
+}
+
+/// The revoke form.
+#[derive(Debug, Deserialize)]
+pub(super) struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Revokes the person's live token; their sessions end.
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(username): Path<String>,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, PageError> {
+    signed.check_form(&form.csrf)?;
+    require(&signed, Permission::ManageTokens)?;
+    state
+        .provisioner
+        .revoke(signed.0.actor(), &username, form.reason.trim())
+        .await?;
+    person_page(
+        &state,
+        &signed,
+        &username,
+        "Revoked: the token no longer works and its sessions ended.".into(),
+    )
+    .await
+}
+
+/// The registration code form.
+#[derive(Debug, Deserialize)]
+pub(super) struct RegistrationForm {
+    #[serde(default)]
+    csrf: String,
+    delivery: String,
+}
+
+#[derive(Template)]
+#[template(path = "registration_code.html")]
+struct RegistrationCodePage {
+    chrome: Chrome,
+    username: String,
+    display_name: String,
+    code: String,
+    delivery: String,
+    expires: String,
+}
+
+/// Issues a registration code and shows it this once, to read out or put in a letter.
+pub(super) async fn registration_code(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(username): Path<String>,
+    Form(form): Form<RegistrationForm>,
+) -> Result<Response, PageError> {
+    signed.check_form(&form.csrf)?;
+    require(&signed, Permission::ManageTokens)?;
+    let delivery = Delivery::parse(&form.delivery)
+        .ok_or_else(|| ServiceError::Invalid("delivery must be letter, phone or email".into()))?;
+    let issued = state
+        .provisioner
+        .issue_registration_code(signed.0.actor(), &username, delivery, None)
+        .await?;
+    Ok(render(&RegistrationCodePage {
+        chrome: Chrome::of(&signed.0),
+        username: issued.username,
+        display_name: issued.display_name,
+        code: issued.registration_code,
+        delivery: issued.delivery.to_string(),
+        expires: when(issued.expires_at),
+    }))
+}
+
+/// `text` as one path segment.
+fn url_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,313 @@
+//! The security team's pages: the audit trail searched by person, resource, decision and time,
+//! paged and exported as CSV; and the live sessions on every gateway, each of which can be
+//! ended (the gateway holding it closes its tunnels at its next check of the store).
+
+use super::page::{Chrome, PageError, may_search_audit, render};
+use super::portal::{SessionRow, TokenOnly};
+use super::session::Signed;
+use crate::http::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use rampart_audit::query::{Filter, row};
+use rampart_store::EndedBy;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Records per page of the audit search.
+const PAGE_SIZE: usize = 50;
+
+/// An audit record as a row.
+pub(super) struct AuditRow {
+    pub(super) time: String,
+    pub(super) class: String,
+    pub(super) activity: String,
+    pub(super) user: String,
+    pub(super) source: String,
+    pub(super) resource: String,
+    pub(super) status: String,
+    pub(super) detail: String,
+}
+
+impl AuditRow {
+    pub(super) fn of(record: &Value) -> Self {
+        let [time, class, activity, user, source, resource, status, detail] = row(record);
+        Self {
+            time,
+            class,
+            activity,
+            user,
+            source,
+            resource,
+            status,
+            detail,
+        }
+    }
+}
+
+/// The audit search form, as a query string.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AuditQuery {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    resource: String,
+    /// `allowed`, `blocked` or empty for both.
+    #[serde(default)]
+    decision: String,
+    /// `YYYY-MM-DDTHH:MM` (UTC), as a `datetime-local` field sends it.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+impl AuditQuery {
+    fn filter(&self) -> Result<Filter, String> {
+        let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let allowed = match self.decision.as_str() {
+            "" => None,
+            "allowed" => Some(true),
+            "blocked" => Some(false),
+            other => return Err(format!("decision {other:?} is not allowed or blocked")),
+        };
+        Ok(Filter {
+            user: text(&self.user),
+            resource: text(&self.resource),
+            allowed,
+            since_ms: time_ms(&self.from, "from")?,
+            until_ms: time_ms(&self.to, "to")?,
+            ..Filter::default()
+        })
+    }
+
+    /// This query's string with another page.
+    fn with_page(&self, page: usize) -> String {
+        let pairs = [
+            ("user", self.user.as_str()),
+            ("resource", self.resource.as_str()),
+            ("decision", self.decision.as_str()),
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
+        ];
+        let mut out = String::new();
+        for (name, value) in pairs {
+            out.push_str(&format!("{name}={}&", form_encode(value)));
+        }
+        out.push_str(&format!("page={page}"));
+        out
+    }
+}
+
+/// A `datetime-local` value taken as UTC, in Unix milliseconds.
+fn time_ms(value: &str, field: &str) -> Result<Option<i64>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let civil: jiff::civil::DateTime = value
+        .parse()
+        .map_err(|_| format!("{field}: {value:?} is not a date and time like 2026-12-06T09:00"))?;
+    let zoned = civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| format!("{field}: {e}"))?;
+    Ok(Some(zoned.timestamp().as_millisecond()))
+}
+
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => char::from(b).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    user: String,
+    resource: String,
+    decision: String,
+    from: String,
+    to: String,
+    problem: String,
+    rows: Vec<AuditRow>,
+    total: usize,
+    skipped: u64,
+    page: usize,
+    pages: usize,
+    previous: String,
+    next: String,
+    export: String,
+}
+
+fn require_audit(signed: &Signed) -> Result<(), PageError> {
+    if may_search_audit(signed.0.role) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden("the auditor or admin role"))
+    }
+}
+
+/// The audit search: newest first, [`PAGE_SIZE`] per page.
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, PageError> {
+    require_audit(&signed)?;
+    let mut page = AuditPage {
+        chrome: Chrome::of(&signed.0),
+        user: query.user.clone(),
+        resource: query.resource.clone(),
+        decision: query.decision.clone(),
+        from: query.from.clone(),
+        to: query.to.clone(),
+        problem: String::new(),
+        rows: Vec::new(),
+        total: 0,
+        skipped: 0,
+        page: 1,
+        pages: 1,
+        previous: String::new(),
+        next: String::new(),
+        export: String::new(),
+    };
+    let filter = match query.filter() {
+        Ok(filter) => filter,
+        Err(problem) => {
+            page.problem = problem;
+            return Ok(render(&page));
+        }
+    };
+    let found = state.provisioner.search_audit(filter).await?;
+    let total = found.records.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let number = query.page.unwrap_or(1).clamp(1, pages);
+    page.rows = found
+        .records
+        .iter()
+        .rev()
+        .skip((number - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(AuditRow::of)
+        .collect();
+    page.total = total;
+    page.skipped = found.skipped;
+    page.page = number;
+    page.pages = pages;
+    if number > 1 {
+        page.previous = query.with_page(number - 1);
+    }
+    if number < pages {
+        page.next = query.with_page(number + 1);
+    }
+    page.export = query.with_page(1);
+    Ok(render(&page))
+}
+
+/// The same search as CSV, every match, oldest first.
+pub(super) async fn audit_csv(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, PageError> {
+    require_audit(&signed)?;
+    let filter = query.filter().map_err(crate::service::ServiceError::Invalid)?;
+    let found = state.provisioner.search_audit(filter).await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let failed = |e: csv::Error| crate::service::ServiceError::Unavailable(format!("cannot write CSV: {e}"));
+    out.write_record([
+        "time", "class", "activity", "user", "source", "resource", "status", "detail",
+    ])
+    .map_err(failed)?;
+    for record in &found.records {
+        out.write_record(row(record)).map_err(failed)?;
+    }
+    let body = out
+        .into_inner()
+        .map_err(|e| crate::service::ServiceError::Unavailable(format!("cannot write CSV: {e}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"rampart-audit.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct SessionsPage {
+    chrome: Chrome,
+    sessions: Vec<SessionRow>,
+}
+
+/// Live sessions on every gateway.
+pub(super) async fn sessions(State(state): State<AppState>, signed: Signed) -> Result<Response, PageError> {
+    if signed.0.role.is_none() {
+        return Err(PageError::Forbidden("an operator role"));
+    }
+    let sessions = state.provisioner.live_sessions().await?;
+    Ok(render(&SessionsPage {
+        chrome: Chrome::of(&signed.0),
+        sessions: sessions.iter().map(SessionRow::of).collect(),
+    }))
+}
+
+/// Ends a session as this operator: the tunnel closes at the holding gateway's next check.
+pub(super) async fn end_session(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<TokenOnly>,
+) -> Result<Response, PageError> {
+    signed.check_form(&form.csrf)?;
+    if signed.0.role.is_none() {
+        return Err(PageError::Forbidden("an operator role"));
+    }
+    state
+        .provisioner
+        .end_session(&id, &EndedBy::Operator(signed.0.username.clone()))
+        .await?;
+    Ok(Redirect::to("/console/security/sessions").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_search_form_becomes_a_filter() {
+        let query = AuditQuery {
+            user: " alice ".into(),
+            decision: "blocked".into(),
+            from: "2026-12-06T09:00".into(),
+            ..AuditQuery::default()
+        };
+        let filter = query.filter().unwrap();
+        assert_eq!(filter.user.as_deref(), Some("alice"));
+        assert_eq!(filter.allowed, Some(false));
+        assert_eq!(filter.since_ms, Some(1_796_547_600_000));
+        assert_eq!(filter.resource, None);
+        let bad = AuditQuery {
+            to: "yesterday".into(),
+            ..AuditQuery::default()
+        };
+        assert!(bad.filter().unwrap_err().contains("to: \"yesterday\""));
+        assert!(query.with_page(2).ends_with("page=2"));
+        assert!(query.with_page(2).contains("user=%20alice%20&"));
+    }
+}

@@ -1,0 +1,304 @@
+//! The web console's defences against a real provisioner, gateway store and slapd: cookie
+//! flags, form tokens on every change (and on the sign-in itself), posts from other origins,
+//! the Content-Security-Policy, what each role may reach, and the seed shown once by web
+//! enrolment and never again.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rampart_tests::console::ConsoleClient;
+use rampart_tests::gateway::LdapLab;
+use rampart_tests::provisioner::ProvisionerProc;
+use rampart_tests::slapd::{ALICE, BASE, BOB, generated_people_ldif, generated_person};
+use rampart_tests::*;
+
+const POLICY: &str = "[[resource]]\nname = \"echo\"\ntarget = \"{echo}\"\nallow_groups = [\"staff\"]\n";
+
+/// Two more people: `user00000` on the service desk, `user00001` in the security team.
+fn people_and_groups() -> String {
+    format!(
+        "{}dn: cn=desk,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: desk\nmember: uid=user00000,ou=people,{BASE}\n\n\
+         dn: cn=security,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: security\nmember: uid=user00001,ou=people,{BASE}\n\n",
+        generated_people_ldif(2)
+    )
+}
+
+const CONSOLE: &str =
+    "\n[console]\nhelpdesk_groups = [\"desk\"]\nauditor_groups = [\"security\"]\nsign_in_failure_delay_ms = 100\n";
+
+/// A person signed in to the console: their client and the session's form token.
+async fn signed_in(prov: &ProvisionerProc, user: &str, password: &str, secret: &str) -> (ConsoleClient, String) {
+    let mut client = ConsoleClient::new(prov);
+    let answer = client.sign_in(user, password, &oathtool_code(secret, now())).await;
+    assert_eq!(answer.status, 303, "{user} signs in: {}", answer.body);
+    let token = client.session_token().await;
+    (client, token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_holds_to_its_cookies_form_tokens_and_roles() {
+    let lab = LdapLab::start_with_people(POLICY, "", &people_and_groups()).await;
+    let prov = ProvisionerProc::start_for(&lab.gw, &format!("{}{CONSOLE}", lab.directory), "");
+    let alice_secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let (desk_user, desk_password, desk_uuid) = generated_person(0);
+    let (auditor_user, auditor_password, auditor_uuid) = generated_person(1);
+    let desk_secret = lab.gw.enrol(&desk_uuid, &desk_user).await;
+    let auditor_secret = lab.gw.enrol(&auditor_uuid, &auditor_user).await;
+
+    // The sign-in form sets its own token cookie; a sign-in without that token is refused
+    // before anything is checked, and so is one from another origin.
+    let mut stranger = ConsoleClient::new(&prov);
+    let form = stranger.get("/console/sign-in").await;
+    assert_eq!(form.status, 200);
+    let csp = form.headers["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(form.headers["x-frame-options"], "DENY");
+    assert_eq!(form.headers["cache-control"], "no-store");
+    assert!(!form.body.contains("<script"), "no script on the page");
+    let form_cookie = form.set_cookies().join("\n");
+    for flag in [
+        "__Host-rampart-form=",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+    ] {
+        assert!(form_cookie.contains(flag), "{flag} in {form_cookie}");
+    }
+    let code = oathtool_code(&alice_secret, now());
+    let no_token = stranger
+        .post(
+            "/console/sign-in",
+            &[
+                ("csrf", ""),
+                ("username", "alice"),
+                ("password", ALICE.password),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(no_token.status, 403, "{}", no_token.body);
+    stranger.origin = "https://phish.example".into();
+    let csrf = form.hidden("csrf").unwrap();
+    let elsewhere = stranger
+        .post(
+            "/console/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", ALICE.password),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
+
+    // A wrong code is refused like a wrong password, and counts against the token.
+    let mut guesser = ConsoleClient::new(&prov);
+    let wrong = guesser.sign_in("alice", ALICE.password, "000000").await;
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong.body.contains("username, password or code is not right"),
+        "{}",
+        wrong.body
+    );
+    let wrong_password = guesser.sign_in("alice", "not-her-password", &code).await;
+    assert_eq!(wrong_password.status, 401);
+    assert!(!guesser.cookies.contains_key("__Host-rampart-console"));
+
+    // The employee: a session cookie with every flag; only her own things.
+    let mut alice = ConsoleClient::new(&prov);
+    let signed = alice.sign_in("alice", ALICE.password, &code).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let session_cookie = signed
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-rampart-console="))
+        .expect("a session cookie");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(session_cookie.contains(flag), "{flag} in {session_cookie}");
+    }
+    let alice_token = alice.session_token().await;
+    let home = alice.get("/console/").await;
+    assert!(home.body.contains("My token"), "{}", home.body);
+    for (path, what) in [
+        ("/console/desk", "the desk"),
+        ("/console/desk/people/bob", "another person's page"),
+        ("/console/security/audit", "the audit trail"),
+        ("/console/security/sessions", "everyone's sessions"),
+    ] {
+        let answer = alice.get(path).await;
+        assert_eq!(answer.status, 403, "an employee reached {what}: {}", answer.body);
+    }
+    let unlock = alice
+        .post("/console/desk/people/alice/unlock", &[("csrf", &alice_token)])
+        .await;
+    assert_eq!(unlock.status, 403, "an employee cannot use desk actions on herself");
+
+    // The desk: reaches people, not the audit trail; every change needs the session's token.
+    let (mut desk, desk_token) = signed_in(&prov, &desk_user, &desk_password, &desk_secret).await;
+    let person = desk.get("/console/desk/people/alice").await;
+    assert_eq!(person.status, 200, "{}", person.body);
+    assert!(person.body.contains("enabled in the directory"), "{}", person.body);
+    assert!(
+        person.body.contains("not accepted"),
+        "the refused sign-in is listed with its reason: {}",
+        person.body
+    );
+    assert_eq!(
+        desk.get("/console/security/audit").await.status,
+        403,
+        "helpdesk cannot search the audit trail"
+    );
+    let without = desk.post("/console/desk/people/alice/unlock", &[]).await;
+    assert_eq!(without.status, 403, "a change without a form token is refused");
+    let forged = desk
+        .post("/console/desk/people/alice/unlock", &[("csrf", &alice_token)])
+        .await;
+    assert_eq!(forged.status, 403, "another session's token is refused");
+    assert!(forged.body.contains("This form has expired"), "{}", forged.body);
+    let not_locked = desk
+        .post("/console/desk/people/alice/unlock", &[("csrf", &desk_token)])
+        .await;
+    assert_eq!(
+        not_locked.status, 409,
+        "with the token the action runs: {}",
+        not_locked.body
+    );
+
+    // The auditor: reads the audit trail, changes nothing.
+    let (mut auditor, auditor_token) = signed_in(&prov, &auditor_user, &auditor_password, &auditor_secret).await;
+    let audit = auditor.get("/console/security/audit?user=alice").await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(
+        audit.body.contains("signed in")
+            && audit.body.contains("not accepted")
+            && audit.body.contains("GET /console/desk"),
+        "her sign-ins and the pages she was refused are on the trail: {}",
+        audit.body
+    );
+    let csv = auditor.get("/console/security/audit.csv?user=alice").await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.body
+            .starts_with("time,class,activity,user,source,resource,status,detail"),
+        "{}",
+        csv.body
+    );
+    for path in ["/console/desk/people/alice/unlock", "/console/desk/people/alice/revoke"] {
+        let answer = auditor.post(path, &[("csrf", &auditor_token)]).await;
+        assert_eq!(
+            answer.status, 403,
+            "an auditor changed something at {path}: {}",
+            answer.body
+        );
+    }
+    let (status, person) = prov.call("GET", "/v1/people/alice", Some(&prov.admin_key), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(person["tokens"][0]["state"], "active", "nothing was revoked: {person}");
+
+    // Signing out ends the session on the server: the old cookie no longer works.
+    let old_cookie = alice.cookies.clone();
+    let out = alice.post("/console/sign-out", &[("csrf", &alice_token)]).await;
+    assert_eq!(out.status, 303);
+    alice.cookies = old_cookie;
+    let after = alice.get("/console/").await;
+    assert_eq!(after.status, 303, "the ended session is not accepted");
+    assert_eq!(after.location(), Some("/console/sign-in"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_enrolment_shows_the_seed_once_and_never_after_confirmation() {
+    let lab = LdapLab::start(POLICY, "").await;
+    let prov = ProvisionerProc::start_for(&lab.gw, &format!("{}{CONSOLE}", lab.directory), "");
+    let issued = prov.rampart_json(&["token", "registration-code", "bob", "--by", "phone"]);
+    let code = issued["registration_code"].as_str().unwrap().to_owned();
+    leaks::remember("registration code", &code);
+
+    let mut bob = ConsoleClient::new(&prov);
+    let form = bob.get("/console/enrol").await;
+    assert_eq!(form.status, 200);
+    let csrf = form.hidden("csrf").unwrap();
+    let wrong = bob
+        .post(
+            "/console/enrol",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", "wrong"),
+                ("registration_code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong
+            .body
+            .contains("username, password or registration code is not right"),
+        "{}",
+        wrong.body
+    );
+    assert!(!wrong.body.contains(&code));
+    let started = bob
+        .post(
+            "/console/enrol",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", BOB.password),
+                ("registration_code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    assert!(started.body.contains("<svg"), "the QR code is on the page");
+    let secret = started.text_of("secret").expect("the key is on the page");
+    leaks::remember("enrolled seed", &secret);
+    let enrolment_id = started.hidden("enrolment_id").unwrap();
+
+    let again = bob
+        .post(
+            "/console/enrol/confirm",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("enrolment_id", &enrolment_id),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(again.body.contains("tries left"), "{}", again.body);
+    assert!(
+        !again.body.contains(&secret) && !again.body.contains("<svg"),
+        "the seed is not shown twice"
+    );
+    let done = bob
+        .post(
+            "/console/enrol/confirm",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("enrolment_id", &enrolment_id),
+                ("code", &oathtool_code(&secret, now())),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.text_of("done").unwrap().contains("your authenticator is active"));
+    assert!(!done.body.contains(&secret));
+
+    // Signed in with the new token, Bob's page shows the token but never its seed.
+    let mut signed = ConsoleClient::new(&prov);
+    let answer = signed
+        .sign_in("bob", BOB.password, &oathtool_code(&secret, now() + 30))
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let home = signed.get("/console/").await;
+    assert!(home.body.contains("active"), "{}", home.body);
+    assert!(!home.body.contains(&secret));
+    let (_, person) = prov.call("GET", "/v1/people/bob", Some(&prov.admin_key), None).await;
+    assert!(!person.to_string().contains(&secret));
+}
