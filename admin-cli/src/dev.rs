@@ -11,6 +11,7 @@ use rampart_certs::CertificateAuthority;
 use rampart_core::policy::Policy;
 use rampart_directory::{LocalDirectory, hash_password};
 use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts, GatewaySettings};
+use rampart_provisioner::config::ConsoleConfig;
 use rampart_provisioner::{Provisioner, ProvisionerServer, ProvisionerSettings};
 use rampart_store::{OperatorRole, Store, StoreConfig, UserRecord};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -23,6 +24,8 @@ use tokio::net::TcpListener;
 const DEMO_USER: &str = "demo";
 /// Operator recorded as the issuer of the demo token.
 const DEV_ACTOR: &str = "rampart-dev";
+/// The demo user's group that makes them an administrator in the web console.
+const DEV_ADMINS: &str = "rampart-admins";
 
 /// Options of `rampart dev`.
 #[derive(Debug, clap::Args)]
@@ -72,6 +75,8 @@ struct DevInfo {
     profile_line: String,
     client_home: PathBuf,
     provisioner_url: String,
+    /// The web console: the demo user signs in there with their password and a code.
+    console_url: String,
     admin_api_key: String,
     admin_url: String,
     metrics_url: String,
@@ -145,7 +150,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         directory.clone(),
         ProvisionerSettings::default(),
     )
-    .with_audit(provisioner_audit);
+    .with_audit(provisioner_audit)
+    .with_console(ConsoleConfig {
+        admin_groups: vec![DEV_ADMINS.into()],
+        audit_dirs: vec![audit_settings.dir.clone()],
+        ..ConsoleConfig::default()
+    });
     upsert_demo_user(store.as_ref(), &password, clock.now()).await?;
     let issued = provisioner
         .issue(DEV_ACTOR, DEMO_USER, true, None)
@@ -239,6 +249,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         profile_file,
         profile_line: profile.to_line(),
         client_home: state.join("client"),
+        console_url: format!("{provisioner_url}/console/"),
         provisioner_url,
         admin_api_key,
         metrics_url: format!("{admin_url}/metrics"),
@@ -371,7 +382,7 @@ async fn upsert_demo_user(store: &dyn Store, password: &str, now: i64) -> anyhow
         display_name: "Demo Employee".into(),
         password_hash: Some(hash_password(password)?),
         enabled: true,
-        groups: vec!["staff".into()],
+        groups: vec!["staff".into(), DEV_ADMINS.into()],
         created_at: existing.map_or(now, |u| u.created_at),
     };
     store.upsert_user(&user).await?;
@@ -466,6 +477,9 @@ fn print_banner(info: &DevInfo, state: &Path) {
          {connect} --home {home} login\n\n\
          Then forward a local port to a resource ({resources}):\n  \
          {connect} --home {home} forward 127.0.0.1:7007=echo\n\n\
+         Web console: {console}\n  \
+         sign in as {user} with the password above and a code from the token (an administrator there: desk, \
+         audit trail, live sessions); the browser does not know the dev CA ({ca}): trust it, or accept the warning\n\n\
          Service desk API: {provisioner} (admin key in dev.json), e.g.\n  \
          RAMPART_URL={provisioner} RAMPART_CA={ca} RAMPART_API_KEY=$(jq -r .admin_api_key {state}/dev.json) rampart token list\n\n\
          Gateway admin: {admin} (same key): sessions, policy explain, metrics at {metrics}, e.g.\n  \
@@ -487,6 +501,7 @@ fn print_banner(info: &DevInfo, state: &Path) {
             String::new()
         },
         provisioner = info.provisioner_url,
+        console = info.console_url,
         admin = info.admin_url,
         metrics = info.metrics_url,
     );

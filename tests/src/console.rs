@@ -64,7 +64,12 @@ pub struct ConsoleClient {
 impl ConsoleClient {
     /// A client trusting the provisioner's CA, with no cookies.
     pub fn new(prov: &ProvisionerProc) -> Self {
-        let ca = rampart_certs::load_certs(&prov.ca_file).unwrap();
+        Self::for_url(&prov.url, &prov.ca_file)
+    }
+
+    /// A client of the provisioner at `url` (`https://HOST:PORT`) trusting the CA in `ca_file`.
+    pub fn for_url(url: &str, ca_file: &std::path::Path) -> Self {
+        let ca = rampart_certs::load_certs(ca_file).unwrap();
         let tls = rampart_certs::client_config(ca, &[b"http/1.1"]).unwrap();
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
@@ -73,9 +78,9 @@ impl ConsoleClient {
             .unwrap();
         Self {
             http,
-            base: prov.url.clone(),
+            base: url.to_owned(),
             cookies: BTreeMap::new(),
-            origin: prov.url.clone(),
+            origin: url.to_owned(),
         }
     }
 

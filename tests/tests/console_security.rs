@@ -302,3 +302,38 @@ async fn web_enrolment_shows_the_seed_once_and_never_after_confirmation() {
     let (_, person) = prov.call("GET", "/v1/people/bob", Some(&prov.admin_key), None).await;
     assert!(!person.to_string().contains(&secret));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rampart_dev_prints_the_console_and_its_demo_user_signs_in_as_an_administrator() {
+    let dev = Dev::start(&[]);
+    let console_url = dev.field("console_url");
+    let provisioner_url = dev.field("provisioner_url");
+    assert_eq!(console_url, format!("{provisioner_url}/console/"));
+    let banner = std::fs::read_to_string(dev.dir.path().join("dev.stdout")).unwrap();
+    assert!(banner.contains(&format!("Web console: {console_url}")), "{banner}");
+    assert!(
+        banner.contains("sign in as demo with the password above and a code from the token"),
+        "{banner}"
+    );
+
+    let mut demo = ConsoleClient::for_url(&provisioner_url, std::path::Path::new(&dev.field("ca_cert")));
+    let signed = demo
+        .sign_in("demo", &dev.field("password"), &oathtool_code(&dev.secret(), now()))
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let home = demo.get("/console/").await;
+    assert!(
+        home.body.contains("Demo Employee") && home.body.contains("(admin)"),
+        "{}",
+        home.body
+    );
+    for path in ["/console/desk", "/console/security/audit", "/console/security/sessions"] {
+        assert_eq!(demo.get(path).await.status, 200, "{path}");
+    }
+    let audit = demo.get("/console/security/audit?user=demo").await;
+    assert!(
+        audit.body.contains("signed in"),
+        "the dev audit trail is searched: {}",
+        audit.body
+    );
+}
