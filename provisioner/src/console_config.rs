@@ -25,8 +25,8 @@ pub struct ConsoleConfig {
     pub idle_minutes: u32,
     /// Hours after which a console session ends whatever happens (default 10).
     pub session_hours: u32,
-    /// Sign-in attempts one address may make per minute (default 20); beyond, it is asked to
-    /// wait.
+    /// Sign-in attempts one address may make per minute (default 20), and as many self-service
+    /// enrolment starts (web page and API); beyond, it is asked to wait.
     pub sign_ins_per_minute: u32,
     /// Milliseconds from the start of a refused sign-in to its answer, whatever was wrong
     /// (default 1000).

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 /// ALPN offered to HTTPS clients.
 const ALPN: &[&[u8]] = &[b"http/1.1"];
+/// How often ended and expired console sessions are removed from the store.
+const SWEEP: Duration = Duration::from_secs(600);
 /// How long running requests may finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -103,6 +105,14 @@ impl ProvisionerServer {
         let clock_task = tokio::spawn(async move {
             rampart_store::clock::every(period, || checker.check_clock()).await;
         });
+        let sweeper = provisioner.clone();
+        let sweep_task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(SWEEP);
+            loop {
+                every.tick().await;
+                sweeper.purge_console_sessions().await;
+            }
+        });
         let recovery = (!interrupted.is_empty())
             .then(|| tokio::spawn(async move { provisioner.recover_interrupted_hooks(interrupted).await }));
         let handle = axum_server::Handle::new();
@@ -122,6 +132,7 @@ impl ProvisionerServer {
             recovery.abort();
         }
         clock_task.abort();
+        sweep_task.abort();
         served.context("HTTPS server failed")?;
         if let Some(writer) = audit_writer {
             writer.finish().await;

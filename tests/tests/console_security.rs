@@ -337,3 +337,34 @@ async fn rampart_dev_prints_the_console_and_its_demo_user_signs_in_as_an_adminis
         audit.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tries_from_one_address_beyond_the_limit_wait_at_sign_in_and_at_enrolment() {
+    let lab = LdapLab::start(POLICY, "").await;
+    let console = "\n[console]\nsign_ins_per_minute = 3\nsign_in_failure_delay_ms = 0\n";
+    let prov = ProvisionerProc::start_for(
+        &lab.gw,
+        &format!("{}{console}", lab.directory),
+        "enrolment_failure_delay_ms = 0",
+    );
+    let mut client = ConsoleClient::new(&prov);
+    for _ in 0..3 {
+        assert_eq!(client.sign_in("alice", "wrong", "000000").await.status, 401);
+    }
+    let held = client.sign_in("alice", "wrong", "000000").await;
+    assert_eq!(held.status, 429, "{}", held.body);
+    assert!(
+        held.body.contains("too many sign-in attempts from your address"),
+        "{}",
+        held.body
+    );
+
+    let start = serde_json::json!({"username": "bob", "password": "wrong", "registration_code": "AAAA-AAAA-AAAA-AAAA"});
+    for _ in 0..3 {
+        let (status, body) = prov.call("POST", "/v1/enrolment", None, Some(start.clone())).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, body) = prov.call("POST", "/v1/enrolment", None, Some(start)).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"], "rate_limited", "{body}");
+}

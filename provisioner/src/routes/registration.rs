@@ -57,6 +57,7 @@ pub(super) async fn issue(
         (status = 201, description = "Started: add the account, then confirm", body = StartedEnrolment),
         (status = 400, body = ApiError),
         (status = 401, description = "Username, password or registration code not accepted", body = ApiError),
+        (status = 429, description = "Too many starts from this address; `Retry-After` says when to try again", body = ApiError),
         (status = 503, body = ApiError),
     ))]
 pub(super) async fn start(
@@ -121,6 +122,18 @@ fn refused(refusal: EnrolmentRefusal) -> Response {
         EnrolmentRefusal::NotAccepted => (StatusCode::UNAUTHORIZED, "not_accepted"),
         EnrolmentRefusal::WrongCode { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "wrong_code"),
         EnrolmentRefusal::Gone => (StatusCode::GONE, "gone"),
+        EnrolmentRefusal::Wait { secs } => {
+            let body = ApiError {
+                error: "rate_limited".to_owned(),
+                message,
+            };
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                axum::Json(body),
+            )
+                .into_response();
+        }
     };
     let body = ApiError {
         error: code.to_owned(),

@@ -93,7 +93,7 @@ pub enum SignInRefusal {
     Service(#[from] ServiceError),
 }
 
-/// Sign-in attempts per address in the current minute (a fixed window: cheap, and a burst
+/// Attempts per address in the current minute (console sign-ins; self-service enrolment starts) (a fixed window: cheap, and a burst
 /// beyond the limit waits at most a minute).
 #[derive(Debug, Default)]
 pub struct SignInLimiter {
@@ -102,7 +102,7 @@ pub struct SignInLimiter {
 
 impl SignInLimiter {
     /// Counts an attempt from `ip`; `Err(seconds to wait)` beyond `per_minute`.
-    fn admit(&self, ip: IpAddr, per_minute: u32, now: Instant) -> Result<(), u64> {
+    pub(super) fn admit(&self, ip: IpAddr, per_minute: u32, now: Instant) -> Result<(), u64> {
         const WINDOW: Duration = Duration::from_secs(60);
         let mut windows = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if windows.len() > 100_000 {
@@ -338,6 +338,17 @@ impl Provisioner {
         }
         self.audit.record(event);
         Ok(())
+    }
+
+    /// Removes console sessions that have ended or expired (their rows serve nothing once over).
+    pub async fn purge_console_sessions(&self) {
+        match self.store.purge_web_sessions(self.now()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(target: "rampart::console", removed, "ended console sessions removed"),
+            Err(err) => {
+                tracing::warn!(target: "rampart::console", error = %err, "cannot remove ended console sessions")
+            }
+        }
     }
 
     /// A new random form token for pages shown before sign-in (kept in a cookie of its own).

@@ -9,6 +9,7 @@ mod enrol;
 mod hooks;
 mod keys;
 mod operators;
+mod readiness;
 mod registration;
 
 pub mod reports;
@@ -32,6 +33,7 @@ pub use audit_view::AuditMatches;
 pub use console::{ConsoleSession, OpenedSession, SignInRefusal};
 pub use enrol::MAX_BATCH;
 pub use operators::new_operator;
+pub use readiness::readiness_csv;
 pub use registration::EnrolmentRefusal;
 pub use sessions::{SESSION_PAGE, Standing};
 pub use vm_hooks::InterruptedHooks;
@@ -127,6 +129,8 @@ pub struct Provisioner {
     console: ConsoleConfig,
     /// Console sign-in attempts per address.
     sign_in_limiter: Arc<console::SignInLimiter>,
+    /// Self-service enrolment starts per address (the key-less routes).
+    enrolment_limiter: Arc<console::SignInLimiter>,
 }
 
 impl Provisioner {
@@ -152,6 +156,7 @@ impl Provisioner {
             enrolments_in_flight: Arc::default(),
             console: ConsoleConfig::default(),
             sign_in_limiter: Arc::default(),
+            enrolment_limiter: Arc::default(),
             settings,
         }
     }

@@ -47,6 +47,12 @@ pub enum EnrolmentRefusal {
         /// Tries left.
         tries_left: u32,
     },
+    /// Too many enrolment starts from this address: wait `secs` seconds.
+    #[error("too many tries from your address: wait {secs} seconds and try again")]
+    Wait {
+        /// Seconds until the next try is taken.
+        secs: u64,
+    },
     /// The enrolment is unknown, expired, spent, or its code was replaced: start again.
     #[error("this enrolment has expired or was replaced: start again with your registration code")]
     Gone,
@@ -133,6 +139,14 @@ impl Provisioner {
         source: Option<SocketAddr>,
     ) -> Result<StartedEnrolment, EnrolmentRefusal> {
         let started = Instant::now();
+        if let Some(addr) = source
+            && let Err(secs) = self
+                .enrolment_limiter
+                .admit(addr.ip(), self.console.sign_ins_per_minute, started)
+        {
+            tracing::warn!(target: "rampart::provisioner", source = %addr, "enrolment starts beyond the limit");
+            return Err(EnrolmentRefusal::Wait { secs });
+        }
         let result = self.try_start(username, password, code).await;
         let outcome = match &result {
             Ok(_) => Status::Success,
@@ -262,6 +276,7 @@ impl Provisioner {
             Ok(_) => (Status::Success, "enrolled"),
             Err(EnrolmentRefusal::WrongCode { .. }) => (Status::Failure, "wrong_code"),
             Err(EnrolmentRefusal::Gone | EnrolmentRefusal::NotAccepted) => (Status::Failure, "gone"),
+            Err(EnrolmentRefusal::Wait { .. }) => (Status::Failure, "rate_limited"),
             Err(EnrolmentRefusal::Service(_)) => (Status::Failure, "unavailable"),
         };
         let known = self.known_name(username).await;

@@ -98,13 +98,17 @@ pub(super) async fn start(
         }
         Err(EnrolmentRefusal::Service(err)) => Err(PageError::Service(err)),
         Err(refusal) => {
+            let status = match refusal {
+                EnrolmentRefusal::Wait { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
             let page = EnrolPage {
                 chrome: Chrome::default(),
                 csrf: form.csrf,
                 username: form.username,
                 problem: refusal.to_string(),
             };
-            Ok(render_with(StatusCode::UNAUTHORIZED, &page))
+            Ok(render_with(status, &page))
         }
     }
 }
@@ -140,7 +144,7 @@ pub(super) async fn confirm(
             username: confirmed.username,
         })),
         Err(EnrolmentRefusal::Service(err)) => Err(PageError::Service(err)),
-        Err(EnrolmentRefusal::Gone | EnrolmentRefusal::NotAccepted) => {
+        Err(EnrolmentRefusal::Gone | EnrolmentRefusal::NotAccepted | EnrolmentRefusal::Wait { .. }) => {
             let page = EnrolPage {
                 chrome: Chrome::default(),
                 csrf: form.csrf,
