@@ -154,6 +154,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     .with_console(ConsoleConfig {
         admin_groups: vec![DEV_ADMINS.into()],
         audit_dirs: vec![audit_settings.dir.clone()],
+        policy_file: Some(state.join("policy.toml")),
         ..ConsoleConfig::default()
     });
     upsert_demo_user(store.as_ref(), &password, clock.now()).await?;

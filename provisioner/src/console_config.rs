@@ -34,6 +34,9 @@ pub struct ConsoleConfig {
     /// Audit folders the security pages search (default: this provisioner's own audit
     /// folder, which on a single host the gateway writes to as well).
     pub audit_dirs: Vec<PathBuf>,
+    /// The gateways' policy file, read by the desk's "why can't they connect" view to explain
+    /// each of a person's resources (default: none, and the view says it cannot).
+    pub policy_file: Option<PathBuf>,
 }
 
 impl Default for ConsoleConfig {
@@ -48,6 +51,7 @@ impl Default for ConsoleConfig {
             sign_ins_per_minute: 20,
             sign_in_failure_delay_ms: 1000,
             audit_dirs: Vec::new(),
+            policy_file: None,
         }
     }
 }
@@ -82,7 +86,7 @@ impl ConsoleConfig {
 
     /// Makes relative audit folders relative to `base` (the config file's folder).
     pub fn resolve_paths(&mut self, base: &Path) {
-        for dir in &mut self.audit_dirs {
+        for dir in self.audit_dirs.iter_mut().chain(self.policy_file.as_mut()) {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }

@@ -157,7 +157,8 @@ async fn an_employee_enrols_in_the_browser_then_logs_in_with_rampart_connect() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_desk_agent_finds_a_locked_person_and_unlocks_them() {
     let lab = LdapLab::start_with_people(POLICY, "", &desk_and_security()).await;
-    let prov = ProvisionerProc::start_for(&lab.gw, &format!("{}{CONSOLE}", lab.directory), "");
+    let console = format!("{CONSOLE}policy_file = \"{}\"\n", lab.gw.policy_path().display());
+    let prov = ProvisionerProc::start_for(&lab.gw, &format!("{}{console}", lab.directory), "");
     let alice_secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
     let (desk_user, desk_password, desk_uuid) = generated_person(0);
     let desk_secret = lab.gw.enrol(&desk_uuid, &desk_user).await;
@@ -212,8 +213,18 @@ async fn a_desk_agent_finds_a_locked_person_and_unlocks_them() {
     browser.click("#locked a[href='/console/desk/people/alice']").await;
     let state = browser.wait_for_text("#tokens .state", "locked", WAIT).await;
     assert!(state.contains("(locked)"), "{state}");
-    let attempts = browser.text("main").await;
-    assert!(attempts.contains("Recent sign-ins and logins"), "{attempts}");
+    let attempts = browser.text("#attempts").await;
+    assert!(
+        attempts.contains("token_locked"),
+        "the gateway's refusal is listed with its reason: {attempts}"
+    );
+    let access = browser.text("#access").await;
+    assert!(
+        access.contains("echo") && access.contains("allowed"),
+        "the policy view: {access}"
+    );
+    let gateways = browser.text("#gateways").await;
+    assert!(gateways.contains("serving"), "the gateway heartbeats: {gateways}");
     browser.screenshot("desk-person-locked").await;
     browser.click("#unlock").await;
     let notice = browser.wait_for_text("#notice", "Unlocked", WAIT).await;

@@ -143,6 +143,12 @@ async fn the_console_holds_to_its_cookies_form_tokens_and_roles() {
     assert_eq!(person.status, 200, "{}", person.body);
     assert!(person.body.contains("enabled in the directory"), "{}", person.body);
     assert!(
+        person.body.contains("not given the gateways&#39; policy file")
+            || person.body.contains("not given the gateways' policy file"),
+        "without a policy file the page says so: {}",
+        person.body
+    );
+    assert!(
         person.body.contains("not accepted"),
         "the refused sign-in is listed with its reason: {}",
         person.body

@@ -4,6 +4,7 @@
 
 mod approvals;
 mod audit_view;
+mod connectivity;
 mod console;
 mod enrol;
 mod hooks;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 pub use audit_view::AuditMatches;
+pub use connectivity::{GatewayHealth, PolicyView};
 pub use console::{ConsoleSession, OpenedSession, SignInRefusal};
 pub use enrol::MAX_BATCH;
 pub use operators::new_operator;

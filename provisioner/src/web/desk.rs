@@ -1,7 +1,8 @@
 //! The service desk's pages: find a person (the locked ones listed first), and one person's
-//! page that answers "why can't they connect": directory standing, tokens and history, their
-//! recent sign-in and login attempts with the real reasons, their live sessions — with the
-//! token actions their role allows.
+//! page that answers "why can't they connect" on one screen: directory standing, tokens and
+//! history, their recent sign-in and login attempts with the real reasons, what the policy says
+//! about each of their resources now, the gateways and whether they serve, their live
+//! sessions — with the token actions their role allows.
 
 use super::page::{Chrome, PageError, render, role_allows, when};
 use super::portal::{SessionRow, TokenOnly, TokenRow};
@@ -9,7 +10,7 @@ use super::security::AuditRow;
 use super::session::Signed;
 use crate::api::{Gated, TokenListQuery};
 use crate::http::AppState;
-use crate::service::{ServiceError, Standing};
+use crate::service::{GatewayHealth, PolicyView, ServiceError, Standing};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -91,6 +92,27 @@ struct PersonPage {
     sessions: Vec<SessionRow>,
     may_manage: bool,
     notice: String,
+    /// Why not the policy view: empty when `access` holds the explanations.
+    access_note: String,
+    access: Vec<AccessRow>,
+    gateways: Vec<GatewayRow>,
+}
+
+/// One resource that names the person, as the policy judges it now.
+struct AccessRow {
+    resource: String,
+    allowed: bool,
+    reason: String,
+    rules: String,
+}
+
+/// A gateway as it last reported.
+struct GatewayRow {
+    id: String,
+    address: String,
+    health: String,
+    serving: bool,
+    sessions: u64,
 }
 
 struct HistoryRow {
@@ -130,6 +152,53 @@ async fn person_page(state: &AppState, signed: &Signed, username: &str, notice: 
             ..Filter::default()
         })
         .await?;
+    let (access_note, access) = match &standing {
+        Standing::Enabled { groups } => match provisioner.explain_access(username, groups).await {
+            PolicyView::NotConfigured => (
+                "The console is not given the gateways' policy file ([console] policy_file): ask with `rampart policy \
+                 explain` at a gateway."
+                    .to_owned(),
+                Vec::new(),
+            ),
+            PolicyView::Unreadable(why) => (why, Vec::new()),
+            PolicyView::Explained(list) if list.is_empty() => (
+                "No rule of the policy names them or their groups: they have no resources.".to_owned(),
+                Vec::new(),
+            ),
+            PolicyView::Explained(list) => (
+                String::new(),
+                list.into_iter()
+                    .map(|e| AccessRow {
+                        resource: e.resource,
+                        allowed: e.allowed,
+                        reason: e.reason,
+                        rules: e
+                            .rules
+                            .iter()
+                            .map(|r| format!("{}: {}", r.rule, r.outcome))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    })
+                    .collect(),
+            ),
+        },
+        _ => (
+            "Not enabled in the directory: no resource opens.".to_owned(),
+            Vec::new(),
+        ),
+    };
+    let gateways = provisioner
+        .gateways()
+        .await?
+        .into_iter()
+        .map(|(node, health)| GatewayRow {
+            id: node.id,
+            address: node.address,
+            serving: health == GatewayHealth::Serving,
+            health: health.describe(),
+            sessions: node.sessions,
+        })
+        .collect();
     let sessions = match &info {
         Some(info) => provisioner.live_sessions_of(&info.user_id).await?,
         None => Vec::new(),
@@ -163,6 +232,9 @@ async fn person_page(state: &AppState, signed: &Signed, username: &str, notice: 
         sessions: sessions.iter().map(SessionRow::of).collect(),
         may_manage: role_allows(signed.0.role, Permission::ManageTokens),
         notice,
+        access_note,
+        access,
+        gateways,
     };
     Ok(render(&page))
 }
