@@ -155,6 +155,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         admin_groups: vec![DEV_ADMINS.into()],
         audit_dirs: vec![audit_settings.dir.clone()],
         policy_file: Some(state.join("policy.toml")),
+        profile_file: Some(state.join("profile.json")),
+        audit_public_key: Some(rampart_audit::keys::public_key_path(&audit_settings.signing_key)),
         ..ConsoleConfig::default()
     });
     upsert_demo_user(store.as_ref(), &password, clock.now()).await?;

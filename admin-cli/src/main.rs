@@ -12,6 +12,7 @@ mod enrol;
 mod gateways;
 mod policy;
 mod profile;
+mod readiness;
 mod sessions;
 mod store_copy;
 mod token;
@@ -58,6 +59,9 @@ enum Command {
         #[command(subcommand)]
         which: Option<ReportCommand>,
     },
+    /// The readiness funnel: registration code issued, enrolled, profile set up, rehearsal
+    /// passed, first real connection; counts, who is stuck where, and a CSV export.
+    Readiness(readiness::ReadinessArgs),
     /// VM pools, inventory and allocations.
     #[command(subcommand)]
     Vm(vm::VmCommand),
@@ -167,6 +171,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             ..
         } => vm::capacity(&client, output).await,
         Command::Report { pending_days, .. } => admin::report(&client, output, pending_days).await,
+        Command::Readiness(args) => readiness::run(&client, output, args).await,
         Command::Vm(command) => vm::run(&client, output, command).await,
         Command::Operator(command) => admin::operator(&client, output, command).await,
         Command::Keys(command) => admin::keys(&client, output, command).await,

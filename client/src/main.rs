@@ -1,6 +1,8 @@
 //! `rampart-connect`: set up from the service desk's profile, log in to a Rampart gateway, and
 //! reach resources through local port forwards or a SOCKS5 proxy; `doctor` says what is wrong.
 
+mod rehearse;
+
 use clap::{Parser, Subcommand};
 use rampart_client::doctor::{CaSource, diagnose};
 use rampart_client::error::exit;
@@ -91,7 +93,12 @@ enum Command {
         listen: SocketAddr,
     },
     /// Check name resolution, UDP reachability, certificate trust and your clock, with fixes.
-    Doctor,
+    Doctor {
+        /// Instead, rehearse: with your session, open each of your resources through the
+        /// gateway and report the outcome to the service desk (exit 0 only if all opened).
+        #[arg(long)]
+        rehearse: bool,
+    },
     /// End the session on the gateway and forget it here.
     Logout {
         /// Forget the session here even if no gateway can be told (it then lasts until it
@@ -196,7 +203,11 @@ async fn run(cli: Cli) -> Result<u8, Failure<'static>> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         }
-        Command::Doctor => {
+        Command::Doctor { rehearse: true } => {
+            let ca = rehearsal_ca(&cli).map_err(plain)?;
+            return rehearse::rehearse(&home, ca).await.map_err(plain);
+        }
+        Command::Doctor { rehearse: false } => {
             let known = connection(&cli, &home).map_err(plain)?;
             let saved = home.load_session().ok().flatten();
             let gateways = match &saved {
@@ -323,6 +334,22 @@ fn connection(cli: &Cli, home: &Home) -> Result<Known, ClientError> {
         ca_pem,
         ca_source,
     })
+}
+
+/// The CA a rehearsal's report trusts instead of the profile's: `--ca`, else
+/// `RAMPART_CONNECT_CA`; `None` for the profile's.
+fn rehearsal_ca(cli: &Cli) -> Result<Option<String>, ClientError> {
+    let path = match &cli.ca {
+        Some(path) => Some(path.clone()),
+        None => std::env::var_os(CA_VARIABLE)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    };
+    path.map(|path| {
+        std::fs::read_to_string(&path)
+            .map_err(|e| ClientError::Local(format!("cannot read the CA file {}: {e}", path.display())))
+    })
+    .transpose()
 }
 
 /// Reads a profile, stopping one byte past the size limit so `setup /dev/zero` cannot fill

@@ -525,3 +525,111 @@ pub struct Readiness {
     /// Each check.
     pub checks: Vec<ReadinessCheck>,
 }
+
+/// One step of the readiness funnel: how many people reached it and who stopped there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StepCount {
+    /// Stable name: `code_issued`, `enrolled`, `profile_set_up`, `rehearsal_passed`,
+    /// `first_connection`.
+    pub step: String,
+    /// The step in words.
+    pub label: String,
+    /// People who reached at least this step (a later step implies the earlier ones).
+    pub reached: u64,
+    /// People whose furthest step this is: waiting for the next one.
+    pub stuck: u64,
+    /// Their usernames, sorted.
+    pub stuck_people: Vec<String>,
+}
+
+/// One person's steps towards their first real connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReadinessPerson {
+    /// Normalised username.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Directory groups, sorted.
+    pub groups: Vec<String>,
+    /// The furthest step reached (stable name), absent when not started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub furthest_step: Option<String>,
+    /// First registration code, unix seconds.
+    #[serde(default)]
+    pub code_issued_at: Option<i64>,
+    /// First token activation, unix seconds.
+    #[serde(default)]
+    pub enrolled_at: Option<i64>,
+    /// First gateway session, unix seconds.
+    #[serde(default)]
+    pub profile_set_up_at: Option<i64>,
+    /// First passed rehearsal, unix seconds.
+    #[serde(default)]
+    pub rehearsal_passed_at: Option<i64>,
+    /// First login after the passed rehearsal (not the rehearsal's own), unix seconds.
+    #[serde(default)]
+    pub first_connection_at: Option<i64>,
+}
+
+/// The readiness funnel of everyone the store knows, or of one group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReadinessReport {
+    /// The group asked for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// When the report was made, unix seconds.
+    pub generated_at: i64,
+    /// People counted.
+    pub people_total: u64,
+    /// People who reached no step yet.
+    pub not_started: u64,
+    /// Their usernames, sorted.
+    pub not_started_people: Vec<String>,
+    /// Each step in order.
+    pub steps: Vec<StepCount>,
+    /// Everyone counted, by username.
+    pub people: Vec<ReadinessPerson>,
+}
+
+/// One resource a rehearsal tried to open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RehearsedResource {
+    /// The resource's name.
+    pub resource: String,
+    /// Whether the gateway connected to it.
+    pub ok: bool,
+    /// Why not, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A rehearsal's outcome, reported by `rampart-connect doctor --rehearse` with the session's
+/// ticket in `Authorization: Session TICKET`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RehearsalReport {
+    /// Each resource tried.
+    pub resources: Vec<RehearsedResource>,
+}
+
+/// A recorded rehearsal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RehearsalRecorded {
+    /// The rehearsal's id.
+    pub rehearsal_id: String,
+    /// Whose session it ran in.
+    pub username: String,
+    /// At least one resource, and every one opened.
+    pub passed: bool,
+    /// Resources tried.
+    pub resources: u64,
+    /// Resources that did not open.
+    pub failed: u64,
+}
+
+/// Whose readiness to report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadinessQuery {
+    /// Only members of this directory group (default: everyone the store knows).
+    pub group: Option<String>,
+}

@@ -37,6 +37,12 @@ pub struct ConsoleConfig {
     /// The gateways' policy file, read by the desk's "why can't they connect" view to explain
     /// each of a person's resources (default: none, and the view says it cannot).
     pub policy_file: Option<PathBuf>,
+    /// The audit checkpoint key's public half, to check signatures and the heads anchored in
+    /// the store on the integrity page (default: this provisioner's own, `audit-signing.pub`).
+    pub audit_public_key: Option<PathBuf>,
+    /// The organisation's connection profile (`rampart profile create` without `--user`),
+    /// offered on every employee's own page with their username filled in (default: none).
+    pub profile_file: Option<PathBuf>,
 }
 
 impl Default for ConsoleConfig {
@@ -52,6 +58,8 @@ impl Default for ConsoleConfig {
             sign_in_failure_delay_ms: 1000,
             audit_dirs: Vec::new(),
             policy_file: None,
+            audit_public_key: None,
+            profile_file: None,
         }
     }
 }
@@ -86,7 +94,13 @@ impl ConsoleConfig {
 
     /// Makes relative audit folders relative to `base` (the config file's folder).
     pub fn resolve_paths(&mut self, base: &Path) {
-        for dir in self.audit_dirs.iter_mut().chain(self.policy_file.as_mut()) {
+        for dir in self
+            .audit_dirs
+            .iter_mut()
+            .chain(self.policy_file.as_mut())
+            .chain(self.audit_public_key.as_mut())
+            .chain(self.profile_file.as_mut())
+        {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }

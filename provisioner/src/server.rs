@@ -162,13 +162,17 @@ pub async fn open(config: &ProvisionerConfig) -> anyhow::Result<Provisioner> {
         .with_console(console_of(config)))
 }
 
-/// The console's settings, searching this provisioner's own audit folder unless told which.
+/// The console's settings, searching this provisioner's own audit folder, checked with its
+/// own checkpoint key, unless told which.
 fn console_of(config: &ProvisionerConfig) -> crate::config::ConsoleConfig {
     let mut console = config.console.clone();
-    if console.audit_dirs.is_empty()
-        && let Some(settings) = config.audit.settings(&config.state_dir, "provisioner")
-    {
-        console.audit_dirs.push(settings.dir);
+    if let Some(settings) = config.audit.settings(&config.state_dir, "provisioner") {
+        if console.audit_dirs.is_empty() {
+            console.audit_dirs.push(settings.dir);
+        }
+        if console.audit_public_key.is_none() {
+            console.audit_public_key = Some(rampart_audit::keys::public_key_path(&settings.signing_key));
+        }
     }
     console
 }

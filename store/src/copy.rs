@@ -85,8 +85,8 @@ struct Table {
 use Kind::{Blob, Bool, Int, Text};
 
 /// Every table of the schema this build was made for, parents before children (foreign keys:
-/// `user_groups`, `tokens`, `temp_codes`, `registration_codes`, `enrolments`, `reset_requests` and
-/// `vms.holder_id` name `users`; `enrolments.registration_code` names `registration_codes`; `vms.pool`
+/// `user_groups`, `tokens`, `temp_codes`, `registration_codes`, `enrolments`, `reset_requests`,
+/// `rehearsals` and `vms.holder_id` name `users`; `enrolments.registration_code` names `registration_codes`; `vms.pool`
 /// names `vm_pools`). The column lists are those of `migrations/sqlite` and `migrations/postgres`
 /// (a migration that adds a table or a column must add it here); the copy checks them against
 /// both databases before it writes anything, so a list that falls behind stops the copy
@@ -390,6 +390,23 @@ const TABLES: &[Table] = &[
             ("hash", Text),
             ("file", Text),
             ("recorded_at", Int),
+        ],
+        rowid_into: None,
+        identity: None,
+        write: Write::Insert,
+    },
+    Table {
+        name: "rehearsals",
+        columns: &[
+            ("id", Text),
+            ("user_id", Text),
+            ("session_id", Text),
+            ("at", Int),
+            ("passed", Bool),
+            ("resources", Int),
+            ("failed", Int),
+            ("detail", Text),
+            ("source", Text),
         ],
         rowid_into: None,
         identity: None,
@@ -1070,6 +1087,7 @@ mod tests {
             ("registration_codes", "users"),
             ("enrolments", "registration_codes"),
             ("reset_requests", "users"),
+            ("rehearsals", "users"),
             ("vms", "users"),
             ("vms", "vm_pools"),
             ("audit_anchors", "audit_streams"),

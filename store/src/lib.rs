@@ -1,6 +1,6 @@
 //! Rampart persistence behind traits per concern ([`PeopleStore`], [`TokenStore`],
 //! [`SessionStore`], [`TempCodeStore`], [`RegistrationStore`], [`ApprovalStore`], [`OperatorStore`], [`VmStore`], [`KeyStore`],
-//! [`GatewayStore`], [`AuditAnchorStore`], [`WebSessionStore`], [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
+//! [`GatewayStore`], [`AuditAnchorStore`], [`WebSessionStore`], [`ReadinessStore`], [`StoreHealth`]; [`Store`] is all of them). [`SqliteStore`] (one WAL file in the state
 //! directory) is the embedded default and [`PgStore`] the scale-out backend; both run the same
 //! SQL and the same code (`ops/`), differing only where each backend's `dialect` says.
 //!
@@ -26,6 +26,7 @@ mod error;
 mod model;
 mod postgres;
 mod provisioning;
+pub mod readiness;
 pub mod registration;
 pub mod schema;
 pub mod seal;
@@ -540,6 +541,22 @@ pub trait WebSessionStore: Send + Sync + std::fmt::Debug {
     async fn purge_web_sessions(&self, before: i64) -> Result<u64, StoreError>;
 }
 
+/// Rehearsals reported by `rampart-connect doctor --rehearse`, and each person's steps towards
+/// their first real connection (the readiness funnel, [`readiness::funnel`]).
+#[async_trait::async_trait]
+pub trait ReadinessStore: Send + Sync + std::fmt::Debug {
+    /// Stores a rehearsal: an unknown person is [`StoreError::NotFound`], an existing id
+    /// [`StoreError::Conflict`].
+    async fn record_rehearsal(&self, rehearsal: &readiness::Rehearsal) -> Result<(), StoreError>;
+
+    /// The person's newest rehearsal, passed or not.
+    async fn latest_rehearsal(&self, user_id: &str) -> Result<Option<readiness::Rehearsal>, StoreError>;
+
+    /// Every person the store knows (only members of `group` when given), sorted by username,
+    /// with the first time of each step at or before `now`, read from one snapshot.
+    async fn readiness(&self, group: Option<&str>, now: i64) -> Result<Vec<readiness::ReadinessRow>, StoreError>;
+}
+
 /// The database itself: whether it answers, and its clock.
 #[async_trait::async_trait]
 pub trait StoreHealth: Send + Sync + std::fmt::Debug {
@@ -558,8 +575,8 @@ pub trait StoreHealth: Send + Sync + std::fmt::Debug {
 /// from the concern traits, which must be in scope to call them.
 pub mod prelude {
     pub use crate::{
-        ApprovalStore, AuditAnchorStore, GatewayStore, KeyStore, OperatorStore, PeopleStore, RegistrationStore,
-        SessionStore, Store, StoreHealth, TempCodeStore, TokenStore, VmStore, WebSessionStore,
+        ApprovalStore, AuditAnchorStore, GatewayStore, KeyStore, OperatorStore, PeopleStore, ReadinessStore,
+        RegistrationStore, SessionStore, Store, StoreHealth, TempCodeStore, TokenStore, VmStore, WebSessionStore,
     };
 }
 
@@ -595,6 +612,7 @@ pub trait Store:
     + GatewayStore
     + AuditAnchorStore
     + WebSessionStore
+    + ReadinessStore
     + StoreHealth
 {
 }
@@ -612,6 +630,7 @@ impl<T> Store for T where
         + GatewayStore
         + AuditAnchorStore
         + WebSessionStore
+        + ReadinessStore
         + StoreHealth
 {
 }

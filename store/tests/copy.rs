@@ -518,7 +518,7 @@ async fn a_populated_sqlite_store_reads_back_the_same_from_postgresql_and_keeps_
     );
 
     // Counts: every table, equal on both sides, and what the fixture wrote.
-    assert_eq!(report.tables.len(), 19, "{report:?}");
+    assert_eq!(report.tables.len(), 20, "{report:?}");
     assert!(
         report.tables.iter().all(|t| t.source_rows == t.target_rows),
         "{report:?}"

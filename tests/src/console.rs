@@ -35,13 +35,32 @@ impl Answer {
         Some(self.body[start..start + end].to_owned())
     }
 
-    /// The text inside the element with `id`, tags removed.
+    /// The text inside the element with `id` (up to the first close of its tag name: enough for
+    /// the console's pages, which do not nest an element in one of its own kind), tags removed.
     pub fn text_of(&self, id: &str) -> Option<String> {
         let marker = format!("id=\"{id}\"");
         let at = self.body.find(&marker)?;
-        let open_end = at + self.body[at..].find('>')? + 1;
-        let close = open_end + self.body[open_end..].find("</")?;
-        Some(self.body[open_end..close].trim().to_owned())
+        let open = self.body[..at].rfind('<')?;
+        let tag: String = self.body[open + 1..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        let inner_start = at + self.body[at..].find('>')? + 1;
+        let inner_end = inner_start + self.body[inner_start..].find(&format!("</{tag}>"))?;
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in self.body[inner_start..inner_end].chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => {
+                    in_tag = false;
+                    text.push(' ');
+                }
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 
     /// The `Location` header.

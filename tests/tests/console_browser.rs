@@ -75,6 +75,28 @@ async fn decode_qr_on_page(browser: &Browser, dir: &Path) -> String {
     String::from_utf8(decoded.stdout).unwrap().trim().to_owned()
 }
 
+/// Fails when a form control on the page has no name a screen reader can say (a `<label for>`,
+/// a wrapping label or `aria-label`), or a button has no text, or the page has no `<main>` and
+/// `<h1>`.
+async fn assert_accessible(browser: &Browser) {
+    let problems = browser
+        .execute(
+            "const bad = []; \
+             for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea')) { \
+               const named = (e.id && document.querySelector(`label[for='${e.id}']`)) || e.closest('label') \
+                 || e.getAttribute('aria-label'); \
+               if (!named) bad.push('unlabelled ' + (e.name || e.id)); } \
+             for (const b of document.querySelectorAll('button')) { \
+               if (!(b.textContent.trim() || b.getAttribute('aria-label'))) bad.push('button without text'); } \
+             if (!document.querySelector('main h1')) bad.push('no main heading'); \
+             if (!document.documentElement.lang) bad.push('no page language'); \
+             return bad;",
+            vec![],
+        )
+        .await;
+    assert_eq!(problems, serde_json::json!([]), "on {}", browser.current_url().await);
+}
+
 /// Blurs what must not be kept in a screenshot (the QR code and the key) before taking it.
 async fn screenshot_blurred(browser: &Browser, name: &str) {
     browser
@@ -105,6 +127,7 @@ async fn an_employee_enrols_in_the_browser_then_logs_in_with_rampart_connect() {
     );
     browser.click("a[href='/console/enrol']").await;
     browser.wait_for("#registration_code", WAIT).await;
+    assert_accessible(&browser).await;
     browser.screenshot("enrol-form").await;
     browser.fill("#username", "alice").await;
     browser.fill("#password", ALICE.password).await;
@@ -122,6 +145,7 @@ async fn an_employee_enrols_in_the_browser_then_logs_in_with_rampart_connect() {
         .expect("the URI carries the secret")
         .to_owned();
     leaks::remember("enrolled seed", &secret);
+    assert_accessible(&browser).await;
     screenshot_blurred(&browser, "enrol-qr-code").await;
     browser.fill("#code", &oathtool_code(&secret, now())).await;
     browser.click("#confirm").await;
@@ -184,6 +208,7 @@ async fn a_desk_agent_finds_a_locked_person_and_unlocks_them() {
         !browser.exists("a[href='/console/desk']").await,
         "an employee is not shown the desk"
     );
+    assert_accessible(&browser).await;
     browser.screenshot("portal-phone").await;
     browser.click("#sign-out").await;
     browser.wait_for("#sign-in", WAIT).await;
@@ -209,6 +234,7 @@ async fn a_desk_agent_finds_a_locked_person_and_unlocks_them() {
     sign_in(&browser, &prov, &desk_user, &desk_password, &desk_secret).await;
     browser.click("a[href='/console/desk']").await;
     browser.wait_for("#locked", WAIT).await;
+    assert_accessible(&browser).await;
     browser.screenshot("desk-locked-list").await;
     browser.click("#locked a[href='/console/desk/people/alice']").await;
     let state = browser.wait_for_text("#tokens .state", "locked", WAIT).await;
@@ -225,6 +251,7 @@ async fn a_desk_agent_finds_a_locked_person_and_unlocks_them() {
     );
     let gateways = browser.text("#gateways").await;
     assert!(gateways.contains("serving"), "the gateway heartbeats: {gateways}");
+    assert_accessible(&browser).await;
     browser.screenshot("desk-person-locked").await;
     browser.click("#unlock").await;
     let notice = browser.wait_for_text("#notice", "Unlocked", WAIT).await;
@@ -281,12 +308,14 @@ async fn an_auditor_searches_the_trail_and_ends_a_live_session_whose_tunnel_clos
         records.contains("alice") && records.contains("Logon"),
         "her login is on the trail: {records}"
     );
+    assert_accessible(&browser).await;
     browser.screenshot("audit-search").await;
 
     browser.click("a[href='/console/security/sessions']").await;
     browser.wait_for("#sessions", WAIT).await;
     let listed = browser.text("#sessions").await;
     assert!(listed.contains("alice"), "{listed}");
+    assert_accessible(&browser).await;
     browser.screenshot("live-sessions").await;
     browser.click("#sessions button.end").await;
     browser.wait_for_text("#count", "0 live", WAIT).await;
@@ -311,4 +340,34 @@ async fn an_auditor_searches_the_trail_and_ends_a_live_session_whose_tunnel_clos
     let (store, _) = lab.gw.open_store().await;
     let live = store.live_sessions_for_user(ALICE.uuid, now() as i64).await.unwrap();
     assert!(live.is_empty(), "alice has no live session left: {live:?}");
+
+    // The flows of the day by resource, and every audit stream intact — until a record is
+    // edited on disk.
+    browser.click("a[href='/console/security/flows']").await;
+    let flows = browser.wait_for_text("#flows", "echo", WAIT).await;
+    assert!(flows.contains("echo"), "{flows}");
+    assert_accessible(&browser).await;
+    browser.screenshot("flows-by-resource").await;
+    browser.click("a[href='/console/security/integrity']").await;
+    let verdict = browser.wait_for_text("#verdict", "intact", WAIT).await;
+    assert!(verdict.starts_with("Every stream is intact"), "{verdict}");
+    assert_accessible(&browser).await;
+    browser.screenshot("audit-integrity").await;
+    let audit_dir = lab.gw.state.join("audit");
+    let edited = std::fs::read_dir(&audit_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name().unwrap().to_string_lossy().starts_with("gateway")
+                && std::fs::read_to_string(p).unwrap().contains("\"alice\"")
+        })
+        .expect("the gateway's audit file names alice");
+    let text = std::fs::read_to_string(&edited).unwrap();
+    std::fs::write(&edited, text.replacen("\"alice\"", "\"mallory\"", 1)).unwrap();
+    browser.goto(&format!("{}/console/security/integrity", prov.url)).await;
+    let verdict = browser.wait_for_text("#verdict", "broken", WAIT).await;
+    assert!(verdict.contains("1 of"), "{verdict}");
+    let streams = browser.text("#streams").await;
+    assert!(streams.contains("BROKEN"), "{streams}");
+    browser.screenshot("audit-integrity-broken").await;
 }

@@ -315,7 +315,15 @@ async fn rampart_dev_prints_the_console_and_its_demo_user_signs_in_as_an_adminis
     let console_url = dev.field("console_url");
     let provisioner_url = dev.field("provisioner_url");
     assert_eq!(console_url, format!("{provisioner_url}/console/"));
-    let banner = std::fs::read_to_string(dev.dir.path().join("dev.stdout")).unwrap();
+    // dev.json is written just before the banner is printed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let banner = loop {
+        let banner = std::fs::read_to_string(dev.dir.path().join("dev.stdout")).unwrap();
+        if banner.contains("Stop with Ctrl-C") || std::time::Instant::now() > deadline {
+            break banner;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(banner.contains(&format!("Web console: {console_url}")), "{banner}");
     assert!(
         banner.contains("sign in as demo with the password above and a code from the token"),
@@ -336,6 +344,19 @@ async fn rampart_dev_prints_the_console_and_its_demo_user_signs_in_as_an_adminis
     for path in ["/console/desk", "/console/security/audit", "/console/security/sessions"] {
         assert_eq!(demo.get(path).await.status, 200, "{path}");
     }
+    // The demo user's connection profile, to download or paste.
+    let line = home.text_of("setup-line").expect("the setup line is on the page");
+    assert!(line.starts_with("rampart-connect setup rampart-profile:"), "{line}");
+    let file = demo.get("/console/me/profile").await;
+    assert_eq!(file.status, 200);
+    let profile: serde_json::Value = serde_json::from_str(&file.body).unwrap();
+    assert_eq!(profile["user"], "demo");
+    assert_eq!(
+        profile["gateways"][0].as_str().unwrap(),
+        dev.field("gateway"),
+        "{profile}"
+    );
+    assert!(profile["ca_pem"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
     let audit = demo.get("/console/security/audit?user=demo").await;
     assert!(
         audit.body.contains("signed in"),
@@ -373,4 +394,219 @@ async fn tries_from_one_address_beyond_the_limit_wait_at_sign_in_and_at_enrolmen
     let (status, body) = prov.call("POST", "/v1/enrolment", None, Some(start)).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"], "rate_limited", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_desk_sees_a_lost_phone_through_in_the_console() {
+    let lab = LdapLab::start_with_people(POLICY, "", &people_and_groups()).await;
+    let prov = ProvisionerProc::start_for(&lab.gw, &format!("{}{CONSOLE}", lab.directory), "");
+    let alice_secret = lab.gw.enrol(ALICE.uuid, ALICE.uid).await;
+    let (desk_user, desk_password, desk_uuid) = generated_person(0);
+    let desk_secret = lab.gw.enrol(&desk_uuid, &desk_user).await;
+    // Alice's token is in use, then her phone is lost.
+    let mut alice = ConsoleClient::new(&prov);
+    assert_eq!(
+        alice
+            .sign_in("alice", ALICE.password, &oathtool_code(&alice_secret, now()))
+            .await
+            .status,
+        303
+    );
+
+    let (mut desk, token) = signed_in(&prov, &desk_user, &desk_password, &desk_secret).await;
+    let person = "/console/desk/people/alice";
+    let resync = desk
+        .post(
+            &format!("{person}/resync"),
+            &[("csrf", &token), ("first", "123456"), ("second", "654321")],
+        )
+        .await;
+    assert_eq!(resync.status, 400, "codes that are not hers: {}", resync.body);
+    assert!(resync.body.contains("not consecutive codes"), "{}", resync.body);
+    let lost = desk
+        .post(
+            &format!("{person}/lost"),
+            &[("csrf", &token), ("reason", "ticket 4711")],
+        )
+        .await;
+    assert_eq!(lost.status, 200, "{}", lost.body);
+    assert!(
+        lost.text_of("notice").unwrap().starts_with("Marked lost"),
+        "{}",
+        lost.body
+    );
+    assert!(lost.text_of("tokens").unwrap().contains("lost"), "{}", lost.body);
+
+    // A temporary code, read out on the phone: shown once, and it logs her in once.
+    let temporary = desk
+        .post(&format!("{person}/temporary-code"), &[("csrf", &token)])
+        .await;
+    assert_eq!(temporary.status, 200, "{}", temporary.body);
+    let code = temporary.text_of("temporary-code-value").unwrap();
+    leaks::remember("temporary code", &code);
+    let again = desk.get(person).await;
+    assert!(!again.body.contains(&code), "the temporary code is shown once");
+    let made = prov.rampart(&["profile", "create", "--gateway", &lab.gw.addr, "--user", "alice"]);
+    assert!(made.status.success(), "{}", output_text(&made));
+    let home_dir = tempfile::tempdir().unwrap();
+    let home = home_dir.path().join("home");
+    let line = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+    assert!(
+        rampart_connect(&home)
+            .args(["setup", &line])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let mut login = rampart_connect(&home)
+        .args(["login", "--password-stdin", "--otp", &code])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", ALICE.password).as_bytes())
+        .unwrap();
+    let login = login.wait_with_output().unwrap();
+    assert!(
+        login.status.success(),
+        "the temporary code logs her in: {}",
+        output_text(&login)
+    );
+
+    // A registration code for her new phone: listed (never shown again), then she enrols.
+    let issued = desk
+        .post(
+            &format!("{person}/registration-code"),
+            &[("csrf", &token), ("delivery", "phone")],
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let registration = issued.text_of("registration-code-value").unwrap();
+    leaks::remember("registration code", &registration);
+    let listed = desk.get(person).await;
+    let codes = listed.text_of("codes").unwrap();
+    assert!(
+        codes.contains("phone") && codes.contains("live") && codes.contains(&desk_user),
+        "{codes}"
+    );
+    assert!(!listed.body.contains(&registration));
+    let mut phone = ConsoleClient::new(&prov);
+    let form = phone.get("/console/enrol").await;
+    let csrf = form.hidden("csrf").unwrap();
+    let started = phone
+        .post(
+            "/console/enrol",
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", ALICE.password),
+                ("registration_code", &registration),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let secret = started.text_of("secret").unwrap();
+    leaks::remember("enrolled seed", &secret);
+    let enrolment_id = started.hidden("enrolment_id").unwrap();
+    let done = phone
+        .post(
+            "/console/enrol/confirm",
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("enrolment_id", &enrolment_id),
+                ("code", &oathtool_code(&secret, now())),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let after = desk.get(person).await;
+    let tokens = after.text_of("tokens").unwrap();
+    assert!(
+        tokens.contains("active") && tokens.contains("lost"),
+        "the new token and the lost one: {tokens}"
+    );
+    assert!(after.text_of("codes").unwrap().contains("used"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_campaign_gives_a_group_codes_in_one_download_naming_everyone_left_out() {
+    let lab = LdapLab::start_with_people(POLICY, "", &people_and_groups()).await;
+    let prov = ProvisionerProc::start_for(&lab.gw, &format!("{}{CONSOLE}", lab.directory), "");
+    let (desk_user, desk_password, desk_uuid) = generated_person(0);
+    let desk_secret = lab.gw.enrol(&desk_uuid, &desk_user).await;
+    let (mut desk, token) = signed_in(&prov, &desk_user, &desk_password, &desk_secret).await;
+    let page = desk.get("/console/desk").await;
+    assert!(page.body.contains("Enrolment campaign"), "{}", page.body);
+
+    let file = desk
+        .post(
+            "/console/desk/campaign",
+            &[("csrf", &token), ("group", "staff"), ("delivery", "letter")],
+        )
+        .await;
+    assert_eq!(file.status, 200, "{}", file.body);
+    assert_eq!(file.headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        file.headers["cache-control"], "no-store",
+        "the codes are kept by no cache"
+    );
+    assert!(
+        file.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("registration-codes-staff.csv"),
+        "{:?}",
+        file.headers
+    );
+    let mut rows = csv_rows(&file.body);
+    assert_eq!(
+        rows.remove(0),
+        [
+            "username",
+            "display_name",
+            "registration_code",
+            "expires",
+            "delivery",
+            "note"
+        ]
+    );
+    let alice = rows.iter().find(|r| r[0] == "alice").expect("alice has a row");
+    assert_eq!(alice[4], "letter");
+    assert_eq!(alice[2].len(), 19, "a code XXXX-XXXX-XXXX-XXXX: {alice:?}");
+    leaks::remember("registration code", &alice[2]);
+    let carol = rows
+        .iter()
+        .find(|r| r[0] == "carol")
+        .expect("the disabled member is named");
+    assert!(carol[2].is_empty() && carol[5].contains("disabled"), "{carol:?}");
+    let (status, codes) = prov.call("GET", "/v1/people/alice", Some(&prov.admin_key), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        codes["history"].to_string().contains("registration_code_issued"),
+        "{codes}"
+    );
+
+    let unknown = desk
+        .post(
+            "/console/desk/campaign",
+            &[("csrf", &token), ("group", "no-such-group"), ("delivery", "letter")],
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.contains("no group named"), "{}", unknown.body);
+}
+
+/// A small CSV as rows of cells (the console's files quote no commas in these tests).
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|line| line.split(',').map(|c| c.trim_matches('"').to_owned()).collect())
+        .collect()
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod approvals;
 mod enrol;
+mod readiness;
 mod registration;
 mod tokens;
 mod vms;
@@ -30,6 +31,7 @@ use utoipa_axum::routes;
         (name = "approvals", description = "Token resets waiting for a second operator's approval"),
         (name = "enrolment", description = "Bulk enrolment, registration codes and self-service enrolment"),
         (name = "reports", description = "Reports"),
+        (name = "readiness", description = "The readiness funnel and the rehearsals employees' clients report"),
         (name = "operators", description = "Operators and API keys"),
         (name = "keys", description = "Seed-sealing keys"),
         (name = "health", description = "Liveness and readiness"),
@@ -124,8 +126,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(registration::start))
         .routes(routes!(registration::confirm))
         .layer(axum::extract::DefaultBodyLimit::max(registration::MAX_BODY));
+    // Reported by an employee's client with its gateway session's ticket, no key.
+    let rehearsals = OpenApiRouter::new()
+        .routes(routes!(readiness::rehearse))
+        .layer(axum::extract::DefaultBodyLimit::max(readiness::MAX_BODY));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(self_service)
+        .merge(rehearsals)
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(admin::whoami))
@@ -164,4 +171,6 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(vms::retire))
         .routes(routes!(vms::idle, vms::reclaim))
         .routes(routes!(vms::capacity))
+        .routes(routes!(readiness::report))
+        .routes(routes!(readiness::csv))
 }

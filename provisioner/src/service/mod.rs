@@ -10,6 +10,7 @@ mod enrol;
 mod hooks;
 mod keys;
 mod operators;
+mod profile;
 mod readiness;
 mod registration;
 
@@ -30,7 +31,7 @@ use rampart_store::{KeyRing, OperatorRecord, Store, StoreError, TokenEvent, Toke
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-pub use audit_view::AuditMatches;
+pub use audit_view::{AuditMatches, ResourceFlows, flows_by_resource};
 pub use connectivity::{GatewayHealth, PolicyView};
 pub use console::{ConsoleSession, OpenedSession, SignInRefusal};
 pub use enrol::MAX_BATCH;

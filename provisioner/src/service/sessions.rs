@@ -1,8 +1,10 @@
-//! Gateway sessions as the console shows and ends them: read from the store every gateway
-//! shares, ended there with who ended them, so the gateway holding a session closes its
-//! tunnels at its next check of the feed of session ends.
+//! What the desk's console reads about one person beyond their tokens (directory standing,
+//! registration codes), and gateway sessions as the console shows and ends them: read from
+//! the store every gateway shares, ended there with who ended them, so the gateway holding a
+//! session closes its tunnels at its next check of the feed of session ends.
 
 use super::{Provisioner, ServiceError};
+use rampart_store::registration::RegistrationCodeView;
 use rampart_store::{EndedBy, SessionRecord};
 
 /// A person's standing in the directory, as the desk sees it.
@@ -31,6 +33,11 @@ impl Provisioner {
             Some((_, false)) => Standing::Disabled,
             None => Standing::Missing,
         })
+    }
+
+    /// A person's newest registration codes as they stand now (never the codes themselves).
+    pub async fn registration_codes_of(&self, user_id: &str) -> Result<Vec<RegistrationCodeView>, ServiceError> {
+        Ok(self.store.registration_codes(user_id, 10, self.now()).await?)
     }
 
     /// Live sessions on every gateway, oldest first.

@@ -8,7 +8,7 @@ use super::page::{Chrome, PageError, render, role_allows, when};
 use super::portal::{SessionRow, TokenOnly, TokenRow};
 use super::security::AuditRow;
 use super::session::Signed;
-use crate::api::{Gated, TokenListQuery};
+use crate::api::{Gated, LostRequest, TokenListQuery};
 use crate::http::AppState;
 use crate::service::{GatewayHealth, PolicyView, ServiceError, Standing};
 use askama::Template;
@@ -96,6 +96,18 @@ struct PersonPage {
     access_note: String,
     access: Vec<AccessRow>,
     gateways: Vec<GatewayRow>,
+    codes: Vec<CodeRow>,
+}
+
+/// A registration code as the desk sees it (never the code).
+struct CodeRow {
+    id: String,
+    delivery: String,
+    issued: String,
+    issued_by: String,
+    expires: String,
+    state: String,
+    failures: u32,
 }
 
 /// One resource that names the person, as the policy judges it now.
@@ -199,9 +211,12 @@ async fn person_page(state: &AppState, signed: &Signed, username: &str, notice: 
             sessions: node.sessions,
         })
         .collect();
-    let sessions = match &info {
-        Some(info) => provisioner.live_sessions_of(&info.user_id).await?,
-        None => Vec::new(),
+    let (sessions, codes) = match &info {
+        Some(info) => (
+            provisioner.live_sessions_of(&info.user_id).await?,
+            provisioner.registration_codes_of(&info.user_id).await?,
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     let page = PersonPage {
         chrome: Chrome::of(&signed.0),
@@ -235,6 +250,18 @@ async fn person_page(state: &AppState, signed: &Signed, username: &str, notice: 
         access_note,
         access,
         gateways,
+        codes: codes
+            .iter()
+            .map(|c| CodeRow {
+                id: c.id.clone(),
+                delivery: c.delivery.to_string(),
+                issued: when(c.created_at),
+                issued_by: c.created_by.clone(),
+                expires: when(c.expires_at),
+                state: format!("{:?}", c.state).to_lowercase(),
+                failures: c.failures,
+            })
+            .collect(),
     };
     Ok(render(&page))
 }
@@ -289,6 +316,92 @@ pub(super) async fn revoke(
     .await
 }
 
+/// Reports the person's token lost: it stops working and its sessions end.
+pub(super) async fn lost(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(username): Path<String>,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, PageError> {
+    signed.check_form(&form.csrf)?;
+    require(&signed, Permission::ManageTokens)?;
+    let request = LostRequest {
+        reason: form.reason.trim().to_owned(),
+        ..LostRequest::default()
+    };
+    state.provisioner.lost(signed.0.actor(), &username, &request).await?;
+    let notice = "Marked lost: the token no longer works and its sessions ended. Give a temporary code to keep \
+                  them working today, and a registration code for a new authenticator.";
+    person_page(&state, &signed, &username, notice.into()).await
+}
+
+#[derive(Template)]
+#[template(path = "temporary_code.html")]
+struct TemporaryCodePage {
+    chrome: Chrome,
+    username: String,
+    code: String,
+    expires: String,
+}
+
+/// Issues a temporary one-time code, shown this once to read out; under dual control, asks for
+/// a second operator's approval instead.
+pub(super) async fn temporary_code(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(username): Path<String>,
+    Form(form): Form<TokenOnly>,
+) -> Result<Response, PageError> {
+    signed.check_form(&form.csrf)?;
+    require(&signed, Permission::ManageTokens)?;
+    match state.provisioner.temporary_code(signed.0.actor(), &username).await? {
+        Gated::Done(code) => Ok(render(&TemporaryCodePage {
+            chrome: Chrome::of(&signed.0),
+            username,
+            code: code.code,
+            expires: when(code.expires_at),
+        })),
+        Gated::AwaitingApproval(request) => {
+            let notice = format!(
+                "Waiting for a second operator's approval: request {} (`rampart token approve {0}`).",
+                request.request_id
+            );
+            person_page(&state, &signed, &username, notice).await
+        }
+    }
+}
+
+/// The resync form: two consecutive codes the person reads out.
+#[derive(Deserialize)]
+pub(super) struct ResyncForm {
+    #[serde(default)]
+    csrf: String,
+    first: String,
+    second: String,
+}
+
+/// Resynchronises the person's token from two consecutive codes.
+pub(super) async fn resync(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(username): Path<String>,
+    Form(form): Form<ResyncForm>,
+) -> Result<Response, PageError> {
+    signed.check_form(&form.csrf)?;
+    require(&signed, Permission::ManageTokens)?;
+    state
+        .provisioner
+        .resync(signed.0.actor(), &username, &form.first, &form.second)
+        .await?;
+    person_page(
+        &state,
+        &signed,
+        &username,
+        "Resynchronised: the token follows the phone's clock again.".into(),
+    )
+    .await
+}
+
 /// The registration code form.
 #[derive(Debug, Deserialize)]
 pub(super) struct RegistrationForm {
@@ -331,6 +444,112 @@ pub(super) async fn registration_code(
         delivery: issued.delivery.to_string(),
         expires: when(issued.expires_at),
     }))
+}
+
+/// The campaign form: a directory group and how the codes travel.
+#[derive(Debug, Deserialize)]
+pub(super) struct CampaignForm {
+    #[serde(default)]
+    csrf: String,
+    group: String,
+    delivery: String,
+}
+
+/// An enrolment campaign: a registration code for every enabled member of a directory group,
+/// answered as a CSV file to download (for letters or a mail merge; the codes are in it and
+/// nowhere else). Everyone who got no code is a row too, with why.
+pub(super) async fn campaign(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<CampaignForm>,
+) -> Result<Response, PageError> {
+    signed.check_form(&form.csrf)?;
+    require(&signed, Permission::ManageTokens)?;
+    let delivery = Delivery::parse(&form.delivery)
+        .ok_or_else(|| ServiceError::Invalid("delivery must be letter, phone or email".into()))?;
+    let provisioner = &state.provisioner;
+    let members = provisioner.group_members(&form.group).await?;
+    let failed = |e: csv::Error| ServiceError::Unavailable(format!("cannot write CSV: {e}"));
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record([
+        "username",
+        "display_name",
+        "registration_code",
+        "expires",
+        "delivery",
+        "note",
+    ])
+    .map_err(failed)?;
+    let mut issued = 0usize;
+    for username in &members.usernames {
+        match provisioner
+            .issue_registration_code(signed.0.actor(), username, delivery, None)
+            .await
+        {
+            Ok(code) => {
+                issued += 1;
+                out.write_record([
+                    cell(&code.username),
+                    cell(&code.display_name),
+                    code.registration_code.clone(),
+                    when(code.expires_at),
+                    code.delivery.to_string(),
+                    String::new(),
+                ])
+                .map_err(failed)?;
+            }
+            Err(ServiceError::Unavailable(why)) => return Err(ServiceError::Unavailable(why).into()),
+            Err(refused) => out
+                .write_record([
+                    cell(username),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    cell(&refused.to_string()),
+                ])
+                .map_err(failed)?,
+        }
+    }
+    for left in &members.left_out {
+        out.write_record([
+            cell(&left.name),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            cell(&left.reason),
+        ])
+        .map_err(failed)?;
+    }
+    let body = out
+        .into_inner()
+        .map_err(|e| ServiceError::Unavailable(format!("cannot write CSV: {e}")))?;
+    tracing::info!(
+        target: "rampart::console", operator = signed.0.actor(), group = %members.group, issued,
+        without = members.usernames.len() - issued + members.left_out.len(), "registration codes issued for a group"
+    );
+    let file = format!(
+        "attachment; filename=\"registration-codes-{}.csv\"",
+        members
+            .group
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+    );
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, file),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Outside text for a CSV cell, never read as a formula by a spreadsheet.
+fn cell(text: &str) -> String {
+    rampart_core::text::csv_cell(text).into_owned()
 }
 
 /// `text` as one path segment.

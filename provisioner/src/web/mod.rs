@@ -13,6 +13,7 @@ mod desk;
 mod enrol;
 mod page;
 mod portal;
+mod readiness;
 mod security;
 mod session;
 mod sign_in;
@@ -47,18 +48,30 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/console/enrol/confirm", post(enrol::confirm))
         .route("/console/me/sessions/{id}/end", post(portal::end_own_session))
         .route("/console/me/lost", post(portal::report_lost))
+        .route("/console/me/profile", get(portal::profile))
         .route("/console/desk", get(desk::find))
+        .route("/console/desk/campaign", post(desk::campaign))
         .route("/console/desk/people/{username}", get(desk::person))
         .route("/console/desk/people/{username}/unlock", post(desk::unlock))
         .route("/console/desk/people/{username}/revoke", post(desk::revoke))
+        .route("/console/desk/people/{username}/lost", post(desk::lost))
+        .route(
+            "/console/desk/people/{username}/temporary-code",
+            post(desk::temporary_code),
+        )
+        .route("/console/desk/people/{username}/resync", post(desk::resync))
         .route(
             "/console/desk/people/{username}/registration-code",
             post(desk::registration_code),
         )
         .route("/console/security/audit", get(security::audit))
         .route("/console/security/audit.csv", get(security::audit_csv))
+        .route("/console/security/integrity", get(security::integrity))
+        .route("/console/security/flows", get(security::flows))
         .route("/console/security/sessions", get(security::sessions))
         .route("/console/security/sessions/{id}/end", post(security::end_session))
+        .route("/console/readiness", get(readiness::page))
+        .route("/console/readiness.csv", get(readiness::csv))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM))
         .layer(axum::middleware::from_fn(guard))
 }

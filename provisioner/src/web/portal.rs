@@ -1,4 +1,5 @@
-//! The employee's own page: their token, their sessions (end one), and "I lost my phone",
+//! The employee's own page: their token, their sessions (end one), their connection profile
+//! to download (or its `setup` line to paste), and "I lost my phone",
 //! which marks the token lost and ends its sessions at once, as the desk's lost-token flow
 //! does; the desk then helps with a temporary code or a replacement (which dual control may
 //! have a second operator approve).
@@ -70,6 +71,8 @@ struct HomePage {
     tokens: Vec<TokenRow>,
     sessions: Vec<SessionRow>,
     notice: String,
+    /// `rampart-connect setup …` with the profile line; empty when the console has no profile.
+    setup_line: String,
 }
 
 /// The signed-in person's own page.
@@ -81,14 +84,41 @@ async fn render_home(state: &AppState, signed: &Signed, notice: String) -> Resul
     let provisioner = &state.provisioner;
     let person = provisioner.person(&signed.0.username).await?;
     let sessions = provisioner.live_sessions_of(&signed.0.user_id).await?;
+    let profile = provisioner.profile_for(&signed.0.username).await?;
     let page = HomePage {
         chrome: Chrome::of(&signed.0),
         display_name: person.display_name,
         tokens: person.tokens.iter().map(TokenRow::of).collect(),
         sessions: sessions.iter().map(SessionRow::of).collect(),
         notice,
+        setup_line: profile
+            .map(|p| format!("rampart-connect setup {}", p.to_line()))
+            .unwrap_or_default(),
     };
     Ok(render(&page))
+}
+
+/// The person's connection profile as a file for `rampart-connect setup`.
+pub(super) async fn profile(State(state): State<AppState>, signed: Signed) -> Result<Response, PageError> {
+    let Some(profile) = state.provisioner.profile_for(&signed.0.username).await? else {
+        return Err(crate::service::ServiceError::NotFound(
+            "this console has no connection profile to offer: ask the service desk for yours".into(),
+        )
+        .into());
+    };
+    let body = serde_json::to_vec_pretty(&profile)
+        .map_err(|e| crate::service::ServiceError::Unavailable(format!("cannot write the profile: {e}")))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"rampart-profile.json\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// A form that carries only its token.

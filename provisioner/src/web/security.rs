@@ -1,17 +1,20 @@
 //! The security team's pages: the audit trail searched by person, resource, decision and time,
-//! paged and exported as CSV; and the live sessions on every gateway, each of which can be
-//! ended (the gateway holding it closes its tunnels at its next check of the store).
+//! paged and exported as CSV; its integrity, stream by stream; flows by resource; and the live
+//! sessions on every gateway, each of which can be ended (the gateway holding it closes its
+//! tunnels at its next check of the store).
 
 use super::page::{Chrome, PageError, may_search_audit, render};
 use super::portal::{SessionRow, TokenOnly};
 use super::session::Signed;
 use crate::http::AppState;
+use crate::service::flows_by_resource;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use rampart_audit::query::{Filter, row};
+use rampart_audit::verify::Anchoring;
 use rampart_store::EndedBy;
 use serde::Deserialize;
 use serde_json::Value;
@@ -245,6 +248,142 @@ pub(super) async fn audit_csv(
         body,
     )
         .into_response())
+}
+
+/// A verified stream as a row.
+struct StreamRow {
+    stream: String,
+    intact: bool,
+    verdict: String,
+}
+
+#[derive(Template)]
+#[template(path = "integrity.html")]
+struct IntegrityPage {
+    chrome: Chrome,
+    streams: Vec<StreamRow>,
+    broken: usize,
+}
+
+/// Every audit stream verified: intact, or broken and where.
+pub(super) async fn integrity(State(state): State<AppState>, signed: Signed) -> Result<Response, PageError> {
+    require_audit(&signed)?;
+    let reports = state.provisioner.audit_integrity().await?;
+    let streams: Vec<StreamRow> = reports
+        .iter()
+        .map(|report| {
+            let s = &report.summary;
+            let verdict = match &report.finding {
+                Some(finding) => format!("BROKEN: {finding}"),
+                None => {
+                    let signed = match (s.records, s.checkpoints_verified, s.checkpoints_unchecked) {
+                        (0, _, _) => "nothing to sign yet".to_owned(),
+                        (_, 0, 0) => "no signed checkpoint yet".to_owned(),
+                        (_, 0, n) => format!("{n} checkpoints not checked (no public key)"),
+                        (_, n, _) => format!("{n} signed checkpoints verified"),
+                    };
+                    let anchored = match report.anchoring {
+                        Anchoring::Checked { anchors } => format!(", {anchors} anchored in the store"),
+                        Anchoring::Unknown => ", not anchored in the store".to_owned(),
+                        Anchoring::NotChecked => String::new(),
+                    };
+                    let tail = match s.unsigned_tail {
+                        0 => String::new(),
+                        n => format!(", the last {n} records not signed yet"),
+                    };
+                    format!(
+                        "intact: {} files, {} records, {signed}{anchored}{tail}",
+                        report.files, s.records
+                    )
+                }
+            };
+            StreamRow {
+                stream: report.stream.clone(),
+                intact: report.finding.is_none(),
+                verdict,
+            }
+        })
+        .collect();
+    Ok(render(&IntegrityPage {
+        chrome: Chrome::of(&signed.0),
+        broken: streams.iter().filter(|s| !s.intact).count(),
+        streams,
+    }))
+}
+
+/// The time range of the flows page.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct FlowsQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+struct FlowRow {
+    resource: String,
+    closed: u64,
+    failed: u64,
+    refused: u64,
+    people: usize,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+#[derive(Template)]
+#[template(path = "flows.html")]
+struct FlowsPage {
+    chrome: Chrome,
+    from: String,
+    to: String,
+    problem: String,
+    rows: Vec<FlowRow>,
+}
+
+/// Forwarded connections and refusals per resource, over a time range (default: the last day).
+pub(super) async fn flows(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<FlowsQuery>,
+) -> Result<Response, PageError> {
+    require_audit(&signed)?;
+    let mut page = FlowsPage {
+        chrome: Chrome::of(&signed.0),
+        from: query.from.clone(),
+        to: query.to.clone(),
+        problem: String::new(),
+        rows: Vec::new(),
+    };
+    let range = time_ms(&query.from, "from").and_then(|from| Ok((from, time_ms(&query.to, "to")?)));
+    let (from, to) = match range {
+        Ok(range) => range,
+        Err(problem) => {
+            page.problem = problem;
+            return Ok(render(&page));
+        }
+    };
+    let since = from.unwrap_or_else(|| (state.provisioner.now() - 86_400) * 1000);
+    let found = state
+        .provisioner
+        .search_audit(Filter {
+            since_ms: Some(since),
+            until_ms: to,
+            ..Filter::default()
+        })
+        .await?;
+    page.rows = flows_by_resource(&found.records)
+        .into_iter()
+        .map(|f| FlowRow {
+            resource: f.resource,
+            closed: f.closed,
+            failed: f.failed,
+            refused: f.refused,
+            people: f.people,
+            bytes_in: f.bytes_in,
+            bytes_out: f.bytes_out,
+        })
+        .collect();
+    Ok(render(&page))
 }
 
 #[derive(Template)]

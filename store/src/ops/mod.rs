@@ -9,6 +9,7 @@ mod gateways;
 mod history;
 mod issue;
 mod operators;
+mod readiness;
 mod registration;
 mod reseal;
 mod seal_keys;
@@ -715,6 +716,31 @@ impl crate::WebSessionStore for Backend {
             web_sessions::purge(&self.pool(), before).await
         })
         .await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ReadinessStore for Backend {
+    async fn record_rehearsal(&self, rehearsal: &crate::readiness::Rehearsal) -> Result<(), StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            readiness::record(&self.pool(), rehearsal).await
+        })
+        .await
+    }
+
+    async fn latest_rehearsal(&self, user_id: &str) -> Result<Option<crate::readiness::Rehearsal>, StoreError> {
+        self.bounded(async move { readiness::latest(&self.pool(), user_id).await })
+            .await
+    }
+
+    async fn readiness(
+        &self,
+        group: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<crate::readiness::ReadinessRow>, StoreError> {
+        self.bounded(async move { readiness::readiness(&self.pool(), group, now).await })
+            .await
     }
 }
 
