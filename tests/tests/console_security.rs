@@ -108,6 +108,31 @@ async fn the_console_holds_to_its_cookies_form_tokens_and_roles() {
     assert_eq!(wrong_password.status, 401);
     assert!(!guesser.cookies.contains_key("__Host-rampart-console"));
 
+    // Her rehearsal the day before found one resource closed.
+    let (store, _) = lab.gw.open_store().await;
+    store
+        .record_rehearsal(&rampart_store::readiness::Rehearsal {
+            id: "r1".into(),
+            user_id: ALICE.uuid.into(),
+            session_id: None,
+            at: now() as i64 - 86_400,
+            checks: vec![
+                rampart_store::readiness::RehearsalCheck {
+                    resource: "echo".into(),
+                    ok: true,
+                    reason: None,
+                },
+                rampart_store::readiness::RehearsalCheck {
+                    resource: "desktop".into(),
+                    ok: false,
+                    reason: Some("the gateway could not connect to it".into()),
+                },
+            ],
+            source: "127.0.0.1:1".into(),
+        })
+        .await
+        .unwrap();
+
     // The employee: a session cookie with every flag; only her own things.
     let mut alice = ConsoleClient::new(&prov);
     let signed = alice.sign_in("alice", ALICE.password, &code).await;
@@ -123,6 +148,16 @@ async fn the_console_holds_to_its_cookies_form_tokens_and_roles() {
     let alice_token = alice.session_token().await;
     let home = alice.get("/console/").await;
     assert!(home.body.contains("My token"), "{}", home.body);
+    let rehearsal = home.text_of("rehearsal").unwrap();
+    assert!(
+        rehearsal.contains("Not passed") && rehearsal.contains("1 of 2 resources did not open"),
+        "{rehearsal}"
+    );
+    assert!(
+        home.body.contains("desktop: the gateway could not connect to it"),
+        "{}",
+        home.body
+    );
     for (path, what) in [
         ("/console/desk", "the desk"),
         ("/console/desk/people/bob", "another person's page"),

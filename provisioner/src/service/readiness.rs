@@ -20,6 +20,11 @@ const MAX_RESOURCE_NAME: usize = 200;
 const MAX_REASON: usize = 500;
 
 impl Provisioner {
+    /// The person's latest rehearsal report, if any.
+    pub async fn latest_rehearsal(&self, user_id: &str) -> Result<Option<Rehearsal>, ServiceError> {
+        Ok(self.store.latest_rehearsal(user_id).await?)
+    }
+
     /// The funnel of everyone the store knows, or of the members of `group`.
     pub async fn readiness(&self, group: Option<&str>) -> Result<ReadinessReport, ServiceError> {
         let group = group.map(str::trim).filter(|g| !g.is_empty());

@@ -12,6 +12,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use rampart_store::readiness::Rehearsal;
 use rampart_store::{EndedBy, SessionRecord};
 use serde::Deserialize;
 
@@ -73,6 +74,11 @@ struct HomePage {
     notice: String,
     /// `rampart-connect setup …` with the profile line; empty when the console has no profile.
     setup_line: String,
+    /// The latest rehearsal in words; empty when there was none.
+    rehearsal: String,
+    rehearsal_passed: bool,
+    /// The resources that did not open at it, with why.
+    rehearsal_failures: Vec<String>,
 }
 
 /// The signed-in person's own page.
@@ -85,6 +91,7 @@ async fn render_home(state: &AppState, signed: &Signed, notice: String) -> Resul
     let person = provisioner.person(&signed.0.username).await?;
     let sessions = provisioner.live_sessions_of(&signed.0.user_id).await?;
     let profile = provisioner.profile_for(&signed.0.username).await?;
+    let rehearsal = provisioner.latest_rehearsal(&signed.0.user_id).await?;
     let page = HomePage {
         chrome: Chrome::of(&signed.0),
         display_name: person.display_name,
@@ -94,6 +101,28 @@ async fn render_home(state: &AppState, signed: &Signed, notice: String) -> Resul
         setup_line: profile
             .map(|p| format!("rampart-connect setup {}", p.to_line()))
             .unwrap_or_default(),
+        rehearsal: rehearsal.as_ref().map_or_else(String::new, |r| {
+            if r.passed() {
+                format!(
+                    "Passed on {}: all {} of your resources opened.",
+                    when(r.at),
+                    r.checks.len()
+                )
+            } else {
+                format!(
+                    "Not passed on {}: {} of {} resources did not open.",
+                    when(r.at),
+                    r.failed(),
+                    r.checks.len()
+                )
+            }
+        }),
+        rehearsal_passed: rehearsal.as_ref().is_some_and(Rehearsal::passed),
+        rehearsal_failures: rehearsal
+            .iter()
+            .flat_map(|r| r.checks.iter().filter(|c| !c.ok))
+            .map(|c| format!("{}: {}", c.resource, c.reason.as_deref().unwrap_or("did not open")))
+            .collect(),
     };
     Ok(render(&page))
 }
