@@ -193,6 +193,25 @@ async fn the_console_holds_to_its_cookies_form_tokens_and_roles() {
         403,
         "helpdesk cannot search the audit trail"
     );
+    assert_eq!(
+        desk.get("/console/admin").await.status,
+        403,
+        "helpdesk cannot reach administration"
+    );
+    let rotate = desk.post("/console/admin/keys/rotate", &[("csrf", &desk_token)]).await;
+    assert_eq!(
+        rotate.status, 403,
+        "helpdesk cannot rotate the sealing key: {}",
+        rotate.body
+    );
+    let withdraw = desk
+        .post("/console/admin/operators/admin/withdraw", &[("csrf", &desk_token)])
+        .await;
+    assert_eq!(withdraw.status, 403, "helpdesk cannot withdraw API keys");
+    assert!(
+        !person.body.contains("/console/admin"),
+        "the link is not shown to helpdesk"
+    );
     let without = desk.post("/console/desk/people/alice/unlock", &[]).await;
     assert_eq!(without.status, 403, "a change without a form token is refused");
     let forged = desk
@@ -228,7 +247,14 @@ async fn the_console_holds_to_its_cookies_form_tokens_and_roles() {
         "{}",
         csv.body
     );
-    for path in ["/console/desk/people/alice/unlock", "/console/desk/people/alice/revoke"] {
+    assert_eq!(auditor.get("/console/admin").await.status, 403);
+    for path in [
+        "/console/desk/people/alice/unlock",
+        "/console/desk/people/alice/revoke",
+        "/console/desk/people/alice/lost",
+        "/console/desk/people/alice/temporary-code",
+        "/console/admin/keys/rotate",
+    ] {
         let answer = auditor.post(path, &[("csrf", &auditor_token)]).await;
         assert_eq!(
             answer.status, 403,
@@ -376,9 +402,28 @@ async fn rampart_dev_prints_the_console_and_its_demo_user_signs_in_as_an_adminis
         "{}",
         home.body
     );
-    for path in ["/console/desk", "/console/security/audit", "/console/security/sessions"] {
+    for path in [
+        "/console/desk",
+        "/console/security/audit",
+        "/console/security/sessions",
+        "/console/security/integrity",
+        "/console/security/flows",
+        "/console/readiness",
+    ] {
         assert_eq!(demo.get(path).await.status, 200, "{path}");
     }
+    // An administrator: the API keys and the sealing keys, and a rotation.
+    let admin = demo.get("/console/admin").await;
+    assert_eq!(admin.status, 200);
+    assert!(admin.text_of("operators").unwrap().contains("admin"), "{}", admin.body);
+    let token = admin.hidden("csrf").unwrap();
+    let rotated = demo.post("/console/admin/keys/rotate", &[("csrf", &token)]).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let notice = rotated.text_of("notice").unwrap();
+    assert!(
+        notice.contains("now seals new tokens") && notice.contains("tokens sealed again under it: 1."),
+        "{notice}"
+    );
     // The demo user's connection profile, to download or paste.
     let line = home.text_of("setup-line").expect("the setup line is on the page");
     assert!(line.starts_with("rampart-connect setup rampart-profile:"), "{line}");
@@ -448,8 +493,21 @@ async fn the_desk_sees_a_lost_phone_through_in_the_console() {
         303
     );
 
+    for args in [
+        &["vm", "pool", "create", "desktops", "--capacity", "2", "--port", "3389"][..],
+        &["vm", "add", "--pool", "desktops", "vm-a", "127.0.0.2"],
+        &["vm", "allocate", "--pool", "desktops", "alice", "--vm", "vm-a"],
+    ] {
+        let out = prov.rampart(args);
+        assert!(out.status.success(), "{args:?}: {}", output_text(&out));
+    }
     let (mut desk, token) = signed_in(&prov, &desk_user, &desk_password, &desk_secret).await;
     let person = "/console/desk/people/alice";
+    let vms = desk.get(person).await.text_of("vms").expect("her VM is listed");
+    assert!(
+        vms.contains("vm-a") && vms.contains("desktops") && vms.contains("allocated"),
+        "{vms}"
+    );
     let resync = desk
         .post(
             &format!("{person}/resync"),

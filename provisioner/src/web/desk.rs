@@ -4,13 +4,14 @@
 //! about each of their resources now, the gateways and whether they serve, their live
 //! sessions — with the token actions their role allows.
 
-use super::page::{Chrome, PageError, render, role_allows, when};
+use super::page::{Chrome, PageError, render, role_allows, when, when_opt};
 use super::portal::{SessionRow, TokenOnly, TokenRow};
 use super::security::AuditRow;
 use super::session::Signed;
 use crate::api::{Gated, LostRequest, TokenListQuery};
 use crate::http::AppState;
 use crate::service::{GatewayHealth, PolicyView, ServiceError, Standing};
+use crate::vm_api::VmQuery;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -97,6 +98,17 @@ struct PersonPage {
     access: Vec<AccessRow>,
     gateways: Vec<GatewayRow>,
     codes: Vec<CodeRow>,
+    vms: Vec<VmRow>,
+}
+
+/// A VM the person holds.
+struct VmRow {
+    id: String,
+    pool: String,
+    address: String,
+    state: String,
+    last_used: String,
+    error: String,
 }
 
 /// A registration code as the desk sees it (never the code).
@@ -218,6 +230,12 @@ async fn person_page(state: &AppState, signed: &Signed, username: &str, notice: 
         ),
         None => (Vec::new(), Vec::new()),
     };
+    let vms = provisioner
+        .list_vms(&VmQuery {
+            user: Some(username.to_owned()),
+            ..VmQuery::default()
+        })
+        .await?;
     let page = PersonPage {
         chrome: Chrome::of(&signed.0),
         username: info
@@ -250,6 +268,17 @@ async fn person_page(state: &AppState, signed: &Signed, username: &str, notice: 
         access_note,
         access,
         gateways,
+        vms: vms
+            .into_iter()
+            .map(|vm| VmRow {
+                last_used: when_opt(vm.last_flow_at),
+                error: vm.error.unwrap_or_default(),
+                id: vm.id,
+                pool: vm.pool,
+                address: vm.address,
+                state: vm.state,
+            })
+            .collect(),
         codes: codes
             .iter()
             .map(|c| CodeRow {

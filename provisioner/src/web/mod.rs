@@ -9,6 +9,7 @@
 //! Content-Security-Policy allows no script at all and only this origin's stylesheet; no page
 //! is cached or framed.
 
+mod admin;
 mod desk;
 mod enrol;
 mod page;
@@ -64,6 +65,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/console/desk/people/{username}/registration-code",
             post(desk::registration_code),
         )
+        .route("/console/admin", get(admin::page))
+        .route("/console/admin/operators/{name}/withdraw", post(admin::withdraw_key))
+        .route("/console/admin/keys/rotate", post(admin::rotate))
         .route("/console/security/audit", get(security::audit))
         .route("/console/security/audit.csv", get(security::audit_csv))
         .route("/console/security/integrity", get(security::integrity))

@@ -23,6 +23,8 @@ pub struct Chrome {
     pub audit: bool,
     /// May open the live sessions.
     pub sessions: bool,
+    /// May open the administrators' page.
+    pub admin: bool,
 }
 
 impl Chrome {
@@ -36,6 +38,7 @@ impl Chrome {
             desk: role.is_some(),
             audit: may_search_audit(role),
             sessions: role.is_some(),
+            admin: role == Some(OperatorRole::Admin),
         }
     }
 }
