@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// ALPN offered to HTTPS clients.
 const ALPN: &[&[u8]] = &[b"http/1.1"];
-/// How often ended and expired console sessions are removed from the store.
+/// How often ended and expired console sessions and expired enrolments are removed from the store.
 const SWEEP: Duration = Duration::from_secs(600);
 /// How long running requests may finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -110,7 +110,7 @@ impl ProvisionerServer {
             let mut every = tokio::time::interval(SWEEP);
             loop {
                 every.tick().await;
-                sweeper.purge_console_sessions().await;
+                sweeper.sweep_expired().await;
             }
         });
         let recovery = (!interrupted.is_empty())

@@ -323,6 +323,10 @@ pub trait RegistrationStore: Send + Sync + std::fmt::Debug {
     /// The enrolment with this id, expired or not.
     async fn enrolment(&self, id: &str) -> Result<Option<registration::Enrolment>, StoreError>;
 
+    /// Deletes the enrolments that expired before `before`, unconfirmed: their sealed seeds
+    /// serve nothing once no confirmation can take them. Returns how many.
+    async fn purge_enrolments(&self, before: i64) -> Result<u64, StoreError>;
+
     /// Counts a wrong first code; the tries left (`Some(0)`: dropped, `enrolment_spent`), or
     /// `None` for an unknown or expired enrolment.
     async fn fail_enrolment(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError>;

@@ -231,6 +231,14 @@ async fn an_expired_or_orphaned_enrolment_writes_nothing(backend: Backend) {
         "expired"
     );
     assert_eq!(store.fail_enrolment("e1", NOW + 901).await.unwrap(), None);
+    // Expired, it is removed with its sealed seed; one still running is kept.
+    assert_eq!(
+        store.purge_enrolments(NOW + 900).await.unwrap(),
+        0,
+        "not yet expired at its end"
+    );
+    assert_eq!(store.purge_enrolments(NOW + 901).await.unwrap(), 1);
+    assert_eq!(store.enrolment("e1").await.unwrap(), None);
     // The desk issued a newer code meanwhile: the enrolment opened with the old one is void.
     store
         .start_enrolment(&enrolment("e2", "u1", "rc1", "t2", NOW + 1000))

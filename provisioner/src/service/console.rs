@@ -341,7 +341,7 @@ impl Provisioner {
     }
 
     /// Removes console sessions that have ended or expired (their rows serve nothing once over).
-    pub async fn purge_console_sessions(&self) {
+    pub async fn sweep_expired(&self) {
         match self.store.purge_web_sessions(self.now()).await {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(target: "rampart::console", removed, "ended console sessions removed"),

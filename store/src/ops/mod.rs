@@ -389,6 +389,14 @@ impl crate::RegistrationStore for Backend {
             .await
     }
 
+    async fn purge_enrolments(&self, before: i64) -> Result<u64, StoreError> {
+        self.bounded(async move {
+            let _writer = self.write_gate().await;
+            registration::purge(&self.pool(), before).await
+        })
+        .await
+    }
+
     async fn fail_enrolment(&self, id: &str, now: i64) -> Result<Option<u32>, StoreError> {
         self.bounded(async move {
             let _writer = self.write_gate().await;

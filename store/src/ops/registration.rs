@@ -47,6 +47,7 @@ const ENROLMENT: &str = "SELECT id, user_id, registration_code, token_id, algori
 const FAIL_ENROLMENT: &str = "UPDATE enrolments SET failures = failures + 1 WHERE id = $1 AND expires_at > $2 \
     RETURNING user_id, failures";
 const DROP_ENROLMENT: &str = "DELETE FROM enrolments WHERE id = $1";
+const PURGE_ENROLMENTS: &str = "DELETE FROM enrolments WHERE expires_at < $1";
 /// Takes the enrolment if it can still be confirmed.
 const TAKE_ENROLMENT: &str = "DELETE FROM enrolments WHERE id = $1 AND expires_at > $2 \
     RETURNING id, user_id, registration_code, token_id, algorithm, digits, period, time_window, key_id, \
@@ -283,6 +284,16 @@ pub(super) async fn by_id(pool: &Pool, id: &str) -> Result<Option<Enrolment>, St
         .await
         .map_err(StoreError::from_sqlx)?;
     row.as_ref().map(decode_enrolment).transpose()
+}
+
+/// Deletes the enrolments that expired before `before`; how many.
+pub(super) async fn purge(pool: &Pool, before: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query(PURGE_ENROLMENTS)
+        .bind(before)
+        .execute(pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+    Ok(done.rows_affected())
 }
 
 /// Counts a wrong first code; the limit drops the enrolment (`enrolment_spent`). The tries
