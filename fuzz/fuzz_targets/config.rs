@@ -10,6 +10,10 @@ mod gateway;
 #[allow(dead_code)]
 #[path = "../../provisioner/src/config.rs"]
 mod provisioner;
+// The provisioner's config names its `[console]` table's module from the crate root.
+#[allow(dead_code)]
+#[path = "../../provisioner/src/console_config.rs"]
+mod console_config;
 
 use gateway::{ConfigError as GatewayError, GatewayConfig};
 use libfuzzer_sys::fuzz_target;
@@ -36,6 +40,10 @@ fuzz_target!(|data: &[u8]| {
     match ProvisionerConfig::parse(text, Path::new("/etc/rampart/provisioner.toml")) {
         Ok(config) => {
             for path in [&config.state_dir, &config.cert, &config.key] {
+                assert!(path.is_absolute(), "{path:?}");
+            }
+            assert!(config.console.problems().is_empty());
+            for path in config.console.audit_dirs.iter().chain(config.console.policy_file.as_ref()) {
                 assert!(path.is_absolute(), "{path:?}");
             }
             assert!(config.master_key_path().is_absolute());
