@@ -25,6 +25,9 @@ pub struct ConsoleConfig {
     pub idle_minutes: u32,
     /// Hours after which a console session ends whatever happens (default 10).
     pub session_hours: u32,
+    /// Seconds between checks that a signed-in person is still enabled in the directory with
+    /// the same role (default 60); a change ends their console session.
+    pub recheck_secs: u64,
     /// Sign-in attempts one address may make per minute (default 20), and as many self-service
     /// enrolment starts (web page and API); beyond, it is asked to wait.
     pub sign_ins_per_minute: u32,
@@ -54,6 +57,7 @@ impl Default for ConsoleConfig {
             auditor_groups: Vec::new(),
             idle_minutes: 30,
             session_hours: 10,
+            recheck_secs: 60,
             sign_ins_per_minute: 20,
             sign_in_failure_delay_ms: 1000,
             audit_dirs: Vec::new(),
@@ -73,6 +77,9 @@ impl ConsoleConfig {
         }
         if !(1..=24).contains(&self.session_hours) {
             problems.push("console.session_hours must be between 1 and 24".into());
+        }
+        if !(1..=3600).contains(&self.recheck_secs) {
+            problems.push("console.recheck_secs must be between 1 and 3600".into());
         }
         if !(1..=10_000).contains(&self.sign_ins_per_minute) {
             problems.push("console.sign_ins_per_minute must be between 1 and 10000".into());

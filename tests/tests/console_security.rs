@@ -22,8 +22,7 @@ fn people_and_groups() -> String {
     )
 }
 
-const CONSOLE: &str =
-    "\n[console]\nhelpdesk_groups = [\"desk\"]\nauditor_groups = [\"security\"]\nsign_in_failure_delay_ms = 100\n";
+const CONSOLE: &str = "\n[console]\nhelpdesk_groups = [\"desk\"]\nauditor_groups = [\"security\"]\nsign_in_failure_delay_ms = 100\nrecheck_secs = 1\n";
 
 /// A person signed in to the console: their client and the session's form token.
 async fn signed_in(prov: &ProvisionerProc, user: &str, password: &str, secret: &str) -> (ConsoleClient, String) {
@@ -265,6 +264,14 @@ async fn the_console_holds_to_its_cookies_form_tokens_and_roles() {
     let (status, person) = prov.call("GET", "/v1/people/alice", Some(&prov.admin_key), None).await;
     assert_eq!(status, 200);
     assert_eq!(person["tokens"][0]["state"], "active", "nothing was revoked: {person}");
+
+    // Leaving the desk group in the directory ends the desk agent's console session.
+    lab.slapd.modify(&format!(
+        "dn: cn=desk,ou=groups,{BASE}\nchangetype: modify\nreplace: member\nmember: uid=nobody,ou=people,{BASE}\n"
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let after = desk.get("/console/desk").await;
+    assert_eq!(after.status, 303, "a former desk agent is signed out: {}", after.body);
 
     // Signing out ends the session on the server: the old cookie no longer works.
     let old_cookie = alice.cookies.clone();
@@ -529,6 +536,13 @@ async fn the_desk_sees_a_lost_phone_through_in_the_console() {
         lost.body
     );
     assert!(lost.text_of("tokens").unwrap().contains("lost"), "{}", lost.body);
+    let gone = alice.get("/console/").await;
+    assert_eq!(
+        gone.status, 303,
+        "her console session ended with her token: {}",
+        gone.body
+    );
+    assert_eq!(gone.location(), Some("/console/sign-in"));
 
     // A temporary code, read out on the phone: shown once, and it logs her in once.
     let temporary = desk
@@ -637,7 +651,16 @@ async fn a_campaign_gives_a_group_codes_in_one_download_naming_everyone_left_out
     let desk_secret = lab.gw.enrol(&desk_uuid, &desk_user).await;
     let (mut desk, token) = signed_in(&prov, &desk_user, &desk_password, &desk_secret).await;
     let page = desk.get("/console/desk").await;
-    assert!(page.body.contains("Enrolment campaign"), "{}", page.body);
+    assert!(
+        page.body.contains("<title>Service desk · Rampart</title>"),
+        "{}",
+        page.body
+    );
+    let main = &page.body[page.body.find("<main").unwrap()..];
+    assert!(
+        main.contains("<form method=\"post\" action=\"/console/desk/campaign\""),
+        "the campaign form is on the page: {main}"
+    );
 
     let file = desk
         .post(

@@ -108,6 +108,15 @@ impl SignInLimiter {
         if windows.len() > 100_000 {
             windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
         }
+        // One IPv6 network (/64) is one address here: a host has a whole /64 to pick from.
+        let ip = match ip {
+            IpAddr::V6(v6) => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::from(segments)
+            }
+            v4 => v4,
+        };
         let entry = windows.entry(ip).or_insert((now, 0));
         if now.duration_since(entry.0) >= WINDOW {
             *entry = (now, 0);
@@ -311,14 +320,83 @@ impl Provisioner {
     }
 
     /// The live console session whose cookie is `cookie`, its idle time restarted; `None` when
-    /// unknown, ended, idle too long or past its end.
+    /// unknown, ended, idle too long or past its end — or when what granted it is gone: the
+    /// person's token is no longer live (revoked, lost), or the directory no longer has them
+    /// enabled with the same role (checked every `recheck_secs`). Such a session is ended.
     pub async fn console_session(&self, cookie: &str) -> Result<Option<ConsoleSession>, ServiceError> {
         let idle = i64::from(self.console.idle_minutes) * 60;
         let found = self
             .store
             .web_session(&web_session_hash(cookie), self.now(), idle)
             .await?;
-        Ok(found.map(session_of))
+        let Some(session) = found.map(session_of) else {
+            return Ok(None);
+        };
+        if let Some(why) = self.no_longer_entitled(&session).await? {
+            tracing::warn!(target: "rampart::console", user = %session.username, why, "console session ended");
+            self.store.end_web_session(&session.id_hash, self.now()).await?;
+            let event = AuditEvent::new(
+                Class::Authentication,
+                Activity::LOGOFF,
+                self.now_ms(),
+                Status::Success,
+                "console session ended",
+            )
+            .actor(Actor::system("console"))
+            .user(User::with_uid(&session.username, &session.user_id))
+            .detail(why);
+            self.audit.record(event);
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    /// Why `session` may no longer be used, if so.
+    async fn no_longer_entitled(&self, session: &ConsoleSession) -> Result<Option<&'static str>, ServiceError> {
+        if self.store.live_token_for_user(&session.user_id).await?.is_none() {
+            return Ok(Some("token no longer live"));
+        }
+        let recheck = Duration::from_secs(self.console.recheck_secs);
+        let fresh = {
+            let checked = self
+                .console_checks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            checked.get(&session.user_id).is_some_and(|at| at.elapsed() < recheck)
+        };
+        if fresh {
+            return Ok(None);
+        }
+        let why = match self.directory.lookup(&session.username).await {
+            Ok(Some(person)) if person.stable_id != session.user_id => Some("the name belongs to someone else"),
+            Ok(Some(person)) if self.console.role_of(&person.groups) != session.role => Some("role changed"),
+            Ok(Some(_)) => None,
+            Ok(None) => Some("disabled or gone in the directory"),
+            // Operators' sessions hold only while the directory can vouch for them.
+            Err(_) if session.role.is_some() => Some("directory unavailable"),
+            Err(_) => return Ok(None),
+        };
+        let mut checked = self
+            .console_checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if why.is_none() {
+            if checked.len() > 100_000 {
+                checked.retain(|_, at| at.elapsed() < recheck);
+            }
+            checked.insert(session.user_id.clone(), Instant::now());
+        } else {
+            checked.remove(&session.user_id);
+        }
+        Ok(why)
+    }
+
+    /// Ends the console session whose cookie is `cookie`, if it is live (a new sign-in in the
+    /// same browser replaces it).
+    pub async fn end_console_session(&self, cookie: &str) {
+        if let Err(err) = self.store.end_web_session(&web_session_hash(cookie), self.now()).await {
+            tracing::warn!(target: "rampart::console", error = %err, "cannot end an earlier console session");
+        }
     }
 
     /// Ends a console session (sign out), recording it.
@@ -392,6 +470,18 @@ mod tests {
             limiter.admit(ip, 3, start + Duration::from_secs(61)),
             Ok(()),
             "a new minute"
+        );
+        let v6 = |last: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]);
+        for last in 1..=3 {
+            assert_eq!(limiter.admit(v6(last), 3, start), Ok(()));
+        }
+        assert!(
+            limiter.admit(v6(4), 3, start).is_err(),
+            "another address of the same /64 is held back"
+        );
+        assert_eq!(
+            limiter.admit(IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]), 3, start),
+            Ok(())
         );
     }
 }

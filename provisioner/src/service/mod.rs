@@ -134,6 +134,8 @@ pub struct Provisioner {
     sign_in_limiter: Arc<console::SignInLimiter>,
     /// Self-service enrolment starts per address (the key-less routes).
     enrolment_limiter: Arc<console::SignInLimiter>,
+    /// When each signed-in person was last found enabled, with the same role, in the directory.
+    console_checks: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 impl Provisioner {
@@ -160,6 +162,7 @@ impl Provisioner {
             console: ConsoleConfig::default(),
             sign_in_limiter: Arc::default(),
             enrolment_limiter: Arc::default(),
+            console_checks: Arc::default(),
             settings,
         }
     }

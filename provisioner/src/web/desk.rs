@@ -527,7 +527,20 @@ pub(super) async fn campaign(
                 ])
                 .map_err(failed)?;
             }
-            Err(ServiceError::Unavailable(why)) => return Err(ServiceError::Unavailable(why).into()),
+            // Keep going: the codes already issued are in this file only, and the earlier
+            // codes of those people no longer work.
+            Err(ServiceError::Unavailable(why)) => {
+                tracing::error!(target: "rampart::console", user = %username, error = %why, "no registration code issued");
+                out.write_record([
+                    cell(username),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    "not issued: the service was unavailable; issue this one again".to_owned(),
+                ])
+                .map_err(failed)?;
+            }
             Err(refused) => out
                 .write_record([
                     cell(username),

@@ -119,6 +119,14 @@ impl IntoResponse for PageError {
                 if status == StatusCode::SERVICE_UNAVAILABLE {
                     tracing::error!(target: "rampart::console", error = %err, "console request failed");
                 }
+                // The detail (a directory's error, a file's path) is for the log, not the page.
+                let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+                    "The service cannot answer right now; nothing was changed. Try again in a few minutes, and \
+                     tell the service desk if it lasts."
+                        .to_owned()
+                } else {
+                    err.to_string()
+                };
                 let title = match status {
                     StatusCode::NOT_FOUND => "Not found",
                     StatusCode::CONFLICT => "Nothing was changed",
@@ -126,7 +134,7 @@ impl IntoResponse for PageError {
                     StatusCode::SERVICE_UNAVAILABLE => "Try again shortly",
                     _ => "Not allowed",
                 };
-                (status, title, err.to_string())
+                (status, title, message)
             }
         };
         render_with(

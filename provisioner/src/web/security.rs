@@ -232,7 +232,9 @@ pub(super) async fn audit_csv(
     ])
     .map_err(failed)?;
     for record in &found.records {
-        out.write_record(row(record)).map_err(failed)?;
+        // Outside text (a username as typed at a gateway) is never read as a formula.
+        let cells = row(record).map(|cell| rampart_core::text::csv_cell(&cell).into_owned());
+        out.write_record(cells).map_err(failed)?;
     }
     let body = out
         .into_inner()

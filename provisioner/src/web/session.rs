@@ -30,6 +30,14 @@ pub fn cookie(name: &'static str, value: String) -> Cookie<'static> {
         .build()
 }
 
+/// A cookie that makes the browser forget `name` (with the same flags, which browsers require
+/// of a `__Host-` cookie).
+pub fn cleared(name: &'static str) -> Cookie<'static> {
+    let mut gone = cookie(name, String::new());
+    gone.make_removal();
+    gone
+}
+
 /// The signed-in person. Pages that need one send everyone else to the sign-in page.
 #[derive(Debug, Clone)]
 pub struct Signed(pub ConsoleSession);

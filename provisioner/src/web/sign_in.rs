@@ -1,7 +1,7 @@
 //! Signing in (directory password and a code from one's token) and out.
 
 use super::page::{Chrome, PageError, render, render_with};
-use super::session::{Peer, SESSION_COOKIE, Signed, check_form_cookie, cookie, form_token};
+use super::session::{Peer, SESSION_COOKIE, Signed, check_form_cookie, cleared, cookie, form_token};
 use crate::http::AppState;
 use crate::service::SignInRefusal;
 use askama::Template;
@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::Cookie;
 use rampart_core::secret::Sensitive;
 use serde::Deserialize;
 
@@ -61,8 +60,12 @@ pub(super) async fn submit(
     let code = Sensitive::new(form.code);
     match state.provisioner.sign_in(&form.username, &password, &code, peer).await {
         Ok(opened) => {
+            // A sign-in in a browser that was signed in ends the earlier session.
+            if let Some(earlier) = jar.get(SESSION_COOKIE) {
+                state.provisioner.end_console_session(earlier.value()).await;
+            }
             let jar = jar
-                .remove(Cookie::build(super::session::FORM_COOKIE).path("/"))
+                .add(cleared(super::session::FORM_COOKIE))
                 .add(cookie(SESSION_COOKIE, opened.cookie.to_string()));
             Ok((jar, Redirect::to("/console/")).into_response())
         }
@@ -100,6 +103,6 @@ pub(super) async fn sign_out(
 ) -> Result<Response, PageError> {
     signed.check_form(&form.csrf)?;
     state.provisioner.sign_out(&signed.0, peer).await?;
-    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = jar.add(cleared(SESSION_COOKIE));
     Ok((jar, Redirect::to("/console/sign-in")).into_response())
 }
