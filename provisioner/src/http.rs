@@ -65,6 +65,7 @@ impl IntoResponse for ApiFailure {
             ServiceError::Conflict(_) | ServiceError::NotLocked(_) => StatusCode::CONFLICT,
             ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         };
         if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(target: "rampart::provisioner", error = %self.0, "request failed");
@@ -74,6 +75,11 @@ impl IntoResponse for ApiFailure {
             message: self.0.to_string(),
         };
         let mut response = (status, axum::Json(body)).into_response();
+        if let ServiceError::TooMany(secs) = &self.0
+            && let Ok(value) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

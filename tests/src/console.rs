@@ -151,6 +151,15 @@ impl ConsoleClient {
         self.finish(request).await
     }
 
+    /// `POST path` with a JSON body and, if given, an `Authorization` header.
+    pub async fn post_json(&mut self, path: &str, authorization: Option<&str>, body: &serde_json::Value) -> Answer {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        self.finish(request).await
+    }
+
     /// Signs in with a password and a code; the answer of the sign-in post.
     pub async fn sign_in(&mut self, username: &str, password: &str, code: &str) -> Answer {
         let form = self.get("/console/sign-in").await;

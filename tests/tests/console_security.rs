@@ -481,6 +481,13 @@ async fn tries_from_one_address_beyond_the_limit_wait_at_sign_in_and_at_enrolmen
     let (status, body) = prov.call("POST", "/v1/enrolment", None, Some(start)).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"], "rate_limited", "{body}");
+    // Rehearsal reports share that budget: each refused one would be an audit record.
+    let report = serde_json::json!({"resources": [{"resource": "echo", "ok": true}]});
+    let held = client
+        .post_json("/v1/rehearsals", Some("Session not-a-ticket"), &report)
+        .await;
+    assert_eq!(held.status, 429, "{}", held.body);
+    assert!(held.headers.contains_key("retry-after"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -70,6 +70,7 @@ fn csv_response(body: Vec<u8>) -> Response {
         (status = 201, description = "Recorded", body = RehearsalRecorded),
         (status = 400, body = ApiError),
         (status = 401, description = "No live session for this ticket: log in again", body = ApiError),
+        (status = 429, description = "Too many reports from this address; `Retry-After` says when to try again", body = ApiError),
         (status = 503, body = ApiError),
     ))]
 pub(super) async fn rehearse(

@@ -75,6 +75,9 @@ pub enum ServiceError {
     /// The store, directory or random generator failed; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// Too many requests from one address: retry after this many seconds (429).
+    #[error("too many requests from your address: wait {0} seconds and try again")]
+    TooMany(u64),
 }
 
 impl ServiceError {
@@ -88,6 +91,7 @@ impl ServiceError {
             Self::NotLocked(_) => "not_locked",
             Self::Invalid(_) => "invalid",
             Self::Unavailable(_) => "unavailable",
+            Self::TooMany(_) => "rate_limited",
         }
     }
 }

@@ -42,6 +42,15 @@ impl Provisioner {
         resources: Vec<RehearsedResource>,
         source: Option<SocketAddr>,
     ) -> Result<Option<RehearsalRecorded>, ServiceError> {
+        // A rehearsal is reported once in a while; a stream of reports (each an audit record)
+        // from one address is held back like sign-ins.
+        if let Some(addr) = source
+            && let Err(secs) =
+                self.enrolment_limiter
+                    .admit(addr.ip(), self.console.sign_ins_per_minute, std::time::Instant::now())
+        {
+            return Err(ServiceError::TooMany(secs));
+        }
         if resources.len() > MAX_REHEARSAL_RESOURCES {
             return Err(ServiceError::Invalid(format!(
                 "a rehearsal names at most {MAX_REHEARSAL_RESOURCES} resources"

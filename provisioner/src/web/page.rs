@@ -115,6 +115,7 @@ impl IntoResponse for PageError {
                     ServiceError::Conflict(_) | ServiceError::NotLocked(_) => StatusCode::CONFLICT,
                     ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
                     ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    ServiceError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
                 };
                 if status == StatusCode::SERVICE_UNAVAILABLE {
                     tracing::error!(target: "rampart::console", error = %err, "console request failed");
@@ -131,7 +132,7 @@ impl IntoResponse for PageError {
                     StatusCode::NOT_FOUND => "Not found",
                     StatusCode::CONFLICT => "Nothing was changed",
                     StatusCode::BAD_REQUEST => "Not understood",
-                    StatusCode::SERVICE_UNAVAILABLE => "Try again shortly",
+                    StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => "Try again shortly",
                     _ => "Not allowed",
                 };
                 (status, title, message)
