@@ -11,11 +11,16 @@ use rampart_core::audit::Class;
 use rampart_core::audit::checkpoint::key_id;
 use serde_json::Value;
 
+/// The most records one search keeps (the newest); a wider search is told to narrow.
+pub const MAX_MATCHES: usize = 10_000;
+
 /// Records found, oldest first, and how many lines were skipped because their hash failed.
 #[derive(Debug, Default)]
 pub struct AuditMatches {
-    /// Matching records, oldest first.
+    /// Matching records, oldest first: the newest [`MAX_MATCHES`] of them.
     pub records: Vec<Value>,
+    /// How many records matched in all.
+    pub total: usize,
     /// Lines skipped (altered, or cut mid-write).
     pub skipped: u64,
 }
@@ -37,9 +42,15 @@ impl Provisioner {
             .await
             .map_err(|e| ServiceError::Unavailable(format!("audit search failed: {e}")))?
             .map_err(|e| ServiceError::Unavailable(format!("cannot read the audit trail: {e}")))?;
+        let (mut records, skipped) = found;
+        let total = records.len();
+        if total > MAX_MATCHES {
+            records.drain(..total - MAX_MATCHES);
+        }
         Ok(AuditMatches {
-            records: found.0,
-            skipped: found.1,
+            records,
+            total,
+            skipped,
         })
     }
 }

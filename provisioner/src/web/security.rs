@@ -143,6 +143,9 @@ struct AuditPage {
     problem: String,
     rows: Vec<AuditRow>,
     total: usize,
+    /// More matched than one search keeps: only the newest `shown` are paged.
+    capped: bool,
+    shown: usize,
     skipped: u64,
     page: usize,
     pages: usize,
@@ -176,6 +179,8 @@ pub(super) async fn audit(
         problem: String::new(),
         rows: Vec::new(),
         total: 0,
+        capped: false,
+        shown: 0,
         skipped: 0,
         page: 1,
         pages: 1,
@@ -191,8 +196,9 @@ pub(super) async fn audit(
         }
     };
     let found = state.provisioner.search_audit(filter).await?;
-    let total = found.records.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let shown = found.records.len();
+    let total = found.total;
+    let pages = shown.div_ceil(PAGE_SIZE).max(1);
     let number = query.page.unwrap_or(1).clamp(1, pages);
     page.rows = found
         .records
@@ -203,6 +209,8 @@ pub(super) async fn audit(
         .map(AuditRow::of)
         .collect();
     page.total = total;
+    page.capped = total > shown;
+    page.shown = shown;
     page.skipped = found.skipped;
     page.page = number;
     page.pages = pages;
