@@ -407,6 +407,7 @@ const TABLES: &[Table] = &[
             ("failed", Int),
             ("detail", Text),
             ("source", Text),
+            ("seq", Int),
         ],
         rowid_into: None,
         identity: None,

@@ -25,10 +25,18 @@ async fn dev_mode_runs_two_gateways_on_postgresql() {
         "the profile lists both: {profile}"
     );
 
-    // Both gateways registered in the shared store, as either one tells.
-    let listed = dev.cli(&["-o", "json", "gateways", "list"]);
-    assert!(listed.status.success(), "{}", output_text(&listed));
-    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    // Both gateways registered in the shared store, as either one tells (each registers as it
+    // starts serving, just after dev.json is written).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let listed = loop {
+        let out = dev.cli(&["-o", "json", "gateways", "list"]);
+        assert!(out.status.success(), "{}", output_text(&out));
+        let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if listed["gateways"].as_array().unwrap().len() == 2 || std::time::Instant::now() > deadline {
+            break listed;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     let nodes = listed["gateways"].as_array().unwrap();
     assert_eq!(nodes.len(), 2, "{listed}");
     assert!(nodes.iter().all(|g| g["state"] == "up"), "{listed}");

@@ -11,6 +11,7 @@ CREATE TABLE rehearsals (
     resources  BIGINT  NOT NULL,              -- how many resources were tried
     failed     BIGINT  NOT NULL,              -- how many of them did not open
     detail     TEXT    NOT NULL,              -- JSON list of {resource, ok, reason}
-    source     TEXT    NOT NULL               -- where the report came from
+    source     TEXT    NOT NULL,              -- where the report came from
+    seq        BIGINT  NOT NULL               -- reports in the order they were stored (several may share a second)
 );
 CREATE INDEX rehearsals_by_user ON rehearsals (user_id);

@@ -12,10 +12,11 @@ use crate::StoreError;
 use crate::readiness::{ReadinessRow, Rehearsal, RehearsalCheck};
 
 const INSERT: &str = "INSERT INTO rehearsals \
-    (id, user_id, session_id, at, passed, resources, failed, detail, source) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    (id, user_id, session_id, at, passed, resources, failed, detail, source, seq) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, (SELECT COALESCE(MAX(seq), 0) + 1 FROM rehearsals))";
+/// The newest report: several may share a second, so by the order they were stored.
 const LATEST: &str = "SELECT id, user_id, session_id, at, detail, source FROM rehearsals \
-    WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT 1";
+    WHERE user_id = $1 ORDER BY seq DESC LIMIT 1";
 
 /// Each person's first time at each step, up to `$1`: the first registration code, the first
 /// token activation, the first session, the first passed rehearsal, and the first session at
