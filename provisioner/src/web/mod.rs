@@ -10,6 +10,7 @@
 //! is cached or framed.
 
 mod admin;
+mod campaign;
 mod desk;
 mod enrol;
 mod page;
@@ -51,7 +52,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/console/me/lost", post(portal::report_lost))
         .route("/console/me/profile", get(portal::profile))
         .route("/console/desk", get(desk::find))
-        .route("/console/desk/campaign", post(desk::campaign))
+        .route("/console/desk/campaign", post(campaign::campaign))
         .route("/console/desk/people/{username}", get(desk::person))
         .route("/console/desk/people/{username}/unlock", post(desk::unlock))
         .route("/console/desk/people/{username}/revoke", post(desk::revoke))
