@@ -56,17 +56,22 @@ impl From<QueryRejection> for ApiFailure {
     }
 }
 
+/// The HTTP status of a service error, for the API and the console alike.
+pub(crate) fn status_of(err: &ServiceError) -> StatusCode {
+    match err {
+        ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
+        ServiceError::Forbidden { .. } | ServiceError::NotPermitted(_) => StatusCode::FORBIDDEN,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Conflict(_) | ServiceError::NotLocked(_) => StatusCode::CONFLICT,
+        ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
+        ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+    }
+}
+
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        let status = match &self.0 {
-            ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ServiceError::Forbidden { .. } | ServiceError::NotPermitted(_) => StatusCode::FORBIDDEN,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Conflict(_) | ServiceError::NotLocked(_) => StatusCode::CONFLICT,
-            ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ServiceError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-        };
+        let status = status_of(&self.0);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(target: "rampart::provisioner", error = %self.0, "request failed");
         }

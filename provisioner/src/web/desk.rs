@@ -4,7 +4,7 @@
 //! about each of their resources now, the gateways and whether they serve, their live
 //! sessions — with the token actions their role allows.
 
-use super::page::{Chrome, PageError, render, role_allows, when, when_opt};
+use super::page::{Chrome, PageError, render, role_allows, url_encode, when, when_opt};
 use super::portal::{SessionRow, TokenOnly, TokenRow};
 use super::security::AuditRow;
 use super::session::Signed;
@@ -60,7 +60,7 @@ pub(super) async fn find(
     require(&signed, Permission::Read)?;
     let wanted = query.q.trim();
     if !wanted.is_empty() {
-        let encoded: String = url_segment(wanted);
+        let encoded = url_encode(wanted);
         return Ok(Redirect::to(&format!("/console/desk/people/{encoded}")).into_response());
     }
     let locked = state
@@ -473,14 +473,4 @@ pub(super) async fn registration_code(
         delivery: issued.delivery.to_string(),
         expires: when(issued.expires_at),
     }))
-}
-
-/// `text` as one path segment.
-fn url_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

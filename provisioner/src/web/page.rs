@@ -108,15 +108,7 @@ impl IntoResponse for PageError {
                 format!("Your console role cannot do this: it needs {needs}."),
             ),
             Self::Service(err) => {
-                let status = match &err {
-                    ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
-                    ServiceError::Forbidden { .. } | ServiceError::NotPermitted(_) => StatusCode::FORBIDDEN,
-                    ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-                    ServiceError::Conflict(_) | ServiceError::NotLocked(_) => StatusCode::CONFLICT,
-                    ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
-                    ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                    ServiceError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-                };
+                let status = crate::http::status_of(&err);
                 if status == StatusCode::SERVICE_UNAVAILABLE {
                     tracing::error!(target: "rampart::console", error = %err, "console request failed");
                 }
@@ -149,6 +141,18 @@ impl IntoResponse for PageError {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const ENCODED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` percent-encoded, for a path segment or a query value the console builds.
+pub fn url_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, ENCODED).to_string()
+}
+
 /// Unix seconds as `2026-12-06 09:14 UTC`, for tables.
 pub fn when(unix: i64) -> String {
     jiff::Timestamp::from_second(unix)
@@ -159,4 +163,17 @@ pub fn when(unix: i64) -> String {
 /// An optional time, or a dash.
 pub fn when_opt(unix: Option<i64>) -> String {
     unix.map_or_else(|| "—".to_owned(), when)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_encode;
+
+    #[test]
+    fn outside_text_is_encoded_for_paths_and_queries() {
+        assert_eq!(url_encode("branch 7&x=1"), "branch%207%26x%3D1");
+        assert_eq!(url_encode("a/b?c#d"), "a%2Fb%3Fc%23d");
+        assert_eq!(url_encode("Zoë.x_y-z~"), "Zo%C3%AB.x_y-z~");
+        assert_eq!(url_encode(""), "");
+    }
 }

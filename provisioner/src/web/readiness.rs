@@ -2,7 +2,7 @@
 //! reached it and who is stuck there, for everyone or one group, with the same CSV export as
 //! the API.
 
-use super::page::{Chrome, PageError, render, when_opt};
+use super::page::{Chrome, PageError, render, url_encode, when_opt};
 use super::session::Signed;
 use crate::http::AppState;
 use crate::service::readiness_csv;
@@ -96,7 +96,7 @@ pub(super) async fn page(
     let group = query.group().unwrap_or_default().to_owned();
     let page = ReadinessPage {
         chrome: Chrome::of(&signed.0),
-        export: format!("/console/readiness.csv?group={}", url_query(&group)),
+        export: format!("/console/readiness.csv?group={}", url_encode(&group)),
         generated: when_opt(Some(report.generated_at)),
         total: match report.people_total {
             1 => "1 person".to_owned(),
@@ -128,25 +128,4 @@ pub(super) async fn csv(
         body,
     )
         .into_response())
-}
-
-/// `text` percent-encoded for a query value.
-fn url_query(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::url_query;
-
-    #[test]
-    fn a_group_is_encoded_for_the_export_link() {
-        assert_eq!(url_query("branch 7&x=1"), "branch%207%26x%3D1");
-        assert_eq!(url_query(""), "");
-    }
 }

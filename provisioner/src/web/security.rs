@@ -3,7 +3,7 @@
 //! sessions on every gateway, each of which can be ended (the gateway holding it closes its
 //! tunnels at its next check of the store).
 
-use super::page::{Chrome, PageError, may_search_audit, render};
+use super::page::{Chrome, PageError, may_search_audit, render, url_encode};
 use super::portal::{SessionRow, TokenOnly};
 use super::session::Signed;
 use crate::http::AppState;
@@ -99,7 +99,7 @@ impl AuditQuery {
         ];
         let mut out = String::new();
         for (name, value) in pairs {
-            out.push_str(&format!("{name}={}&", form_encode(value)));
+            out.push_str(&format!("{name}={}&", url_encode(value)));
         }
         out.push_str(&format!("page={page}"));
         out
@@ -119,16 +119,6 @@ fn time_ms(value: &str, field: &str) -> Result<Option<i64>, String> {
         .to_zoned(jiff::tz::TimeZone::UTC)
         .map_err(|e| format!("{field}: {e}"))?;
     Ok(Some(zoned.timestamp().as_millisecond()))
-}
-
-fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => char::from(b).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Template)]
