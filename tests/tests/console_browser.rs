@@ -203,6 +203,19 @@ async fn a_desk_agent_finds_a_locked_person_and_unlocks_them() {
     browser.set_phone_size().await;
     let own = browser.text("main").await;
     assert!(own.contains("My token") && own.contains("active"), "{own}");
+    // On a phone each value of a table row says what it is.
+    let label = browser
+        .execute(
+            "const cell = document.querySelector('td[data-label=State]'); \
+             return getComputedStyle(cell, '::before').content;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        label,
+        serde_json::json!("\"State: \""),
+        "the state is labelled on a phone"
+    );
     assert!(browser.exists("#lost").await);
     assert!(
         !browser.exists("a[href='/console/desk']").await,
