@@ -3,53 +3,65 @@
 //! against the gateway's — and says in plain words what to do about each failure. It names the
 //! organisation CA it checked with and where that CA came from.
 
-use crate::gateway::CertificateProblem;
+use crate::certificate::CertificateProblem;
+use crate::error::exit;
+use crate::known::{CA_VARIABLE, CaSource, IGNORED_CA_VARIABLE, Known, Overrides};
 use crate::messages::{CLOCK_TOLERANCE_SECS, certificate_problem, clock_skew, duration_words};
-use crate::{ClientError, GatewayClient};
+use crate::{ClientError, GatewayClient, Home, spread};
 use rampart_core::text::printable;
-use std::path::PathBuf;
 
-/// Where the organisation CA a command trusts came from, first match wins: `--ca`, then
-/// `RAMPART_CONNECT_CA`, then the profile, then the saved session. `RAMPART_CA` (the service
-/// desk's CLI's variable) is never one of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CaSource {
-    /// `--ca FILE` on the command line.
-    CommandLine(PathBuf),
-    /// `RAMPART_CONNECT_CA=FILE` in the environment.
-    Environment(PathBuf),
-    /// The profile imported by `setup`, saved at this path.
-    Profile(PathBuf),
-    /// The saved session (no profile set up): the CA the login used.
-    SavedSession,
-}
-
-impl CaSource {
-    /// Where the CA came from, in words: "your profile (…/profile.json)", "--ca /tmp/ca.pem".
-    pub fn describe(&self) -> String {
-        match self {
-            Self::CommandLine(path) => format!("--ca {}", path.display()),
-            Self::Environment(path) => format!("RAMPART_CONNECT_CA={}", path.display()),
-            Self::Profile(path) => format!("your profile ({})", path.display()),
-            Self::SavedSession => "the saved session (the CA your login used)".to_owned(),
+/// `rampart-connect doctor`: the gateways in the order this person's commands try them (the
+/// saved session's first), every check with its fix, and exit 1 if any failed.
+pub async fn run(home: &Home, overrides: &Overrides) -> Result<u8, ClientError> {
+    let known = Known::resolve(overrides, home)?;
+    let saved = home.load_session().ok().flatten();
+    let gateways = match &saved {
+        Some(s) if overrides.gateway.is_none() => {
+            println!("Your session is on the gateway at {}.", s.gateway);
+            spread::starting_with(Some(&s.gateway), &s.user, &known.all())
+        }
+        _ => known.order(home.load_profile().ok().flatten().and_then(|p| p.user).as_deref()),
+    };
+    if std::env::var_os(IGNORED_CA_VARIABLE).is_some_and(|v| !v.is_empty()) {
+        println!(
+            "[note] {IGNORED_CA_VARIABLE} is set but rampart-connect does not use it; {CA_VARIABLE} or --ca \
+             override the profile's CA"
+        );
+    }
+    let checks = diagnose(&gateways, &known.ca_pem, &known.ca_source, unix_now).await;
+    for check in &checks {
+        match &check.fix {
+            None => println!("[ ok ] {}", check.finding),
+            Some(fix) => println!("[FAIL] {}\n       fix: {fix}", check.finding),
         }
     }
+    if checks.iter().all(|c| c.passed()) {
+        println!("Everything needed to connect works.");
+        Ok(exit::OK)
+    } else {
+        Ok(exit::FAILURE)
+    }
+}
 
-    /// What to do when the gateway's certificate does not chain to this CA.
-    fn untrusted_fix(&self) -> String {
-        let intercepted = "If it works on other networks, this network may be intercepting the connection: do \
-                           not log in here.";
-        match self {
-            Self::CommandLine(_) | Self::Environment(_) => format!(
-                "The CA given by {} is not the one this gateway uses. Leave it out to use the CA in your \
-                 profile, or give the organisation CA the service desk names. {intercepted}",
-                self.describe()
-            ),
-            Self::Profile(_) | Self::SavedSession => format!(
-                "The organisation CA in your profile is not the one this gateway uses. Run `rampart-connect \
-                 setup` again with a current profile from the service desk. {intercepted}"
-            ),
-        }
+/// This computer's clock, unix seconds.
+fn unix_now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// What to do when the gateway's certificate does not chain to the CA from `source`.
+fn untrusted_fix(source: &CaSource) -> String {
+    let intercepted = "If it works on other networks, this network may be intercepting the connection: do \
+                       not log in here.";
+    match source {
+        CaSource::CommandLine(_) | CaSource::Environment(_) => format!(
+            "The CA given by {} is not the one this gateway uses. Leave it out to use the CA in your \
+             profile, or give the organisation CA the service desk names. {intercepted}",
+            source.describe()
+        ),
+        CaSource::Profile(_) | CaSource::SavedSession => format!(
+            "The organisation CA in your profile is not the one this gateway uses. Run `rampart-connect \
+             setup` again with a current profile from the service desk. {intercepted}"
+        ),
     }
 }
 
@@ -166,7 +178,7 @@ pub async fn diagnose(gateways: &[String], ca_pem: &str, source: &CaSource, now:
                             "{gateway}: its certificate is not trusted by the CA from {}: {reason}",
                             source.describe()
                         ),
-                        source.untrusted_fix(),
+                        untrusted_fix(source),
                     )),
                     Some(fix) => {
                         if matches!(problem, CertificateProblem::WrongName { .. }) {
@@ -216,6 +228,7 @@ fn no_name(gateway: &str, host: &str, why: &str) -> Check {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn the_ca_line_names_the_ca_and_its_source_and_the_fix_fits_the_source() {
@@ -230,11 +243,8 @@ mod tests {
             line.finding
         );
         let flag = CaSource::CommandLine(PathBuf::from("/tmp/other.pem"));
-        assert!(
-            flag.untrusted_fix()
-                .starts_with("The CA given by --ca /tmp/other.pem is not the one")
-        );
-        assert!(profile.untrusted_fix().contains("rampart-connect setup"));
+        assert!(untrusted_fix(&flag).starts_with("The CA given by --ca /tmp/other.pem is not the one"));
+        assert!(untrusted_fix(&profile).contains("rampart-connect setup"));
         let env = CaSource::Environment(PathBuf::from("/tmp/x.pem"));
         let bad = ca_check("not a certificate", &env);
         assert!(!bad.passed());

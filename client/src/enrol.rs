@@ -4,12 +4,80 @@
 //! confirmed); the first code the app shows confirms it, and the token is active.
 
 use crate::error::exit;
+use crate::known::Overrides;
+use crate::prompt::{prompt, read_password};
+use crate::{ClientError, Home};
 use rampart_core::profile::Profile;
 use rampart_core::secret::Sensitive;
 use rampart_core::text::printable;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// What `enrol` was given on the command line.
+#[derive(Debug, Default)]
+pub struct Request {
+    /// The username (default: the profile's, else asked).
+    pub user: Option<String>,
+    /// The enrolment service, `https://HOST:PORT` (default: the profile's).
+    pub provisioner: Option<String>,
+    /// Read the password from standard input.
+    pub password_stdin: bool,
+}
+
+/// `rampart-connect enrol`: the prompts, then [`enrol`]; its refusals are said here with their
+/// own exit codes. The CA is `--ca`'s, else the profile's.
+pub async fn run(home: &Home, overrides: &Overrides, request: Request) -> Result<u8, ClientError> {
+    let profile = home.load_profile()?.ok_or_else(|| {
+        ClientError::Local(
+            "set up your profile first: rampart-connect setup LINE (the line from your enrolment letter)".into(),
+        )
+    })?;
+    let said = |e: EnrolError| {
+        eprintln!("{e}");
+        e.exit_code()
+    };
+    let url = match enrol_url(request.provisioner.as_deref(), Some(&profile)) {
+        Ok(url) => url,
+        Err(e) => return Ok(said(e)),
+    };
+    let ca_pem = match &overrides.ca {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            ClientError::Local(format!("cannot read the CA file given by --ca {}: {e}", path.display()))
+        })?,
+        None => profile.ca_pem.clone(),
+    };
+    let username = match request.user.or_else(|| profile.user.clone()) {
+        Some(user) => user,
+        None => prompt("Username: ")?,
+    };
+    let password = read_password(request.password_stdin)?;
+    // Hidden like the password: it is a credential, if only for one use.
+    let registration_code = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password("Registration code (from your letter): ")
+            .map(Sensitive::new)
+            .map_err(|e| ClientError::Local(format!("cannot read the registration code: {e}")))?
+    } else {
+        Sensitive::new(prompt("Registration code (from your letter): ")?)
+    };
+    let credentials = Credentials {
+        username,
+        password,
+        registration_code,
+    };
+    let ask = |question: &str| prompt(question).map_err(|e| EnrolError::Local(e.to_string()));
+    let qr_file = home.dir().join("enrolment-qr.svg");
+    match enrol(&url, &ca_pem, credentials, &qr_file, &ask).await {
+        Ok(username) => {
+            println!(
+                "Your authenticator is enrolled and active for {}. Next: rampart-connect login",
+                printable(&username)
+            );
+            Ok(exit::OK)
+        }
+        Err(e) => Ok(said(e)),
+    }
+}
 
 /// What an enrolment needs from the person.
 #[derive(Debug)]

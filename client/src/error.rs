@@ -46,7 +46,7 @@ pub enum ClientError {
         /// Why, in words.
         reason: String,
         /// What is wrong with the certificate.
-        problem: crate::gateway::CertificateProblem,
+        problem: crate::certificate::CertificateProblem,
     },
     /// No connection to the gateway could be made.
     #[error("cannot reach the gateway at {gateway}: {reason}")]
@@ -100,4 +100,17 @@ impl ClientError {
     pub fn is_connection_failure(&self) -> bool {
         matches!(self, Self::ConnectionLost(_) | Self::Unreachable { .. })
     }
+
+    /// True when the gateway said the session is over (ended, expired, or its ticket reused).
+    pub fn ends_session(&self) -> bool {
+        matches!(self, Self::Refused { code, .. } if session_ended(*code))
+    }
+}
+
+/// Whether an error code means the session is gone.
+pub fn session_ended(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::SessionExpired | ErrorCode::NotAuthenticated | ErrorCode::TicketReused
+    )
 }

@@ -3,15 +3,60 @@
 //! re-established by the [`Tunnel`] on the next accepted connection. Names the session may not
 //! use are refused before anything listens ([`check_names`]).
 
-use crate::ClientError;
+use crate::error::exit;
 use crate::messages::{Context, explain};
+use crate::show::session_over;
 pub use crate::tunnel::Tunnel;
+use crate::{ClientError, Home};
 use rampart_core::io::relay;
 use rampart_core::protocol::ResourceInfo;
 use rampart_core::text::printable;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
+
+/// `rampart-connect forward`: carries `mappings` (without any, the profile's) until the session
+/// ends or Ctrl-C; the exit code. The gateway's current list of resources, from the resume at
+/// start, is checked before anything listens.
+pub async fn run(home: &Home, mappings: Vec<Mapping>) -> Result<u8, ClientError> {
+    let mappings = if mappings.is_empty() {
+        profile_forwards(home)?
+    } else {
+        mappings
+    };
+    let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
+    let tunnel = Tunnel::start(home.clone(), saved).await?;
+    if let Err(refusal) = check_names(&mappings, &tunnel.resources()) {
+        eprintln!("{refusal}");
+        return Ok(exit::RESOURCE);
+    }
+    let listeners = bind(&mappings).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (listener, resource) in listeners {
+        let local = listener.local_addr().map_err(|e| ClientError::Local(e.to_string()))?;
+        println!("forwarding {local} -> {resource}");
+        tasks.spawn(serve(tunnel.clone(), listener, resource));
+    }
+    let _ = std::io::stdout().flush();
+    let ended = tokio::select! {
+        ended = tunnel.ended() => Some(ended),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    tasks.abort_all();
+    Ok(ended.map_or(exit::OK, |ended| session_over(&ended)))
+}
+
+/// The profile's forwards, for `forward` without mappings.
+fn profile_forwards(home: &Home) -> Result<Vec<Mapping>, ClientError> {
+    let forwards = home.load_profile()?.map(|p| p.forwards).unwrap_or_default();
+    if forwards.is_empty() {
+        return Err(ClientError::Local(
+            "name what to forward, e.g. 127.0.0.1:3389=desktop (your profile names none)".into(),
+        ));
+    }
+    forwards.iter().map(|f| f.parse().map_err(ClientError::Local)).collect()
+}
 
 /// One `LOCAL_ADDR=RESOURCE` mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +182,7 @@ async fn carry(tunnel: Arc<Tunnel>, tcp: TcpStream, peer: SocketAddr, resource: 
                 ..Context::default()
             };
             // A session's end is announced once, by the command, not by every connection.
-            if !matches!(&e, ClientError::Refused { code, .. } if crate::gateway::session_ended(*code)) {
+            if !e.ends_session() {
                 eprintln!("{resource}: {}", explain(&e, context));
             }
             tracing::debug!(%peer, %resource, "connection refused");

@@ -51,6 +51,12 @@ pub struct SavedSession {
 }
 
 impl SavedSession {
+    /// The gateways to resume on: the one holding the session, then the others in the person's
+    /// order ([`crate::spread`]).
+    pub fn gateways_in_order(&self) -> Vec<String> {
+        crate::spread::starting_with(Some(&self.gateway), &self.user, &self.gateways)
+    }
+
     /// What resumes this session.
     pub fn credential(&self) -> Result<ResumeCredential, ClientError> {
         let key = self.key.clone().ok_or_else(|| {

@@ -1,13 +1,20 @@
-//! A login's way to the gateway's answer: a connection made before anything is asked, so an
-//! unreachable or untrusted gateway costs no password typed and no code spent; renewed without
-//! a word when the prompts took longer than a gateway waits for a login; and a busy gateway
-//! waited out with a countdown (Ctrl-C stops it), retrying with the code already typed while
-//! that code is still good, and asking for a new one only after.
+//! `rampart-connect login` and a login's way to the gateway's answer: a connection made before
+//! anything is asked, so an unreachable or untrusted gateway costs no password typed and no code
+//! spent; renewed without a word when the prompts took longer than a gateway waits for a login;
+//! and a busy gateway waited out with a countdown (Ctrl-C stops it), retrying with the code
+//! already typed while that code is still good, and asking for a new one only after. The session
+//! granted is saved in the home folder for every later command.
 
+use crate::error::exit;
 use crate::gateway::connect_any;
-use crate::{ClientError, GatewayClient};
+use crate::known::{Known, Overrides};
+use crate::messages::{Context, Failure};
+use crate::prompt::{ask_code, prompt, read_password};
+use crate::show::{local_time, print_resources};
+use crate::{ClientError, GatewayClient, Home, SavedSession};
 use rampart_core::protocol::SessionGrant;
 use rampart_core::secret::Sensitive;
+use rampart_core::text::printable;
 use std::io::{IsTerminal, Write};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -29,6 +36,72 @@ const SEND_MARGIN_SECS: i64 = 3;
 /// What a person reads when they stop the wait.
 pub const STOPPED: &str = "Stopped while the gateway was busy; no code was used. Run `rampart-connect login` \
                            again when you are ready.";
+
+/// What `login` was given on the command line.
+#[derive(Debug, Default)]
+pub struct Request {
+    /// The username (default: the profile's, else asked).
+    pub user: Option<String>,
+    /// The current code (asked for if omitted).
+    pub otp: Option<String>,
+    /// Read the password from standard input.
+    pub password_stdin: bool,
+}
+
+/// Logs in: the gateway first, then the password and code, and the granted session saved for
+/// the other commands; the exit code. A refusal carries the clocks and whether this home ever
+/// logged in, for its explanation.
+pub async fn run(home: &Home, overrides: &Overrides, request: Request) -> Result<u8, Failure> {
+    let known = Known::resolve(overrides, home)?;
+    let profile = home.load_profile()?;
+    let user = match request.user.or_else(|| profile.as_ref().and_then(|p| p.user.clone())) {
+        Some(user) => user,
+        None => prompt("Username: ")?,
+    };
+    // A gateway that answers and proves it is the organisation's before anything is asked: on
+    // a bad network no code is typed, and spent, for nothing.
+    let mut link = Link::open(known.order(Some(&user)), known.ca_pem.clone()).await?;
+    let password = read_password(request.password_stdin)?;
+    let (otp, ask) = match request.otp {
+        Some(code) => (Sensitive::new(code), None),
+        None => (Sensitive::new(ask_code()?), Some(ask_code as fn() -> _)),
+    };
+    let code = TypedCode::new(otp, link.gateway_now());
+    let grant = link.login(&user, &password, code, ask).await;
+    link.close().await;
+    // The clocks are named once, with a refused code, where they may matter.
+    let context = Context {
+        clock_offset: Some(link.clock_offset()),
+        first_login: !home.logged_in_before(),
+        ..Context::default()
+    };
+    let grant = grant.map_err(|error| Failure { error, context })?;
+    let gateway = link.gateway().to_owned();
+    let credential = link
+        .client()
+        .credential()
+        .ok_or_else(|| ClientError::Protocol("no session ticket in the answer".into()))?;
+    let _lock = home.lock_session().await?;
+    home.save_session(&SavedSession {
+        gateway: gateway.clone(),
+        gateways: known.all(),
+        ca_pem: known.ca_pem.clone(),
+        user: grant.user.clone(),
+        session_id: grant.session_id.clone(),
+        ticket: credential.ticket,
+        key: Some(credential.key),
+        expires_at: grant.expires_at,
+        resources: grant.resources.clone(),
+    })?;
+    let _ = home.mark_logged_in();
+    println!(
+        "Logged in as {} until {} (through {gateway}).",
+        printable(&grant.user),
+        local_time(grant.expires_at)
+    );
+    print_resources(&grant.resources);
+    Ok(exit::OK)
+}
 
 /// The connection a login goes over, to the first of the person's gateways that answers.
 #[derive(Debug)]
@@ -271,7 +344,7 @@ async fn ask_interruptibly(
             eprintln!("{STOPPED}");
             // The blocked read of the terminal cannot be cancelled, and the runtime would wait
             // for it at shutdown: end the process here. Nothing is half-written at this point.
-            std::process::exit(i32::from(crate::error::exit::FAILURE));
+            std::process::exit(i32::from(exit::FAILURE));
         }
     }
 }

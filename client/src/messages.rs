@@ -4,7 +4,7 @@
 //! ever logged in).
 
 use crate::ClientError;
-use crate::gateway::{CertificateProblem, utc};
+use crate::certificate::{CertificateProblem, utc};
 use rampart_core::ErrorCode;
 
 /// How far the local clock may be from the gateway's before it is named as a likely cause.
@@ -21,6 +21,37 @@ pub struct Context<'a> {
     pub clock_offset: Option<i64>,
     /// True when no login from this computer has succeeded yet.
     pub first_login: bool,
+}
+
+/// A command's failure and what the client knew around it: `main` says it with [`explain`]
+/// and exits with the error's code.
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong.
+    pub error: ClientError,
+    /// What the client knew around it.
+    pub context: Context<'static>,
+}
+
+impl Failure {
+    /// The message the person reads.
+    pub fn explain(&self) -> String {
+        explain(&self.error, self.context)
+    }
+
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        self.error.exit_code()
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        Self {
+            error,
+            context: Context::default(),
+        }
+    }
 }
 
 /// `secs` as "2 min 5 s", "45 s", "1 h 3 min".

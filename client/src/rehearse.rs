@@ -6,11 +6,11 @@
 //! ticket. The service desk's readiness funnel moves the person to "rehearsal passed" only when
 //! every resource opened.
 
-use rampart_client::error::exit;
-use rampart_client::gateway::connect_any;
-use rampart_client::messages::{Context, explain};
-use rampart_client::resume::resume_saved;
-use rampart_client::{ClientError, Home, spread};
+use crate::error::exit;
+use crate::known::{Overrides, ca_override};
+use crate::messages::{Context, explain};
+use crate::resume::{Resumed, resume_on_any};
+use crate::{ClientError, Home};
 use rampart_core::text::printable;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -39,6 +39,13 @@ struct Refusal {
     message: String,
 }
 
+/// `rampart-connect doctor --rehearse`: the report to the provisioner trusts the CA of `--ca`,
+/// else `RAMPART_CONNECT_CA`, else the profile's.
+pub async fn run(home: &Home, overrides: &Overrides) -> Result<u8, ClientError> {
+    let ca = ca_override(overrides)?;
+    rehearse(home, ca).await
+}
+
 /// Runs the rehearsal; the exit code: 0 only when every resource opened and the result was
 /// recorded.
 pub async fn rehearse(home: &Home, ca_override: Option<String>) -> Result<u8, ClientError> {
@@ -48,16 +55,8 @@ pub async fn rehearse(home: &Home, ca_override: Option<String>) -> Result<u8, Cl
         );
         return Ok(exit::SESSION);
     };
-    let gateways = spread::starting_with(Some(&saved.gateway), &saved.user, &saved.gateways);
     let mut credential = saved.credential()?;
-    let (gateway, client) = connect_any(&gateways, &saved.ca_pem).await?;
-    let grant = match resume_saved(home, &client, &gateway, &mut credential).await {
-        Ok(grant) => grant,
-        Err(e) => {
-            client.close().await;
-            return Err(e);
-        }
-    };
+    let Resumed { gateway, client, grant } = resume_on_any(home, &saved, &mut credential).await?;
     println!(
         "Rehearsing as {} through {gateway}: opening each of your resources.",
         printable(&grant.user)

@@ -2,9 +2,12 @@
 //! (a `forward`, a `socks` and a `status` at once): each resume spends the ticket and the
 //! gateway hands out the next, and a spent ticket presented again ends the session. So under
 //! the home's lock a process takes the latest ticket from the session file, resumes, and writes
-//! the successor back before any other process may read it.
+//! the successor back before any other process may read it. A command that needs the session
+//! once (`status`, `logout`, `doctor --rehearse`) resumes it on the first of its gateways that
+//! answers ([`resume_on_any`]).
 
-use crate::{ClientError, GatewayClient, Home, ResumeCredential};
+use crate::gateway::connect_any;
+use crate::{ClientError, GatewayClient, Home, ResumeCredential, SavedSession};
 use rampart_core::protocol::SessionGrant;
 
 /// Resumes `credential`'s session on `client` (connected to `gateway`), with the newest ticket
@@ -34,4 +37,33 @@ pub async fn resume_saved(
         );
     }
     Ok(grant)
+}
+
+/// The saved session resumed on a fresh connection.
+#[derive(Debug)]
+pub struct Resumed {
+    /// The gateway it is resumed on.
+    pub gateway: String,
+    /// The connection, attached to the session.
+    pub client: GatewayClient,
+    /// The gateway's answer: who, until when, which resources.
+    pub grant: SessionGrant,
+}
+
+/// Connects to the first of the saved session's gateways that answers (its own first, then the
+/// person's order; one pass, [`connect_any`]) and resumes the session there with
+/// [`resume_saved`]. The connection is closed again if the resume fails.
+pub async fn resume_on_any(
+    home: &Home,
+    saved: &SavedSession,
+    credential: &mut ResumeCredential,
+) -> Result<Resumed, ClientError> {
+    let (gateway, client) = connect_any(&saved.gateways_in_order(), &saved.ca_pem).await?;
+    match resume_saved(home, &client, &gateway, credential).await {
+        Ok(grant) => Ok(Resumed { gateway, client, grant }),
+        Err(e) => {
+            client.close().await;
+            Err(e)
+        }
+    }
 }

@@ -3,9 +3,11 @@
 //! target `host:port`, is carried to that resource through the gateway. Anything else is still
 //! asked of the gateway (so the refusal is on the audit trail) and answered "not allowed".
 
-use crate::ClientError;
+use crate::error::exit;
 use crate::messages::{Context, explain};
+use crate::show::session_over;
 use crate::tunnel::Tunnel;
+use crate::{ClientError, Home};
 use rampart_core::ErrorCode;
 use rampart_core::io::relay;
 use rampart_core::protocol::ResourceInfo;
@@ -27,6 +29,23 @@ mod reply {
     pub const CONNECTION_REFUSED: u8 = 0x05;
     pub const COMMAND_NOT_SUPPORTED: u8 = 0x07;
     pub const ADDRESS_TYPE_NOT_SUPPORTED: u8 = 0x08;
+}
+
+/// `rampart-connect socks`: the proxy on `listen` until the session ends or Ctrl-C; the exit
+/// code.
+pub async fn run(home: &Home, listen: SocketAddr) -> Result<u8, ClientError> {
+    let saved = home.load_session()?.ok_or(ClientError::NotLoggedIn)?;
+    let listener = bind(listen).await?;
+    let tunnel = Tunnel::start(home.clone(), saved).await?;
+    let local = listener.local_addr().map_err(|e| ClientError::Local(e.to_string()))?;
+    println!("SOCKS5 proxy on {local}; for example: curl --socks5-hostname {local} http://RESOURCE/");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    tokio::select! {
+        () = serve(tunnel.clone(), listener) => {}
+        ended = tunnel.ended() => return Ok(session_over(&ended)),
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(exit::OK)
 }
 
 /// Binds the SOCKS listener; only loopback addresses are accepted, since it asks for no
@@ -135,7 +154,7 @@ async fn handle(tunnel: Arc<Tunnel>, mut tcp: TcpStream) {
                 ..Context::default()
             };
             // A session's end is announced once, by the command, not by every connection.
-            if !matches!(&e, ClientError::Refused { code, .. } if crate::gateway::session_ended(*code)) {
+            if !e.ends_session() {
                 eprintln!("SOCKS {resource}: {}", explain(&e, context));
             }
             let _ = send_reply(&mut tcp, reply_for(&e)).await;

@@ -1,7 +1,8 @@
 //! A session's connection to the gateway, kept up for forwards and the SOCKS listener: made on
 //! demand by resuming the session (its latest ticket and the proof of its key, no new code;
-//! [`crate::resume`]), retried with backoff, and failed over to the
-//! person's next gateway (their stable order, [`crate::spread`]) when one stops answering.
+//! [`crate::resume`]), retried with backoff, and failed over to the person's next gateway
+//! (their stable order, [`crate::spread`]; the attempts, [`crate::failover`]) when one stops
+//! answering.
 //! Listeners never notice: only the forwarded connection that finds the link down waits for the
 //! reconnect. One slow or refused resource never takes the link down for the others, and a
 //! session the gateway has ended is remembered, so the listeners stop instead of knocking on the
@@ -9,6 +10,8 @@
 //! connection: the gateway closes a live link with its session-ended code and the reason
 //! (killed, idle, logged out…), and the session's end time is watched here as well.
 
+use crate::error::session_ended;
+use crate::failover::{self, Attempt, Failed, Lost, Plan};
 use crate::{ClientError, GatewayClient, Home, ResumeCredential, SavedSession};
 use rampart_core::ErrorCode;
 use rampart_core::protocol::ResourceInfo;
@@ -17,10 +20,6 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, watch};
 
-/// Waits before each round of attempts over every gateway (about 15 s in all).
-const BACKOFF_MS: [u64; 6] = [0, 250, 500, 1_000, 3_000, 10_000];
-/// Longest wait a busy gateway may ask for between rounds.
-const MAX_BUSY_WAIT: Duration = Duration::from_secs(30);
 /// How long an open may go unanswered before the link itself is checked: if nothing at all has
 /// come back from the gateway since the open was sent, the gateway is gone (crashed, or the
 /// network changed) and the link is remade.
@@ -156,7 +155,7 @@ impl Tunnel {
     /// ([`ended`](Self::ended)) is noticed when it happens: the gateway closing the link with
     /// its session-ended code, or the session's end time passing.
     pub async fn start(home: Home, saved: SavedSession) -> Result<Arc<Self>, ClientError> {
-        let gateways = crate::spread::starting_with(Some(&saved.gateway), &saved.user, &saved.gateways);
+        let gateways = saved.gateways_in_order();
         let credential = saved.credential()?;
         let expires_at = saved.expires_at;
         let tunnel = Arc::new(Self {
@@ -239,52 +238,43 @@ impl Tunnel {
         {
             return Err(ClientError::ConnectionLost(reason.clone()));
         }
-        let lost = link.current.as_ref().map(|(i, client)| (*i, client.went_silent()));
-        let first = attempt_order(self.gateways.len(), lost, 0)
-            .first()
-            .copied()
-            .unwrap_or(0);
+        let lost = link.current.as_ref().map(|(index, client)| Lost {
+            index: *index,
+            went_silent: client.went_silent(),
+        });
+        let plan = Plan::reconnect(lost);
+        let first = plan.first(self.gateways.len());
         let had_link = link.current.take().is_some();
-        let mut last: Option<ClientError> = None;
-        for (round, delay) in BACKOFF_MS.into_iter().enumerate() {
-            let busy_wait = match &last {
-                Some(ClientError::Busy { retry_after_secs }) => {
-                    Duration::from_secs(u64::from(*retry_after_secs)).min(MAX_BUSY_WAIT)
+        let mut resuming = Resuming {
+            tunnel: self,
+            credential: &mut link.credential,
+        };
+        let tried = failover::first_answering(&self.gateways, &plan, &mut resuming).await;
+        match tried {
+            Ok((index, client)) => {
+                if had_link || index != first {
+                    eprintln!("reconnected to the gateway at {}", self.gateways[index]);
                 }
-                _ => Duration::ZERO,
-            };
-            tokio::time::sleep(Duration::from_millis(delay).max(busy_wait)).await;
-            for index in attempt_order(self.gateways.len(), lost, round) {
-                let gateway = &self.gateways[index];
-                match self.connect(gateway, &mut link.credential).await {
-                    Ok(client) => {
-                        if had_link || index != first {
-                            eprintln!("reconnected to the gateway at {gateway}");
-                        }
-                        link.current = Some((index, client.clone()));
-                        link.failed = None;
-                        self.links.send_replace(Some(client.clone()));
-                        return Ok(client);
-                    }
-                    Err(e) if retryable(&e) => {
-                        tracing::debug!(gateway = %gateway, error = %e, "gateway not available");
-                        last = Some(e);
-                    }
-                    Err(ClientError::Refused { code, message }) if crate::gateway::session_ended(code) => {
-                        self.end(Ended {
-                            code,
-                            message: message.clone(),
-                            reason: None,
-                        });
-                        return Err(ClientError::Refused { code, message });
-                    }
-                    Err(e) => return Err(e),
-                }
+                link.current = Some((index, client.clone()));
+                link.failed = None;
+                self.links.send_replace(Some(client.clone()));
+                Ok(client)
+            }
+            Err(Failed::Stopped(ClientError::Refused { code, message })) if session_ended(code) => {
+                self.end(Ended {
+                    code,
+                    message: message.clone(),
+                    reason: None,
+                });
+                Err(ClientError::Refused { code, message })
+            }
+            Err(Failed::Stopped(error)) => Err(error),
+            Err(Failed::Exhausted(last)) => {
+                let error = last.unwrap_or(ClientError::NotLoggedIn);
+                link.failed = Some((Instant::now(), error.to_string()));
+                Err(error)
             }
         }
-        let error = last.unwrap_or(ClientError::NotLoggedIn);
-        link.failed = Some((Instant::now(), error.to_string()));
-        Err(error)
     }
 
     async fn connect(
@@ -310,6 +300,23 @@ impl Tunnel {
             }
             other => other,
         }
+    }
+}
+
+/// An attempt of the tunnel's: connect, and resume the session there.
+struct Resuming<'t> {
+    tunnel: &'t Tunnel,
+    credential: &'t mut ResumeCredential,
+}
+
+impl Attempt for Resuming<'_> {
+    type Made = Arc<GatewayClient>;
+
+    fn attempt<'s>(
+        &'s mut self,
+        gateway: &'s str,
+    ) -> impl Future<Output = Result<Arc<GatewayClient>, ClientError>> + Send + 's {
+        self.tunnel.connect(gateway, self.credential)
     }
 }
 
@@ -378,33 +385,6 @@ async fn open_on(
             Err(ClientError::ConnectionLost("the gateway stopped answering".into()))
         }
     }
-}
-
-/// The gateways (indexes into the tunnel's order) to try in reconnect round `round`, after the
-/// link on gateway `lost.0` was lost (`lost.1`: it went silent), or at start (`None`). A gateway
-/// that went silent is likely dead (killed, or its host lost): the others come first, and it is
-/// left out of the first round, where its handshake could only time out. One that closed or
-/// reset the link is likely restarting: it comes first, so people stay on their own gateway.
-fn attempt_order(n: usize, lost: Option<(usize, bool)>, round: usize) -> Vec<usize> {
-    let (first, skip) = match lost {
-        Some((i, true)) if n > 1 => ((i + 1) % n, (round == 0).then_some(i)),
-        Some((i, _)) => (i % n.max(1), None),
-        None => (0, None),
-    };
-    (0..n).map(|k| (first + k) % n).filter(|i| Some(*i) != skip).collect()
-}
-
-/// Errors after which another attempt (later, or at another gateway) may succeed.
-fn retryable(error: &ClientError) -> bool {
-    error.is_connection_failure()
-        || matches!(error, ClientError::Busy { .. })
-        || matches!(
-            error,
-            ClientError::Refused {
-                code: ErrorCode::TryLater,
-                ..
-            }
-        )
 }
 
 #[cfg(test)]
@@ -527,20 +507,5 @@ mod tests {
                 .contains("it expired, or you or the service desk ended it")
         );
         assert!(ended(Some("ticket_reused")).explain().contains("a copy of it was used"));
-    }
-
-    #[test]
-    fn a_silent_gateway_goes_last_and_a_closing_one_first() {
-        // At start: the session's gateway, then the person's order.
-        assert_eq!(attempt_order(3, None, 0), vec![0, 1, 2]);
-        // Gateway 1 closed or reset the link (a restart): it is tried again first.
-        assert_eq!(attempt_order(3, Some((1, false)), 0), vec![1, 2, 0]);
-        // Gateway 1 went silent (killed): the next ones first, it only from the second round.
-        assert_eq!(attempt_order(3, Some((1, true)), 0), vec![2, 0]);
-        assert_eq!(attempt_order(3, Some((1, true)), 1), vec![2, 0, 1]);
-        assert_eq!(attempt_order(2, Some((1, true)), 0), vec![0]);
-        // With one gateway there is nowhere else to go.
-        assert_eq!(attempt_order(1, Some((0, true)), 0), vec![0]);
-        assert_eq!(attempt_order(1, Some((0, false)), 3), vec![0]);
     }
 }
