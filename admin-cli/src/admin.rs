@@ -6,7 +6,7 @@ use crate::token::token_table;
 use crate::view::out;
 use crate::view::{Output, Table, json, time};
 use clap::Subcommand;
-use rampart_provisioner::api::{CreatedOperator, KeysInfo, NewOperator, OperatorInfo, RotateResponse, TokenReport};
+use rampart_api::provisioner::{CreatedOperator, KeysInfo, NewOperator, OperatorInfo, RotateResponse, TokenReport};
 
 /// Operator commands.
 #[derive(Debug, Subcommand)]

@@ -169,7 +169,7 @@ fn paths_or_env(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>, CliError> {
         Some(dir) if !dir.is_empty() => Ok(vec![PathBuf::from(dir)]),
         _ => Err(CliError {
             message: "name an audit folder or file (or set RAMPART_AUDIT_DIR)".into(),
-            code: 2,
+            code: exit::USAGE,
         }),
     }
 }
@@ -199,7 +199,7 @@ async fn verify(
             return Err(CliError {
                 message: "--store-url needs --public-key: the checkpoint key names the streams anchored in the store"
                     .into(),
-                code: 2,
+                code: exit::USAGE,
             });
         }
         (Some(store), Some(key)) => Some(anchors(store, &key_id(key)).await?),

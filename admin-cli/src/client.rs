@@ -3,7 +3,7 @@
 //! client also talks to a gateway's admin API (`--gateway-admin`), which answers in the same way.
 
 use anyhow::Context as _;
-use rampart_provisioner::api::ApiError;
+use rampart_api::provisioner::ApiError;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -49,6 +49,8 @@ pub struct CliError {
 pub mod exit {
     /// Generic failure (bad input, local I/O).
     pub const FAILURE: u8 = 1;
+    /// The command cannot be used as given, e.g. `rampart dev` in a build without it.
+    pub const USAGE: u8 = 2;
     /// Missing, wrong or insufficient API key.
     pub const AUTH: u8 = 3;
     /// The person, token or operator does not exist.

@@ -136,7 +136,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             .settings(&state, service)
             .context("the audit trail is on by default")?;
         let book = Arc::new(rampart_audit::anchor::StoreBook::new(store.clone()));
-        let (log, writer) = AuditLog::open_anchored(&settings, env!("CARGO_PKG_VERSION"), book)
+        let (log, writer) = AuditLog::open_anchored(&settings, env!("CARGO_PKG_VERSION"), book, clock.clone())
             .await
             .with_context(|| format!("cannot open the audit trail in {}", settings.dir.display()))?;
         Ok((log, writer, settings))
@@ -149,6 +149,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         keys.clone(),
         directory.clone(),
         ProvisionerSettings::default(),
+        clock.clone(),
     )
     .with_audit(provisioner_audit)
     .with_console(ConsoleConfig {
@@ -208,7 +209,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             flows,
             audit,
             settings: GatewaySettings::default(),
-            clock,
+            clock: clock.clone(),
         })
         .with_context(|| format!("cannot start gateway {} on {listen}", index + 1))?;
         gateways.push(gateway);

@@ -5,7 +5,7 @@ use crate::client::{CliError, Client, Connection};
 use crate::view::{Output, Table, json};
 use clap::Subcommand;
 use jiff::Timestamp;
-use rampart_gateway::admin::api::{GatewayList, GatewayView};
+use rampart_api::gateway::{GatewayList, GatewayView};
 
 /// Gateway commands.
 #[derive(Debug, Subcommand)]

@@ -7,11 +7,17 @@ mod admin;
 mod audit;
 mod cert;
 mod client;
+#[cfg(feature = "dev")]
+mod dev;
+#[cfg(not(feature = "dev"))]
+#[path = "dev_unavailable.rs"]
 mod dev;
 mod enrol;
 mod gateways;
+mod logging;
 mod policy;
 mod profile;
+mod qr_file;
 mod readiness;
 mod sessions;
 mod store_copy;
@@ -21,7 +27,7 @@ mod vm;
 
 use clap::{Parser, Subcommand};
 use client::{CliError, Client, Connection};
-use rampart_gateway::logging::{self, LogFormat};
+use logging::LogFormat;
 use std::process::ExitCode;
 use view::Output;
 

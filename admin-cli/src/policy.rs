@@ -7,8 +7,8 @@ use crate::view::{Output, Table, json};
 use clap::Subcommand;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned, civil};
+use rampart_api::gateway::PolicyStatus;
 use rampart_core::policy::{Explanation, RuleCheck};
-use rampart_gateway::admin::api::PolicyStatus;
 
 /// Policy commands.
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@
 use crate::client::{CliError, Client, segment};
 use crate::view::{Output, Table, json, say, time};
 use clap::Args;
-use rampart_provisioner::api::ReadinessReport;
+use rampart_api::provisioner::ReadinessReport;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -32,8 +32,7 @@ pub async fn run(client: &Client, output: Output, args: ReadinessArgs) -> Result
     };
     let report: ReadinessReport = client.get(&path).await?;
     if let Some(file) = &args.csv {
-        let body =
-            rampart_provisioner::service::readiness_csv(&report).map_err(|e| CliError::failure(e.to_string()))?;
+        let body = rampart_api::provisioner::readiness_csv(&report).map_err(|e| CliError::failure(e.to_string()))?;
         write_new_private(file, &body)?;
     }
     if output == Output::Json {

@@ -6,7 +6,7 @@ use crate::view::{Output, Table, json, say};
 use clap::{ArgGroup, Subcommand};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use rampart_gateway::admin::api::{KillResult, SessionList, SessionView};
+use rampart_api::gateway::{KillResult, SessionList, SessionView};
 
 /// The shortest session id prefix `kill` accepts in place of the full id (what the table shows).
 const SHORT_ID: usize = 8;

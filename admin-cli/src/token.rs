@@ -10,7 +10,7 @@ use crate::client::{CliError, Client, segment};
 use crate::view::out;
 use crate::view::{Output, Table, json, say, time};
 use clap::Subcommand;
-use rampart_provisioner::api::{
+use rampart_api::provisioner::{
     Gated, IssueRequest, IssuedToken, LostRequest, LostResponse, PersonInfo, ReasonRequest, ResyncRequest,
     TemporaryCode, TokenInfo,
 };
@@ -310,7 +310,7 @@ fn check_qr_path(path: Option<&Path>) -> Result<(), CliError> {
 
 fn show_issued(issued: &IssuedToken, qr: Option<&Path>, output: Output) -> Result<(), CliError> {
     if let Some(path) = qr {
-        rampart_provisioner::qr::write_file(path, &issued.otpauth_uri)
+        crate::qr_file::write_file(path, &issued.otpauth_uri)
             .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))?;
     }
     match output {
@@ -333,7 +333,7 @@ fn show_issued(issued: &IssuedToken, qr: Option<&Path>, output: Output) -> Resul
                 say!("QR code written to {}.", path.display());
             }
             if std::io::stdout().is_terminal()
-                && let Ok(code) = rampart_provisioner::qr::terminal(&issued.otpauth_uri)
+                && let Ok(code) = rampart_core::qr::terminal(&issued.otpauth_uri)
             {
                 out!("\nScan with an authenticator app:\n{code}");
             }
@@ -345,7 +345,7 @@ fn show_issued(issued: &IssuedToken, qr: Option<&Path>, output: Output) -> Resul
 
 fn show_lost(user: &str, answer: &LostResponse, qr: Option<&Path>, output: Output) -> Result<(), CliError> {
     if let (Some(path), Some(replacement)) = (qr, &answer.replacement) {
-        rampart_provisioner::qr::write_file(path, &replacement.otpauth_uri)
+        crate::qr_file::write_file(path, &replacement.otpauth_uri)
             .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))?;
     }
     if output == Output::Json {

@@ -12,6 +12,7 @@ mod store;
 use crate::AuditError;
 use crate::files::{for_each_line, list_dir};
 use rampart_core::audit::{ChainGap, GapKind, check_line};
+use rampart_core::clock::Clock;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,10 +45,16 @@ pub struct AnchorHead {
 pub trait AnchorBook: Send + Sync + std::fmt::Debug {
     /// Registers the stream (`key_id`, `stream`) written by `service` as its writer opens, and
     /// returns the newest head anchored for it.
-    async fn open_stream(&self, key_id: &str, stream: &str, service: &str) -> Result<Option<AnchorHead>, String>;
+    async fn open_stream(
+        &self,
+        key_id: &str,
+        stream: &str,
+        service: &str,
+        now: i64,
+    ) -> Result<Option<AnchorHead>, String>;
 
     /// Records a head; recording the same head twice is harmless.
-    async fn record(&self, head: &AnchorHead) -> Result<(), String>;
+    async fn record(&self, head: &AnchorHead, now: i64) -> Result<(), String>;
 }
 
 /// How the files in `dir` of `stream`, whose chain ends before record `next_seq`, stand against
@@ -97,6 +104,7 @@ pub(crate) async fn forward(
     mut heads: watch::Receiver<Option<AnchorHead>>,
     book: Arc<dyn AnchorBook>,
     lock: Arc<std::fs::File>,
+    clock: Clock,
 ) {
     let _lock = lock;
     let mut recorded: Option<u64> = None;
@@ -104,7 +112,7 @@ pub(crate) async fn forward(
     loop {
         let head = heads.borrow_and_update().clone();
         if let Some(head) = head.filter(|head| recorded != Some(head.seq)) {
-            match book.record(&head).await {
+            match book.record(&head, clock.now()).await {
                 Ok(()) => {
                     recorded = Some(head.seq);
                     if failing {
@@ -204,10 +212,10 @@ mod tests {
 
     #[async_trait::async_trait]
     impl AnchorBook for Book {
-        async fn open_stream(&self, _: &str, _: &str, _: &str) -> Result<Option<AnchorHead>, String> {
+        async fn open_stream(&self, _: &str, _: &str, _: &str, _: i64) -> Result<Option<AnchorHead>, String> {
             Ok(None)
         }
-        async fn record(&self, head: &AnchorHead) -> Result<(), String> {
+        async fn record(&self, head: &AnchorHead, _: i64) -> Result<(), String> {
             if self.fail_first.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 return Err("database down".into());
             }
@@ -222,7 +230,7 @@ mod tests {
         book.fail_first.store(true, std::sync::atomic::Ordering::SeqCst);
         let (tx, rx) = watch::channel(None);
         let lock = Arc::new(tempfile::tempfile().unwrap());
-        let task = tokio::spawn(forward(rx, book.clone(), lock));
+        let task = tokio::spawn(forward(rx, book.clone(), lock, Clock::system()));
         tx.send_replace(Some(head(3, "h3")));
         tokio::task::yield_now().await;
         tx.send_replace(Some(head(8, "h8")));

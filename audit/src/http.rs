@@ -3,7 +3,7 @@
 //! which a service's API-key extractor names the operator. Health probes and metrics scrapes
 //! are machine traffic and are not recorded.
 
-use crate::writer::{AuditLog, now_ms};
+use crate::writer::AuditLog;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
@@ -71,7 +71,7 @@ pub async fn api_activity(State(audit): State<ApiAudit>, mut request: Request, n
         (Status::Failure, "API call refused or failed")
     };
     let operator = actor.get().unwrap_or_else(|| "(no valid API key)".to_owned());
-    let mut event = AuditEvent::new(Class::ApiActivity, activity, now_ms(), outcome, message)
+    let mut event = AuditEvent::new(Class::ApiActivity, activity, audit.log.now_ms(), outcome, message)
         .actor(Actor::operator(&operator))
         .api_call(audit.service, method.as_str(), &route, &path)
         .detail(status.as_str());

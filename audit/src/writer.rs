@@ -23,10 +23,11 @@ use crate::AuditError;
 use crate::anchor::{self, AnchorBook};
 use crate::config::AuditSettings;
 use rampart_core::audit::AuditEvent;
+use rampart_core::clock::Clock;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, TrySendError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::oneshot;
 use worker::Writer;
 
@@ -77,6 +78,8 @@ struct Handle {
     /// Events refused because the queue was full, not yet reported by the writer.
     queue_drops: Arc<AtomicU64>,
     flush_timeout: Duration,
+    /// The process's clock, which stamps what the writer itself records.
+    clock: Clock,
 }
 
 /// The writer thread; [`finish`](AuditWriter::finish) writes what is queued, a last
@@ -108,10 +111,11 @@ impl AuditLog {
 
     /// Opens this process's stream in `settings.dir` — continuing its chain from the newest
     /// file there, after cutting a torn last line a crash may have left — and starts the writer
-    /// thread. `version` is the program's version.
-    pub fn open(settings: &AuditSettings, version: &str) -> Result<(Self, AuditWriter), AuditError> {
-        let writer = Writer::open_locked(worker::lock(settings)?, settings, version, None)?;
-        let (handle, rx) = queue(QUEUE_CAPACITY, FLUSH_TIMEOUT);
+    /// thread. `version` is the program's version; `clock` the process's clock, which stamps
+    /// the records the writer adds itself (checkpoints, gaps, losses).
+    pub fn open(settings: &AuditSettings, version: &str, clock: Clock) -> Result<(Self, AuditWriter), AuditError> {
+        let writer = Writer::open_locked(worker::lock(settings)?, settings, version, None, clock.clone())?;
+        let (handle, rx) = queue(QUEUE_CAPACITY, FLUSH_TIMEOUT, clock);
         start(writer, handle, rx)
     }
 
@@ -125,27 +129,36 @@ impl AuditLog {
         settings: &AuditSettings,
         version: &str,
         book: Arc<dyn AnchorBook>,
+        clock: Clock,
     ) -> Result<(Self, AuditWriter), AuditError> {
         // Read under the lock, so a predecessor's last head is in the book (it holds the lock
         // until then).
         let locked = worker::lock(settings)?;
         let head = book
-            .open_stream(&locked.key_id, &settings.stream, &settings.service)
+            .open_stream(&locked.key_id, &settings.stream, &settings.service, clock.now())
             .await
             .map_err(AuditError::Anchor)?;
         let lock = Arc::clone(&locked.lock);
         let (heads, published) = tokio::sync::watch::channel(None);
         let anchoring = worker::Anchoring { head, heads };
-        let writer = Writer::open_locked(locked, settings, version, Some(anchoring))?;
-        let (handle, rx) = queue(QUEUE_CAPACITY, FLUSH_TIMEOUT);
+        let writer = Writer::open_locked(locked, settings, version, Some(anchoring), clock.clone())?;
+        let (handle, rx) = queue(QUEUE_CAPACITY, FLUSH_TIMEOUT, clock.clone());
         let (log, mut running) = start(writer, handle, rx)?;
-        running.anchoring = Some(tokio::spawn(anchor::forward(published, book, lock)));
+        running.anchoring = Some(tokio::spawn(anchor::forward(published, book, lock, clock)));
         Ok((log, running))
     }
 
     /// Whether records are kept.
     pub fn is_enabled(&self) -> bool {
         self.inner.is_some()
+    }
+
+    /// Unix milliseconds now on the clock this log was opened with (the system clock for a
+    /// disabled log, whose records go nowhere).
+    pub fn now_ms(&self) -> i64 {
+        self.inner
+            .as_ref()
+            .map_or_else(|| Clock::system().now_ms(), |handle| handle.clock.now_ms())
     }
 
     /// Queues one event; never waits. When the queue is full the event is dropped and counted.
@@ -252,12 +265,13 @@ impl AuditWriter {
 }
 
 /// The queue between producers and the writer.
-fn queue(capacity: usize, flush_timeout: Duration) -> (Handle, mpsc::Receiver<Command>) {
+fn queue(capacity: usize, flush_timeout: Duration, clock: Clock) -> (Handle, mpsc::Receiver<Command>) {
     let (tx, rx) = mpsc::sync_channel(capacity);
     let handle = Handle {
         tx,
         queue_drops: Arc::default(),
         flush_timeout,
+        clock,
     };
     (handle, rx)
 }
@@ -283,11 +297,4 @@ fn start(
             anchoring: None,
         },
     ))
-}
-
-/// Milliseconds since the epoch, from the system clock.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

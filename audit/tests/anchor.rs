@@ -11,6 +11,7 @@ use rampart_audit::verify::{Anchoring, StreamReport, VerifyOptions, verify_paths
 use rampart_audit::{AuditConfig, AuditLog, AuditSettings};
 use rampart_core::audit::checkpoint::key_id;
 use rampart_core::audit::{Activity, AuditEvent, Class, GENESIS, Problem, Status, User, seal};
+use rampart_core::clock::Clock;
 use rampart_store::{SqliteStore, Store};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,9 @@ impl Setup {
     /// Opens the anchored writer, records `n` logins, and stops it cleanly.
     async fn run(&self, n: usize) {
         let book = Arc::new(StoreBook::new(self.store.clone()));
-        let (log, writer) = AuditLog::open_anchored(&self.settings, "test", book).await.unwrap();
+        let (log, writer) = AuditLog::open_anchored(&self.settings, "test", book, Clock::system())
+            .await
+            .unwrap();
         for i in 0..n {
             log.record(
                 AuditEvent::new(Class::Authentication, Activity::LOGON, 1, Status::Success, "login")

@@ -8,6 +8,7 @@ use rampart_audit::keys::{public_key_path, read_public_key};
 use rampart_audit::verify::{VerifyOptions, verify_paths};
 use rampart_audit::{AuditConfig, AuditError, AuditLog, AuditSettings};
 use rampart_core::audit::{Activity, AuditEvent, Class, Problem, Status, User};
+use rampart_core::clock::Clock;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +32,7 @@ fn event(i: usize) -> AuditEvent {
 }
 
 async fn write(settings: &AuditSettings, n: usize) {
-    let (log, writer) = AuditLog::open(settings, "test").unwrap();
+    let (log, writer) = AuditLog::open(settings, "test", Clock::system()).unwrap();
     for i in 0..n {
         log.record(event(i));
     }
@@ -90,13 +91,13 @@ async fn a_rotated_log_continues_its_chain_across_files_and_restarts() {
 async fn one_writer_per_stream_and_folder() {
     let state = tempfile::tempdir().unwrap();
     let s = settings(state.path(), 1 << 20);
-    let (_log, writer) = AuditLog::open(&s, "test").unwrap();
-    let err = AuditLog::open(&s, "test").unwrap_err();
+    let (_log, writer) = AuditLog::open(&s, "test", Clock::system()).unwrap();
+    let err = AuditLog::open(&s, "test", Clock::system()).unwrap_err();
     assert!(matches!(err, AuditError::InUse { .. }), "{err}");
     assert!(err.to_string().contains("in use by another process"));
     writer.finish().await;
     // Released at the end.
-    let (_log, writer) = AuditLog::open(&s, "test").unwrap();
+    let (_log, writer) = AuditLog::open(&s, "test", Clock::system()).unwrap();
     writer.finish().await;
 }
 
@@ -104,7 +105,7 @@ async fn one_writer_per_stream_and_folder() {
 async fn a_flushed_record_is_in_the_file_before_the_call_returns() {
     let state = tempfile::tempdir().unwrap();
     let s = settings(state.path(), 1 << 20);
-    let (log, writer) = AuditLog::open(&s, "test").unwrap();
+    let (log, writer) = AuditLog::open(&s, "test", Clock::system()).unwrap();
     log.record_flushed(event(7)).await;
     let text = std::fs::read_to_string(&files(&s.dir)[0]).unwrap();
     assert!(text.contains("\"user7\""));

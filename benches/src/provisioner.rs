@@ -45,7 +45,13 @@ impl BenchProvisioner {
         let directory: std::sync::Arc<dyn Directory> = std::sync::Arc::new(
             LdapDirectory::new(slapd.ldap_config(&dir.path().join("pw"), 16)).map_err(anyhow::Error::msg)?,
         );
-        let provisioner = Provisioner::new(store.clone(), keys, directory, ProvisionerSettings::default());
+        let provisioner = Provisioner::new(
+            store.clone(),
+            keys,
+            directory,
+            ProvisionerSettings::default(),
+            rampart_core::clock::Clock::system(),
+        );
         let (operator, api_key) = rampart_provisioner::service::new_operator("bench", role, "bench", 0)?;
         store.insert_operator(&operator).await?;
         let ca = CertificateAuthority::create("Rampart Bench")?;

@@ -208,7 +208,7 @@ pub fn run_gateway(
                 let settings = rampart_audit::AuditConfig::default()
                     .settings(&state, "gateway")
                     .unwrap();
-                let (log, writer) = rampart_audit::AuditLog::open(&settings, "bench").unwrap();
+                let (log, writer) = rampart_audit::AuditLog::open(&settings, "bench", Clock::system()).unwrap();
                 (log, Some(writer))
             } else {
                 (rampart_audit::AuditLog::disabled(), None)

@@ -1,9 +1,9 @@
 //! The running gateway as the admin listener sees it: sessions, kills, policy explanations and
 //! reloads, readiness and metrics, with operators checked against the shared store.
 
-use crate::admin::api::{Check, GatewayView, KillResult, PolicyStatus, Readiness, SessionView};
 use crate::admin::{AdminBackend, AdminError};
-use crate::server::Shared;
+use crate::state::{EndReason, Shared};
+use rampart_api::gateway::{Check, GatewayView, KillResult, PolicyStatus, Readiness, SessionView};
 use rampart_core::policy::{Explanation, Identity};
 use rampart_core::username::normalize_username;
 use rampart_directory::DirectoryError;
@@ -138,7 +138,9 @@ impl AdminBackend for GatewayAdmin {
         };
         tracing::info!(target: "rampart::admin", actor, session = %id, user = %user, "session killed by an operator");
         let ended_by = EndedBy::Operator(actor.to_owned());
-        self.shared.end_session_by(id, "admin_kill", &ended_by).await;
+        self.shared
+            .end_session_by(id, EndReason::AdminKill.as_str(), &ended_by)
+            .await;
         Ok(KillResult {
             ended: vec![id.to_owned()],
         })
@@ -168,11 +170,12 @@ impl AdminBackend for GatewayAdmin {
         let ended = self
             .shared
             .store
-            .end_user_sessions_by(&user_id, "admin_kill", Some(&ended_by), now)
+            .end_user_sessions_by(&user_id, EndReason::AdminKill.as_str(), Some(&ended_by), now)
             .await
             .map_err(unavailable)?;
         for session in local {
-            self.shared.end_here_by(&session, "admin_kill", &ended_by);
+            self.shared
+                .end_here_by(&session, EndReason::AdminKill.as_str(), &ended_by);
         }
         tracing::info!(target: "rampart::admin", actor, user = %name, sessions = ended.len(), "all sessions of a person killed by an operator");
         Ok(KillResult { ended })

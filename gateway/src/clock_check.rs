@@ -7,7 +7,7 @@
 //! gateway's clock, store and metrics.
 
 use crate::config::GatewaySettings;
-use crate::server::Shared;
+use crate::state::Shared;
 use rampart_store::clock;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

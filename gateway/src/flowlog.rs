@@ -1,5 +1,5 @@
-//! Flow log: one JSON line per forwarded connection, appended by a background writer so the
-//! data path never waits on disk. Its `rampart::flow` process-log event is escaped, like every
+//! Flow log: one JSON line per forwarded connection, appended by a background writer through a
+//! bounded queue, so a stream's end waits on the disk only when the writer is far behind. Its `rampart::flow` process-log event is escaped, like every
 //! other, by the formatter `rampart_core::logging` installs.
 
 use rampart_core::flow::FlowRecord;

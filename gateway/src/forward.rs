@@ -3,11 +3,11 @@
 //! live per session and per gateway), resets the stream if the session ends mid-flow, and
 //! writes one flow record when the stream ends.
 
-use crate::connection::refuse;
 use crate::registry::LiveSession;
-use crate::server::Shared;
+use crate::reply::refuse;
+use crate::state::Shared;
 use rampart_core::audit::{Activity, AuditEvent, Class, Disposition, Endpoint, Status, Traffic, User};
-use rampart_core::flow::FlowRecord;
+use rampart_core::flow::{FlowDecision, FlowEvent, FlowOutcome, FlowRecord};
 use rampart_core::io::{relay_observed, write_frame};
 use rampart_core::policy::{AccessTime, Decision, DenyReason, Target};
 use rampart_core::protocol::{ErrorCode, ServerMessage};
@@ -96,8 +96,14 @@ pub(crate) async fn serve(
     if session.is_ended() || session.expires_at <= now {
         shared.metrics.refused_stream("session_expired");
         refuse(&mut send, ErrorCode::SessionExpired).await;
-        flow.decided(shared, "", Disposition::Blocked, None, "session_expired");
-        record(shared, &flow, "", "deny", "session_expired", 0, 0).await;
+        flow.decided(
+            shared,
+            "",
+            Disposition::Blocked,
+            None,
+            FlowOutcome::SessionExpired.as_str(),
+        );
+        record(shared, &flow, FlowEnd::refused(FlowOutcome::SessionExpired)).await;
         return;
     }
     let policy = shared.policy();
@@ -114,7 +120,7 @@ pub(crate) async fn serve(
         Decision::Allow { target, rule } => match own_vm(shared, &session, target).await {
             Ok((target, vm)) => {
                 tracing::debug!(target: "rampart::gateway", user = %session.username, resource = %shown(&resource), rule = %rule, "stream allowed");
-                shared.metrics.flow(label, "allow");
+                shared.metrics.flow(label, FlowDecision::Allow.as_str());
                 flow.vm = vm.as_ref().map(|vm| vm.id.clone());
                 flow.decided(
                     shared,
@@ -125,13 +131,13 @@ pub(crate) async fn serve(
                 );
                 (target, vm)
             }
-            Err((code, reason)) => {
-                tracing::info!(target: "rampart::gateway", user = %session.username, resource = %shown(&resource), reason, "stream refused");
-                shared.metrics.flow(label, "deny");
-                shared.metrics.refused_stream(reason);
+            Err((code, outcome)) => {
+                tracing::info!(target: "rampart::gateway", user = %session.username, resource = %shown(&resource), reason = outcome.as_str(), "stream refused");
+                shared.metrics.flow(label, outcome.decision().as_str());
+                shared.metrics.refused_stream(outcome.as_str());
                 refuse(&mut send, code).await;
-                flow.decided(shared, "", Disposition::Blocked, Some(&rule), reason);
-                record(shared, &flow, "", "deny", reason, 0, 0).await;
+                flow.decided(shared, "", Disposition::Blocked, Some(&rule), outcome.as_str());
+                record(shared, &flow, FlowEnd::refused(outcome)).await;
                 return;
             }
         },
@@ -143,11 +149,12 @@ pub(crate) async fn serve(
                 DenyReason::SessionTooOld => ErrorCode::SessionTooOld,
             };
             tracing::info!(target: "rampart::gateway", user = %session.username, resource = %shown(&resource), reason = reason.as_str(), rule = rule.as_deref().unwrap_or(""), "stream denied");
-            shared.metrics.flow(label, "deny");
-            shared.metrics.refused_stream(reason.as_str());
+            let outcome = FlowOutcome::from(reason);
+            shared.metrics.flow(label, outcome.decision().as_str());
+            shared.metrics.refused_stream(outcome.as_str());
             refuse(&mut send, code).await;
-            flow.decided(shared, "", Disposition::Blocked, rule.as_deref(), reason.as_str());
-            record(shared, &flow, "", "deny", reason.as_str(), 0, 0).await;
+            flow.decided(shared, "", Disposition::Blocked, rule.as_deref(), outcome.as_str());
+            record(shared, &flow, FlowEnd::refused(outcome)).await;
             return;
         }
     };
@@ -156,23 +163,24 @@ pub(crate) async fn serve(
         dialled = dial(&target, shared.settings.connect_timeout()) => dialled,
         () = guard.cancelled().cancelled() => Err(ErrorCode::SessionExpired),
     };
+    let target_text = target.to_string();
     let tcp = match dialled {
         Ok(tcp) => tcp,
         Err(code) => {
             refuse(&mut send, code).await;
             let outcome = match code {
-                ErrorCode::TargetRefused => "target_refused",
-                ErrorCode::TargetTimeout => "target_timeout",
-                ErrorCode::SessionExpired => "session_ended",
-                _ => "target_unreachable",
+                ErrorCode::TargetRefused => FlowOutcome::TargetRefused,
+                ErrorCode::TargetTimeout => FlowOutcome::TargetTimeout,
+                ErrorCode::SessionExpired => FlowOutcome::SessionEnded,
+                _ => FlowOutcome::TargetUnreachable,
             };
-            shared.metrics.refused_stream(outcome);
-            record(shared, &flow, &target.to_string(), "allow", outcome, 0, 0).await;
+            shared.metrics.refused_stream(outcome.as_str());
+            record(shared, &flow, FlowEnd::unopened(&target_text, outcome)).await;
             return;
         }
     };
     if write_frame(&mut send, &ServerMessage::Opened).await.is_err() {
-        record(shared, &flow, &target.to_string(), "allow", "client_gone", 0, 0).await;
+        record(shared, &flow, FlowEnd::unopened(&target_text, FlowOutcome::ClientGone)).await;
         return;
     }
     shared.metrics.flows_active().inc();
@@ -186,7 +194,7 @@ pub(crate) async fn serve(
             Activity::OPEN,
             Status::Success,
             "flow opened",
-            &target.to_string(),
+            &target_text,
         )
         .disposition(Disposition::Allowed),
     );
@@ -212,36 +220,35 @@ pub(crate) async fn serve(
                 gateway_from_target.inc_by(n);
             },
         ) => Ok(relayed.clean),
-        () = guard.cancelled().cancelled() => Err(("session_ended", ErrorCode::SessionExpired)),
-        () = vm_taken_away(shared, &session.user_id, held.as_ref()) => Err(("vm_released", ErrorCode::NoVmAllocated)),
+        () = guard.cancelled().cancelled() => Err((FlowOutcome::SessionEnded, ErrorCode::SessionExpired)),
+        () = vm_taken_away(shared, &session.user_id, held.as_ref()) => Err((FlowOutcome::VmReleased, ErrorCode::NoVmAllocated)),
     };
     shared.metrics.flows_active().dec();
     let outcome = match relayed {
-        Ok(true) => "closed",
+        Ok(true) => FlowOutcome::Closed,
         // Ending a session closes its connections too, and the relay may see that first.
-        Ok(false) if guard.cancelled().is_cancelled() => "session_ended",
-        Ok(false) => "reset",
+        Ok(false) if guard.cancelled().is_cancelled() => FlowOutcome::SessionEnded,
+        Ok(false) => FlowOutcome::Reset,
         Err((outcome, code)) => {
             let code = quinn::VarInt::from_u32(code.as_u32());
             let _ = send.reset(code);
             let _ = recv.stop(code);
-            if outcome == "vm_released" {
+            if outcome == FlowOutcome::VmReleased {
                 tracing::info!(target: "rampart::gateway", user = %session.username, resource = %shown(&resource), "flow ended: the VM is no longer this person's");
             }
             outcome
         }
     };
     drop(guard);
-    record(
-        shared,
-        &flow,
-        &target.to_string(),
-        "allow",
+    let end = FlowEnd {
+        target: &target_text,
         outcome,
-        to_target.load(Ordering::Relaxed),
-        from_target.load(Ordering::Relaxed),
-    )
-    .await;
+        traffic: Traffic {
+            bytes_in: from_target.load(Ordering::Relaxed),
+            bytes_out: to_target.load(Ordering::Relaxed),
+        },
+    };
+    record(shared, &flow, end).await;
 }
 
 /// Longest resource name written to the log: the name comes from the client.
@@ -274,7 +281,7 @@ async fn own_vm(
     shared: &Shared,
     session: &LiveSession,
     target: Target,
-) -> Result<(Target, Option<HeldVm>), (ErrorCode, &'static str)> {
+) -> Result<(Target, Option<HeldVm>), (ErrorCode, FlowOutcome)> {
     let Some(pool) = target.pool.clone() else {
         return Ok((target, None));
     };
@@ -283,13 +290,13 @@ async fn own_vm(
             Ok(on_vm) => Ok((on_vm, Some(HeldVm { id: vm.id, pool }))),
             Err(e) => {
                 tracing::error!(target: "rampart::gateway", vm = %vm.id, error = %e, "VM address is not usable");
-                Err((ErrorCode::TargetUnreachable, "vm_address_invalid"))
+                Err((ErrorCode::TargetUnreachable, FlowOutcome::VmAddressInvalid))
             }
         },
-        Ok(None) => Err((ErrorCode::NoVmAllocated, "no_vm_allocated")),
+        Ok(None) => Err((ErrorCode::NoVmAllocated, FlowOutcome::NoVmAllocated)),
         Err(e) => {
             tracing::error!(target: "rampart::gateway", pool, error = %e, "cannot look up the person's VM");
-            Err((ErrorCode::TryLater, "store_unavailable"))
+            Err((ErrorCode::TryLater, FlowOutcome::StoreUnavailable))
         }
     }
 }
@@ -345,40 +352,60 @@ async fn dial(target: &Target, timeout: Duration) -> Result<TcpStream, ErrorCode
     }
 }
 
-async fn record(
-    shared: &Shared,
-    flow: &FlowStart<'_>,
-    target: &str,
-    decision: &str,
-    outcome: &str,
-    bytes_to_target: u64,
-    bytes_from_target: u64,
-) {
+/// How a stream ended, for its flow record: the target dialled (empty when refused before
+/// dialling), the outcome (which says the decision) and the bytes each way.
+struct FlowEnd<'a> {
+    target: &'a str,
+    outcome: FlowOutcome,
+    /// `bytes_in` from the target, `bytes_out` to it.
+    traffic: Traffic,
+}
+
+impl<'a> FlowEnd<'a> {
+    /// A stream refused before any dialling.
+    fn refused(outcome: FlowOutcome) -> Self {
+        Self::unopened("", outcome)
+    }
+
+    /// A stream that never carried a byte.
+    fn unopened(target: &'a str, outcome: FlowOutcome) -> Self {
+        Self {
+            target,
+            outcome,
+            traffic: Traffic::default(),
+        }
+    }
+}
+
+/// Writes a stream's flow record and, for an allowed one, its audit record (close or failure;
+/// a denied one is on file as its decision). A flow to a VM marks it used.
+async fn record(shared: &Shared, flow: &FlowStart<'_>, end: FlowEnd<'_>) {
     let elapsed = flow.began.elapsed();
-    if let (Some(vm), "allow") = (&flow.vm, decision)
-        && outcome != "vm_released"
+    let FlowEnd {
+        target,
+        outcome,
+        traffic,
+    } = end;
+    let decision = outcome.decision();
+    if let Some(vm) = &flow.vm
+        && decision == FlowDecision::Allow
+        && outcome != FlowOutcome::VmReleased
     {
         mark_vm_used(shared, vm);
     }
-    if decision == "allow" {
-        // Denied streams are on file as their decision; allowed ones get a close or a failure.
-        let (activity, status, message) = match outcome {
-            "closed" | "reset" | "session_ended" | "vm_released" | "client_gone" => {
-                (Activity::CLOSE, Status::Success, "flow closed")
-            }
-            _ => (Activity::FAIL, Status::Failure, "target not reached"),
+    if decision == FlowDecision::Allow {
+        let (activity, status, message) = if outcome.was_opened() {
+            (Activity::CLOSE, Status::Success, "flow closed")
+        } else {
+            (Activity::FAIL, Status::Failure, "target not reached")
         };
         let end_ms = flow
             .start_ms
             .saturating_add(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
-        let traffic = Traffic {
-            bytes_in: bytes_from_target,
-            bytes_out: bytes_to_target,
-        };
         let mut event = flow
             .event(shared, Class::NetworkActivity, activity, status, message, target)
             .disposition(Disposition::Allowed)
-            .detail(outcome)
+            .detail(outcome.as_str())
             .flow(traffic, flow.start_ms, end_ms);
         if let Some(vm) = &flow.vm {
             event = event.resource("vm", Some(vm), None);
@@ -388,17 +415,17 @@ async fn record(
     shared
         .flows
         .record(FlowRecord {
-            event: "flow".into(),
+            event: FlowEvent::Flow,
             session_id: flow.session.id.clone(),
             user: flow.session.username.clone(),
             user_id: flow.session.user_id.clone(),
-            source: flow.source.to_string(),
+            source: flow.source,
             resource: flow.resource.to_owned(),
             target: target.to_owned(),
-            decision: decision.to_owned(),
-            outcome: outcome.to_owned(),
-            bytes_to_target,
-            bytes_from_target,
+            decision,
+            outcome,
+            bytes_to_target: traffic.bytes_out,
+            bytes_from_target: traffic.bytes_in,
             start: flow.start.clone(),
             end: shared.clock.now_rfc3339(),
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),

@@ -5,12 +5,13 @@
 
 pub mod admin;
 mod admission;
+mod attachment;
 mod backend;
 mod backoff;
-pub mod clock;
 mod clock_check;
 pub mod config;
 mod connection;
+mod control;
 pub mod flowlog;
 mod forward;
 pub mod logging;
@@ -22,14 +23,16 @@ pub mod preflight;
 mod refusal;
 mod registry;
 mod reload;
+mod reply;
 mod resume;
 mod server;
 mod session;
 pub mod shutdown;
+mod state;
 mod transport;
 
-pub use clock::Clock;
 pub use config::{DirectoryConfig, GatewayConfig, GatewaySettings};
 pub use flowlog::FlowLog;
+pub use rampart_core::clock::{Clock, ClockHand};
 pub use rampart_directory::{OpenDirectoryError, open_directory};
 pub use server::{Gateway, GatewayParts};

@@ -11,16 +11,16 @@
 
 use crate::refusal::{Refusal, Subject};
 use crate::registry::SessionInfo;
-use crate::server::Shared;
 use crate::session::{new_id_and_ticket, ticket_hash};
+use crate::state::{EndReason, Shared};
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
-use rampart_core::policy::Identity;
+use rampart_core::code_check::{AfterFailure, CodeVerdict, device_time, verdict};
 use rampart_core::protocol::{ErrorCode, SessionGrant};
 use rampart_core::resume_proof::ClientPublicKey;
 use rampart_core::secret::Sensitive;
+use rampart_core::temp_code::{parse_temp_code, temp_code_hash};
 use rampart_core::totp::{DRIFT_REACH, TotpError, code_offset_steps, verify_totp};
 use rampart_directory::{DirectoryError, DirectoryUser, ReachedPerson};
-use rampart_store::temp_code::{parse_temp_code, temp_code_hash};
 use rampart_store::{SessionRecord, StepOutcome, TokenEvent, TokenRecord};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -165,7 +165,7 @@ pub(crate) async fn login(
     let result = match (result, audited) {
         (Ok((session, _)), Err(e)) => {
             tracing::error!(target: "rampart::audit", user = %session.username, session = %session.id, error = %e, "login refused: its audit record could not be written");
-            shared.end_session(&session.id, "audit_unavailable").await;
+            shared.end_session(&session.id, EndReason::AuditUnavailable).await;
             Err(unavailable(format!("audit trail: {e}")))
         }
         (result, _) => result,
@@ -271,14 +271,35 @@ async fn check_temp_code(shared: &Shared, person: &DirectoryUser, code: &str) ->
     }
 }
 
+/// What a login did to a token, for its history.
+#[derive(Debug, Clone, Copy)]
+enum TokenChange {
+    /// The first code was used: a pending token is active.
+    Activated,
+    /// Wrong codes reached the limit.
+    Locked,
+}
+
+impl TokenChange {
+    fn action(self) -> &'static str {
+        match self {
+            Self::Activated => "activated",
+            Self::Locked => "locked",
+        }
+    }
+
+    fn activity(self) -> Activity {
+        match self {
+            Self::Activated => Activity::OTHER,
+            Self::Locked => Activity::LOCK,
+        }
+    }
+}
+
 /// Adds a token-history event written by the gateway, and its audit record; a failure to
 /// record in the store is logged, not fatal.
-async fn record_event(shared: &Shared, token: &TokenRecord, username: &str, action: &str, detail: &str) {
-    let activity = if action == "locked" {
-        Activity::LOCK
-    } else {
-        Activity::OTHER
-    };
+async fn record_event(shared: &Shared, token: &TokenRecord, username: &str, change: TokenChange, detail: &str) {
+    let (action, activity) = (change.action(), change.activity());
     shared.audit.record(
         AuditEvent::new(
             Class::AccountChange,
@@ -322,10 +343,7 @@ async fn check_code(
     let mut params = token.params;
     params.window = shared.settings.totp_window;
     // Checked on the owner's device clock, as learnt by the last resync.
-    let drift = token
-        .drift_steps
-        .saturating_mul(i64::try_from(params.period).unwrap_or(0));
-    let device_now = u64::try_from(shared.clock.now().saturating_add(drift)).unwrap_or(0);
+    let device_now = device_time(shared.clock.now(), token.drift_steps, &params);
     let verified = verify_totp(&seed, otp.expose().trim(), &params, device_now, token.last_step);
     if verified == Err(TotpError::Mismatch) {
         // Where in time the code lies, for the record only: nothing is accepted or spent.
@@ -339,29 +357,35 @@ async fn check_code(
             });
     }
     drop(seed);
-    if token.failures >= max_failures {
+    let step = match verdict(&verified, token.failures, max_failures) {
+        CodeVerdict::Spend { step } => step,
         // Locked. Only someone with the password and the device learns it: a password guesser
         // gets the same answer as for a wrong password. The code is not used up.
-        return Err(LoginFailure::Rejected(match verified {
-            Ok(_) | Err(TotpError::Replayed) => Refusal::TokenLocked,
-            Err(_) => Refusal::LockedWrongCode,
-        }));
-    }
-    let step = match verified {
-        Ok(step) => step,
-        Err(TotpError::Replayed) => return Err(LoginFailure::Rejected(Refusal::CodeReplayed)),
-        Err(TotpError::BadParams(_)) => return Err(unavailable("token parameters are invalid")),
-        Err(TotpError::Malformed | TotpError::Mismatch) => {
+        CodeVerdict::Locked { code_was_right: true } => return Err(LoginFailure::Rejected(Refusal::TokenLocked)),
+        CodeVerdict::Locked { code_was_right: false } => {
+            return Err(LoginFailure::Rejected(Refusal::LockedWrongCode));
+        }
+        CodeVerdict::Replayed => return Err(LoginFailure::Rejected(Refusal::CodeReplayed)),
+        CodeVerdict::BadParams => return Err(unavailable("token parameters are invalid")),
+        CodeVerdict::CountFailure => {
             let failures = shared
                 .store
                 .record_failure(&token.id, shared.clock.now())
                 .await
                 .map_err(unavailable)?;
-            if failures == max_failures {
-                record_event(shared, token, username, "locked", &format!("{failures} wrong codes")).await;
+            let after = AfterFailure::of(failures, max_failures);
+            if after == AfterFailure::LockedNow {
+                record_event(
+                    shared,
+                    token,
+                    username,
+                    TokenChange::Locked,
+                    &format!("{failures} wrong codes"),
+                )
+                .await;
             }
             // A wrong code that locks the token is still only a wrong code to the client.
-            return Err(LoginFailure::Rejected(if failures >= max_failures {
+            return Err(LoginFailure::Rejected(if after.is_locked() {
                 Refusal::LockedWrongCode
             } else {
                 Refusal::WrongCode
@@ -376,7 +400,7 @@ async fn check_code(
     {
         StepOutcome::Accepted { activated } => {
             if activated {
-                record_event(shared, token, username, "activated", "first code used").await;
+                record_event(shared, token, username, TokenChange::Activated, "first code used").await;
             }
             Ok(())
         }
@@ -443,12 +467,12 @@ async fn start_session(
     let max = shared.settings.max_sessions_per_user;
     let ended = shared
         .store
-        .create_session_within(&record, max, "session_limit", now)
+        .create_session_within(&record, max, EndReason::SessionLimit.as_str(), now)
         .await
         .map_err(unavailable)?;
     for old in &ended {
         tracing::info!(target: "rampart::auth", user = %person.username, session = %old, limit = max, "session limit reached: ending the oldest session");
-        shared.end_session(old, "session_limit").await;
+        shared.end_session(old, EndReason::SessionLimit).await;
     }
     let info = SessionInfo {
         id,
@@ -460,23 +484,8 @@ async fn start_session(
         expires_at,
     };
     // Without a key to prove, the session lives only as long as this connection.
-    let grant = grant_for(shared, &info, client_key.map(|_| ticket));
+    let grant = shared.grant(&info, client_key.map(|_| ticket));
     Ok((info, grant))
-}
-
-/// The grant for a logged-in or resumed session: the resources the person may use now.
-pub(crate) fn grant_for(shared: &Shared, session: &SessionInfo, ticket: Option<String>) -> SessionGrant {
-    let identity = Identity {
-        username: session.username.clone(),
-        groups: session.groups.clone(),
-    };
-    SessionGrant {
-        session_id: session.id.clone(),
-        ticket: ticket.map(Sensitive::new),
-        user: session.username.clone(),
-        expires_at: session.expires_at,
-        resources: shared.policy().visible_to(&identity),
-    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@ mod check_directory;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rampart_gateway::clock::Clock;
+use rampart_gateway::Clock;
 use rampart_gateway::config::ConfigError;
-use rampart_gateway::logging::{self, LogFormat};
 use rampart_gateway::{Gateway, GatewayConfig, preflight};
+use rampart_serve::logging::{self, LogFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -100,7 +100,7 @@ fn gather(path: &std::path::Path) -> Result<(GatewayConfig, Vec<String>), Vec<St
         }
         Err(e) => return Err(vec![e.to_string()]),
     };
-    let now = Clock::with_offset(config.settings.clock_offset_secs).now();
+    let now = Clock::shifted(config.settings.clock_offset_secs).now();
     problems.extend(preflight::problems(&config, now));
     Ok((config, problems))
 }
@@ -154,8 +154,8 @@ fn run(config: GatewayConfig) -> anyhow::Result<()> {
         tracing::warn!(target: "rampart::directory", "{warning}");
     }
     runtime.block_on(async {
-        let gateway = Gateway::from_config(&config).await?;
-        gateway.run(rampart_gateway::shutdown::signal()).await;
+        let gateway = Gateway::from_config(&config, Clock::shifted(config.settings.clock_offset_secs)).await?;
+        gateway.run(rampart_serve::shutdown::signal()).await;
         Ok(())
     })
 }

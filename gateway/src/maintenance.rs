@@ -4,7 +4,7 @@
 //! policy on SIGHUP or when its file changes.
 
 use crate::registry::LiveSession;
-use crate::server::Shared;
+use crate::state::{EndReason, Shared};
 use rampart_core::policy::Identity;
 use rampart_directory::DirectoryUser;
 use std::collections::BTreeMap;
@@ -147,9 +147,9 @@ async fn close_expired_and_idle(shared: &Shared, now: i64) {
         }
         session.note_traffic(now);
         if session.expires_at <= now {
-            shared.end_session(&session.id, "expired").await;
+            shared.end_session(&session.id, EndReason::Expired).await;
         } else if now.saturating_sub(session.last_activity()) >= idle {
-            shared.end_session(&session.id, "idle").await;
+            shared.end_session(&session.id, EndReason::Idle).await;
         }
     }
 }
@@ -215,12 +215,12 @@ async fn apply_recheck(
                 let after = shared.policy().visible_to(&after_identity);
                 let lost_access = before.iter().any(|r| !after.contains(r));
                 if lost_access {
-                    shared.end_session(&session.id, "groups_changed").await;
+                    shared.end_session(&session.id, EndReason::GroupsChanged).await;
                 } else if session.set_groups(person.groups.clone()) {
                     tracing::info!(target: "rampart::auth", user = %username, session = %session.id, groups = ?person.groups, "groups refreshed from the directory");
                 }
             }
-            _ => shared.end_session(&session.id, "account_disabled").await,
+            _ => shared.end_session(&session.id, EndReason::AccountDisabled).await,
         }
     }
 }

@@ -89,6 +89,7 @@ pub(crate) struct Metrics {
     common: Registry,
     clock_offset_ms: Gauge,
     clock_in_bounds: Gauge,
+    clock_drill_offset_secs: Gauge,
     code_offsets: Family<OffsetLabels, Counter>,
     code_drift_common_secs: Gauge,
     code_drift_people: Gauge,
@@ -178,6 +179,13 @@ impl Metrics {
             "1 while the clock is within max_clock_skew_ms of the database's, 0 while logins are refused for it",
             clock_in_bounds.clone(),
         );
+        let clock_drill_offset_secs = Gauge::default();
+        common.register(
+            "clock_drill_offset_seconds",
+            "How far settings.clock_offset_secs shifts this service's clock for a drill, in seconds; 0 in \
+             production",
+            clock_drill_offset_secs.clone(),
+        );
         let code_offsets = Family::<OffsetLabels, Counter>::default();
         registry.register(
             "rejected_code_offsets",
@@ -217,6 +225,7 @@ impl Metrics {
             common,
             clock_offset_ms,
             clock_in_bounds,
+            clock_drill_offset_secs,
             code_offsets,
             code_drift_common_secs,
             code_drift_people,
@@ -313,6 +322,11 @@ impl Metrics {
     }
 
     /// The latest clock check: this gateway minus the database, and whether within the bound.
+    /// Shows a drill's clock shift on `/metrics`, so it cannot stay on unnoticed.
+    pub(crate) fn clock_drill(&self, offset_secs: i64) {
+        self.clock_drill_offset_secs.set(offset_secs);
+    }
+
     pub(crate) fn clock(&self, offset_ms: i64, in_bounds: bool) {
         self.clock_offset_ms.set(offset_ms);
         self.clock_in_bounds.set(i64::from(in_bounds));
@@ -396,6 +410,10 @@ mod tests {
         let text = m.encode();
         assert!(text.contains("rampart_clock_offset_ms -12\n"), "{text}");
         assert!(text.contains("rampart_clock_in_bounds 1\n"), "{text}");
+        assert!(text.contains("rampart_clock_drill_offset_seconds 0\n"), "{text}");
+        m.clock_drill(-60);
+        let text = m.encode();
+        assert!(text.contains("rampart_clock_drill_offset_seconds -60\n"), "{text}");
     }
 
     #[test]

@@ -3,36 +3,17 @@
 //! sessions and flows every [`HEARTBEAT`], and a mark when it stops cleanly, so
 //! `rampart gateways list` on any node shows every gateway and which ones went silent.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_store::GatewayNode;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::Shared;
+pub(crate) use crate::state::Node;
+use crate::state::Shared;
 
 /// How often a gateway reports itself. Operators treat one silent for three beats as gone.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
-
-/// This gateway's identity in the store.
-#[derive(Debug, Clone)]
-pub(crate) struct Node {
-    /// `HOST:PORT`.
-    pub id: String,
-    /// The QUIC listen address.
-    pub address: String,
-}
-
-impl Node {
-    /// The identity of a gateway listening on `listen` on this host.
-    pub fn new(listen: SocketAddr) -> Self {
-        Self {
-            id: format!("{}:{}", host_name(), listen.port()),
-            address: listen.to_string(),
-        }
-    }
-}
 
 /// Registers the gateway (replacing what a previous run on this host and port left).
 pub(crate) async fn register(shared: &Shared, admin_url: Option<String>) {
@@ -83,17 +64,6 @@ async fn beat(shared: &Shared, admin_url: Option<&str>) {
         Err(rampart_store::StoreError::NotFound) => register(shared, admin_url.map(str::to_owned)).await,
         Err(e) => tracing::warn!(target: "rampart::gateway", error = %e, "cannot send the heartbeat"),
     }
-}
-
-/// This host's name, for the gateway's id.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "gateway".to_owned())
 }
 
 #[cfg(test)]

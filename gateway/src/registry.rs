@@ -1,7 +1,7 @@
 //! Live sessions on this gateway: who is attached, their open flows and byte counts, and the
 //! one switch that ends a session here — its connections close and its flows are reset.
 
-use crate::admin::api::SessionView;
+use rampart_api::gateway::SessionView;
 use rampart_core::policy::Identity;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};

@@ -2,8 +2,8 @@
 //! hash every few seconds), or on an operator's request. A valid file takes effect for new
 //! streams; an invalid one is rejected with every problem logged and the old policy stays.
 
-use crate::admin::api::PolicyStatus;
 use crate::metrics::Metrics;
+use rampart_api::gateway::PolicyStatus;
 use rampart_core::policy::Policy;
 use ring::digest::{SHA256, digest};
 use std::path::{Path, PathBuf};

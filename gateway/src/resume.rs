@@ -5,10 +5,9 @@
 //! replaced ticket presented again means a copy of the session is in use, so the session ends
 //! — on every gateway, through the store's feed of ends — and the audit trail says why.
 
-use crate::login::grant_for;
 use crate::registry::SessionInfo;
-use crate::server::Shared;
 use crate::session::{new_ticket, ticket_hash};
+use crate::state::{EndReason, Shared};
 use rampart_core::audit::{Activity, AuditEvent, Class, Status, User};
 use rampart_core::protocol::{ErrorCode, SessionGrant};
 use rampart_core::resume_proof::{ClientPublicKey, EXPORTER_LEN};
@@ -17,7 +16,7 @@ use rampart_store::{Rotation, SessionRecord, TicketMatch};
 use std::net::SocketAddr;
 
 /// The end reason of a session whose replaced ticket came back, and the resume's refusal.
-const TICKET_REUSED: &str = "ticket_reused";
+const TICKET_REUSED: &str = EndReason::TicketReused.as_str();
 
 /// What a client presents to resume a session on this connection.
 pub(crate) struct ResumeRequest<'a> {
@@ -163,7 +162,7 @@ async fn attempt(
         .unwrap_or(record.created_at);
     let idle = i64::try_from(shared.settings.session_idle_secs).unwrap_or(i64::MAX);
     if now.saturating_sub(last_used) >= idle {
-        shared.end_session(&record.id, "idle").await;
+        shared.end_session(&record.id, EndReason::Idle).await;
         return Err(refused(
             &record,
             Refusal::of(ErrorCode::SessionExpired, "session_idle", &record),
@@ -172,7 +171,7 @@ async fn attempt(
     let person = match shared.directory.lookup(&record.username).await {
         Ok(Some(person)) if person.stable_id == record.user_id => person,
         Ok(_) => {
-            shared.end_session(&record.id, "account_disabled").await;
+            shared.end_session(&record.id, EndReason::AccountDisabled).await;
             return Err(refused(
                 &record,
                 Refusal::of(ErrorCode::SessionExpired, "account_disabled", &record),
@@ -210,7 +209,7 @@ async fn attempt(
         expires_at: record.expires_at,
     };
     tracing::info!(target: "rampart::auth", user = %info.username, source = %source, session = %info.id, outcome = "success", "session resumed");
-    let grant = grant_for(shared, &info, Some(ticket));
+    let grant = shared.grant(&info, Some(ticket));
     Ok((info, grant))
 }
 
@@ -223,6 +222,6 @@ async fn end_as_stolen(shared: &Shared, source: SocketAddr, record: &SessionReco
         session = %record.id, outcome = "failure", reason = "ticket_reused",
         "resume refused: a replaced ticket was presented, so a copy of the session is in use; ending the session"
     );
-    shared.end_session(&record.id, TICKET_REUSED).await;
+    shared.end_session(&record.id, EndReason::TicketReused).await;
     Refusal::of(ErrorCode::TicketReused, TICKET_REUSED, record)
 }

@@ -1,21 +1,21 @@
-//! The gateway server: binds the QUIC endpoint (and the admin listener), accepts connections
-//! until shutdown, and holds the state every connection shares: store, keys, directory,
-//! policy, live sessions, login admission, metrics, flow log and clock.
+//! The gateway server: binds the QUIC endpoint (and the admin listener), builds the state every
+//! connection shares (`state`), accepts connections until shutdown and starts the background
+//! tasks (maintenance, clock check, node heartbeat, policy reload).
 
 use crate::admin::AdminServer;
 use crate::admission::Admission;
 use crate::backoff::LoginBackoff;
-use crate::clock::Clock;
-use crate::clock_check::ClockCheck;
 use crate::config::{GatewayConfig, GatewaySettings};
 use crate::flowlog::{FlowLog, FlowLogWriter};
 use crate::metrics::Metrics;
 use crate::node::{self, Node};
-use crate::registry::{LiveSession, Registry};
+use crate::registry::Registry;
 use crate::reload::PolicyHolder;
+use crate::state::Shared;
 use crate::{backend, clock_check, connection, maintenance, transport};
 use anyhow::Context;
 use rampart_audit::{AuditLog, AuditWriter};
+use rampart_core::clock::Clock;
 use rampart_core::policy::Policy;
 use rampart_directory::{Directory, open_directory};
 use rampart_store::{KeyRing, Store};
@@ -26,46 +26,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// State shared by every connection.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub store: Arc<dyn Store>,
-    pub keys: Arc<KeyRing>,
-    pub directory: Arc<dyn Directory>,
-    pub flows: FlowLog,
-    pub audit: AuditLog,
-    pub settings: GatewaySettings,
-    pub clock: Clock,
-    pub clock_check: ClockCheck,
-    pub policy: PolicyHolder,
-    pub registry: Registry,
-    pub admission: Admission,
-    pub metrics: Metrics,
-    pub login_backoff: LoginBackoff,
-    pub node: Node,
-}
-
-impl Shared {
-    /// The policy in force now.
-    pub fn policy(&self) -> Arc<Policy> {
-        self.policy.policy()
-    }
-
-    /// Ends a session in the store (so other gateways and resumes see it) and here, by the
-    /// rule `reason` names (or, for a logout, by the person): see [`crate::session`].
-    pub async fn end_session(&self, id: &str, reason: &str) {
-        let username = self.registry.get(id).map(|s| s.username.clone()).unwrap_or_default();
-        self.end_session_by(id, reason, &crate::session::ender_of(reason, &username))
-            .await;
-    }
-
-    /// Ends a session on this gateway: its connections close and its flows are reset. The
-    /// ender is the rule `reason` names, or the person for a logout.
-    pub fn end_here(&self, session: &LiveSession, reason: &str) {
-        self.end_here_by(session, reason, &crate::session::ender_of(reason, &session.username));
-    }
-}
 
 /// Everything a gateway is built from, for embedding (e.g. `rampart dev`) and tests.
 #[derive(Debug)]
@@ -135,6 +95,15 @@ impl Gateway {
             Duration::from_secs(settings.login_queue_wait_secs),
         );
         let node = Node::new(endpoint.local_addr().context("no local address")?);
+        let metrics = Metrics::new();
+        let drill_offset_secs = parts.clock.drill_offset_secs();
+        metrics.clock_drill(drill_offset_secs);
+        if drill_offset_secs != 0 {
+            tracing::warn!(
+                target: "rampart::clock", offset_secs = drill_offset_secs,
+                "DRILL: settings.clock_offset_secs shifts this gateway's clock; never set it in production"
+            );
+        }
         let shared = Arc::new(Shared {
             node,
             store: parts.store,
@@ -142,7 +111,7 @@ impl Gateway {
             directory: parts.directory,
             flows: parts.flows,
             audit: parts.audit,
-            clock: parts.clock,
+            clock: parts.clock.clone(),
             clock_check: clock_check::new(&settings),
             policy: PolicyHolder::new(
                 parts.policy,
@@ -152,7 +121,7 @@ impl Gateway {
             ),
             registry: Registry::default(),
             admission,
-            metrics: Metrics::new(),
+            metrics,
             login_backoff: LoginBackoff::new(settings.failed_login_delay()),
             settings,
         });
@@ -176,14 +145,13 @@ impl Gateway {
     }
 
     /// Builds a gateway from its config file: store, master key, directory, policy,
-    /// certificate, flow log and admin listener.
-    pub async fn from_config(config: &GatewayConfig) -> anyhow::Result<Self> {
+    /// certificate, flow log and admin listener, all reading `clock`.
+    pub async fn from_config(config: &GatewayConfig, clock: Clock) -> anyhow::Result<Self> {
         let store: Arc<dyn Store> = config
             .store
             .open(&config.state_dir)
             .await
             .context("cannot open the store")?;
-        let clock = Clock::with_offset(config.settings.clock_offset_secs);
         let keys = config
             .store
             .key_ring(store.clone(), &config.state_dir, true, clock.now())
@@ -201,7 +169,7 @@ impl Gateway {
         let (audit, audit_writer) = match config.audit.settings(&config.state_dir, "gateway") {
             Some(settings) => {
                 let book = Arc::new(rampart_audit::anchor::StoreBook::new(store.clone()));
-                let (log, writer) = AuditLog::open_anchored(&settings, env!("CARGO_PKG_VERSION"), book)
+                let (log, writer) = AuditLog::open_anchored(&settings, env!("CARGO_PKG_VERSION"), book, clock.clone())
                     .await
                     .with_context(|| format!("cannot open the audit trail in {}", settings.dir.display()))?;
                 (log, Some(writer))

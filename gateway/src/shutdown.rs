@@ -1,24 +1,4 @@
-//! Shutdown signals: SIGINT or SIGTERM end a gateway (or `rampart dev`) cleanly.
+//! Shutdown signals: SIGINT or SIGTERM end a gateway (or `rampart dev`) cleanly; the one
+//! signal future of `rampart_serve`, under the gateway's name for its callers.
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
+pub use rampart_serve::shutdown::signal;

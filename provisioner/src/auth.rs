@@ -13,7 +13,8 @@ pub fn new_api_key() -> Result<String, ring::error::Unspecified> {
     Ok(format!("{KEY_PREFIX}{}", hex::encode(*bytes)))
 }
 
-pub use rampart_store::access::{Permission, allows, key_hash};
+pub use rampart_core::access::{Permission, allows};
+pub use rampart_store::access::key_hash;
 
 #[cfg(test)]
 mod tests {

@@ -137,7 +137,7 @@ impl Operator {
             );
             Err(ApiFailure(ServiceError::Forbidden {
                 role: self.0.role.as_str().to_owned(),
-                needs: rampart_store::access::granted_by(permission),
+                needs: rampart_core::access::granted_by(permission),
             }))
         }
     }

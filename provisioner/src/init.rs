@@ -7,9 +7,10 @@
 //! its own files and no new admin key.
 
 use crate::config::MASTER_KEY_FILE;
-use crate::service::{ServiceError, unix_now as now};
+use crate::service::ServiceError;
 use anyhow::{Context, bail};
 use rampart_certs::CertificateAuthority;
+use rampart_core::clock::Clock;
 use rampart_store::{OperatorRole, StoreConfig};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -101,7 +102,7 @@ pub async fn initialise(options: &InitOptions) -> anyhow::Result<InitReport> {
     }
     let master_key = (!shared).then(|| state.join(MASTER_KEY_FILE));
     store_config
-        .key_ring(store.clone(), &state, true, now())
+        .key_ring(store.clone(), &state, true, Clock::system().now())
         .await
         .context("cannot set up the seed-sealing keys")?;
 
@@ -157,8 +158,9 @@ pub async fn initialise(options: &InitOptions) -> anyhow::Result<InitReport> {
     let admin_api_key = if has_operators {
         None
     } else {
-        let (operator, api_key) = crate::service::new_operator(&options.admin_name, OperatorRole::Admin, "init", now())
-            .map_err(|e: ServiceError| anyhow::anyhow!(e))?;
+        let (operator, api_key) =
+            crate::service::new_operator(&options.admin_name, OperatorRole::Admin, "init", Clock::system().now())
+                .map_err(|e: ServiceError| anyhow::anyhow!(e))?;
         store
             .insert_operator(&operator)
             .await

@@ -1,9 +1,11 @@
 //! `rampart-provisioner`: initialise a provisioner's state, check its config, or run it.
 
 use clap::{Parser, Subcommand};
+use rampart_core::clock::Clock;
 use rampart_provisioner::init::{InitOptions, initialise};
 use rampart_provisioner::preflight::{Problems, gather, load_checked};
 use rampart_provisioner::{ProvisionerConfig, ProvisionerServer};
+use rampart_serve::logging::{self, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -110,7 +112,7 @@ async fn main() -> ExitCode {
     } else {
         "warn"
     };
-    rampart_core::logging::init(rampart_core::logging::Format::Text, default_filter);
+    logging::init_at(LogFormat::Text, default_filter);
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<Problems>() => {
@@ -204,7 +206,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if !problems.is_empty() {
                 return Err(Problems(problems).into());
             }
-            rampart_provisioner::server::open(&loaded)
+            rampart_provisioner::server::open(&loaded, Clock::shifted(loaded.settings.clock_offset_secs))
                 .await
                 .map_err(|e| Problems(vec![format!("{e:#}")]))?;
             println!("{}: ok", config.display());
@@ -244,7 +246,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             })?;
             let store = loaded.store.open(&loaded.state_dir).await?;
             let from = from.unwrap_or_else(|| loaded.master_key_path());
-            let now = rampart_provisioner::service::unix_now();
+            let now = Clock::system().now();
             let added =
                 rampart_store::KeyRing::import_file(store.as_ref(), kek.as_ref(), &from, "keys-import", now).await?;
             let ring = rampart_store::KeyRing::from_store(store.clone(), kek, "keys-import", now).await?;
@@ -263,30 +265,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             for warning in loaded.directory.warnings() {
                 tracing::warn!(target: "rampart::directory", "{warning}");
             }
-            let server = ProvisionerServer::from_config(&loaded).await?;
-            server.run(shutdown_signal()).await
+            let server =
+                ProvisionerServer::from_config(&loaded, Clock::shifted(loaded.settings.clock_offset_secs)).await?;
+            server.run(rampart_serve::shutdown::signal()).await
         }
-    }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

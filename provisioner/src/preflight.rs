@@ -33,7 +33,7 @@ pub fn gather(path: &Path) -> Result<(ProvisionerConfig, Vec<String>), Problems>
         }
         Err(e) => return Err(Problems(vec![e.to_string()])),
     };
-    let now = crate::service::unix_now().saturating_add(config.settings.clock_offset_secs);
+    let now = rampart_core::clock::Clock::shifted(config.settings.clock_offset_secs).now();
     found.extend(problems(&config, now));
     Ok((config, found))
 }

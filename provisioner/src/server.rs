@@ -1,12 +1,14 @@
-//! The HTTPS server: the API router over rustls (TLS 1.3 only), started from a config file or
-//! from parts (as `rampart dev` does), stopped gracefully on a shutdown signal.
+//! The HTTPS server: the API router over the shared HTTPS listener of `rampart_serve` (TLS 1.3
+//! only), started from a config file or from parts (as `rampart dev` does), stopped gracefully
+//! on a shutdown signal.
 
 use crate::config::ProvisionerConfig;
 use crate::http::AppState;
 use crate::service::Provisioner;
 use anyhow::Context;
-use axum_server::tls_rustls::RustlsConfig;
 use rampart_audit::{AuditLog, AuditWriter};
+use rampart_core::clock::Clock;
+use rampart_serve::HttpsListener;
 use rampart_store::Store;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
@@ -14,18 +16,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// ALPN offered to HTTPS clients.
-const ALPN: &[&[u8]] = &[b"http/1.1"];
 /// How often ended and expired console sessions and expired enrolments are removed from the store.
 const SWEEP: Duration = Duration::from_secs(600);
-/// How long running requests may finish after a shutdown signal.
-const DRAIN: Duration = Duration::from_secs(10);
 
 /// A bound, not yet serving, provisioner.
 #[derive(Debug)]
 pub struct ProvisionerServer {
-    listener: std::net::TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    listener: HttpsListener,
     state: AppState,
     audit_writer: Option<AuditWriter>,
 }
@@ -38,24 +35,22 @@ impl ProvisionerServer {
         key: PrivateKeyDer<'static>,
         provisioner: Provisioner,
     ) -> anyhow::Result<Self> {
-        let tls = rampart_certs::server_config(cert_chain, key, ALPN).context("TLS configuration")?;
-        let listener = std::net::TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
-        listener.set_nonblocking(true)?;
+        let listener = HttpsListener::bind(listen, cert_chain, key)?;
         Ok(Self {
             listener,
-            tls: Arc::new(tls),
             state: AppState { provisioner },
             audit_writer: None,
         })
     }
 
     /// Opens the store, key ring and directory named by `config` and binds its address.
-    pub async fn from_config(config: &ProvisionerConfig) -> anyhow::Result<Self> {
-        let mut provisioner = open(config).await?;
+    /// Everything reads `clock`.
+    pub async fn from_config(config: &ProvisionerConfig, clock: Clock) -> anyhow::Result<Self> {
+        let mut provisioner = open(config, clock.clone()).await?;
         let audit_writer = match config.audit.settings(&config.state_dir, "provisioner") {
             Some(settings) => {
                 let book = Arc::new(rampart_audit::anchor::StoreBook::new(provisioner.store().clone()));
-                let (log, writer) = AuditLog::open_anchored(&settings, env!("CARGO_PKG_VERSION"), book)
+                let (log, writer) = AuditLog::open_anchored(&settings, env!("CARGO_PKG_VERSION"), book, clock)
                     .await
                     .with_context(|| format!("cannot open the audit trail in {}", settings.dir.display()))?;
                 provisioner = provisioner.with_audit(log);
@@ -82,7 +77,7 @@ impl ProvisionerServer {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         let provisioner = self.state.provisioner.clone();
-        let offset_secs = provisioner.settings().clock_offset_secs;
+        let offset_secs = provisioner.clock().drill_offset_secs();
         if offset_secs != 0 {
             tracing::warn!(
                 target: rampart_store::clock::TARGET, offset_secs,
@@ -115,19 +110,10 @@ impl ProvisionerServer {
         });
         let recovery = (!interrupted.is_empty())
             .then(|| tokio::spawn(async move { provisioner.recover_interrupted_hooks(interrupted).await }));
-        let handle = axum_server::Handle::new();
-        let stopper = handle.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            stopper.graceful_shutdown(Some(DRAIN));
-        });
         let app = crate::routes::router(self.state);
         let audit_writer = self.audit_writer;
         tracing::info!(target: "rampart::provisioner", listen = %addr, "provisioner serving HTTPS");
-        let served = axum_server::from_tcp_rustls(self.listener, RustlsConfig::from_config(self.tls))
-            .handle(handle)
-            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-            .await;
+        let served = self.listener.serve(app, shutdown).await;
         if let Some(recovery) = recovery {
             recovery.abort();
         }
@@ -142,8 +128,8 @@ impl ProvisionerServer {
     }
 }
 
-/// The operations over the store, key ring and directory that `config` names.
-pub async fn open(config: &ProvisionerConfig) -> anyhow::Result<Provisioner> {
+/// The operations over the store, key ring and directory that `config` names, reading `clock`.
+pub async fn open(config: &ProvisionerConfig, clock: Clock) -> anyhow::Result<Provisioner> {
     let store: Arc<dyn Store> = config
         .store
         .open(&config.state_dir)
@@ -152,12 +138,12 @@ pub async fn open(config: &ProvisionerConfig) -> anyhow::Result<Provisioner> {
     let keys = Arc::new(
         config
             .store
-            .key_ring(store.clone(), &config.state_dir, false, crate::service::unix_now())
+            .key_ring(store.clone(), &config.state_dir, false, clock.now())
             .await
             .context("cannot load the seed-sealing keys (run `rampart-provisioner init` first?)")?,
     );
     let directory = rampart_directory::open_directory(&config.directory, store.clone())?;
-    Ok(Provisioner::new(store, keys, directory, config.settings.clone())
+    Ok(Provisioner::new(store, keys, directory, config.settings.clone(), clock)
         .with_dual_control(config.dual_control)
         .with_console(console_of(config)))
 }

@@ -1,262 +1,48 @@
-//! Wire types of the VM pool routes: pools, VMs, allocations, reclaim and the capacity report.
+//! Wire types of the VM pool routes (pools, VMs, allocations, reclaim and the capacity report),
+//! defined in `rampart-api`, and how the store's records become them.
 
-use rampart_store::{PoolRecord, VmRecord};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
-/// A new pool.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PoolRequest {
-    /// Unique name: letters, digits, `-`, `_`, `.`.
-    pub name: String,
-    /// What it is for.
-    #[serde(default)]
-    pub description: String,
-    /// Ports its machines serve, e.g. `[3389]`.
-    pub ports: Vec<u16>,
-    /// How many machines it is meant to hold.
-    pub capacity: u32,
-    /// Command run (`sh -c`) to prepare each new VM.
-    #[serde(default)]
-    pub provision_hook: Option<String>,
-    /// Command run when a VM is released, before it is free again.
-    #[serde(default)]
-    pub reset_hook: Option<String>,
-    /// Command run when a VM is retired.
-    #[serde(default)]
-    pub destroy_hook: Option<String>,
-    /// Seconds a hook may run (default 300).
-    #[serde(default)]
-    pub hook_timeout_secs: Option<u32>,
-}
-
-/// A pool and its numbers.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PoolInfo {
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: String,
-    /// Ports.
-    pub ports: Vec<u16>,
-    /// Capacity.
-    pub capacity: u32,
-    /// Hooks set.
-    pub hooks: Vec<String>,
-    /// Hook time limit.
-    pub hook_timeout_secs: u32,
-    /// VMs being provisioned.
-    pub provisioning: u32,
-    /// Free VMs.
-    pub free: u32,
-    /// Allocated VMs.
-    pub allocated: u32,
-    /// VMs in maintenance.
-    pub maintenance: u32,
-    /// Retired VMs.
-    pub retired: u32,
-}
+pub use rampart_api::vms::*;
+use rampart_store::{PoolCounts, PoolRecord, VmRecord};
 
 /// One VM as operators see it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct VmInfo {
-    /// Id.
-    pub id: String,
-    /// Pool.
-    pub pool: String,
-    /// Address.
-    pub address: String,
-    /// `provisioning`, `free`, `allocated`, `maintenance`, `retired`.
-    pub state: String,
-    /// Holder's username.
-    pub holder: Option<String>,
-    /// When allocated (unix seconds).
-    pub allocated_at: Option<i64>,
-    /// The holder's last connection to it (unix seconds).
-    pub last_flow_at: Option<i64>,
-    /// The last hook failure.
-    pub error: Option<String>,
-    /// The last hook's output (tail).
-    pub hook_output: Option<String>,
-    /// Last change (unix seconds).
-    pub updated_at: i64,
-}
-
-impl From<VmRecord> for VmInfo {
-    fn from(vm: VmRecord) -> Self {
-        Self {
-            id: vm.id,
-            pool: vm.pool,
-            address: vm.address,
-            state: vm.state.as_str().into(),
-            holder: vm.holder_name,
-            allocated_at: vm.allocated_at,
-            last_flow_at: vm.last_flow_at,
-            error: vm.error,
-            hook_output: vm.hook_output,
-            updated_at: vm.updated_at,
-        }
+pub fn vm_info(vm: VmRecord) -> VmInfo {
+    VmInfo {
+        id: vm.id,
+        pool: vm.pool,
+        address: vm.address,
+        state: vm.state.as_str().into(),
+        holder: vm.holder_name,
+        allocated_at: vm.allocated_at,
+        last_flow_at: vm.last_flow_at,
+        error: vm.error,
+        hook_output: vm.hook_output,
+        updated_at: vm.updated_at,
     }
 }
 
-impl PoolInfo {
-    /// A pool with its counts.
-    pub fn new(pool: &PoolRecord, counts: Option<&rampart_store::PoolCounts>) -> Self {
-        let hooks = [
-            ("provision", &pool.provision_hook),
-            ("reset", &pool.reset_hook),
-            ("destroy", &pool.destroy_hook),
-        ]
-        .into_iter()
-        .filter(|(_, hook)| hook.is_some())
-        .map(|(name, _)| name.to_owned())
-        .collect();
-        let n = |f: fn(&rampart_store::PoolCounts) -> u32| counts.map_or(0, f);
-        Self {
-            name: pool.name.clone(),
-            description: pool.description.clone(),
-            ports: pool.ports.clone(),
-            capacity: pool.capacity,
-            hooks,
-            hook_timeout_secs: pool.hook_timeout_secs,
-            provisioning: n(|c| c.provisioning),
-            free: n(|c| c.free),
-            allocated: n(|c| c.allocated),
-            maintenance: n(|c| c.maintenance),
-            retired: n(|c| c.retired),
-        }
+/// A pool with its counts (all zero without them).
+pub fn pool_info(pool: &PoolRecord, counts: Option<&PoolCounts>) -> PoolInfo {
+    let hooks = [
+        ("provision", &pool.provision_hook),
+        ("reset", &pool.reset_hook),
+        ("destroy", &pool.destroy_hook),
+    ]
+    .into_iter()
+    .filter(|(_, hook)| hook.is_some())
+    .map(|(name, _)| name.to_owned())
+    .collect();
+    let n = |f: fn(&PoolCounts) -> u32| counts.map_or(0, f);
+    PoolInfo {
+        name: pool.name.clone(),
+        description: pool.description.clone(),
+        ports: pool.ports.clone(),
+        capacity: pool.capacity,
+        hooks,
+        hook_timeout_secs: pool.hook_timeout_secs,
+        provisioning: n(|c| c.provisioning),
+        free: n(|c| c.free),
+        allocated: n(|c| c.allocated),
+        maintenance: n(|c| c.maintenance),
+        retired: n(|c| c.retired),
     }
-}
-
-/// A pool, its numbers and its VMs.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PoolDetail {
-    /// The pool.
-    pub pool: PoolInfo,
-    /// Its VMs.
-    pub vms: Vec<VmInfo>,
-}
-
-/// One inventory line.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewVm {
-    /// Unique id.
-    pub id: String,
-    /// Host name or IP address.
-    pub address: String,
-}
-
-/// VMs to add to a pool (at most 1000 at once; all or none).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddVms {
-    /// The machines.
-    pub vms: Vec<NewVm>,
-}
-
-/// What adding did.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct AddVmsResponse {
-    /// How many were added.
-    pub added: usize,
-    /// How many wait for their provision hook.
-    pub provisioning: usize,
-}
-
-/// Give a VM of the pool to a person.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AllocateRequest {
-    /// The person's username in the directory.
-    pub username: String,
-    /// A named VM (default: any free one).
-    #[serde(default)]
-    pub vm: Option<String>,
-    /// Allow a second VM in this pool for this person.
-    #[serde(default)]
-    pub allow_second: bool,
-}
-
-/// Give an allocated VM to someone else.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReassignRequest {
-    /// The new holder.
-    pub username: String,
-}
-
-/// Why (kept in the VM's history).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VmReason {
-    /// Free text.
-    #[serde(default)]
-    pub reason: String,
-}
-
-/// Which VMs to list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
-pub struct VmQuery {
-    /// Only this pool.
-    pub pool: Option<String>,
-    /// Only this state.
-    pub state: Option<String>,
-    /// Only VMs this username holds.
-    pub user: Option<String>,
-}
-
-/// Which idle VMs to reclaim.
-#[derive(Debug, Clone, Serialize, Deserialize, IntoParams, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReclaimQuery {
-    /// Days without a connection from the holder (at least 1).
-    pub days: u32,
-    /// Only this pool.
-    #[serde(default)]
-    pub pool: Option<String>,
-}
-
-/// What a reclaim run did. Each VM is released only if, at that moment, the same person still
-/// holds it and it is still idle past the cutoff; the others are listed with the reason.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ReclaimReport {
-    /// The VMs taken back (now `provisioning` for their pool's reset hook, or `free`).
-    pub released: Vec<VmInfo>,
-    /// The idle VMs left alone, each with why.
-    pub skipped: Vec<ReclaimSkipped>,
-}
-
-/// An idle VM a reclaim run did not release.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ReclaimSkipped {
-    /// VM id.
-    pub vm: String,
-    /// Its holder when it was found idle.
-    pub holder: Option<String>,
-    /// Why it was not released (used since, changed hands, released meanwhile…).
-    pub reason: String,
-}
-
-/// One pool in the capacity report.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PoolCapacity {
-    /// The pool and its numbers.
-    pub pool: PoolInfo,
-    /// Allocations per day over the last 14 days (`YYYY-MM-DD`, count), oldest first.
-    pub allocations_per_day: Vec<(String, u32)>,
-    /// Mean allocations per day over the last 7 days.
-    pub rate_per_day: f64,
-    /// Days until no VM is free at that rate (None: not running out).
-    pub days_until_full: Option<f64>,
-}
-
-/// The capacity report.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CapacityReport {
-    /// When (unix seconds).
-    pub generated_at: i64,
-    /// Each pool.
-    pub pools: Vec<PoolCapacity>,
 }

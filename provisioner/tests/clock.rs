@@ -6,6 +6,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use rampart_core::clock::Clock;
 use rampart_core::totp::TotpParams;
 use rampart_directory::LocalDirectory;
 use rampart_provisioner::api::{EnrolBatch, EnrolRow, LostRequest, TokenListQuery};
@@ -52,11 +53,13 @@ async fn store(dir: &std::path::Path) -> (Arc<dyn Store>, String) {
 /// A provisioner over `store` whose clock is `offset_secs` off the system's.
 fn provisioner(store: &Arc<dyn Store>, offset_secs: i64) -> Provisioner {
     let directory = Arc::new(LocalDirectory::new(store.clone()).unwrap());
-    let settings = ProvisionerSettings {
-        clock_offset_secs: offset_secs,
-        ..ProvisionerSettings::default()
-    };
-    Provisioner::new(store.clone(), key_ring(), directory, settings)
+    Provisioner::new(
+        store.clone(),
+        key_ring(),
+        directory,
+        ProvisionerSettings::default(),
+        Clock::shifted(offset_secs),
+    )
 }
 
 /// `(status, body)` of one call; `key` `None` sends none.
@@ -175,6 +178,13 @@ async fn a_provisioner_two_minutes_fast_refuses_what_depends_on_the_time_and_lis
         !ready.to_string().contains("120"),
         "no offset for callers without a key: {ready}"
     );
+    // An operator sees that a drill shifted the clock, for as long as it does.
+    let (_, ready) = call(&app, Some(&key), "GET", "/readyz", "").await;
+    assert_eq!(ready["checks"][1]["name"], "clock_drill", "{ready}");
+    assert!(
+        ready["checks"][1]["detail"].as_str().unwrap().contains("+120 s"),
+        "{ready}"
+    );
 
     // A provisioner whose clock agrees with the database's does the same on the same store.
     let right = provisioner(&store, 0);
@@ -188,6 +198,7 @@ async fn a_provisioner_two_minutes_fast_refuses_what_depends_on_the_time_and_lis
     let (status, ready) = call(&app, None, "GET", "/readyz", "").await;
     assert_eq!(status, StatusCode::OK, "{ready}");
     assert_eq!(ready["checks"][0]["ok"], true, "{ready}");
+    assert_eq!(ready["checks"].as_array().unwrap().len(), 1, "no drill: {ready}");
     let (status, code) = call(&app, Some(&key), "POST", "/v1/people/alice/temporary-code", "").await;
     assert_eq!(status, StatusCode::CREATED, "{code}");
     match right.resync("desk", "alice", "123456", "654321").await {

@@ -26,7 +26,13 @@ async fn app_with_admin() -> (tempfile::TempDir, axum::Router, String) {
     store.insert_operator(&operator).await.unwrap();
     let keys = Arc::new(KeyRing::load_or_create(&dir.path().join("master.key")).unwrap());
     let directory = Arc::new(LocalDirectory::new(store.clone()).unwrap());
-    let provisioner = Provisioner::new(store, keys, directory, ProvisionerSettings::default());
+    let provisioner = Provisioner::new(
+        store,
+        keys,
+        directory,
+        ProvisionerSettings::default(),
+        rampart_core::clock::Clock::system(),
+    );
     (dir, router(AppState { provisioner }), key)
 }
 

@@ -4,9 +4,9 @@
 //! used (SECURITY.md, requirement 3).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use rampart_core::clock::Clock;
 use rampart_core::totp::{TotpParams, generate_totp};
 use rampart_directory::LocalDirectory;
-use rampart_provisioner::service::unix_now;
 use rampart_provisioner::{Provisioner, ProvisionerSettings, ServiceError};
 use rampart_store::{KeyRing, SqliteStore, StepOutcome, Store, TokenRecord, UserRecord};
 use std::sync::Arc;
@@ -48,6 +48,7 @@ async fn provisioner(dir: &std::path::Path) -> (Provisioner, Arc<dyn Store>) {
         Arc::new(key_ring()),
         directory,
         ProvisionerSettings::default(),
+        Clock::system(),
     );
     (app, store)
 }
@@ -99,4 +100,9 @@ async fn a_resync_never_makes_an_accepted_code_valid_again() {
         .await
         .unwrap();
     assert_eq!(store.token_by_id("t1").await.unwrap().unwrap().last_step, Some(now + 7));
+}
+
+/// Unix seconds now on the system clock.
+fn unix_now() -> i64 {
+    Clock::system().now()
 }

@@ -4,8 +4,8 @@
 //! would have timed out (and only those); reclaim refuses `days = 0` and releases idle VMs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use rampart_core::clock::Clock;
 use rampart_directory::LocalDirectory;
-use rampart_provisioner::service::unix_now;
 use rampart_provisioner::vm_api::{AddVms, AllocateRequest, NewVm, PoolRequest};
 use rampart_provisioner::{Provisioner, ProvisionerSettings, ServiceError};
 use rampart_store::{
@@ -35,7 +35,7 @@ async fn provisioner(dir: &Path) -> Provisioner {
             .await
             .unwrap();
     }
-    Provisioner::new(store, keys, directory, ProvisionerSettings::default())
+    Provisioner::new(store, keys, directory, ProvisionerSettings::default(), Clock::system())
 }
 
 fn pool(name: &str) -> PoolRequest {
@@ -385,4 +385,9 @@ async fn a_vm_back_from_maintenance_is_reset_before_anyone_gets_it() {
     })
     .await;
     assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2);
+}
+
+/// Unix seconds now on the system clock.
+fn unix_now() -> i64 {
+    Clock::system().now()
 }

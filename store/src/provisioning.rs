@@ -6,41 +6,7 @@ use std::fmt;
 
 use crate::{TokenRecord, TokenState, UserRecord};
 
-/// What an operator's API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OperatorRole {
-    /// Everything, including operators and keys.
-    Admin,
-    /// Tokens and VMs: issue, revoke, unlock, resync, enrol, allocate.
-    Helpdesk,
-    /// Read-only: reports, token lists and history, audit.
-    Auditor,
-}
-
-impl OperatorRole {
-    /// Every role.
-    pub const ALL: [OperatorRole; 3] = [Self::Admin, Self::Helpdesk, Self::Auditor];
-
-    /// Stored name: `admin`, `helpdesk`, `auditor`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Helpdesk => "helpdesk",
-            Self::Auditor => "auditor",
-        }
-    }
-
-    /// Parses a stored name (exact, lowercase).
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|role| role.as_str() == name)
-    }
-}
-
-impl fmt::Display for OperatorRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use rampart_core::access::OperatorRole;
 
 /// A person or script allowed to call the provisioner. Only a hash of the API key is kept.
 #[derive(Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! person's first code from their new authenticator confirms them.
 
 use crate::SealedSeed;
+pub use rampart_core::registration::Delivery;
 use rampart_core::totp::TotpParams;
 use ring::digest::{SHA256, digest};
 use std::fmt;
@@ -67,45 +68,6 @@ pub fn registration_code_hash(user_id: &str, code: &str) -> Vec<u8> {
     input.push(0);
     input.extend_from_slice(code.as_bytes());
     digest(&SHA256, &input).as_ref().to_vec()
-}
-
-/// How the code reaches the person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Delivery {
-    /// A printed letter.
-    Letter,
-    /// Read out on the phone by the desk.
-    Phone,
-    /// Sent by e-mail.
-    Email,
-}
-
-impl Delivery {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Letter => "letter",
-            Self::Phone => "phone",
-            Self::Email => "email",
-        }
-    }
-
-    /// The delivery a stored name stands for.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "letter" => Some(Self::Letter),
-            "phone" => Some(Self::Phone),
-            "email" => Some(Self::Email),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Delivery {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A registration code to store: only its hash.

@@ -14,10 +14,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use rampart_core::temp_code::temp_code_hash;
 use rampart_store::copy::{CopyReport, copy_sqlite_to_postgres, sqlite_file};
 use rampart_store::prelude::*;
 use rampart_store::registration::{Delivery, Enrolment, RegistrationCode, registration_code_hash};
-use rampart_store::temp_code::temp_code_hash;
 use rampart_store::{
     AllocationRequest, EndedSession, GatewayNode, IssueMode, IssueOutcome, OperatorRecord, OperatorRole, PgSettings,
     PgStore, PoolCounts, PoolRecord, Rotation, SealedSeed, SessionRecord, SqliteStore, StepOutcome, StoreError,

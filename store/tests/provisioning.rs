@@ -652,7 +652,7 @@ async fn temp_code_works_once_for_its_owner_before_expiry(backend: Backend) {
 }
 
 async fn wrong_temporary_codes_spend_the_persons_code_at_the_limit(backend: Backend) {
-    use rampart_store::temp_code::MAX_TEMP_CODE_FAILURES;
+    use rampart_core::temp_code::MAX_TEMP_CODE_FAILURES;
     let (_dir, store) = fresh_store(backend).await;
     store.upsert_user(&user("u1", "alice", &[])).await.unwrap();
     store.upsert_user(&user("u2", "bob", &[])).await.unwrap();

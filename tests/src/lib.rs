@@ -19,14 +19,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Path of a workspace binary built next to this test (run `cargo build --workspace --bins`).
+/// Path of a workspace binary built next to this test (run `cargo build --workspace --bins
+/// --features rampart-admin-cli/dev`: the end-to-end tests use `rampart dev`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("target directory");
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` (scripts/test does) before the end-to-end tests",
+        "{} is missing: run `cargo build --workspace --bins --features rampart-admin-cli/dev` (scripts/test does) \
+         before the end-to-end tests",
         path.display()
     );
     path

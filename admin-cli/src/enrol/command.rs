@@ -9,7 +9,7 @@ use super::output::{Entry, OutputDir};
 use super::rows::{BadRow, Row, parse_csv};
 use crate::client::{CliError, Client, exit, segment};
 use crate::view::{Output, json, say};
-use rampart_provisioner::api::{
+use rampart_api::provisioner::{
     ConfirmRequest, ConfirmResponse, EnrolBatch, EnrolBatchResponse, EnrolResult, EnrolRow, GroupMembers,
 };
 use serde::Serialize;
@@ -270,7 +270,7 @@ async fn read_source(client: &Client, args: &EnrolArgs) -> Result<(Vec<Row>, Vec
 }
 
 async fn confirm(client: &Client, token_ids: &[String]) -> Result<(), CliError> {
-    for chunk in token_ids.chunks(rampart_provisioner::service::MAX_BATCH) {
+    for chunk in token_ids.chunks(rampart_api::provisioner::MAX_BATCH) {
         let _: ConfirmResponse = client
             .post(
                 "/v1/enrol/confirm",

@@ -6,8 +6,8 @@
 //! journal and manifests never hold an `otpauth` URI or seed; only the images do (mode 0600 in a
 //! 0700 folder).
 
+use rampart_core::qr::{self, QrError};
 use rampart_core::text::{csv_cell, printable};
-use rampart_provisioner::qr::{self, QrError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};

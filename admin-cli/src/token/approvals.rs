@@ -4,7 +4,7 @@
 
 use crate::client::{CliError, Client, segment};
 use crate::view::{Output, Table, json, say, time};
-use rampart_provisioner::api::{CollectRequest, CollectedReset, ReasonRequest, ResetRequestInfo};
+use rampart_api::provisioner::{CollectRequest, CollectedReset, ReasonRequest, ResetRequestInfo};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -153,7 +153,7 @@ pub async fn collect(
         )
         .await?;
     if let (Some(path), Some(replacement)) = (qr, &collected.replacement) {
-        rampart_provisioner::qr::write_file(path, &replacement.otpauth_uri)
+        crate::qr_file::write_file(path, &replacement.otpauth_uri)
             .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))?;
     }
     if output == Output::Json {

@@ -4,9 +4,9 @@
 use crate::client::{CliError, Client, segment};
 use crate::view::out;
 use crate::view::{Output, json, time};
+use rampart_api::provisioner::Delivery;
+use rampart_api::provisioner::{IssuedRegistrationCode, RegistrationCodeRequest};
 use rampart_core::text::printable;
-use rampart_provisioner::api::{IssuedRegistrationCode, RegistrationCodeRequest};
-use rampart_store::registration::Delivery;
 
 /// How the code reaches the person.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -7,8 +7,8 @@ use super::registration::By;
 use crate::client::{CliError, Client, exit, segment};
 use crate::enrol::rows::parse_csv;
 use crate::view::{Output, json, out};
+use rampart_api::provisioner::{GroupMembers, IssuedRegistrationCode, RegistrationCodeRequest};
 use rampart_core::text::{csv_cell, printable, utc_minute};
-use rampart_provisioner::api::{GroupMembers, IssuedRegistrationCode, RegistrationCodeRequest};
 use std::io::Write;
 use std::path::Path;
 

@@ -1,27 +1,28 @@
 //! `rampart vm`: VM pools for the service desk — pools, inventory import, allocations (one
 //! person, a directory group or a CSV, with a progress bar and a per-row report), release,
 //! reassignment, maintenance, retirement, reclaiming idle VMs — and `rampart report capacity`.
-
+mod allocate;
+mod capacity;
+mod import;
 mod inventory;
+mod print;
 
-use crate::client::{CliError, Client, exit, segment};
+use crate::client::{CliError, Client, segment};
 use crate::view::out;
-use crate::view::{Output, Table, json, time};
+use crate::view::{Output, json};
 use clap::Subcommand;
-use futures::StreamExt;
-use inventory::parse_inventory;
-use rampart_provisioner::api::GroupMembers;
-use rampart_provisioner::vm_api::{
-    AddVms, AddVmsResponse, AllocateRequest, CapacityReport, NewVm, PoolDetail, PoolInfo, PoolRequest, ReassignRequest,
-    ReclaimQuery, ReclaimReport, VmInfo, VmReason,
+use rampart_api::provisioner::GroupMembers;
+use rampart_api::vms::{
+    AddVms, AddVmsResponse, NewVm, PoolDetail, PoolInfo, PoolRequest, ReassignRequest, ReclaimQuery, ReclaimReport,
+    VmInfo, VmReason,
 };
-use serde::Serialize;
 use std::path::PathBuf;
 
-/// Rows sent per inventory request.
-const IMPORT_CHUNK: usize = 500;
-/// Allocation requests in flight during a bulk run.
-const ALLOCATIONS_IN_FLIGHT: usize = 8;
+use allocate::{allocate_many, allocate_one};
+use import::import;
+use print::{pool_table, print_reclaimed, print_vm, print_vms, vm_table};
+
+pub use capacity::capacity;
 
 /// VM subcommands.
 #[derive(Debug, Subcommand)]
@@ -338,98 +339,6 @@ async fn pool(client: &Client, output: Output, command: PoolCommand) -> Result<(
     }
 }
 
-fn pool_table(pools: &[PoolInfo]) -> Table {
-    let mut table = Table::new(&[
-        "POOL",
-        "CAPACITY",
-        "FREE",
-        "ALLOCATED",
-        "MAINTENANCE",
-        "PROVISIONING",
-        "PORTS",
-        "HOOKS",
-        "DESCRIPTION",
-    ]);
-    for p in pools {
-        table.row(vec![
-            p.name.clone(),
-            p.capacity.to_string(),
-            p.free.to_string(),
-            p.allocated.to_string(),
-            p.maintenance.to_string(),
-            p.provisioning.to_string(),
-            p.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
-            p.hooks.join(","),
-            p.description.clone(),
-        ]);
-    }
-    table
-}
-
-fn vm_table(vms: &[VmInfo]) -> Table {
-    let mut table = Table::new(&["VM", "POOL", "ADDRESS", "STATE", "HOLDER", "SINCE", "LAST USE", "ERROR"]);
-    for vm in vms {
-        table.row(vec![
-            vm.id.clone(),
-            vm.pool.clone(),
-            vm.address.clone(),
-            vm.state.clone(),
-            vm.holder.clone().unwrap_or_default(),
-            time(vm.allocated_at),
-            time(vm.last_flow_at),
-            vm.error.clone().unwrap_or_default(),
-        ]);
-    }
-    table
-}
-
-fn print_vms(output: Output, vms: &[VmInfo], empty: &str) -> Result<(), CliError> {
-    match output {
-        Output::Json => json(&vms)?,
-        Output::Table => vm_table(vms).print(empty),
-    }
-    Ok(())
-}
-
-/// What `vm reclaim --release` did; exits 10 when an idle VM was left alone (used or changed
-/// since it was found idle).
-fn print_reclaimed(output: Output, report: &ReclaimReport, days: u32) -> Result<(), CliError> {
-    match output {
-        Output::Json => json(report)?,
-        Output::Table => {
-            out!("Released: VMs with no connection from their holder for {days} days");
-            vm_table(&report.released).print("None.");
-            for skipped in &report.skipped {
-                let holder = skipped.holder.as_deref().unwrap_or("nobody");
-                out!("  not released: {} (held by {holder}): {}", skipped.vm, skipped.reason);
-            }
-        }
-    }
-    if report.skipped.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError {
-            message: format!(
-                "{} of {} idle VM(s) not released",
-                report.skipped.len(),
-                report.skipped.len() + report.released.len()
-            ),
-            code: exit::PARTIAL,
-        })
-    }
-}
-
-fn print_vm(output: Output, vm: &VmInfo, what: &str) -> Result<(), CliError> {
-    match output {
-        Output::Json => json(vm)?,
-        Output::Table => match &vm.holder {
-            Some(holder) if vm.state == "allocated" => out!("{} ({}) {what}: held by {holder}.", vm.id, vm.address),
-            _ => out!("{} ({}) {what}: now {}.", vm.id, vm.address, vm.state),
-        },
-    }
-    Ok(())
-}
-
 async fn vm_action(
     client: &Client,
     output: Output,
@@ -447,215 +356,4 @@ async fn vm_action(
         )
         .await?;
     print_vm(output, &vm, said)
-}
-
-async fn allocate_one(
-    client: &Client,
-    pool: &str,
-    user: &str,
-    vm: Option<String>,
-    allow_second: bool,
-) -> Result<VmInfo, CliError> {
-    client
-        .post(
-            &format!("/v1/pools/{}/allocations", segment(pool)),
-            &AllocateRequest {
-                username: user.to_owned(),
-                vm,
-                allow_second,
-            },
-        )
-        .await
-}
-
-/// One row of a bulk run's report.
-#[derive(Debug, Serialize)]
-struct RowResult {
-    line: u64,
-    username: String,
-    vm: Option<String>,
-    error: Option<String>,
-}
-
-async fn allocate_many(
-    client: &Client,
-    output: Output,
-    pool: &str,
-    people: Vec<(u64, String)>,
-    bad: Vec<(u64, String, String)>,
-    allow_second: bool,
-) -> Result<(), CliError> {
-    let bar = crate::view::progress_bar(people.len(), output, "people");
-    let mut results: Vec<RowResult> = futures::stream::iter(people)
-        .map(|(line, username)| {
-            let bar = bar.clone();
-            async move {
-                let outcome = allocate_one(client, pool, &username, None, allow_second).await;
-                bar.inc(1);
-                match outcome {
-                    Ok(vm) => RowResult {
-                        line,
-                        username,
-                        vm: Some(vm.id),
-                        error: None,
-                    },
-                    Err(e) => RowResult {
-                        line,
-                        username,
-                        vm: None,
-                        error: Some(e.message),
-                    },
-                }
-            }
-        })
-        .buffer_unordered(ALLOCATIONS_IN_FLIGHT)
-        .collect()
-        .await;
-    bar.finish_and_clear();
-    results.extend(bad.into_iter().map(|(line, username, reason)| RowResult {
-        line,
-        username,
-        vm: None,
-        error: Some(reason),
-    }));
-    results.sort_by(|a, b| (a.line, &a.username).cmp(&(b.line, &b.username)));
-    let failed = results.iter().filter(|r| r.error.is_some()).count();
-    match output {
-        Output::Json => json(&results)?,
-        Output::Table => {
-            out!(
-                "Allocated {} VM(s) in {pool}; {failed} refused.",
-                results.len() - failed
-            );
-            for r in results.iter().filter(|r| r.error.is_some()) {
-                let error = r.error.as_deref().unwrap_or("");
-                match (r.line, r.username.is_empty()) {
-                    (0, _) => out!("  {}: {error}", r.username),
-                    (line, true) => out!("  line {line}: {error}"),
-                    (line, false) => out!("  line {line} ({}): {error}", r.username),
-                }
-            }
-        }
-    }
-    if failed > 0 {
-        return Err(CliError {
-            message: format!("{failed} of {} people got no VM", results.len()),
-            code: exit::PARTIAL,
-        });
-    }
-    Ok(())
-}
-
-/// An import that could not go on (the provisioner unreachable, a key refused): what is in
-/// and where to resume, so nothing is added twice or forgotten.
-fn stopped(e: CliError, line: u64, added: usize) -> CliError {
-    CliError {
-        message: format!(
-            "{}\nstopped at line {line}: {added} VM(s) from earlier lines were added; \
-             rows from line {line} on were not (run the import again with those rows)",
-            e.message
-        ),
-        code: e.code,
-    }
-}
-
-async fn import(client: &Client, output: Output, pool: &str, path: &PathBuf) -> Result<(), CliError> {
-    let data = std::fs::read(path).map_err(|e| CliError::failure(format!("cannot read {}: {e}", path.display())))?;
-    let inventory = parse_inventory(&data).map_err(CliError::failure)?;
-    let mut bad = inventory.bad.clone();
-    let (mut added, mut provisioning) = (0, 0);
-    for chunk in inventory.rows.chunks(IMPORT_CHUNK) {
-        let body = AddVms {
-            vms: chunk
-                .iter()
-                .map(|r| NewVm {
-                    id: r.id.clone(),
-                    address: r.address.clone(),
-                })
-                .collect(),
-        };
-        let path = format!("/v1/pools/{}/vms", segment(pool));
-        match client.post::<_, AddVmsResponse>(&path, &body).await {
-            Ok(done) => {
-                added += done.added;
-                provisioning += done.provisioning;
-            }
-            // All or none per request: find the refused rows one by one.
-            Err(e) if e.code == exit::CONFLICT => {
-                for row in chunk {
-                    let one = AddVms {
-                        vms: vec![NewVm {
-                            id: row.id.clone(),
-                            address: row.address.clone(),
-                        }],
-                    };
-                    match client.post::<_, AddVmsResponse>(&path, &one).await {
-                        Ok(done) => {
-                            added += done.added;
-                            provisioning += done.provisioning;
-                        }
-                        Err(e) if e.code == exit::CONFLICT => bad.push((row.line, e.message)),
-                        Err(e) => return Err(stopped(e, row.line, added)),
-                    }
-                }
-            }
-            Err(e) => return Err(stopped(e, chunk.first().map_or(0, |r| r.line), added)),
-        }
-    }
-    bad.sort();
-    match output {
-        Output::Json => json(&serde_json::json!({
-            "added": added,
-            "provisioning": provisioning,
-            "refused": bad.iter().map(|(line, reason)| serde_json::json!({"line": line, "reason": reason})).collect::<Vec<_>>(),
-        }))?,
-        Output::Table => {
-            out!("Added {added} VM(s) to {pool}; {provisioning} wait for their provision hook.");
-            for (line, reason) in &bad {
-                out!("  line {line}: {reason}");
-            }
-        }
-    }
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError {
-            message: format!("{} row(s) refused", bad.len()),
-            code: exit::PARTIAL,
-        })
-    }
-}
-
-/// `rampart report capacity`.
-pub async fn capacity(client: &Client, output: Output) -> Result<(), CliError> {
-    let report: CapacityReport = client.get("/v1/reports/capacity").await?;
-    match output {
-        Output::Json => json(&report)?,
-        Output::Table => {
-            let mut table = Table::new(&[
-                "POOL",
-                "CAPACITY",
-                "ALLOCATED",
-                "FREE",
-                "MAINTENANCE",
-                "PROVISIONING",
-                "PER DAY (7 d)",
-                "DAYS LEFT",
-            ]);
-            for p in &report.pools {
-                table.row(vec![
-                    p.pool.name.clone(),
-                    p.pool.capacity.to_string(),
-                    p.pool.allocated.to_string(),
-                    p.pool.free.to_string(),
-                    p.pool.maintenance.to_string(),
-                    p.pool.provisioning.to_string(),
-                    format!("{:.1}", p.rate_per_day),
-                    p.days_until_full.map_or_else(|| "-".to_owned(), |d| format!("{d:.1}")),
-                ]);
-            }
-            table.print("No pools yet.");
-        }
-    }
-    Ok(())
 }

@@ -2,7 +2,6 @@
 //! `audit_anchors` tables, shared by every node, and read back for `rampart audit verify`.
 
 use super::{AnchorBook, AnchorHead};
-use crate::writer::now_ms;
 use rampart_core::audit::Anchor;
 use rampart_store::{AuditAnchor, Store, StoreError};
 use std::collections::BTreeMap;
@@ -46,10 +45,16 @@ impl StoreBook {
 
 #[async_trait::async_trait]
 impl AnchorBook for StoreBook {
-    async fn open_stream(&self, key_id: &str, stream: &str, service: &str) -> Result<Option<AnchorHead>, String> {
+    async fn open_stream(
+        &self,
+        key_id: &str,
+        stream: &str,
+        service: &str,
+        now: i64,
+    ) -> Result<Option<AnchorHead>, String> {
         let head = self
             .store
-            .open_audit_stream(key_id, stream, service, now_ms() / 1000)
+            .open_audit_stream(key_id, stream, service, now)
             .await
             .map_err(|e| e.to_string())?;
         Ok(head.map(|anchor| AnchorHead {
@@ -61,7 +66,7 @@ impl AnchorBook for StoreBook {
         }))
     }
 
-    async fn record(&self, head: &AnchorHead) -> Result<(), String> {
+    async fn record(&self, head: &AnchorHead, now: i64) -> Result<(), String> {
         self.store
             .anchor_audit_head(&AuditAnchor {
                 key_id: head.key_id.clone(),
@@ -69,7 +74,7 @@ impl AnchorBook for StoreBook {
                 seq: head.seq,
                 hash: head.hash.clone(),
                 file: head.file.clone(),
-                recorded_at: now_ms() / 1000,
+                recorded_at: now,
             })
             .await
             .map_err(|e| e.to_string())

@@ -37,7 +37,7 @@ fn event(i: usize) -> AuditEvent {
 fn open(s: &AuditSettings) -> (AuditLog, AuditWriter, Arc<AtomicBool>) {
     let writer = Writer::open(s, "test").unwrap();
     let fail = Arc::clone(&writer.fail_writes);
-    let (handle, rx) = queue(QUEUE_CAPACITY, FLUSH_TIMEOUT);
+    let (handle, rx) = queue(QUEUE_CAPACITY, FLUSH_TIMEOUT, Clock::system());
     let (log, running) = start(writer, handle, rx).unwrap();
     (log, running, fail)
 }
@@ -178,7 +178,7 @@ async fn a_full_queue_drops_without_waiting_and_the_loss_is_reported() {
     let s = settings(state.path(), 1 << 20);
     let writer = Writer::open(&s, "test").unwrap();
     // The writer is not running yet: the queue fills up.
-    let (handle, rx) = queue(4, FLUSH_TIMEOUT);
+    let (handle, rx) = queue(4, FLUSH_TIMEOUT, Clock::system());
     let log = AuditLog {
         inner: Some(handle.clone()),
     };
@@ -210,7 +210,7 @@ async fn a_full_queue_drops_without_waiting_and_the_loss_is_reported() {
 
 #[tokio::test]
 async fn a_flush_reports_a_writer_that_does_not_answer_or_has_stopped() {
-    let (handle, rx) = queue(4, Duration::from_millis(50));
+    let (handle, rx) = queue(4, Duration::from_millis(50), Clock::system());
     let log = AuditLog { inner: Some(handle) };
     assert_eq!(
         log.try_flush().await,

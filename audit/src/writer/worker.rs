@@ -7,18 +7,21 @@
 //! records a chain gap first and goes on after the anchored record.
 
 use super::segment::{Segment, chain_end, create_private_dir, open_segment, repair_newest};
-use super::{Ack, Command, FlushError, now_ms, segment};
+use super::{Ack, Command, FlushError, segment};
 use crate::anchor::{self, AnchorHead};
 use crate::config::AuditSettings;
 use crate::{AuditError, keys};
-use rampart_core::audit::{AuditEvent, ChainGap, CheckpointRecord, GapKind, Metadata, RecordLoss, checkpoint, seal};
+use rampart_core::audit::{AuditEvent, ChainGap, GapKind, Metadata, RecordLoss, checkpoint};
+use rampart_core::clock::Clock;
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod files;
+mod output;
 
 /// Most commands taken off the queue for one write.
 const BATCH: usize = 1024;
@@ -26,10 +29,6 @@ const BATCH: usize = 1024;
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// How soon after opening the first checkpoint is due (at most; never later than the interval).
 const FIRST_CHECKPOINT: Duration = Duration::from_secs(2);
-/// After a new file could not be opened, how long the writer stays with the current one.
-const ROTATE_RETRY: Duration = Duration::from_secs(10);
-/// Least time between two warnings about a full queue.
-const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Where the chain stands: the next record's number and its `prev_hash`.
 #[derive(Debug, Clone)]
@@ -115,6 +114,8 @@ pub(super) fn lock(settings: &AuditSettings) -> Result<Locked, AuditError> {
 pub(super) struct Writer {
     pub(super) dir: PathBuf,
     pub(super) stream: String,
+    /// Stamps the records the writer adds itself.
+    clock: Clock,
     key: Ed25519KeyPair,
     key_id: String,
     /// Where synced checkpoint heads go to be anchored; none when the stream is not anchored.
@@ -155,7 +156,7 @@ impl Writer {
     /// Opens a stream that is not anchored outside its files.
     #[cfg(test)]
     pub(super) fn open(settings: &AuditSettings, version: &str) -> Result<Self, AuditError> {
-        Self::open_locked(lock(settings)?, settings, version, None)
+        Self::open_locked(lock(settings)?, settings, version, None, Clock::system())
     }
 
     /// Opens the locked stream: cuts a torn end, finds where the chain ends and, when it is
@@ -166,6 +167,7 @@ impl Writer {
         settings: &AuditSettings,
         version: &str,
         anchoring: Option<Anchoring>,
+        clock: Clock,
     ) -> Result<Self, AuditError> {
         let dir = &settings.dir;
         // Under the lock: a crash mid-write may have left the newest file ending mid-record.
@@ -199,6 +201,7 @@ impl Writer {
         let mut writer = Self {
             dir: dir.clone(),
             stream: settings.stream.clone(),
+            clock,
             key: locked.key,
             key_id: locked.key_id,
             heads,
@@ -241,7 +244,7 @@ impl Writer {
             "AUDIT CHAIN GAP: this stream's files do not reach the checkpoint anchored in the store; \
              records were removed or replaced while the writer was stopped (recorded as chain_gap)"
         );
-        let mut event = AuditEvent::chain_gap(now_ms(), gap);
+        let mut event = AuditEvent::chain_gap(self.clock.now_ms(), gap);
         event.metadata = self.metadata.clone();
         if self.seal_record(&event) {
             self.out.events += 1;
@@ -357,273 +360,6 @@ impl Writer {
             if self.segment.len >= self.max_file_bytes {
                 self.rotate();
             }
-        }
-    }
-
-    /// Seals `body` as the next record into the outgoing bytes.
-    fn seal_record<B: serde::Serialize>(&mut self, body: &B) -> bool {
-        match seal(self.chain.next_seq, &self.chain.prev_hash, body) {
-            Ok(sealed) => {
-                self.out.bytes.extend_from_slice(&sealed.line);
-                self.chain.prev_hash = sealed.hash;
-                self.chain.next_seq += 1;
-                self.chain.since_checkpoint += 1;
-                true
-            }
-            Err(e) => {
-                tracing::error!(target: "rampart::audit", error = %e, "cannot serialise an audit record");
-                false
-            }
-        }
-    }
-
-    /// Seals the report of the pending loss ahead of anything else in the outgoing bytes.
-    /// The loss only grows while nothing is sealed (a failed write empties them; queue drops
-    /// are collected between batches), so a written report covers all of it.
-    fn seal_loss_report(&mut self) {
-        if self.out.reports_loss {
-            return;
-        }
-        let Some(loss) = &self.loss else {
-            return;
-        };
-        let mut report = AuditEvent::records_dropped(now_ms(), loss.counts.clone(), loss.first_ms, loss.last_ms);
-        report.metadata = self.metadata.clone();
-        if self.seal_record(&report) {
-            self.out.reports_loss = true;
-        }
-    }
-
-    /// Appends what is sealed to the file and answers those waiting for it. When the write
-    /// fails, the file is cut back to its last complete record, the chain rewinds to it, and
-    /// the events are counted as dropped: the next write that works starts with their report.
-    fn write_out(&mut self) {
-        self.seal_loss_report();
-        let mut out = std::mem::take(&mut self.out);
-        let written = if out.bytes.is_empty() {
-            Ok(())
-        } else {
-            self.clean_end().and_then(|()| self.append(&out.bytes))
-        };
-        match &written {
-            Ok(()) => {
-                self.segment.len += out.bytes.len() as u64;
-                self.durable = self.chain.clone();
-                if out.reports_loss
-                    && let Some(loss) = self.loss.take()
-                {
-                    tracing::warn!(
-                        target: "rampart::audit", file = %self.segment.path.display(), dropped = loss.counts.total(),
-                        "audit trail writable again; the dropped records are reported in it"
-                    );
-                }
-                self.failing = false;
-            }
-            Err(error) => {
-                if !self.failing {
-                    tracing::error!(
-                        target: "rampart::audit", file = %self.segment.path.display(), error = %error,
-                        "cannot write the audit trail; records are dropped and counted until it works again"
-                    );
-                    self.failing = true;
-                }
-                self.chain = self.durable.clone();
-                self.note_loss(out.events, 0, Some(error));
-                self.dropped_since_flush = Some(FlushError::WriteFailed(error.clone()));
-                self.suspect = true;
-                // Now, not at the next write: on a full disk this gives the space back.
-                let _ = self.clean_end();
-            }
-        }
-        let written = written.map_err(FlushError::WriteFailed);
-        let mut answered_flush = false;
-        for (ack, kind) in out.acks.drain(..) {
-            let answer = match kind {
-                AckKind::Event => written.clone(),
-                AckKind::Flush => {
-                    answered_flush = true;
-                    written
-                        .clone()
-                        .and(self.dropped_since_flush.clone().map_or(Ok(()), Err))
-                }
-            };
-            let _ = ack.send(answer);
-        }
-        if answered_flush {
-            self.dropped_since_flush = None;
-        }
-        // Keeps the buffer's capacity for the next batch.
-        out.bytes.clear();
-        self.out.bytes = out.bytes;
-    }
-
-    /// Makes sure the file ends where the last successful write did, so nothing is ever
-    /// appended after a partial or abandoned record.
-    fn clean_end(&mut self) -> Result<(), String> {
-        if !self.suspect {
-            return Ok(());
-        }
-        let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
-        let len = self
-            .segment
-            .file
-            .metadata()
-            .map_err(|e| failed("cannot read the file's length", &e))?
-            .len();
-        if len > self.segment.len {
-            self.segment
-                .file
-                .set_len(self.segment.len)
-                .map_err(|e| failed("cannot cut back the failed write", &e))?;
-        } else if len < self.segment.len {
-            // Shorter than written: cut elsewhere. Keep it whole-lined; `verify` names the loss.
-            tracing::error!(target: "rampart::audit", file = %self.segment.path.display(), "the audit file is shorter than what was written to it");
-            self.segment.len = segment::cut_torn_end(&self.segment.file, &self.segment.path)
-                .map_err(|e| failed("cannot repair the file", &e))?;
-        }
-        self.suspect = false;
-        Ok(())
-    }
-
-    /// Appends `bytes`; the error says why not, as the operating system put it.
-    fn append(&mut self, bytes: &[u8]) -> Result<(), String> {
-        #[cfg(test)]
-        if self.fail_writes.load(Ordering::SeqCst) {
-            // As on a disk filling up mid-write: part of the bytes land, then the error.
-            let _ = self.segment.file.write_all(&bytes[..bytes.len() / 2]);
-            return Err("No space left on device (injected)".into());
-        }
-        self.segment.file.write_all(bytes).map_err(|e| e.to_string())
-    }
-
-    fn note_loss(&mut self, write_failed: u64, queue_full: u64, error: Option<&str>) {
-        if write_failed == 0 && queue_full == 0 {
-            return;
-        }
-        let now = now_ms();
-        let loss = self.loss.get_or_insert_with(|| PendingLoss {
-            counts: RecordLoss::default(),
-            first_ms: now,
-            last_ms: now,
-        });
-        loss.counts.dropped_write_failed = loss.counts.dropped_write_failed.saturating_add(write_failed);
-        loss.counts.dropped_queue_full = loss.counts.dropped_queue_full.saturating_add(queue_full);
-        if loss.counts.write_error.is_none() {
-            loss.counts.write_error = error.map(str::to_owned);
-        }
-        loss.last_ms = now;
-    }
-
-    /// Takes the producers' count of events refused by a full queue into the pending loss.
-    fn collect_queue_drops(&mut self) {
-        let dropped = self.queue_drops.swap(0, Ordering::Relaxed);
-        if dropped == 0 {
-            return;
-        }
-        if self.last_queue_warning.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
-            tracing::warn!(
-                target: "rampart::audit", dropped,
-                "the audit queue was full; records were dropped (counted, and reported in the trail)"
-            );
-            self.last_queue_warning = Some(Instant::now());
-        }
-        self.note_loss(0, dropped, None);
-        self.dropped_since_flush.get_or_insert(FlushError::QueueFull);
-    }
-
-    fn checkpoint(&mut self) {
-        self.seal_loss_report();
-        if self.chain.next_seq == 0 {
-            return;
-        }
-        let record = CheckpointRecord {
-            time: now_ms(),
-            message: "audit checkpoint",
-            metadata: self.metadata.clone(),
-            checkpoint: checkpoint::sign(&self.key, &self.stream, self.chain.next_seq - 1, &self.chain.prev_hash),
-        };
-        let sealed = self.seal_record(&record);
-        if sealed {
-            // Rewound with the rest if the write fails, so the checkpoint is tried again.
-            self.chain.since_checkpoint = 0;
-            self.signed_this_run = true;
-        }
-        self.write_out();
-        self.next_checkpoint = Instant::now() + self.checkpoint_every;
-        // Anchored only once on disk: a head the files could lose to a power cut would later
-        // look like a cut tail.
-        let on_file = sealed && self.durable.since_checkpoint == 0 && self.durable.next_seq == self.chain.next_seq;
-        if on_file {
-            match self.segment.file.sync_data() {
-                Ok(()) => self.publish_head(),
-                Err(e) => {
-                    tracing::error!(target: "rampart::audit", file = %self.segment.path.display(), error = %e, "cannot sync the audit trail");
-                }
-            }
-        }
-    }
-
-    fn periodic(&mut self) {
-        self.write_out();
-        if self.chain.since_checkpoint > 0 {
-            self.checkpoint();
-            let _ = self.segment.file.sync_data();
-        }
-        self.next_checkpoint = Instant::now()
-            + if self.signed_this_run {
-                self.checkpoint_every
-            } else {
-                self.checkpoint_every.min(FIRST_CHECKPOINT)
-            };
-        if self.segment.len > 0 && self.file_opened.elapsed() >= self.max_file_age {
-            self.rotate();
-        }
-    }
-
-    fn rotate(&mut self) {
-        if self.rotate_retry_at.is_some_and(|at| Instant::now() < at) {
-            return;
-        }
-        if self.chain.since_checkpoint > 0 {
-            self.checkpoint();
-        }
-        let _ = self.clean_end();
-        let _ = self.segment.file.sync_all();
-        self.start_segment();
-    }
-
-    fn start_segment(&mut self) {
-        match open_segment(&self.dir, &self.stream, self.chain.next_seq) {
-            Ok(segment) => {
-                self.segment = segment;
-                self.suspect = false;
-                self.file_opened = Instant::now();
-                self.rotate_retry_at = None;
-                tracing::info!(target: "rampart::audit", file = %self.segment.path.display(), seq = self.chain.next_seq, "audit file rotated");
-            }
-            Err(e) => {
-                if self.rotate_retry_at.is_none() {
-                    tracing::error!(target: "rampart::audit", error = %e, "cannot start a new audit file; staying with the current one");
-                }
-                self.rotate_retry_at = Some(Instant::now() + ROTATE_RETRY);
-            }
-        }
-    }
-
-    fn close(&mut self) {
-        self.collect_queue_drops();
-        self.write_out();
-        if self.chain.since_checkpoint > 0 {
-            self.checkpoint();
-        }
-        if let Some(loss) = &self.loss {
-            tracing::error!(
-                target: "rampart::audit", file = %self.segment.path.display(), dropped = loss.counts.total(),
-                "audit records were dropped and the loss could not be written to the trail"
-            );
-        }
-        if let Err(e) = self.segment.file.sync_all() {
-            tracing::error!(target: "rampart::audit", file = %self.segment.path.display(), error = %e, "cannot sync the audit trail");
         }
     }
 }

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use rampart_audit::AuditLog;
 use rampart_audit::http::{ApiAudit, RequestActor, api_activity};
+use rampart_core::access::{Permission, allows};
 use rampart_core::policy::Explanation;
 use rampart_store::OperatorRecord;
-use rampart_store::access::{Permission, allows};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -211,7 +211,7 @@ impl Operator {
             );
             Err(AdminFailure::Forbidden {
                 role: self.0.role.as_str().to_owned(),
-                needs: rampart_store::access::granted_by(permission),
+                needs: rampart_core::access::granted_by(permission),
             })
         }
     }

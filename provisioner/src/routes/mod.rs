@@ -85,11 +85,22 @@ async fn readyz(State(state): State<AppState>, request: Request) -> Result<Respo
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let checks = vec![ReadinessCheck {
+    let mut checks = vec![ReadinessCheck {
         name: "clock".into(),
         ok,
         detail: keyed.then(|| detail.into()),
     }];
+    // A drill's shifted clock is listed while it is on, so it cannot stay on unnoticed.
+    let drill_secs = state.provisioner.clock().drill_offset_secs();
+    if drill_secs != 0 {
+        checks.push(ReadinessCheck {
+            name: "clock_drill".into(),
+            ok: true,
+            detail: keyed.then(|| {
+                format!("DRILL: settings.clock_offset_secs shifts this provisioner's clock by {drill_secs:+} s")
+            }),
+        });
+    }
     Ok((status, axum::Json(Readiness { ready: ok, checks })).into_response())
 }
 

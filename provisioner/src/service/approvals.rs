@@ -282,7 +282,7 @@ impl Provisioner {
         let event = AuditEvent::new(
             Class::AccountChange,
             Activity::OTHER,
-            rampart_audit::writer::now_ms(),
+            self.now_ms(),
             Status::Success,
             &format!("token {action}"),
         )

@@ -7,8 +7,9 @@
 use super::{Provisioner, ServiceError, random_hex};
 use crate::config::ConsoleConfig;
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
+use rampart_core::code_check::{AfterFailure, CodeVerdict, device_time, verdict};
 use rampart_core::secret::Sensitive;
-use rampart_core::totp::{TotpError, verify_totp};
+use rampart_core::totp::verify_totp;
 use rampart_store::web_sessions::{WebSession, web_session_hash};
 use rampart_store::{OperatorRole, StepOutcome, TokenEvent};
 use std::collections::HashMap;
@@ -218,32 +219,26 @@ impl Provisioner {
             .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let params = token.params;
-        let drift = token
-            .drift_steps
-            .saturating_mul(i64::try_from(params.period).unwrap_or(0));
-        let device_now = u64::try_from(self.now().saturating_add(drift)).unwrap_or(0);
+        let device_now = device_time(self.now(), token.drift_steps, &params);
         let verified = verify_totp(&seed, code.expose().trim(), &params, device_now, token.last_step);
         drop(seed);
         let max_failures = self.settings.max_token_failures;
-        if token.failures >= max_failures {
-            return Err(match verified {
-                Ok(_) | Err(TotpError::Replayed) => SignInRefusal::Locked,
-                Err(_) => SignInRefusal::NotAccepted,
-            });
-        }
-        let step = match verified {
-            Ok(step) => step,
-            Err(TotpError::Replayed) => return Err(SignInRefusal::CodeUsed),
-            Err(TotpError::BadParams(_)) => {
+        // Counted exactly as a gateway login counts a code (`rampart_core::code_check`).
+        let step = match verdict(&verified, token.failures, max_failures) {
+            CodeVerdict::Spend { step } => step,
+            CodeVerdict::Locked { code_was_right: true } => return Err(SignInRefusal::Locked),
+            CodeVerdict::Locked { code_was_right: false } => return Err(SignInRefusal::NotAccepted),
+            CodeVerdict::Replayed => return Err(SignInRefusal::CodeUsed),
+            CodeVerdict::BadParams => {
                 return Err(ServiceError::Unavailable("the token's parameters are invalid".into()).into());
             }
-            Err(TotpError::Malformed | TotpError::Mismatch) => {
+            CodeVerdict::CountFailure => {
                 let failures = self
                     .store
                     .record_failure(&token.id, self.now())
                     .await
                     .map_err(ServiceError::from)?;
-                if failures == max_failures {
+                if AfterFailure::of(failures, max_failures) == AfterFailure::LockedNow {
                     self.record_locked(&person.username, &token.user_id, &token.id, failures)
                         .await;
                 }

@@ -7,13 +7,12 @@
 
 use super::tokens::Minted;
 use super::{Provisioner, ServiceError};
+pub use crate::api::MAX_BATCH;
 use crate::api::{EnrolBatch, EnrolResult, ExistingToken, GroupMembers, LeftOutMember};
 use futures::StreamExt;
 use rampart_directory::DirectoryUser;
 use rampart_store::{IssueMode, TokenQuery};
 
-/// Most rows accepted in one batch.
-pub const MAX_BATCH: usize = 500;
 /// Directory lookups in flight at once.
 const LOOKUPS_IN_FLIGHT: usize = 16;
 

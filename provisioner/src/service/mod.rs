@@ -24,6 +24,7 @@ use crate::api::{TokenEventInfo, TokenInfo};
 use crate::config::{ConsoleConfig, DualControl, ProvisionerSettings};
 use rampart_audit::AuditLog;
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
+use rampart_core::clock::Clock;
 use rampart_core::username::normalize_username;
 use rampart_directory::{Directory, DirectoryError, DirectoryUser};
 use rampart_store::clock::{ClockCheck, Reading};
@@ -128,6 +129,8 @@ pub struct Provisioner {
     /// This provisioner's clock against the database's: while it is off, what depends on the
     /// time is refused.
     clock_check: Arc<ClockCheck>,
+    /// The one clock this provisioner reads.
+    clock: Clock,
     /// Which token resets wait for a second operator's approval.
     dual_control: DualControl,
     /// People whose self-service enrolment is being started here right now (one at a time).
@@ -143,14 +146,16 @@ pub struct Provisioner {
 }
 
 impl Provisioner {
-    /// A provisioner over a store, its key ring and a directory.
+    /// A provisioner over a store, its key ring and a directory, reading the time from `clock`.
     pub fn new(
         store: Arc<dyn Store>,
         keys: Arc<KeyRing>,
         directory: Arc<dyn Directory>,
         settings: ProvisionerSettings,
+        clock: Clock,
     ) -> Self {
         Self {
+            clock,
             store,
             keys,
             directory,
@@ -212,18 +217,20 @@ impl Provisioner {
         &self.store
     }
 
-    /// Unix seconds now on this provisioner's clock: the system clock, shifted by
-    /// `clock_offset_secs` in drills.
+    /// Unix seconds now on this provisioner's clock (the one it was given: the system clock,
+    /// shifted in drills, or a test's).
     pub fn now(&self) -> i64 {
-        unix_now().saturating_add(self.settings.clock_offset_secs)
+        self.clock.now()
     }
 
     /// Unix milliseconds now on this provisioner's clock.
-    fn now_ms(&self) -> i64 {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        since.saturating_add(self.settings.clock_offset_secs.saturating_mul(1000))
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// This provisioner's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The clock check: the latest comparison with the database's clock.
@@ -321,7 +328,7 @@ pub(crate) fn token_change(
     let mut event = AuditEvent::new(
         Class::AccountChange,
         activity,
-        rampart_audit::writer::now_ms(),
+        audit.now_ms(),
         Status::Success,
         &format!("token {action}"),
     )
@@ -370,13 +377,6 @@ fn event_info(event: TokenEvent, username: &str) -> TokenEventInfo {
 
 /// What the provisioner refuses while its clock is off, for the clock check's log.
 const CLOCK_AFFECTED: &str = "token issue, enrolment, resync and temporary codes";
-
-/// Unix seconds now on the system clock (operations use [`Provisioner::now`]).
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
 
 /// `n` random bytes as lowercase hex.
 pub(crate) fn random_hex(n: usize) -> Result<String, ServiceError> {

@@ -7,10 +7,9 @@ use super::{Provisioner, ServiceError, random_hex};
 use crate::api::{ReadinessPerson, ReadinessReport, RehearsalRecorded, RehearsedResource, StepCount};
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
 use rampart_core::secret::Sensitive;
-use rampart_core::text::csv_cell;
 use rampart_store::TicketMatch;
 use rampart_store::readiness::{
-    MAX_REHEARSAL_RESOURCES, ReadinessRow, Rehearsal, RehearsalCheck, Step, funnel, session_ticket_hash,
+    MAX_REHEARSAL_RESOURCES, ReadinessRow, Rehearsal, RehearsalCheck, funnel, session_ticket_hash,
 };
 use std::net::SocketAddr;
 
@@ -206,50 +205,10 @@ pub fn report(group: Option<&str>, now: i64, rows: &[ReadinessRow]) -> Readiness
     }
 }
 
-/// The report as CSV for managers: one row per person (username, display name, groups, the
-/// furthest step in words, and each step's time in ISO 8601 UTC, empty when not reached), every
-/// cell kept from becoming a spreadsheet formula.
+/// The report as CSV for managers ([`rampart_api::provisioner::readiness_csv`]): one row per
+/// person, with the furthest step in words and each step's time in ISO 8601 UTC.
 pub fn readiness_csv(report: &ReadinessReport) -> Result<Vec<u8>, ServiceError> {
-    let failed = |e: csv::Error| ServiceError::Unavailable(format!("cannot write CSV: {e}"));
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["username", "display_name", "groups", "furthest_step"];
-    header.extend(Step::ALL.iter().map(|s| s.as_str()));
-    out.write_record(&header).map_err(failed)?;
-    for person in &report.people {
-        let furthest = person
-            .furthest_step
-            .as_deref()
-            .and_then(Step::parse)
-            .map_or("not started", Step::label);
-        let groups = person.groups.join(" ");
-        let mut record: Vec<String> = [
-            person.username.as_str(),
-            person.display_name.as_str(),
-            groups.as_str(),
-            furthest,
-        ]
-        .iter()
-        .map(|cell| csv_cell(cell).into_owned())
-        .collect();
-        for at in [
-            person.code_issued_at,
-            person.enrolled_at,
-            person.profile_set_up_at,
-            person.rehearsal_passed_at,
-            person.first_connection_at,
-        ] {
-            record.push(at.map(iso).unwrap_or_default());
-        }
-        out.write_record(&record).map_err(failed)?;
-    }
-    out.into_inner()
-        .map_err(|e| ServiceError::Unavailable(format!("cannot write CSV: {e}")))
-}
-
-/// `unix` as `2026-03-01T09:30:00Z`.
-fn iso(unix: i64) -> String {
-    jiff::Timestamp::from_second(unix)
-        .map_or_else(|_| unix.to_string(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+    rampart_api::provisioner::readiness_csv(report).map_err(|e| ServiceError::Unavailable(e.to_string()))
 }
 
 #[cfg(test)]
@@ -297,7 +256,13 @@ mod tests {
             .unwrap();
         let keys = Arc::new(KeyRing::load_or_create(&dir.join("master.key")).unwrap());
         let directory = Arc::new(rampart_directory::LocalDirectory::new(store.clone()).unwrap());
-        let provisioner = Provisioner::new(store.clone(), keys, directory, crate::ProvisionerSettings::default());
+        let provisioner = Provisioner::new(
+            store.clone(),
+            keys,
+            directory,
+            crate::ProvisionerSettings::default(),
+            rampart_core::clock::Clock::system(),
+        );
         (provisioner, store)
     }
 

@@ -8,9 +8,9 @@ use crate::api::{
 use base64::Engine;
 use rampart_audit::AuditLog;
 use rampart_core::audit::Activity;
+use rampart_core::temp_code::{TEMP_CODE_DIGITS, display_temp_code, temp_code_hash};
 use rampart_core::totp::{SEED_LEN, TotpParams, generate_totp, otpauth_uri};
 use rampart_store::approvals::ResetAction;
-use rampart_store::temp_code::{TEMP_CODE_DIGITS, display_temp_code, temp_code_hash};
 use rampart_store::{
     IssueMode, IssueOutcome, TempCodeRecord, TokenQuery, TokenRecord, TokenState, TokenView, UserRecord,
 };

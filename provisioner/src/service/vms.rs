@@ -7,7 +7,7 @@
 use super::{Provisioner, ServiceError};
 use crate::vm_api::{
     AddVms, AddVmsResponse, AllocateRequest, CapacityReport, PoolCapacity, PoolDetail, PoolInfo, PoolRequest,
-    ReclaimReport, ReclaimSkipped, VmInfo, VmQuery,
+    ReclaimReport, ReclaimSkipped, VmInfo, VmQuery, pool_info, vm_info,
 };
 use rampart_core::audit::{Activity, Actor, AuditEvent, Class, Status, User};
 use rampart_store::{AllocationRequest, PoolRecord, VmChange, VmGuard, VmRecord, VmState};
@@ -68,7 +68,7 @@ impl Provisioner {
         };
         self.store.create_pool(&pool).await?;
         tracing::info!(target: "rampart::provisioner", operator = actor, pool = %pool.name, "VM pool created");
-        Ok(PoolInfo::new(&pool, None))
+        Ok(pool_info(&pool, None))
     }
 
     /// Every pool with its numbers.
@@ -77,7 +77,7 @@ impl Provisioner {
         let pools = self.store.pools(None).await?;
         Ok(pools
             .iter()
-            .map(|p| PoolInfo::new(p, counts.iter().find(|c| c.pool == p.name)))
+            .map(|p| pool_info(p, counts.iter().find(|c| c.pool == p.name)))
             .collect())
     }
 
@@ -87,8 +87,8 @@ impl Provisioner {
         let counts = self.store.pool_counts().await?;
         let vms = self.store.vms(Some(name), None, None).await?;
         Ok(PoolDetail {
-            pool: PoolInfo::new(&pool, counts.iter().find(|c| c.pool == name)),
-            vms: vms.into_iter().map(VmInfo::from).collect(),
+            pool: pool_info(&pool, counts.iter().find(|c| c.pool == name)),
+            vms: vms.into_iter().map(vm_info).collect(),
         })
     }
 
@@ -181,7 +181,7 @@ impl Provisioner {
         };
         let user = query.user.as_deref().map(super::normalize).transpose()?;
         let vms = self.store.vms(query.pool.as_deref(), state, user.as_deref()).await?;
-        Ok(vms.into_iter().map(VmInfo::from).collect())
+        Ok(vms.into_iter().map(vm_info).collect())
     }
 
     /// Gives a VM of `pool_name` to the person named in the request.
@@ -225,14 +225,14 @@ impl Provisioner {
             Some((&person.username, &person.stable_id)),
             "",
         );
-        Ok(vm.into())
+        Ok(vm_info(vm))
     }
 
     /// Takes a VM back from its holder; with a reset hook it is `provisioning` (offered to
     /// nobody) until the hook has run.
     pub async fn release(&self, actor: &str, vm_id: &str, reason: &str) -> Result<VmInfo, ServiceError> {
         let vm = self.vm_record(vm_id).await?;
-        Ok(self.release_if(actor, vm, reason, VmGuard::default()).await?.into())
+        Ok(vm_info(self.release_if(actor, vm, reason, VmGuard::default()).await?))
     }
 
     /// Releases `vm` (as read) if it is still allocated and `only_if` holds, in one store
@@ -302,7 +302,7 @@ impl Provisioner {
             Some((&person.username, &person.stable_id)),
             "",
         );
-        Ok(vm.into())
+        Ok(vm_info(vm))
     }
 
     /// Takes a VM out of service (from free, or from maintenance back to free with `done`).
@@ -349,7 +349,7 @@ impl Provisioner {
             None,
             reason,
         );
-        Ok(vm.into())
+        Ok(vm_info(vm))
     }
 
     /// Retires a VM that nobody holds. With a destroy hook it first leaves the free list (it is
@@ -378,7 +378,7 @@ impl Provisioner {
                 .change(actor, vm_id, &from, VmState::Retired, "retired", reason)
                 .await?;
             self.vm_audit(actor, Activity::REMOVE, "retired", &retired, None, reason);
-            return Ok(retired.into());
+            return Ok(vm_info(retired));
         };
         // Atomically out of the free list before the hook runs: a VM being destroyed is never
         // allocated.
@@ -394,14 +394,14 @@ impl Provisioner {
         let retired = destroy.await.map_err(|e| {
             ServiceError::Unavailable(format!("the destroy hook of VM {vm_id} did not complete: {e}"))
         })??;
-        Ok(retired.into())
+        Ok(vm_info(retired))
     }
 
     /// Allocated VMs whose holder has made no connection to them for `days` days (counting from
     /// the allocation when there was none), oldest use first.
     pub async fn idle_vms(&self, days: u32, pool: Option<&str>, now: i64) -> Result<Vec<VmInfo>, ServiceError> {
         let (_, idle) = self.idle_records(days, pool, now).await?;
-        Ok(idle.into_iter().map(VmInfo::from).collect())
+        Ok(idle.into_iter().map(vm_info).collect())
     }
 
     /// Releases the idle VMs [`Provisioner::idle_vms`] lists, each only if, at that moment and
@@ -422,7 +422,7 @@ impl Provisioner {
                 updated_at: None,
             };
             match self.release_if(actor, vm, &reason, only_if).await {
-                Ok(released) => report.released.push(released.into()),
+                Ok(released) => report.released.push(vm_info(released)),
                 Err(e) => report.skipped.push(ReclaimSkipped {
                     vm: vm_id,
                     holder,
@@ -543,7 +543,7 @@ impl Provisioner {
         let mut event = AuditEvent::new(
             Class::AccountChange,
             activity,
-            rampart_audit::writer::now_ms(),
+            self.now_ms(),
             Status::Success,
             &format!("VM {action}"),
         )

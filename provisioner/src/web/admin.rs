@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use rampart_store::access::{Permission, granted_by};
+use rampart_core::access::{Permission, granted_by};
 
 struct OperatorRow {
     name: String,

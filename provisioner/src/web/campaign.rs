@@ -9,7 +9,7 @@ use crate::service::ServiceError;
 use axum::Form;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use rampart_store::access::Permission;
+use rampart_core::access::Permission;
 use rampart_store::registration::Delivery;
 use serde::Deserialize;
 

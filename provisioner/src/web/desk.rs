@@ -17,8 +17,8 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use rampart_audit::query::Filter;
+use rampart_core::access::{Permission, granted_by};
 use rampart_core::audit::Class;
-use rampart_store::access::{Permission, granted_by};
 use rampart_store::registration::Delivery;
 use serde::Deserialize;
 

@@ -5,8 +5,8 @@ use crate::service::{ConsoleSession, ServiceError};
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use rampart_core::access::{Permission, allows};
 use rampart_store::OperatorRole;
-use rampart_store::access::{Permission, allows};
 
 /// The frame of a page: the signed-in person (if any) and the sections they may open.
 #[derive(Debug, Clone, Default)]
