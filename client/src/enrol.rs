@@ -1,7 +1,8 @@
 //! `rampart-connect enrol`: an employee enrols their own authenticator with their directory
 //! password and the registration code the service desk gave them. The provisioner answers with
-//! the new secret once (a QR code drawn here and saved to a private file until the enrolment is
-//! confirmed); the first code the app shows confirms it, and the token is active.
+//! the new secret once (its QR code, drawn by the provisioner, shown here and saved to a private
+//! file until the enrolment is confirmed); the first code the app shows confirms it, and the
+//! token is active.
 
 use crate::error::exit;
 use crate::known::Overrides;

@@ -1,5 +1,6 @@
 //! Operator API keys: generated with the system random generator, shown once, kept only as a
-//! SHA-256 hash (see [`rampart_store::access`], which also holds the role rules).
+//! SHA-256 hash ([`rampart_store::access`]); what each role may do is
+//! [`rampart_core::access`].
 
 use ring::rand::{SecureRandom, SystemRandom};
 
