@@ -30,7 +30,7 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 const OPEN_REPLY_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// The QUIC application close code with which a gateway closes a connection that did not log
-/// in before its login deadline (`settings.login_deadline_secs`, gateway/src/connection.rs).
+/// in before its login deadline (`settings.login_deadline_secs`, gateway/src/attachment.rs).
 pub const CLOSE_LOGIN_DEADLINE: u32 = 0x10;
 
 /// Connects to the first of `gateways` that answers, in order, in one pass

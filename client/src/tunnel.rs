@@ -36,7 +36,7 @@ const FAILURE_MEMORY: Duration = Duration::from_secs(5);
 pub const MAX_LOCAL_CONNECTIONS: usize = 1024;
 
 /// The QUIC application close code with which a gateway closes a connection whose session
-/// ended (gateway/src/connection.rs); the close reason reads `session ended: REASON`.
+/// ended (gateway/src/attachment.rs); the close reason reads `session ended: REASON`.
 pub const CLOSE_SESSION_ENDED: u32 = 0x12;
 /// How long after the session's end time (by the gateway's clock) the tunnel calls it expired
 /// itself, if the gateway has not closed the link by then (it checks periodically).

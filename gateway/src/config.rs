@@ -94,6 +94,10 @@ pub struct GatewaySettings {
     /// Seconds added to the system clock (default 0). For drills and tests only: it shows what
     /// people see when clocks disagree (`rampart-connect doctor`). Beyond `max_clock_skew_ms`
     /// the clock check refuses logins, so a drill of what clients see raises that bound too.
+    /// `rampart-gateway` builds its one clock from it ([`Clock::shifted`]); code that embeds a
+    /// gateway gives the clock in [`crate::GatewayParts`].
+    ///
+    /// [`Clock::shifted`]: rampart_core::clock::Clock::shifted
     pub clock_offset_secs: i64,
     /// Largest difference, in milliseconds, between this gateway's clock and the database's
     /// that still allows logins (default 3000). Beyond it the gateway refuses every login with

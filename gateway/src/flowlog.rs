@@ -1,6 +1,7 @@
 //! Flow log: one JSON line per forwarded connection, appended by a background writer through a
-//! bounded queue, so a stream's end waits on the disk only when the writer is far behind. Its `rampart::flow` process-log event is escaped, like every
-//! other, by the formatter `rampart_core::logging` installs.
+//! bounded queue, so a stream's end waits on the disk only when the writer is far behind. Its
+//! `rampart::flow` process-log event is escaped, like every other, by the formatter
+//! `rampart_core::logging` installs.
 
 use rampart_core::flow::FlowRecord;
 use rampart_core::text::escape_json_extras;

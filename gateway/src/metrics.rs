@@ -321,12 +321,12 @@ impl Metrics {
         self.quic_retries.inc();
     }
 
-    /// The latest clock check: this gateway minus the database, and whether within the bound.
     /// Shows a drill's clock shift on `/metrics`, so it cannot stay on unnoticed.
     pub(crate) fn clock_drill(&self, offset_secs: i64) {
         self.clock_drill_offset_secs.set(offset_secs);
     }
 
+    /// The latest clock check: this gateway minus the database, and whether within the bound.
     pub(crate) fn clock(&self, offset_ms: i64, in_bounds: bool) {
         self.clock_offset_ms.set(offset_ms);
         self.clock_in_bounds.set(i64::from(in_bounds));

@@ -98,6 +98,12 @@ impl Gateway {
         let metrics = Metrics::new();
         let drill_offset_secs = parts.clock.drill_offset_secs();
         metrics.clock_drill(drill_offset_secs);
+        if settings.clock_offset_secs != drill_offset_secs {
+            tracing::warn!(
+                target: "rampart::clock", setting = settings.clock_offset_secs, clock_offset_secs = drill_offset_secs,
+                "settings.clock_offset_secs differs from the clock this gateway was given; the clock counts"
+            );
+        }
         if drill_offset_secs != 0 {
             tracing::warn!(
                 target: "rampart::clock", offset_secs = drill_offset_secs,

@@ -104,6 +104,10 @@ pub struct ProvisionerSettings {
     pub clock_check_secs: u64,
     /// Seconds added to the system clock (default 0). For drills and tests only: the
     /// provisioner then behaves as on a host whose clock is off, and logs a warning at start.
+    /// `rampart-provisioner` builds its one clock from it ([`Clock::shifted`]); code that embeds
+    /// a provisioner gives the clock to [`crate::Provisioner::new`].
+    ///
+    /// [`Clock::shifted`]: rampart_core::clock::Clock::shifted
     pub clock_offset_secs: i64,
     /// Days a registration code stays valid unless the desk says otherwise (default 14).
     pub registration_code_days: u32,

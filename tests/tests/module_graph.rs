@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Longest non-test source file, in lines (those before the file's first `#[cfg(test)]`).
+/// Longest non-test source file, in lines (those before its inline test module).
 const MAX_LINES: usize = 600;
 
 fn workspace() -> PathBuf {
@@ -51,9 +51,12 @@ fn is_test_file(relative: &Path) -> bool {
         || relative.components().any(|part| part.as_os_str() == "tests")
 }
 
-/// The code of a file before its first `#[cfg(test)]`: what ships.
+/// The code of a file without its inline test module (a top-level `#[cfg(test)]` followed by
+/// `mod tests {`, which the codebase keeps at the end of a file): what ships. Any other
+/// `#[cfg(test)]` item (a field, `mod tests;`) counts as shipped code.
 fn shipped(text: &str) -> &str {
-    text.find("#[cfg(test)]").map_or(text, |at| &text[..at])
+    const INLINE_TESTS: &str = "\n#[cfg(test)]\nmod tests {";
+    text.find(INLINE_TESTS).map_or(text, |at| &text[..at])
 }
 
 /// A module's path inside its crate: `src/a/b.rs` and `src/a/b/mod.rs` are `["a", "b"]`;
@@ -316,6 +319,14 @@ fn no_file_of_shipped_code_is_longer_than_600_lines() {
         "files over {MAX_LINES} lines of non-test code:\n{}",
         long.join("\n")
     );
+}
+
+#[test]
+fn only_the_inline_test_module_is_left_out() {
+    let text = "use a;\n#[cfg(test)]\nmod tests;\nfn f() {}\n#[cfg(test)]\nmod tests {\n    use crate::b;\n}\n";
+    let kept = shipped(text);
+    assert!(kept.contains("fn f()"), "code after `mod tests;` ships: {kept}");
+    assert!(!kept.contains("crate::b"), "{kept}");
 }
 
 #[test]

@@ -172,11 +172,15 @@ pub fn readiness_csv(report: &ReadinessReport) -> Result<Vec<u8>, CsvError> {
     header.extend(STEPS);
     out.write_record(&header)?;
     for person in &report.people {
-        let furthest = person
-            .furthest_step
-            .as_deref()
-            .and_then(|name| report.steps.iter().find(|step| step.step == name))
-            .map_or("not started", |step| step.label.as_str());
+        // The report's words for the step; its stable name if the report lists no such step.
+        let furthest = match person.furthest_step.as_deref() {
+            None => "not started",
+            Some(name) => report
+                .steps
+                .iter()
+                .find(|step| step.step == name)
+                .map_or(name, |step| step.label.as_str()),
+        };
         let groups = person.groups.join(" ");
         let mut record: Vec<String> = [
             person.username.as_str(),

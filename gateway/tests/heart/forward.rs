@@ -232,3 +232,31 @@ async fn streams_beyond_the_per_connection_limit_are_refused() {
     assert_eq!(open_refusal(&client, "echo").await, ErrorCode::TooManyStreams);
     drop(open);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_and_audit_records_carry_the_gateways_clock() {
+    let lab = Lab::start(POLICY, |_| {}).await;
+    // A moment no host clock shows: whatever the records say comes from the given clock.
+    let at_ms = 1_900_000_000_000;
+    lab.set_time_ms(at_ms);
+    let alice = lab.person("alice", "alice pw", &["staff"]).await;
+    let (client, _) = lab.login(&alice).await;
+    let login = lab
+        .audit_record(|r| r["class_uid"] == 3002 && r["activity_id"] == 1 && r["status"] == "Success")
+        .await;
+    assert_eq!(login["time"], at_ms, "{login}");
+    let (mut send, mut recv) = echo_through(&client, "echo", b"ping").await;
+    lab.advance(Duration::from_secs(2));
+    send.finish().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), recv.read_to_end(1 << 10))
+        .await
+        .expect("the stream ended in time")
+        .unwrap();
+    let record = lab.flow_record(|r| r["resource"] == "echo").await;
+    assert_eq!(record["start"], "2030-03-17T17:46:40.000Z", "{record}");
+    assert_eq!(record["end"], "2030-03-17T17:46:42.000Z", "{record}");
+    let closed = lab
+        .audit_record(|r| r["class_uid"] == 4001 && r["activity_id"] == 2)
+        .await;
+    assert_eq!(closed["time"], at_ms + 2_000, "{closed}");
+}

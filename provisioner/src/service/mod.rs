@@ -146,7 +146,9 @@ pub struct Provisioner {
 }
 
 impl Provisioner {
-    /// A provisioner over a store, its key ring and a directory, reading the time from `clock`.
+    /// A provisioner over a store, its key ring and a directory, reading the time from `clock`
+    /// (the one clock; `settings.clock_offset_secs` is what a drill's clock is built from, and a
+    /// clock that disagrees with it is named in the log).
     pub fn new(
         store: Arc<dyn Store>,
         keys: Arc<KeyRing>,
@@ -154,6 +156,13 @@ impl Provisioner {
         settings: ProvisionerSettings,
         clock: Clock,
     ) -> Self {
+        if settings.clock_offset_secs != clock.drill_offset_secs() {
+            tracing::warn!(
+                target: rampart_store::clock::TARGET, setting = settings.clock_offset_secs,
+                clock_offset_secs = clock.drill_offset_secs(),
+                "settings.clock_offset_secs differs from the clock this provisioner was given; the clock counts"
+            );
+        }
         Self {
             clock,
             store,
