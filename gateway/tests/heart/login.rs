@@ -335,3 +335,45 @@ async fn a_stream_opened_before_login_is_refused() {
         .await
         .expect("the connection can still log in");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_whose_clock_drifts_off_the_databases_says_try_later_and_checks_nothing() {
+    let lab = Lab::start(POLICY, |settings| {
+        settings.clock_check_secs = 1;
+        settings.max_clock_skew_ms = 60_000;
+    })
+    .await;
+    let alice = lab.person("alice", "alice pw", &["staff"]).await;
+    lab.login(&alice).await;
+    // Eleven minutes fast: beyond the bound at the next check, within a second. Until then a
+    // wrong password is refused as such; once the check has run, before anything is checked.
+    lab.advance(Duration::from_secs(660));
+    let mut answer = Ok(());
+    for _ in 0..20 {
+        answer = match lab
+            .try_login("alice", typed("not her password"), lab.code_for(&alice))
+            .await
+        {
+            Err(ErrorCode::TryLater) => {
+                answer = Ok(());
+                break;
+            }
+            Err(other) => Err(other),
+            Ok(_) => panic!("a wrong password logged in"),
+        };
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(answer, Ok(()), "the clock check never noticed");
+    let refused = lab.try_login("alice", alice.password(), lab.code_for(&alice)).await;
+    assert_eq!(
+        refused.unwrap_err(),
+        ErrorCode::TryLater,
+        "no code is checked on a wrong clock"
+    );
+    let skew = lab
+        .audit_record(|r| r["class_uid"] == 3002 && r["status_detail"] == "clock_skew")
+        .await;
+    assert_eq!(skew["user"]["name"], "alice", "{skew}");
+    let token = lab.store().live_token_for_user(&alice.id).await.unwrap().unwrap();
+    assert_eq!(token.failures, 0, "nothing counted against the token");
+}
