@@ -2,6 +2,7 @@
 //! its figures and the ratio to the peer measured in the same run; run them with
 //! `cargo run --release -p rampart-benches --bin NAME`.
 
+pub mod probe;
 pub mod provisioner;
 pub mod storm;
 pub mod tunnel;

@@ -144,10 +144,26 @@ impl Drop for IperfServer {
     }
 }
 
+/// What one `iperf3 -c` run measured at the receiving end, in bytes per second.
+#[derive(Debug, Clone)]
+pub struct IperfRun {
+    /// All streams together (`end.sum_received`).
+    pub total: f64,
+    /// Each stream's own figure (`end.streams[].receiver`).
+    pub streams: Vec<f64>,
+}
+
 /// `iperf3 -c` to `local` for `secs` with `parallel` streams: bytes per second the server
 /// received.
 pub async fn iperf_through(local: &str, secs: u64, parallel: u32) -> anyhow::Result<f64> {
-    let (host, port) = local.rsplit_once(':').unwrap();
+    Ok(iperf_run(local, secs, parallel).await?.total)
+}
+
+/// [`iperf_through`] with each stream's figure as well.
+pub async fn iperf_run(local: &str, secs: u64, parallel: u32) -> anyhow::Result<IperfRun> {
+    let (host, port) = local
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("{local} is not HOST:PORT"))?;
     let out = tokio::process::Command::new("iperf3")
         .args([
             "-c",
@@ -175,7 +191,20 @@ pub async fn iperf_through(local: &str, secs: u64, parallel: u32) -> anyhow::Res
     let bits = json["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .ok_or_else(|| anyhow::anyhow!("no end.sum_received in iperf3 output: {json}"))?;
-    Ok(bits / 8.0)
+    let streams = json["end"]["streams"]
+        .as_array()
+        .map(|streams| {
+            streams
+                .iter()
+                .filter_map(|s| s["receiver"]["bits_per_second"].as_f64())
+                .map(|b| b / 8.0)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(IperfRun {
+        total: bits / 8.0,
+        streams,
+    })
 }
 
 /// Runs an in-process gateway for the rest of the process, on a runtime of its own (threads
@@ -190,8 +219,23 @@ pub fn run_gateway(
     ca: &rampart_certs::CertificateAuthority,
     audit: bool,
 ) -> anyhow::Result<String> {
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    run_gateway_on(listen, state, ldap, policy, settings, ca, audit)
+}
+
+/// [`run_gateway`] listening on `listen` (port 0: any free one), with a certificate naming its
+/// address.
+pub fn run_gateway_on(
+    listen: std::net::SocketAddr,
+    state: std::path::PathBuf,
+    ldap: rampart_directory::ldap::LdapConfig,
+    policy: rampart_core::policy::Policy,
+    settings: rampart_gateway::GatewaySettings,
+    ca: &rampart_certs::CertificateAuthority,
+    audit: bool,
+) -> anyhow::Result<String> {
     use rampart_gateway::{Clock, FlowLog, Gateway, GatewayParts};
-    let cert = ca.issue_server(&["127.0.0.1".into()])?;
+    let cert = ca.issue_server(&[listen.ip().to_string()])?;
     let (chain, key) = (cert.cert_chain()?, cert.private_key()?);
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -214,7 +258,7 @@ pub fn run_gateway(
                 (rampart_audit::AuditLog::disabled(), None)
             };
             let gateway = Gateway::bind(GatewayParts {
-                listen: "127.0.0.1:0".parse().unwrap(),
+                listen,
                 admin_listen: None,
                 cert_chain: chain,
                 key,
