@@ -69,8 +69,7 @@ pub fn start_tunnel(gateway: String, ca_pem: String, person: usize, resource: &s
     let resource = resource.to_owned();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel::<Result<String, String>>();
     std::thread::spawn(move || {
-        // One thread, as `rampart-connect forward` runs its data path.
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("tunnel")
             .enable_all()
             .build()

@@ -102,16 +102,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     rampart_core::logging::init(rampart_core::logging::Format::Text, "warn");
-    // The data path (forward, socks) runs on one thread: a session's relays and its QUIC
-    // connection's driver then never hand work between threads (docs/benchmarks.md: one flow
-    // 1.19x and eight flows 1.14x the throughput of the multi-threaded runtime, side by side).
-    let runtime = match cli.command {
-        Command::Forward { .. } | Command::Socks { .. } => {
-            tokio::runtime::Builder::new_current_thread().enable_all().build()
-        }
-        _ => tokio::runtime::Runtime::new(),
-    };
-    let runtime = match runtime {
+    let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start: {e}");
