@@ -288,39 +288,49 @@ pub fn countdown_line(left_secs: u32, waited: Duration) -> String {
     )
 }
 
-/// The gateway's suggested wait, bounded, with up to a quarter more at random so that people
-/// told the same number do not all come back at the same moment.
-fn with_jitter(retry_after_secs: u32) -> u32 {
+/// The gateway's suggested wait, bounded, with up to a quarter more at random (to the
+/// millisecond) so that people told the same number do not all come back at the same moment —
+/// a thousand people told "1 s" come back over a quarter of a second, not in one burst.
+fn with_jitter(retry_after_secs: u32) -> Duration {
     let base = retry_after_secs.clamp(1, MAX_RETRY_SECS);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    base + nanos % (base / 4 + 1)
+    let spread_ms = base * 250 + 1;
+    Duration::from_secs(u64::from(base)) + Duration::from_millis(u64::from(nanos % spread_ms))
 }
 
-/// Waits `secs`, showing the time left: at a terminal one line updated in place each second,
-/// otherwise one plain line per wait. Ctrl-C ends the wait with [`STOPPED`].
+/// Waits `wait`, showing the time left in whole seconds: at a terminal one line updated in place
+/// each second, otherwise one plain line per wait. Ctrl-C ends the wait with [`STOPPED`].
 async fn countdown(
-    secs: u32,
+    wait: Duration,
     waited: Duration,
     terminal: bool,
     mut interrupted: Pin<&mut impl Future<Output = std::io::Result<()>>>,
 ) -> Result<(), ClientError> {
     let stopped = || ClientError::Local(STOPPED.to_owned());
+    let secs = u32::try_from(wait.as_secs()).unwrap_or(u32::MAX);
     if !terminal {
         eprintln!("{}", countdown_line(secs, waited));
         return tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(u64::from(secs))) => Ok(()),
+            () = tokio::time::sleep(wait) => Ok(()),
             _ = &mut interrupted => Err(stopped()),
         };
     }
-    for left in (1..=secs).rev() {
+    // The part of a second first, then the whole seconds counted down.
+    let fraction = wait.saturating_sub(Duration::from_secs(u64::from(secs)));
+    for (step, left) in (1..=secs).rev().enumerate() {
         let waited = waited + Duration::from_secs(u64::from(secs - left));
         eprint!("\r\x1b[K{}", countdown_line(left, waited));
         let _ = std::io::stderr().flush();
+        let tick = if step == 0 {
+            Duration::from_secs(1) + fraction
+        } else {
+            Duration::from_secs(1)
+        };
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = tokio::time::sleep(tick) => {}
             _ = &mut interrupted => {
                 eprintln!();
                 return Err(stopped());
@@ -383,8 +393,8 @@ mod tests {
     fn waits_are_bounded_and_spread() {
         for asked in [0, 1, 5, 60, 600] {
             let wait = with_jitter(asked);
-            let base = asked.clamp(1, MAX_RETRY_SECS);
-            assert!((base..=base + base / 4).contains(&wait), "{asked} -> {wait}");
+            let base = Duration::from_secs(u64::from(asked.clamp(1, MAX_RETRY_SECS)));
+            assert!((base..=base + base / 4).contains(&wait), "{asked} -> {wait:?}");
         }
     }
 }

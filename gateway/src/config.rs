@@ -82,7 +82,8 @@ pub struct GatewaySettings {
     pub directory_recheck_secs: u64,
     /// Logins checked at the same time (default 32).
     pub max_logins_in_progress: u32,
-    /// Logins that may wait for a slot; beyond it clients are told to retry (default 256).
+    /// Logins that may wait for a slot at most (default 1024); fewer when the slots could not serve
+    /// them within `login_queue_wait_secs`. Beyond it clients are told to retry.
     pub login_queue: u32,
     /// Seconds a queued login waits before being told to retry (default 5).
     pub login_queue_wait_secs: u64,
@@ -126,7 +127,7 @@ impl Default for GatewaySettings {
             session_check_secs: 5,
             directory_recheck_secs: 300,
             max_logins_in_progress: 32,
-            login_queue: 256,
+            login_queue: 1024,
             login_queue_wait_secs: 5,
             retry_threshold: 64,
             policy_check_secs: 2,

@@ -72,8 +72,8 @@ impl Gateway {
     /// Binds the QUIC endpoint and the admin listener.
     pub fn bind(parts: GatewayParts) -> anyhow::Result<Self> {
         let server_config = transport::server_config(parts.cert_chain.clone(), parts.key.clone_key(), &parts.settings)?;
-        let socket = std::net::UdpSocket::bind(parts.listen)
-            .with_context(|| format!("cannot listen on UDP {}", parts.listen))?;
+        let socket =
+            transport::bind_socket(parts.listen).with_context(|| format!("cannot listen on UDP {}", parts.listen))?;
         let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
         let endpoint = quinn::Endpoint::new(
             transport::endpoint_config(&parts.key),

@@ -22,6 +22,14 @@ const PRE_LOGIN_STREAMS: u32 = 4;
 /// that has not logged in can make the gateway hold no more than this for it.
 const PRE_LOGIN_WINDOW: u32 = 64 * 1024;
 
+/// UDP socket buffers asked of the kernel, each way. A login storm's first packets (a thousand
+/// clients' 1,200-byte Initials at once) and a fast flow's bursts arrive faster than one receive
+/// pass drains them; at the kernel's usual default (about 208 KiB) the rest are dropped, and each
+/// dropped Initial costs its client a retransmission a second or more later.
+const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+/// Below this receive buffer the gateway warns at start (the kernel's `net.core.rmem_max` caps it).
+const UDP_BUFFER_WARN_BYTES: usize = 2 * 1024 * 1024;
+
 /// Label mixed into the stateless-reset key, so the key is used for nothing else.
 const RESET_KEY_LABEL: &[u8] = b"rampart gateway QUIC stateless reset v1";
 
@@ -34,6 +42,28 @@ pub(crate) fn endpoint_config(key: &PrivateKeyDer<'_>) -> quinn::EndpointConfig 
     let derived = ring::hmac::sign(&secret, RESET_KEY_LABEL);
     let reset_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref());
     quinn::EndpointConfig::new(Arc::new(reset_key))
+}
+
+/// Binds the gateway's UDP socket asking for [`UDP_BUFFER_BYTES`] each way; warns when the kernel
+/// grants a receive buffer under [`UDP_BUFFER_WARN_BYTES`], naming the setting to raise (Linux
+/// caps the request at `net.core.rmem_max` and reports twice what it keeps, for bookkeeping).
+pub(crate) fn bind_socket(listen: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let socket = std::net::UdpSocket::bind(listen)?;
+    let state = quinn::udp::UdpSocketState::new((&socket).into())?;
+    // A refused request leaves the kernel's default in place; the size read back tells.
+    let _ = state.set_recv_buffer_size((&socket).into(), UDP_BUFFER_BYTES);
+    let _ = state.set_send_buffer_size((&socket).into(), UDP_BUFFER_BYTES);
+    let granted = state.recv_buffer_size((&socket).into()).unwrap_or(0);
+    if granted < UDP_BUFFER_WARN_BYTES {
+        tracing::warn!(
+            target: "rampart::transport", receive_buffer_bytes = granted, wanted_bytes = UDP_BUFFER_BYTES,
+            "the kernel gave the QUIC socket a small receive buffer; under a login storm packets will be dropped \
+             and logins delayed: raise net.core.rmem_max (sysctl) to at least {UDP_BUFFER_BYTES}"
+        );
+    } else {
+        tracing::debug!(target: "rampart::transport", receive_buffer_bytes = granted, "QUIC socket buffers sized");
+    }
+    Ok(socket)
 }
 
 /// Builds the quinn server config from the gateway's certificate.

@@ -1,11 +1,18 @@
 //! Logins per second through the gateway against a real slapd, beside slapd's raw bind rate at
 //! the same concurrency, measured in the same run.
 //!
-//! `cargo run --release -p rampart-benches --bin ldap-logins -- [USERS] [CONCURRENCY]`
+//! `cargo run --release -p rampart-benches --bin ldap-logins -- [USERS] [CONCURRENCY] [--retry]`
 //! (defaults 1000 and 50). Each login is a full one: QUIC handshake, LDAP search, user bind and
-//! group search, TOTP check and the atomic replay update in SQLite, session creation.
+//! group search, TOTP check and the atomic replay update in SQLite, session creation. With
+//! `--retry` each person waits out "busy" answers and sends the same code again, as
+//! `rampart-connect login` does; without it a busy answer counts as a failure. It also prints
+//! the most LDAP connections slapd had open at once during the logins. `--pool N` sets the
+//! gateway's LDAP pool size (default 8, the directory's default); `--queue N` and `--slots N` its
+//! `login_queue` and `max_logins_in_progress`, `--retry-threshold N` its `retry_threshold` (default:
+//! the gateway's defaults).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use rampart_benches::storm::{OnBusy, most_connections_to, run_with};
 use rampart_benches::tunnel::provision;
 use rampart_core::policy::Policy;
 use rampart_directory::LdapDirectory;
@@ -16,6 +23,11 @@ use rampart_tests::slapd::{BASE, SERVICE_PASSWORD, Slapd, generated_people_ldif 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// How to call this program.
+const USAGE: &str = "usage: ldap-logins [USERS] [CONCURRENCY] [--retry] [--pool N] [--queue N] [--slots N] [--retry-threshold N]";
+/// The gateway's LDAP pool size unless `--pool` says otherwise: the directory's default.
+const DEFAULT_POOL: usize = 8;
 
 /// slapd's raw simple-bind rate: `concurrency` connections binding as the users in turn.
 async fn raw_binds(url: &str, users: usize, concurrency: usize, duration: Duration) -> f64 {
@@ -46,14 +58,48 @@ async fn raw_binds(url: &str, users: usize, concurrency: usize, duration: Durati
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let (mut on_busy, mut pool, mut positional) = (OnBusy::GiveUp, DEFAULT_POOL, Vec::new());
+    let mut settings = GatewaySettings::default();
     let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--retry" => on_busy = OnBusy::Retry,
+            "--queue" => {
+                settings.login_queue = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--queue needs a number"))?
+                    .parse()?
+            }
+            "--slots" => {
+                settings.max_logins_in_progress = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--slots needs a number"))?
+                    .parse()?
+            }
+            "--retry-threshold" => {
+                settings.retry_threshold = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--retry-threshold needs a number"))?
+                    .parse()?
+            }
+            "--pool" => {
+                pool = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--pool needs a number"))?
+                    .parse()?
+            }
+            other if other.starts_with("--") => anyhow::bail!("unknown option {other}\n{USAGE}"),
+            _ => positional.push(arg),
+        }
+    }
+    let mut args = positional.into_iter();
     let users: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let concurrency: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(50);
 
     let slapd = Slapd::start_with(None, &ldif(users), false);
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("pw"), SERVICE_PASSWORD)?;
-    let config: LdapConfig = slapd.ldap_config(&dir.path().join("pw"), concurrency);
+    let config: LdapConfig = slapd.ldap_config(&dir.path().join("pw"), pool);
 
     // Tokens for every user, as the provisioner would issue them.
     provision(dir.path(), users.saturating_sub(1)).await?;
@@ -75,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
         policy_file: None,
         flows,
         audit: rampart_audit::AuditLog::disabled(),
-        settings: GatewaySettings::default(),
+        settings,
         clock: Clock::system(),
     })?;
     let addr = gateway.local_addr()?.to_string();
@@ -86,7 +132,16 @@ async fn main() -> anyhow::Result<()> {
 
     let bind_rate = raw_binds(&slapd.url, users, concurrency, Duration::from_secs(5)).await;
 
-    let storm = rampart_benches::storm::run(&[addr], ca.cert_pem(), users, concurrency, 0).await;
+    let slapd_port: u16 = slapd
+        .url
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no port in {}", slapd.url))?;
+    let (storm, ldap_connections) = most_connections_to(
+        slapd_port,
+        run_with(&[addr], ca.cert_pem(), users, concurrency, 0, on_busy),
+    )
+    .await;
     let (latencies, failures, elapsed, login_rate) = (storm.latencies, storm.failures, storm.elapsed, storm.rate);
     let _ = stop_tx.send(());
     let _ = server.await;
@@ -108,5 +163,18 @@ async fn main() -> anyhow::Result<()> {
         latencies.last().copied().unwrap_or_default()
     );
     println!("  ratio logins / raw binds: {:.3}", login_rate / bind_rate);
+    println!(
+        "  busy answers: {}",
+        match on_busy {
+            OnBusy::GiveUp => "failures",
+            OnBusy::Retry => "waited out as rampart-connect login does",
+        }
+    );
+    println!(
+        "  ldap connections: {ldap_connections} at most at once (pool {pool} per kind: service searches, person binds)"
+    );
+    for (kind, count) in &storm.failure_kinds {
+        println!("  failed: {count} x {kind}");
+    }
     Ok(())
 }
