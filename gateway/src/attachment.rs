@@ -23,6 +23,8 @@ pub(crate) struct ConnState {
     pub(crate) control_taken: AtomicBool,
     /// Forwarded connections open on this QUIC connection.
     pub flows: AtomicU32,
+    /// Concurrent streams given to the peer since login (`transport::grant_streams`).
+    pub(crate) stream_credit: Mutex<u32>,
 }
 
 impl ConnState {
@@ -60,7 +62,7 @@ pub(crate) async fn attach(
     state: &Arc<ConnState>,
     info: SessionInfo,
 ) {
-    transport::open_up(connection, &shared.settings);
+    transport::open_up(connection, &shared.settings, &state.stream_credit);
     let session = shared.registry.attach(info, shared.clock.now());
     if let Some(previous) = state.replace_session(Some(session.clone())) {
         detach(shared, &previous).await;

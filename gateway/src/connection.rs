@@ -6,7 +6,7 @@
 use crate::attachment::{ConnState, detach, enforce_login_deadline};
 use crate::reply::refuse;
 use crate::state::Shared;
-use crate::{control, forward};
+use crate::{control, forward, transport};
 use rampart_core::PROTOCOL_VERSION;
 use rampart_core::io::{read_frame, write_frame};
 use rampart_core::protocol::{ClientMessage, ErrorCode, ServerMessage};
@@ -90,6 +90,9 @@ async fn serve_stream(
                 tracing::warn!(target: "rampart::gateway", source = %source, limit, "stream refused: too many forwarded connections on one connection");
                 refuse(&mut send, ErrorCode::TooManyStreams).await;
                 return;
+            }
+            if state.session().is_some() {
+                transport::grant_streams(&connection, &shared.settings, &state.stream_credit, open + 1);
             }
             forward::serve(&shared, state.session(), source, resource, send, recv).await;
             state.flows.fetch_sub(1, Ordering::AcqRel);

@@ -234,6 +234,24 @@ async fn streams_beyond_the_per_connection_limit_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_may_hold_many_flows_at_once_up_to_the_limit() {
+    // The stream credit starts small and grows as flows open; every flow up to the limit is
+    // served at once, held open together, and the one past it is refused.
+    let lab = Lab::start(POLICY, |s| s.max_streams_per_connection = 150).await;
+    let alice = lab.person("alice", "alice pw", &["staff"]).await;
+    let (client, _) = lab.login(&alice).await;
+    let mut held = Vec::new();
+    for i in 0..150u32 {
+        let opened = tokio::time::timeout(Duration::from_secs(5), echo_through(&client, "echo", &i.to_be_bytes()))
+            .await
+            .unwrap_or_else(|_| panic!("flow {i} waited for stream credit"));
+        held.push(opened);
+    }
+    assert_eq!(open_refusal(&client, "echo").await, ErrorCode::TooManyStreams);
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow_and_audit_records_carry_the_gateways_clock() {
     let lab = Lab::start(POLICY, |_| {}).await;
     // A moment no host clock shows: whatever the records say comes from the given clock.
