@@ -93,9 +93,9 @@ pub fn start_tunnel(gateway: String, ca_pem: String, person: usize, resource: &s
                 tokio::spawn(async move {
                     let _ = tcp.set_nodelay(true);
                     match client.open(&resource).await {
-                        Ok((send, recv)) => {
+                        Ok((mut send, mut recv)) => {
                             let (r, w) = tcp.into_split();
-                            rampart_core::io::relay(r, w, recv, send).await;
+                            rampart_core::quic_relay::relay(r, w, &mut recv, &mut send, |_| {}, |_| {}).await;
                         }
                         Err(e) => eprintln!("tunnel stream refused: {e}"),
                     }

@@ -8,7 +8,6 @@ use crate::messages::{Context, explain};
 use crate::show::session_over;
 pub use crate::tunnel::Tunnel;
 use crate::{ClientError, Home};
-use rampart_core::io::relay;
 use rampart_core::protocol::ResourceInfo;
 use rampart_core::text::printable;
 use std::io::Write;
@@ -167,8 +166,10 @@ async fn carry(tunnel: Arc<Tunnel>, tcp: TcpStream, peer: SocketAddr, resource: 
     match tunnel.open(&resource).await {
         Ok((send, recv)) => {
             let (tcp_read, tcp_write) = tcp.into_split();
-            let outcome = relay(tcp_read, tcp_write, recv, send).await;
-            tracing::debug!(%peer, %resource, sent = outcome.left_to_right, received = outcome.right_to_left, "connection closed");
+            let (mut send, mut recv) = (send, recv);
+            let outcome =
+                rampart_core::quic_relay::relay(tcp_read, tcp_write, &mut recv, &mut send, |_| {}, |_| {}).await;
+            tracing::debug!(%peer, %resource, sent = outcome.to_quic, received = outcome.to_tcp, "connection closed");
         }
         Err(e) => {
             let hours = tunnel

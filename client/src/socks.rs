@@ -9,7 +9,6 @@ use crate::show::session_over;
 use crate::tunnel::Tunnel;
 use crate::{ClientError, Home};
 use rampart_core::ErrorCode;
-use rampart_core::io::relay;
 use rampart_core::protocol::ResourceInfo;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -135,12 +134,12 @@ async fn handle(tunnel: Arc<Tunnel>, mut tcp: TcpStream) {
     };
     let resource = destination.resource(&tunnel.resources());
     match tunnel.open(&resource).await {
-        Ok((send, recv)) => {
+        Ok((mut send, mut recv)) => {
             if send_reply(&mut tcp, reply::SUCCEEDED).await.is_err() {
                 return;
             }
             let (read, write) = tcp.into_split();
-            relay(read, write, recv, send).await;
+            rampart_core::quic_relay::relay(read, write, &mut recv, &mut send, |_| {}, |_| {}).await;
         }
         Err(e) => {
             let hours = tunnel

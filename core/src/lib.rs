@@ -24,6 +24,8 @@ pub mod profile;
 pub mod protocol;
 #[cfg(feature = "qr")]
 pub mod qr;
+#[cfg(feature = "quic")]
+pub mod quic_relay;
 pub mod registration;
 pub mod resume_proof;
 pub mod secret;

@@ -8,9 +8,10 @@ use crate::reply::refuse;
 use crate::state::Shared;
 use rampart_core::audit::{Activity, AuditEvent, Class, Disposition, Endpoint, Status, Traffic, User};
 use rampart_core::flow::{FlowDecision, FlowEvent, FlowOutcome, FlowRecord};
-use rampart_core::io::{relay_observed, write_frame};
+use rampart_core::io::write_frame;
 use rampart_core::policy::{AccessTime, Decision, DenyReason, Target};
 use rampart_core::protocol::{ErrorCode, ServerMessage};
+use rampart_core::quic_relay;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -204,20 +205,20 @@ pub(crate) async fn serve(
     let gateway_from_target = shared.metrics.bytes_from_target();
     let (tcp_read, tcp_write) = tcp.into_split();
     let relayed = tokio::select! {
-        relayed = relay_observed(
-            &mut recv,
-            &mut send,
+        relayed = quic_relay::relay(
             tcp_read,
             tcp_write,
-            |n| {
-                to_target.fetch_add(n, Ordering::Relaxed);
-                session.add_to_target(n);
-                gateway_to_target.inc_by(n);
-            },
+            &mut recv,
+            &mut send,
             |n| {
                 from_target.fetch_add(n, Ordering::Relaxed);
                 session.add_from_target(n);
                 gateway_from_target.inc_by(n);
+            },
+            |n| {
+                to_target.fetch_add(n, Ordering::Relaxed);
+                session.add_to_target(n);
+                gateway_to_target.inc_by(n);
             },
         ) => Ok(relayed.clean),
         () = guard.cancelled().cancelled() => Err((FlowOutcome::SessionEnded, ErrorCode::SessionExpired)),

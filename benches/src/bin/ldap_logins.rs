@@ -25,7 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How to call this program.
-const USAGE: &str = "usage: ldap-logins [USERS] [CONCURRENCY] [--retry] [--pool N] [--queue N] [--slots N] [--retry-threshold N]";
+const USAGE: &str =
+    "usage: ldap-logins [USERS] [CONCURRENCY] [--retry] [--pool N] [--queue N] [--slots N] [--retry-threshold N]";
 /// The gateway's LDAP pool size unless `--pool` says otherwise: the directory's default.
 const DEFAULT_POOL: usize = 8;
 

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! tunnel-bench gateway STATE_DIR LISTEN_IP NAME=HOST:PORT...
-//!     slapd with generated people user00000..user00007, their tokens, and a gateway on
+//!     slapd with generated people user00000..user00007 (BENCH_PEOPLE=N: the first N),
+//!     their tokens, and a gateway on
 //!     LISTEN_IP (any free port) allowing all of them every NAME; writes STATE_DIR/ca.pem and
 //!     prints the gateway's address, then runs until SIGTERM or Ctrl-C.
 //! tunnel-bench forward GATEWAY CA_PEM PERSON RESOURCE
@@ -19,10 +20,13 @@
 //!                                        (received; MIN and MAX over the flows)
 //! tunnel-bench ping-pong HOST:PORT ROUNDS    prints "MEDIAN P99" round-trip µs
 //! tunnel-bench conns HOST:PORT SECS      prints new 1-byte-echo connections per second
+//! tunnel-bench storm GATEWAY CA_PEM FIRST COUNT RATE SECS
+//!     offers logins of generated people FIRST.. at RATE per second for SECS (or until COUNT
+//!     were sent), one attempt each, whatever the answers; prints "SENT OK BUSY FAILED SECONDS"
 //! ```
 
-use rampart_benches::probe;
 use rampart_benches::tunnel::{iperf_run, provision, run_gateway_on, start_tunnel};
+use rampart_benches::{probe, storm};
 use rampart_core::policy::Policy;
 use rampart_gateway::GatewaySettings;
 use rampart_tests::slapd::{SERVICE_PASSWORD, Slapd, generated_people_ldif as ldif, generated_person as user};
@@ -34,6 +38,18 @@ use std::time::Duration;
 /// Generated people in the directory, each with a token: one per tunnel of a gateway.
 const PEOPLE: usize = 8;
 
+/// How many generated people `gateway` provisions and allows: `BENCH_PEOPLE` if set (the
+/// session-load benchmark logs thousands in), else [`PEOPLE`].
+fn people() -> anyhow::Result<usize> {
+    match std::env::var("BENCH_PEOPLE") {
+        Ok(text) => match text.parse() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => anyhow::bail!("BENCH_PEOPLE must be a positive number, not {text:?}"),
+        },
+        Err(_) => Ok(PEOPLE),
+    }
+}
+
 /// How to call this program.
 const USAGE: &str = "usage: tunnel-bench gateway STATE_DIR LISTEN_IP NAME=HOST:PORT...
        tunnel-bench forward GATEWAY CA_PEM PERSON RESOURCE
@@ -41,7 +57,8 @@ const USAGE: &str = "usage: tunnel-bench gateway STATE_DIR LISTEN_IP NAME=HOST:P
        tunnel-bench ports COUNT
        tunnel-bench iperf HOST:PORT SECS FLOWS
        tunnel-bench ping-pong HOST:PORT ROUNDS
-       tunnel-bench conns HOST:PORT SECS";
+       tunnel-bench conns HOST:PORT SECS
+       tunnel-bench storm GATEWAY CA_PEM FIRST COUNT RATE SECS";
 
 /// Gigabits per second from bytes per second.
 fn gbits(bytes_per_sec: f64) -> f64 {
@@ -85,7 +102,7 @@ where
 
 /// The policy allowing every generated person each `NAME=HOST:PORT` target.
 fn policy(targets: &[String]) -> anyhow::Result<Policy> {
-    let people: Vec<String> = (0..PEOPLE).map(|i| format!("\"{}\"", user(i).0)).collect();
+    let people: Vec<String> = (0..people()?).map(|i| format!("\"{}\"", user(i).0)).collect();
     let mut text = String::new();
     for target in targets {
         let (name, addr) = target
@@ -106,8 +123,9 @@ async fn gateway(args: &[String]) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("LISTEN_IP: {e}"))?;
     let policy = policy(args.get(2..).unwrap_or_default())?;
-    let slapd = Slapd::start_with(None, &ldif(PEOPLE), false);
-    provision(&state, PEOPLE - 1).await?;
+    let people = people()?;
+    let slapd = Slapd::start_with(None, &ldif(people), false);
+    provision(&state, people - 1).await?;
     std::fs::write(state.join("pw"), SERVICE_PASSWORD)?;
     let ldap = slapd.ldap_config(&state.join("pw"), 4);
     let ca = rampart_certs::CertificateAuthority::create("Bench")?;
@@ -195,6 +213,31 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(secs >= 1, "SECS must be positive");
             let rate = probe::connection_rate(arg(rest, 0, "HOST:PORT")?, Duration::from_secs(secs)).await?;
             announce(&format!("{rate:.0}"))
+        }
+        "storm" => {
+            let ca_pem = std::fs::read_to_string(arg(rest, 1, "CA_PEM")?)?;
+            let first: usize = number(rest, 2, "FIRST")?;
+            let count: usize = number(rest, 3, "COUNT")?;
+            let rate: f64 = number(rest, 4, "RATE")?;
+            let secs: u64 = number(rest, 5, "SECS")?;
+            anyhow::ensure!(rate > 0.0 && secs >= 1, "RATE and SECS must be positive");
+            let got = storm::offer(
+                arg(rest, 0, "GATEWAY")?,
+                &ca_pem,
+                first,
+                count,
+                rate,
+                Duration::from_secs(secs),
+            )
+            .await;
+            announce(&format!(
+                "{} {} {} {} {:.2}",
+                got.sent,
+                got.ok,
+                got.busy,
+                got.failed,
+                got.elapsed.as_secs_f64()
+            ))
         }
         _ => anyhow::bail!("{USAGE}"),
     }
