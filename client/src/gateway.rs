@@ -331,6 +331,7 @@ fn transport() -> TransportConfig {
     t.stream_receive_window(VarInt::from_u32(8 * 1024 * 1024));
     t.receive_window(VarInt::from_u32(32 * 1024 * 1024));
     t.send_window(32 * 1024 * 1024);
+    t.ack_frequency_config(Some(rampart_core::quic_relay::ack_frequency()));
     t
 }
 

@@ -95,6 +95,7 @@ fn transport(settings: &GatewaySettings) -> anyhow::Result<TransportConfig> {
     t.stream_receive_window(VarInt::from_u32(STREAM_WINDOW));
     t.receive_window(VarInt::from_u32(PRE_LOGIN_WINDOW));
     t.send_window(u64::from(CONNECTION_WINDOW));
+    t.ack_frequency_config(Some(rampart_core::quic_relay::ack_frequency()));
     Ok(t)
 }
 
