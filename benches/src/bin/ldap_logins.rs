@@ -63,34 +63,28 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = GatewaySettings::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--retry" {
+            on_busy = OnBusy::Retry;
+            continue;
+        }
+        if !arg.starts_with("--") {
+            positional.push(arg);
+            continue;
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{arg} needs a number\n{USAGE}"))?;
+        let number = |what: &str| -> anyhow::Result<u32> {
+            value
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{what} must be a number, not {value:?}: {e}"))
+        };
         match arg.as_str() {
-            "--retry" => on_busy = OnBusy::Retry,
-            "--queue" => {
-                settings.login_queue = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--queue needs a number"))?
-                    .parse()?
-            }
-            "--slots" => {
-                settings.max_logins_in_progress = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--slots needs a number"))?
-                    .parse()?
-            }
-            "--retry-threshold" => {
-                settings.retry_threshold = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--retry-threshold needs a number"))?
-                    .parse()?
-            }
-            "--pool" => {
-                pool = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--pool needs a number"))?
-                    .parse()?
-            }
-            other if other.starts_with("--") => anyhow::bail!("unknown option {other}\n{USAGE}"),
-            _ => positional.push(arg),
+            "--queue" => settings.login_queue = number("--queue")?,
+            "--slots" => settings.max_logins_in_progress = number("--slots")?,
+            "--retry-threshold" => settings.retry_threshold = number("--retry-threshold")?,
+            "--pool" => pool = usize::try_from(number("--pool")?)?,
+            other => anyhow::bail!("unknown option {other}\n{USAGE}"),
         }
     }
     let mut args = positional.into_iter();
