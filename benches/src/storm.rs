@@ -181,15 +181,21 @@ pub struct Offered {
     pub busy: usize,
     /// Logins that failed otherwise (no answer in time, refused).
     pub failed: usize,
+    /// Ticks at which no login was sent because [`IN_FLIGHT`] were still unanswered.
+    pub skipped: usize,
     /// From the first login sent to the last answer.
     pub elapsed: Duration,
 }
 
+/// Unanswered logins an offered storm keeps at most (each holds a UDP socket of the generator's).
+pub const IN_FLIGHT: usize = 12_000;
+
 /// Offers logins at `rate` per second for `duration`, whatever the answers (an open loop, as a
 /// crowd arriving at 9 a.m. does): people `first..first + count` in turn, one attempt each, with
-/// at most `in_flight` unanswered at once (the generator's own bound, reported when reached).
+/// at most [`IN_FLIGHT`] unanswered at once (a tick with none free is counted as skipped).
 pub async fn offer(gateway: &str, ca_pem: &str, first: usize, count: usize, rate: f64, duration: Duration) -> Offered {
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(4_096));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut skipped = 0;
     let ok = Arc::new(AtomicUsize::new(0));
     let busy = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
@@ -201,6 +207,7 @@ pub async fn offer(gateway: &str, ca_pem: &str, first: usize, count: usize, rate
     while started.elapsed() < duration && sent < count {
         tick.tick().await;
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            skipped += 1;
             continue;
         };
         let i = first + sent;
@@ -233,6 +240,7 @@ pub async fn offer(gateway: &str, ca_pem: &str, first: usize, count: usize, rate
         ok: ok.load(Ordering::Relaxed),
         busy: busy.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
+        skipped,
         elapsed: started.elapsed(),
     }
 }

@@ -79,6 +79,9 @@ where
                 let gathered = chunks.get_mut(..count).unwrap_or_default();
                 let n = gathered.iter().map(|c| c.len() as u64).sum();
                 write_all_gathered(&mut tcp_write, gathered).await?;
+                // An emptied chunk still holds its received datagram's buffer: let it go now,
+                // not when the slot is next filled (an idle flow would keep up to 32 of them).
+                gathered.fill(Bytes::new());
                 received += n;
                 to_tcp(n);
             }
@@ -96,7 +99,13 @@ where
 /// Writes every chunk in order with as few vectored writes as the writer allows, emptying them.
 async fn write_all_gathered<W: AsyncWrite + Unpin>(writer: &mut W, chunks: &mut [Bytes]) -> std::io::Result<()> {
     let mut first = 0;
-    while first < chunks.len() {
+    loop {
+        while chunks.get(first).is_some_and(Bytes::is_empty) {
+            first += 1;
+        }
+        if first >= chunks.len() {
+            return Ok(());
+        }
         let slices: Vec<IoSlice<'_>> = chunks.iter().skip(first).map(|c| IoSlice::new(c)).collect();
         let mut written = writer.write_vectored(&slices).await?;
         if written == 0 {
@@ -111,9 +120,63 @@ async fn write_all_gathered<W: AsyncWrite + Unpin>(writer: &mut W, chunks: &mut 
                 first += 1;
             }
         }
-        while chunks.get(first).is_some_and(Bytes::is_empty) {
-            first += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Takes at most `step` bytes per write, as a socket with a full buffer does.
+    struct Trickle {
+        step: usize,
+        got: Vec<u8>,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.step);
+            self.got.extend_from_slice(buf.get(..n).unwrap_or_default());
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
         }
     }
-    Ok(())
+
+    #[tokio::test]
+    async fn gathered_chunks_are_written_whole_and_in_order_through_partial_writes() {
+        for step in [1, 3, 7, 100] {
+            let mut writer = Trickle { step, got: Vec::new() };
+            let mut chunks = [
+                Bytes::from_static(b"abc"),
+                Bytes::new(),
+                Bytes::from_static(b"defghij"),
+                Bytes::from_static(b"k"),
+                Bytes::new(),
+            ];
+            write_all_gathered(&mut writer, &mut chunks).await.unwrap();
+            assert_eq!(writer.got, b"abcdefghijk", "step {step}");
+            assert!(chunks.iter().all(Bytes::is_empty));
+        }
+        // Nothing to write is no write at all, not an error.
+        let mut writer = Trickle {
+            step: 0,
+            got: Vec::new(),
+        };
+        write_all_gathered(&mut writer, &mut [Bytes::new(), Bytes::new()])
+            .await
+            .unwrap();
+        // A writer that takes nothing is an error, not a loop.
+        let err = write_all_gathered(&mut writer, &mut [Bytes::from_static(b"x")])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WriteZero);
+    }
 }

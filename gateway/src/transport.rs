@@ -57,7 +57,8 @@ pub(crate) fn bind_socket(listen: std::net::SocketAddr) -> std::io::Result<std::
     // A refused request leaves the kernel's default in place; the size read back tells.
     let _ = state.set_recv_buffer_size((&socket).into(), UDP_BUFFER_BYTES);
     let _ = state.set_send_buffer_size((&socket).into(), UDP_BUFFER_BYTES);
-    let granted = state.recv_buffer_size((&socket).into()).unwrap_or(0);
+    // Linux reports twice what it keeps (the rest is for its bookkeeping).
+    let granted = state.recv_buffer_size((&socket).into()).unwrap_or(0) / 2;
     if granted < UDP_BUFFER_WARN_BYTES {
         tracing::warn!(
             target: "rampart::transport", receive_buffer_bytes = granted, wanted_bytes = UDP_BUFFER_BYTES,

@@ -22,7 +22,8 @@
 //! tunnel-bench conns HOST:PORT SECS      prints new 1-byte-echo connections per second
 //! tunnel-bench storm GATEWAY CA_PEM FIRST COUNT RATE SECS
 //!     offers logins of generated people FIRST.. at RATE per second for SECS (or until COUNT
-//!     were sent), one attempt each, whatever the answers; prints "SENT OK BUSY FAILED SECONDS"
+//!     were sent), one attempt each, whatever the answers; prints "SENT OK BUSY FAILED SECONDS
+//!     SKIPPED" (SECONDS: until the last answer; SKIPPED: ticks with too many unanswered)"
 //! ```
 
 use rampart_benches::tunnel::{iperf_run, provision, run_gateway_on, start_tunnel};
@@ -231,12 +232,13 @@ async fn main() -> anyhow::Result<()> {
             )
             .await;
             announce(&format!(
-                "{} {} {} {} {:.2}",
+                "{} {} {} {} {:.2} {}",
                 got.sent,
                 got.ok,
                 got.busy,
                 got.failed,
-                got.elapsed.as_secs_f64()
+                got.elapsed.as_secs_f64(),
+                got.skipped
             ))
         }
         _ => anyhow::bail!("{USAGE}"),
